@@ -1,0 +1,20 @@
+# make test  -- set up a fresh Debian machine (as root) and run the whole suite
+# make demo  -- set up, start two throwaway Dovecot servers, copy a sample mailbox twice
+# make bench -- the copy benchmark against mbsync and dsync (see bench/)
+.PHONY: setup test demo bench lint
+
+setup:
+	bash scripts/setup.sh
+
+test: setup
+	.venv/bin/python -m pytest -n 2 -q
+
+demo: setup
+	.venv/bin/python scripts/demo.py
+
+bench: setup
+	.venv/bin/python bench/copy_bench.py
+
+lint: setup
+	.venv/bin/ruff check src tests bench scripts
+	.venv/bin/mypy

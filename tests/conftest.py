@@ -1,0 +1,42 @@
+"""Fixtures shared by all tests: real servers on 127.0.0.1, started and stopped by pid."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from testbed import Dovecot  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus" / "realworld"
+
+
+@pytest.fixture
+def dovecot_factory(tmp_path: Path) -> Iterator[Callable[..., Dovecot]]:
+    """Start throwaway Dovecot instances: `dovecot_factory(layout="dot", tls=True, ...)`."""
+    started: list[Dovecot] = []
+
+    def start(**kwargs: Any) -> Dovecot:
+        server = Dovecot(**kwargs).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.cleanup()
+
+
+@pytest.fixture
+def source(dovecot_factory: Callable[..., Dovecot]) -> Dovecot:
+    return dovecot_factory()
+
+
+@pytest.fixture
+def target(dovecot_factory: Callable[..., Dovecot]) -> Dovecot:
+    return dovecot_factory()

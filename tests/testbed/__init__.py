@@ -1,0 +1,12 @@
+"""Throwaway real servers on 127.0.0.1 for tests, the demo and the benchmarks.
+
+Nothing here is mocked: `Dovecot` runs the Debian dovecot binary with its own base_dir,
+`FaultProxy` is a real TCP proxy, `seed` APPENDs raw bytes over real IMAP.
+"""
+
+from testbed.dovecot import Dovecot, DovecotUser
+from testbed.net import free_port
+from testbed.proxy import FaultProxy
+from testbed.seed import SeedMessage, imap_login, seed
+
+__all__ = ["Dovecot", "DovecotUser", "FaultProxy", "SeedMessage", "free_port", "imap_login", "seed"]

@@ -1,0 +1,229 @@
+"""A throwaway Dovecot instance: own base_dir, passwd-file users, Maildir, on free loopback ports.
+
+Layouts, because migrations cross them:
+- "slash": '/' hierarchy delimiter, no prefix (LAYOUT=fs, so '.' may appear inside names);
+- "dot":   '.' delimiter with the "INBOX." namespace prefix (Courier/Cyrus style).
+
+Special-use folders are declared in the namespace (`special` maps \\Sent -> a name), a master
+user can be configured (`user*master` and SASL PLAIN authzid), an LMTP listener is optional,
+and `max_message_size` makes APPENDs above it fail (quota plugin), as Gmail's 35 MB limit does.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from testbed.certs import TestCerts, make_certs
+from testbed.net import free_port, wait_for_port
+
+DEFAULT_SPECIAL = {
+    "\\Drafts": "Drafts", "\\Sent": "Sent", "\\Trash": "Trash",
+    "\\Junk": "Junk", "\\Archive": "Archive",
+}
+MAIL_USER = "mail"  # Debian's uid 8: mail processes must not run as root
+
+
+@dataclass(frozen=True)
+class DovecotUser:
+    name: str
+    password: str
+
+
+def _dovecot_binary() -> str:
+    for candidate in ("/usr/sbin/dovecot", shutil.which("dovecot") or ""):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    raise RuntimeError("dovecot is not installed: run `make setup` (Debian package dovecot-imapd)")
+
+
+_CERTS: TestCerts | None = None
+
+
+def test_certs() -> TestCerts:
+    global _CERTS
+    if _CERTS is None:
+        _CERTS = make_certs(Path(tempfile.gettempdir()) / f"mailferry-testcerts-{os.getuid()}")
+    return _CERTS
+
+
+@dataclass
+class Dovecot:
+    users: list[DovecotUser] = field(default_factory=lambda: [DovecotUser("alice", "alice-pw")])
+    layout: str = "slash"
+    special: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SPECIAL))
+    tls: bool = False  # also serve IMAPS and offer STARTTLS with a cert from the test CA
+    self_signed: bool = False  # serve a certificate no client should trust
+    lmtp: bool = False
+    master: DovecotUser | None = None
+    max_message_size: int | None = None
+    base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mf-dovecot-")))
+    host: str = "127.0.0.1"
+    port: int = 0
+    imaps_port: int = 0
+    lmtp_port: int = 0
+    pid: int | None = None
+
+    @property
+    def delimiter(self) -> str:
+        return "." if self.layout == "dot" else "/"
+
+    @property
+    def prefix(self) -> str:
+        return "INBOX." if self.layout == "dot" else ""
+
+    def url(self, user: str = "alice", scheme: str = "imap") -> str:
+        port = self.imaps_port if scheme == "imaps" else self.port
+        return f"{scheme}://{user}@{self.host}:{port}"
+
+    def password(self, user: str = "alice") -> str:
+        return next(u.password for u in self.users if u.name == user)
+
+    def maildir(self, user: str = "alice") -> Path:
+        return self.base / "mail" / user
+
+    @property
+    def log_path(self) -> Path:
+        return self.base / "dovecot.log"
+
+    def start(self) -> Dovecot:
+        for attempt in range(5):
+            self.port = free_port()
+            self.imaps_port = free_port() if self.tls else 0
+            self.lmtp_port = free_port() if self.lmtp else 0
+            self._write_config()
+            # dovecot daemonizes; its children would hold a captured pipe open forever
+            subprocess.run([_dovecot_binary(), "-c", str(self.base / "dovecot.conf")], check=True,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            try:
+                wait_for_port(self.host, self.port, timeout=10)
+                self.pid = int((self.base / "run" / "master.pid").read_text().strip())
+                return self
+            except (TimeoutError, FileNotFoundError):
+                self.stop()
+                if attempt == 4:
+                    log = self.log_path.read_text() if self.log_path.exists() else ""
+                    raise RuntimeError(f"dovecot did not start:\n{log[-3000:]}") from None
+        return self
+
+    def stop(self) -> None:
+        pid_file = self.base / "run" / "master.pid"
+        pid = self.pid
+        if pid is None and pid_file.exists():
+            pid = int(pid_file.read_text().strip())
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    os.kill(pid, 0)
+                    time.sleep(0.02)
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.pid = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self) -> Dovecot:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    # -- configuration -------------------------------------------------------------------
+
+    def _write_config(self) -> None:
+        mail = pwd.getpwnam(MAIL_USER)
+        for sub in ("run", "state", "mail"):
+            (self.base / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(self.base, 0o755)
+        os.chown(self.base / "mail", mail.pw_uid, mail.pw_gid)
+        (self.base / "passwd").write_text(
+            "".join(f"{u.name}:{{PLAIN}}{u.password}::::::\n" for u in self.users))
+        if self.master:
+            (self.base / "master-passwd").write_text(
+                f"{self.master.name}:{{PLAIN}}{self.master.password}::::::\n")
+        self.log_path.touch()
+        os.chmod(self.log_path, 0o666)
+        (self.base / "dovecot.conf").write_text(self._config_text(mail.pw_uid, mail.pw_gid))
+
+    def _config_text(self, uid: int, gid: int) -> str:
+        certs = test_certs()
+        cert, key = ((certs.self_signed_cert, certs.self_signed_key) if self.self_signed
+                     else (certs.server_cert, certs.server_key))
+        location = ("maildir:~/Maildir" if self.layout == "dot"
+                    else "maildir:~/Maildir:LAYOUT=fs")
+        mailboxes = "".join(
+            f'  mailbox "{name}" {{\n    special_use = {use}\n    auto = subscribe\n  }}\n'
+            for use, name in self.special.items())
+        protocols = "imap lmtp" if self.lmtp else "imap"
+        plugins = "quota" if self.max_message_size else ""
+        quota = (f"plugin {{\n  quota = count:User quota\n  quota_vsizes = yes\n"
+                 f"  quota_max_mail_size = {self.max_message_size}\n}}\n"
+                 if self.max_message_size else "")
+        master = ""
+        if self.master:
+            master = (
+                "auth_master_user_separator = *\n"
+                "passdb {\n  driver = passwd-file\n  master = yes\n  pass = yes\n"
+                f"  args = scheme=PLAIN {self.base}/master-passwd\n}}\n")
+        lmtp = ""
+        if self.lmtp:
+            lmtp = ("service lmtp {\n  inet_listener lmtp {\n"
+                    f"    address = {self.host}\n    port = {self.lmtp_port}\n  }}\n}}\n"
+                    "protocol lmtp {\n  mail_plugins = $mail_plugins\n}\n")
+        imaps = (f"  inet_listener imaps {{\n    address = {self.host}\n"
+                 f"    port = {self.imaps_port}\n    ssl = yes\n  }}\n" if self.tls
+                 else "  inet_listener imaps {\n    port = 0\n  }\n")
+        ssl = (f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\n" if self.tls else "ssl = no\n")
+        return f"""# written by mailferry's test bed; throwaway
+base_dir = {self.base}/run
+state_dir = {self.base}/state
+instance_name = mf-{self.port}
+log_path = {self.log_path}
+protocols = {protocols}
+listen = {self.host}
+{ssl}disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = dovecot
+default_login_user = dovenull
+first_valid_uid = 1
+mail_location = {location}
+mail_plugins = $mail_plugins {plugins}
+mail_max_userip_connections = 200
+{quota}{master}namespace inbox {{
+  inbox = yes
+  separator = {self.delimiter}
+  prefix = {self.prefix}
+{mailboxes}}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {self.base}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={self.base}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = {self.host}
+    port = {self.port}
+  }}
+{imaps}  process_min_avail = 0
+  service_count = 0
+}}
+service anvil {{
+  chroot =
+}}
+{lmtp}"""

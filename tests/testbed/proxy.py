@@ -1,0 +1,114 @@
+"""A TCP fault proxy: forwards 127.0.0.1:port -> upstream and cuts connections on demand.
+
+`cut_after(up=N)` closes the next connection once N bytes went client->server (mid-APPEND),
+`cut_after(down=N)` once N bytes went server->client (mid-FETCH). Each cut fires once.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+
+
+@dataclass
+class _Cut:
+    up: int | None
+    down: int | None
+    skip_connections: int = 0
+
+
+class FaultProxy:
+    def __init__(self, upstream_host: str, upstream_port: int, host: str = "127.0.0.1") -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self._listener = socket.create_server((host, 0))
+        self.host = host
+        self.port: int = self._listener.getsockname()[1]
+        self._cuts: list[_Cut] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self.connections = 0
+        self.cuts_done = 0
+        self._sockets: set[socket.socket] = set()
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    def cut_after(self, *, up: int | None = None, down: int | None = None,
+                  skip_connections: int = 0) -> None:
+        """Cut a future connection after `up`/`down` bytes; `skip_connections` passes some first."""
+        with self._lock:
+            self._cuts.append(_Cut(up, down, skip_connections))
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+        with self._lock:
+            for sock in list(self._sockets):
+                _close(sock)
+
+    def __enter__(self) -> FaultProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _take_cut(self) -> _Cut | None:
+        with self._lock:
+            for cut in self._cuts:
+                if cut.skip_connections > 0:
+                    cut.skip_connections -= 1
+                    continue
+                self._cuts.remove(cut)
+                return cut
+        return None
+
+    def _accept_loop(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream)
+            except OSError:
+                client.close()
+                continue
+            self.connections += 1
+            cut = self._take_cut()
+            with self._lock:
+                self._sockets.update((client, server))
+            state = {"done": False}
+            threading.Thread(target=self._pump, args=(client, server, cut.up if cut else None,
+                             state), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, cut.down if cut else None,
+                             state), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, limit: int | None,
+              state: dict[str, bool]) -> None:
+        sent = 0
+        try:
+            while True:
+                want = 65536 if limit is None else max(1, min(65536, limit - sent))
+                data = src.recv(want)
+                if not data:
+                    break
+                if limit is not None and sent + len(data) >= limit:
+                    dst.sendall(data[: limit - sent])
+                    self.cuts_done += 1
+                    break
+                dst.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            if not state["done"]:
+                state["done"] = True
+            _close(src)
+            _close(dst)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
