@@ -1,0 +1,301 @@
+"""migration.toml: the whole migration in one file, validated before anything runs.
+
+Every section is a declarative list of `Field`s (see tomlfile), so a later section or key
+is one more line; cross-field checks (time zone, cutover) follow. Any problem raises
+`ConfigError` naming file:line and the key, which the CLI turns into exit status 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailferry.project.endpoints import Endpoint, parse_endpoint
+from mailferry.project.tomlfile import Field, TomlFile
+from mailferry.project.windows import Window, parse_window
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+
+
+def _domain_name(value: str) -> str:
+    name = value.strip().rstrip(".").lower()
+    if not _HOSTNAME.match(name):
+        raise ValueError(f"{value!r} is not a domain name")
+    return name
+
+
+def _domain_list(values: list[str]) -> tuple[str, ...]:
+    return tuple(_domain_name(v) for v in values)
+
+
+def _non_empty_domains(values: list[str]) -> tuple[str, ...]:
+    if not values:
+        raise ValueError("list at least one domain")
+    return _domain_list(values)
+
+
+def _ip_list(values: list[str]) -> tuple[str, ...]:
+    try:
+        return tuple(str(ipaddress.ip_address(v)) for v in values)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _endpoints(protocol: str) -> Callable[[Any], tuple[Endpoint, ...]]:
+    def check(value: str | list[str]) -> tuple[Endpoint, ...]:
+        urls = [value] if isinstance(value, str) else value
+        return tuple(parse_endpoint(url, protocol) for url in urls)
+    return check
+
+
+def _nameserver(value: str) -> tuple[str, int]:
+    """'192.0.2.1', '127.0.0.1:5353' or '[::1]:5353' -> (address, port)."""
+    match = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?|([^:]+)(?::(\d+))?|([0-9a-fA-F:]+)", value)
+    if not match:
+        raise ValueError(f"{value!r} is not an address or address:port")
+    host = match.group(1) or match.group(3) or match.group(5)
+    port = int(match.group(2) or match.group(4) or 53)
+    try:
+        address = str(ipaddress.ip_address(host))
+    except ValueError:
+        raise ValueError(f"{value!r}: nameservers are IP addresses") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"{value!r}: bad port")
+    return address, port
+
+
+def _nameservers(values: list[str]) -> tuple[tuple[str, int], ...]:
+    return tuple(_nameserver(v) for v in values)
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value if value.endswith("/") else value + "/"
+
+
+def _at_least(minimum: int) -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}, got {value}")
+        return value
+    return check
+
+
+def _strings(values: list[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _windows(values: list[str]) -> tuple[Window, ...]:
+    return tuple(parse_window(v) for v in values)
+
+
+# Keys the batch issue uses on [source]/[target]; accepted now so files can carry them.
+_ACCOUNT_ACCESS = [
+    Field("auth", str, default=None),
+    Field("max_connections", int, default=None, check=_at_least(1)),
+    Field("master_user", str, default=None),
+    Field("master_password", str, default=None),
+]
+
+SECTIONS: dict[str, list[Field]] = {
+    "migration": [
+        Field("name", str, required=True),
+        Field("domains", list, required=True, item_types=str, check=_non_empty_domains),
+        Field("timezone", str, required=True),
+        Field("cutover", dt.datetime, required=True),
+        Field("windows", list, default=(), item_types=str, check=_windows),
+    ],
+    "source": [
+        Field("imap", str, required=True, check=_endpoints("imap")),
+        Field("smtp", (str, list), default=(), item_types=str, check=_endpoints("smtp")),
+        Field("mx", list, default=(), item_types=str, check=_domain_list),
+        Field("account_expiry", dt.date, default=None),
+        *_ACCOUNT_ACCESS,
+    ],
+    "target": [
+        Field("imap", str, required=True, check=_endpoints("imap")),
+        Field("smtp", (str, list), default=(), item_types=str, check=_endpoints("smtp")),
+        Field("mx", list, default=(), item_types=str, check=_domain_list),
+        Field("spf_include", str, default=None, check=_domain_name),
+        Field("dkim_selectors", list, default=(), item_types=str, check=_strings),
+        Field("sending_ips", list, default=(), item_types=str, check=_ip_list),
+        *_ACCOUNT_ACCESS,
+    ],
+    "domain": [
+        Field("registrar_transfer", dt.date, default=None),
+        Field("new_nameservers", list, default=(), item_types=str, check=_domain_list),
+    ],
+    "pilot": [
+        Field("size", int, default=0, check=_at_least(0)),
+        Field("departments", list, default=(), item_types=str, check=_strings),
+        Field("date", dt.date, default=None),
+        Field("days", int, default=3, check=_at_least(0)),
+    ],
+    "plan": [
+        Field("backup", bool, default=False),
+        Field("fallback", str, default=""),
+        Field("delta_days", int, default=1, check=_at_least(0)),
+        Field("rollback_days", int, default=7, check=_at_least(0)),
+    ],
+    "notify": [
+        Field("lead_days", int, default=7, check=_at_least(0)),
+        Field("date", dt.date, default=None),
+    ],
+    "check": [
+        Field("nameservers", list, default=(), item_types=str, check=_nameservers),
+        Field("rdap_url", str, default=None, check=_http_url),
+        Field("ca_file", str, default=None),
+        Field("timeout", (int, float), default=5.0),
+    ],
+}
+KNOWN_SECTIONS = (*SECTIONS, "relay")
+
+
+@dataclass(frozen=True)
+class Account:
+    """One side of the move: the old provider (`source`) or the new one (`target`)."""
+
+    imap: tuple[Endpoint, ...]
+    smtp: tuple[Endpoint, ...]
+    mx: tuple[str, ...]
+    account_expiry: dt.date | None = None
+    spf_include: str | None = None
+    dkim_selectors: tuple[str, ...] = ()
+    sending_ips: tuple[str, ...] = ()
+    auth: str | None = None
+    max_connections: int | None = None
+    master_user: str | None = None
+    master_password: str | None = field(default=None, repr=False)  # a secret: never printed
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return self.imap + self.smtp
+
+
+@dataclass(frozen=True)
+class DomainPlan:
+    registrar_transfer: dt.date | None
+    new_nameservers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Pilot:
+    size: int
+    departments: tuple[str, ...]
+    date: dt.date | None
+    days: int  # how long the pilot runs before the other waves
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    backup: bool
+    fallback: str
+    delta_days: int
+    rollback_days: int
+
+
+@dataclass(frozen=True)
+class Notify:
+    lead_days: int
+    date: dt.date | None
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """Where the checks look: private resolvers and RDAP server (tests and private setups)."""
+
+    nameservers: tuple[tuple[str, int], ...] = ()
+    rdap_url: str | None = None
+    ca_file: str | None = None
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Migration:
+    path: Path
+    name: str
+    domains: tuple[str, ...]
+    timezone: ZoneInfo
+    cutover: dt.datetime  # aware, in `timezone`
+    windows: tuple[Window, ...]
+    source: Account
+    target: Account
+    domain: DomainPlan
+    pilot: Pilot | None  # None: no [pilot] section at all
+    plan: PlanOptions
+    notify: Notify
+    check: CheckOptions
+    relay: object | None  # RelaySettings from mailferry.project.relay (issue 4)
+
+
+def load_migration(path: str | Path) -> Migration:
+    return build_migration(TomlFile.load(path))
+
+
+def parse_migration(text: str, path: str | Path = "migration.toml") -> Migration:
+    return build_migration(TomlFile.parse(text, path))
+
+
+def _section(doc: TomlFile, name: str, *, required: bool = False) -> dict[str, Any]:
+    table = doc.section(name, SECTIONS[name], required=required)
+    if table is None:  # absent optional section: all defaults
+        table = {f.name: f.default for f in SECTIONS[name]}
+    return table
+
+
+def build_migration(doc: TomlFile) -> Migration:
+    doc.check_sections(KNOWN_SECTIONS)
+    head = _section(doc, "migration", required=True)
+    timezone = _zone(doc, head["timezone"])
+    cutover = _localize(doc, head["cutover"], timezone)
+    source = Account(**_section(doc, "source", required=True))
+    target = Account(**_section(doc, "target", required=True))
+    pilot = doc.section("pilot", SECTIONS["pilot"])
+    return Migration(
+        path=doc.path, name=head["name"], domains=head["domains"], timezone=timezone,
+        cutover=cutover, windows=head["windows"], source=source, target=target,
+        domain=DomainPlan(**_section(doc, "domain")),
+        pilot=Pilot(**pilot) if pilot is not None else None,
+        plan=PlanOptions(**_section(doc, "plan")),
+        notify=Notify(**_section(doc, "notify")),
+        check=CheckOptions(**_section(doc, "check")),
+        relay=_relay(doc),
+    )
+
+
+def _relay(doc: TomlFile) -> object | None:
+    # [relay] belongs to the relay (issue 4), which validates it; imported late on purpose
+    try:
+        from mailferry.project.relay import parse_relay_section
+    except ImportError:
+        if "relay" in doc.data:
+            raise doc.error("this version cannot read the [relay] section", "relay") from None
+        return None
+    return parse_relay_section(doc)
+
+
+def _zone(doc: TomlFile, name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise doc.error(f"unknown time zone {name!r} (use an IANA name such as "
+                        "'Europe/Berlin')", "migration", "timezone") from None
+
+
+def _localize(doc: TomlFile, value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """A local date-time is wall time in `zone`; one with an offset is converted to it."""
+    if value.tzinfo is not None:
+        return value.astimezone(zone)
+    local = value.replace(tzinfo=zone)
+    # a wall time skipped by a DST change does not survive a round trip through UTC
+    if local.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) != value:
+        raise doc.error(f"{value} does not exist in {zone.key} (clocks skip it)",
+                        "migration", "cutover")
+    return local
