@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conftest import NOW
-from testbed.rdap import RdapServer
+from world import NOW
 
 from mailferry.plan import Category
 from mailferry.plan.check import gather_facts
 from mailferry.project.migration import Migration
+from testbed.rdap import RdapServer
 
 
 def test_domain_and_dns_facts(live_migration: Callable[..., Migration], rdap: RdapServer) -> None:

@@ -7,6 +7,15 @@ from mailferry.plan.findings import Finding, Severity
 from mailferry.plan.rules import CATALOGUE, RULES_BY_ID
 
 __all__ = [
-    "ALL_CATEGORIES", "CATALOGUE", "Category", "CheckReport", "Fact", "Facts", "Finding",
-    "RULES_BY_ID", "Severity", "evaluate", "run_checks",
+    "ALL_CATEGORIES",
+    "CATALOGUE",
+    "RULES_BY_ID",
+    "Category",
+    "CheckReport",
+    "Fact",
+    "Facts",
+    "Finding",
+    "Severity",
+    "evaluate",
+    "run_checks",
 ]

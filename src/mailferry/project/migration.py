@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailferry.project.endpoints import Endpoint, parse_endpoint
+from mailferry.project.relay import RelaySettings, parse_relay_section
 from mailferry.project.tomlfile import Field, TomlFile
 from mailferry.project.windows import Window, parse_window
 
@@ -232,7 +233,7 @@ class Migration:
     plan: PlanOptions
     notify: Notify
     check: CheckOptions
-    relay: object | None  # RelaySettings from mailferry.project.relay (issue 4)
+    relay: RelaySettings | None
 
 
 def load_migration(path: str | Path) -> Migration:
@@ -266,19 +267,8 @@ def build_migration(doc: TomlFile) -> Migration:
         plan=PlanOptions(**_section(doc, "plan")),
         notify=Notify(**_section(doc, "notify")),
         check=CheckOptions(**_section(doc, "check")),
-        relay=_relay(doc),
+        relay=parse_relay_section(doc),  # [relay] belongs to the relay, which validates it
     )
-
-
-def _relay(doc: TomlFile) -> object | None:
-    # [relay] belongs to the relay (issue 4), which validates it; imported late on purpose
-    try:
-        from mailferry.project.relay import parse_relay_section
-    except ImportError:
-        if "relay" in doc.data:
-            raise doc.error("this version cannot read the [relay] section", "relay") from None
-        return None
-    return parse_relay_section(doc)
 
 
 def _zone(doc: TomlFile, name: str) -> ZoneInfo:

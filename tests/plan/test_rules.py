@@ -1,0 +1,197 @@
+"""Every hazard rule, firing and not firing: table-driven over facts, no sockets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from world import NOW, example
+
+from mailferry.plan import CATALOGUE, RULES_BY_ID, Fact, Facts, Severity
+from mailferry.plan.findings import RuleContext
+from mailferry.project.migration import parse_migration
+
+CUTOVER = dt.datetime(2026, 12, 12, 12, 0, tzinfo=dt.UTC)  # the example's, in UTC
+TRANSFER_LINE = "registrar_transfer = 2026-12-10"
+NO_TRANSFER = {TRANSFER_LINE: ""}
+
+
+def known(name: str, subject: str, value: Any) -> Fact:
+    return Fact(name, subject, value, NOW, "test")
+
+
+def status(*codes: str) -> Fact:
+    return known("rdap.status", "bank.example", list(codes))
+
+
+def mx(ttl: int) -> Fact:
+    return known("dns.mx", "bank.example", {"records": [{"preference": 10,
+                                                         "exchange": "mx1.oldmail.example"}],
+                                             "ttl": ttl})
+
+
+def spf(lookups: int, domains: list[str], record: str | None = "v=spf1 -all",
+        subject: str = "bank.example") -> Fact:
+    return known("spf", subject, {"record": record, "lookups": lookups, "domains": domains,
+                                  "errors": []})
+
+
+def dmarc(policy: str) -> Fact:
+    return known("dmarc", "bank.example", {"record": f"v=DMARC1; p={policy}", "policy": policy,
+                                           "pct": 100, "enforcing": policy != "none"})
+
+
+def dkim(has_key: bool) -> Fact:
+    return known("dkim", "nm1._domainkey.bank.example", {"records": [], "has_key": has_key})
+
+
+def ptr(names: list[str], matching: list[str]) -> Fact:
+    return known("ptr", "198.51.100.26", {"names": names, "forward_match": matching})
+
+
+SERVER = "imap://imap.newmail.example:993"
+
+
+def tls(verified: bool, not_after: str | None = "2027-06-01T00:00:00+00:00") -> Fact:
+    return known("tls", SERVER, {"mode": "implicit", "verified": verified,
+                                 "error": None if verified else "self-signed certificate",
+                                 "not_after": not_after})
+
+
+def caps(names: list[str], after_login: bool = True) -> Fact:
+    return known("capabilities", SERVER, {"protocol": "imap", "list": names,
+                                          "after_login": after_login, "login_error": None})
+
+
+ALL_CAPS = ["IMAP4rev1", "UIDPLUS", "CONDSTORE", "SPECIAL-USE", "MOVE", "LITERAL+"]
+SENDING = {'# sending_ips = ["198.51.100.26"]': 'sending_ips = ["198.51.100.26"]'}
+
+# (rule, replacements in the example, facts, now, fires)
+CASES: list[tuple[str, dict[str, str], list[Fact], dt.datetime, bool]] = [
+    ("domain.transfer-during-dns-change", {}, [], NOW, True),
+    ("domain.transfer-during-dns-change", {}, [mx(300)], NOW, True),
+    ("domain.transfer-during-dns-change", {TRANSFER_LINE: "registrar_transfer = 2027-01-10"},
+     [], NOW, False),
+    ("domain.transfer-during-dns-change", NO_TRANSFER, [status("pendingTransfer")],
+     CUTOVER - dt.timedelta(days=3), True),
+    ("domain.transfer-during-dns-change", NO_TRANSFER, [status("pendingTransfer"), mx(86400)],
+     NOW, False),  # the transfer completes before the TTL must be lowered
+    ("domain.transfer-during-dns-change", NO_TRANSFER, [status("clientTransferProhibited")],
+     NOW, False),
+    ("domain.transfer-locked", {}, [status("clientTransferProhibited")], NOW, True),
+    ("domain.transfer-locked", {}, [status("serverTransferProhibited")], NOW, True),
+    ("domain.transfer-locked", NO_TRANSFER, [status("clientTransferProhibited")], NOW, False),
+    ("domain.transfer-locked", {}, [status("ok")], NOW, False),
+    ("domain.update-locked", {}, [status("clientUpdateProhibited")], NOW, True),
+    ("domain.update-locked", {}, [status("clientTransferProhibited")], NOW, False),
+    ("domain.transfer-too-soon", {}, [known("rdap.registered", "bank.example",
+                                            "2026-11-01T00:00:00+00:00")], NOW, True),
+    ("domain.transfer-too-soon", {}, [known("rdap.last_transfer", "bank.example",
+                                            "2026-10-20T00:00:00+00:00")], NOW, True),
+    ("domain.transfer-too-soon", {}, [known("rdap.registered", "bank.example",
+                                            "2009-03-11T09:27:04+00:00")], NOW, False),
+    ("domain.transfer-too-soon", NO_TRANSFER, [known("rdap.registered", "bank.example",
+                                                     "2026-11-01T00:00:00+00:00")], NOW, False),
+    ("domain.expires-soon", {}, [known("rdap.expires", "bank.example",
+                                       "2027-01-15T00:00:00+00:00")], NOW, True),
+    ("domain.expires-soon", {}, [known("rdap.expires", "bank.example",
+                                       "2029-03-11T09:27:04+00:00")], NOW, False),
+    ("domain.on-hold", {}, [status("serverHold")], NOW, True),
+    ("domain.on-hold", {}, [status("redemptionPeriod", "pendingDelete")], NOW, True),
+    ("domain.on-hold", {}, [status("ok")], NOW, False),
+    ("dns.mx-ttl-too-high", {}, [mx(86400)], CUTOVER - dt.timedelta(hours=12), True),
+    ("dns.mx-ttl-too-high", {}, [mx(86400)], NOW, False),
+    ("dns.mx-ttl-too-high", {}, [mx(300)], CUTOVER - dt.timedelta(hours=1), False),
+    ("spf.new-provider-missing", {}, [spf(1, ["spf.oldmail.example"])], NOW, True),
+    ("spf.new-provider-missing", {}, [spf(0, [], record=None)], NOW, True),
+    ("spf.new-provider-missing", {}, [spf(2, ["spf.oldmail.example", "spf.newmail.example"])],
+     NOW, False),
+    ("spf.too-many-lookups", {}, [spf(11, ["spf.newmail.example"])], NOW, True),
+    ("spf.too-many-lookups", {}, [spf(9, []), spf(1, [], subject="spf.newmail.example")],
+     NOW, True),  # adding the include makes 11
+    ("spf.too-many-lookups", {}, [spf(8, []), spf(1, [], subject="spf.newmail.example")],
+     NOW, False),  # exactly 10 is allowed
+    ("dkim.missing-under-dmarc", {}, [dmarc("reject"), dkim(False)], NOW, True),
+    ("dkim.missing-under-dmarc", {'dkim_selectors = ["nm1"]': ""}, [dmarc("quarantine")],
+     NOW, True),
+    ("dkim.missing-under-dmarc", {}, [dmarc("reject"), dkim(True)], NOW, False),
+    ("dkim.missing-under-dmarc", {}, [dmarc("none"), dkim(False)], NOW, False),
+    ("ptr.mismatch", SENDING, [ptr([], [])], NOW, True),
+    ("ptr.mismatch", SENDING, [ptr(["out.newmail.example"], [])], NOW, True),
+    ("ptr.mismatch", SENDING, [ptr(["out.newmail.example"], ["out.newmail.example"])], NOW,
+     False),
+    ("server.unreachable", {}, [known("server.reachable", SERVER, {
+        "side": "target", "reachable": False, "error": "refused"})], NOW, True),
+    ("server.unreachable", {}, [known("server.reachable", SERVER, {
+        "side": "target", "reachable": True, "error": None})], NOW, False),
+    ("tls.invalid", {}, [tls(False)], NOW, True),
+    ("tls.invalid", {}, [tls(True)], NOW, False),
+    ("tls.expires-soon", {}, [tls(True, "2026-12-15T00:00:00+00:00")], NOW, True),
+    ("tls.expires-soon", {}, [tls(True)], NOW, False),
+    ("imap.missing-capabilities", {}, [caps(ALL_CAPS[:-2])], NOW, True),
+    ("imap.missing-capabilities", {}, [caps(ALL_CAPS)], NOW, False),
+    ("imap.missing-capabilities", {}, [caps(["IMAP4rev1"], after_login=False)], NOW, False),
+    ("source.account-expires-early", {"2026-12-20": "2026-12-18"}, [], NOW, True),
+    ("source.account-expires-early", {"backup = true": "backup = true\nrollback_days = 14"}, [],
+     NOW, True),
+    ("source.account-expires-early", {}, [], NOW, False),
+    ("schedule.cutover-outside-window", {"2026-12-12T20:00:00": "2026-12-14T10:00:00"}, [],
+     NOW, True),
+    ("schedule.cutover-outside-window", {}, [], NOW, False),
+    ("notify.too-late", {"lead_days = 7": "lead_days = 7\ndate = 2026-12-10"}, [], NOW, True),
+    ("notify.too-late", {"lead_days = 7": "lead_days = 7\ndate = 2026-12-01"}, [], NOW, False),
+    ("notify.too-late", {}, [], CUTOVER - dt.timedelta(days=4), True),
+    ("notify.too-late", {"size = 10": "size = 10\ndate = 2026-11-25"}, [], NOW, True),
+    ("notify.too-late", {}, [], NOW, False),
+    ("pilot.missing", {"size = 10": "size = 0"}, [], NOW, True),
+    ("pilot.missing", {"[pilot]\nsize = 10": ""}, [], NOW, True),
+    ("pilot.missing", {}, [], NOW, False),
+    ("pilot.one-department", {"size = 10": 'size = 10\ndepartments = ["it"]'}, [], NOW, True),
+    ("pilot.one-department", {"size = 10": 'size = 10\ndepartments = ["it", "sales"]'}, [],
+     NOW, False),
+    ("plan.no-backup", {"backup = true": "backup = false"}, [], NOW, True),
+    ("plan.no-backup", {}, [], NOW, False),
+    ("plan.no-fallback", {'fallback = "keep': 'fallback = "" # "keep'}, [], NOW, True),
+    ("plan.no-fallback", {}, [], NOW, False),
+    ("facts.unknown", {}, [Fact("dns.mx", "bank.example", None, NOW, "dns 127.0.0.1:9",
+                                "MX bank.example: timed out")], NOW, True),
+    ("facts.unknown", {}, [mx(300)], NOW, False),
+]
+
+
+@pytest.mark.parametrize(("rule_id", "replace", "facts", "now", "fires"), CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_rule(rule_id: str, replace: dict[str, str], facts: list[Fact], now: dt.datetime,
+              fires: bool) -> None:
+    migration = parse_migration(example(replace=replace))
+    hits = list(RULES_BY_ID[rule_id].evaluate(RuleContext(migration, Facts(facts), now)))
+    assert bool(hits) is fires, hits
+    for hit in hits:
+        assert hit.message and hit.advice
+
+
+def test_every_rule_has_a_firing_and_a_quiet_case() -> None:
+    fired = {c[0] for c in CASES if c[4]}
+    quiet = {c[0] for c in CASES if not c[4]}
+    ids = {rule.id for rule in CATALOGUE}
+    assert ids == fired == quiet
+
+
+def test_rule_ids_are_unique_and_documented() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "hazards.md").read_text()
+    ids = [rule.id for rule in CATALOGUE]
+    assert len(ids) == len(set(ids))
+    for rule in CATALOGUE:
+        assert f"`{rule.id}`" in doc, rule.id
+
+
+def test_client_lock_is_a_warning_and_server_lock_an_error() -> None:
+    migration = parse_migration(example())
+    rule = RULES_BY_ID["domain.transfer-locked"]
+    client = list(rule.evaluate(RuleContext(migration, Facts([status(
+        "clientTransferProhibited")]), NOW)))
+    server = list(rule.evaluate(RuleContext(migration, Facts([status(
+        "serverTransferProhibited")]), NOW)))
+    assert client[0].severity == Severity.WARNING and server[0].severity is None
