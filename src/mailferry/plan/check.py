@@ -71,8 +71,9 @@ def evaluate(migration: Migration, facts: Facts, categories: Collection[Category
 
 
 def run_checks(migration: Migration, categories: Collection[Category] = ALL_CATEGORIES,
-               clock: Clock = utc_now) -> CheckReport:
+               clock: Clock = utc_now, now: dt.datetime | None = None) -> CheckReport:
+    """`now` is the moment rules reason from (default: the clock), for what-if planning."""
     started = clock()
     facts = gather_facts(migration, categories, clock)
-    findings = evaluate(migration, facts, categories, started)
+    findings = evaluate(migration, facts, categories, now or started)
     return CheckReport(migration, started, frozenset(categories), facts, findings)

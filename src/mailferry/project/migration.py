@@ -55,7 +55,7 @@ def _endpoints(protocol: str) -> Callable[[Any], tuple[Endpoint, ...]]:
     return check
 
 
-def _nameserver(value: str) -> tuple[str, int]:
+def parse_nameserver(value: str) -> tuple[str, int]:
     """'192.0.2.1', '127.0.0.1:5353' or '[::1]:5353' -> (address, port)."""
     match = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?|([^:]+)(?::(\d+))?|([0-9a-fA-F:]+)", value)
     if not match:
@@ -72,7 +72,7 @@ def _nameserver(value: str) -> tuple[str, int]:
 
 
 def _nameservers(values: list[str]) -> tuple[tuple[str, int], ...]:
-    return tuple(_nameserver(v) for v in values)
+    return tuple(parse_nameserver(v) for v in values)
 
 
 def _http_url(value: str) -> str:
