@@ -7,6 +7,10 @@ Nothing here is mocked: `Dovecot` runs the Debian dovecot binary with its own ba
 from testbed.dovecot import Dovecot, DovecotUser
 from testbed.net import free_port
 from testbed.proxy import FaultProxy
+from testbed.readback import Stored, list_folders, read_folder, snapshot, subscribed
 from testbed.seed import SeedMessage, imap_login, seed
 
-__all__ = ["Dovecot", "DovecotUser", "FaultProxy", "SeedMessage", "free_port", "imap_login", "seed"]
+__all__ = [
+    "Dovecot", "DovecotUser", "FaultProxy", "SeedMessage", "Stored", "free_port", "imap_login",
+    "list_folders", "read_folder", "seed", "snapshot", "subscribed",
+]

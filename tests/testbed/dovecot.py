@@ -37,6 +37,15 @@ class DovecotUser:
     password: str
 
 
+def _alive(pid: int) -> bool:
+    """True while the process runs; a zombie (daemonized, so nobody here reaps it) is dead."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 def _dovecot_binary() -> str:
     for candidate in ("/usr/sbin/dovecot", shutil.which("dovecot") or ""):
         if candidate and os.path.exists(candidate):
@@ -94,18 +103,26 @@ class Dovecot:
         return self.base / "dovecot.log"
 
     def start(self) -> Dovecot:
+        failures: list[str] = []
         for attempt in range(5):
             self.port = free_port()
             self.imaps_port = free_port() if self.tls else 0
             self.lmtp_port = free_port() if self.lmtp else 0
             self._write_config()
-            # dovecot daemonizes; its children would hold a captured pipe open forever
-            subprocess.run([_dovecot_binary(), "-c", str(self.base / "dovecot.conf")], check=True,
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+            # dovecot daemonizes; its children would hold a captured pipe open forever, so
+            # its start-up errors go to a file
+            with open(self.base / "start.err", "wb") as errors:
+                code = subprocess.run([_dovecot_binary(), "-c", str(self.base / "dovecot.conf")],
+                                      stdin=subprocess.DEVNULL, stdout=errors,
+                                      stderr=errors).returncode
+            if code != 0:
+                failures.append((self.base / "start.err").read_text(errors="replace"))
+                if attempt == 4:
+                    raise RuntimeError(f"dovecot failed to start ({code}): {failures}")
+                continue
             try:
                 wait_for_port(self.host, self.port, timeout=10)
-                self.pid = int((self.base / "run" / "master.pid").read_text().strip())
+                self.pid = self._read_pid(timeout=5)
                 return self
             except (TimeoutError, FileNotFoundError):
                 self.stop()
@@ -113,6 +130,17 @@ class Dovecot:
                     log = self.log_path.read_text() if self.log_path.exists() else ""
                     raise RuntimeError(f"dovecot did not start:\n{log[-3000:]}") from None
         return self
+
+    def _read_pid(self, timeout: float) -> int:
+        pid_file = self.base / "run" / "master.pid"
+        deadline = time.monotonic() + timeout
+        while True:  # the port can listen before master.pid is written
+            try:
+                return int(pid_file.read_text().strip())
+            except (FileNotFoundError, ValueError):
+                if time.monotonic() > deadline:
+                    raise FileNotFoundError(pid_file) from None
+                time.sleep(0.01)
 
     def stop(self) -> None:
         pid_file = self.base / "run" / "master.pid"
@@ -123,12 +151,13 @@ class Dovecot:
             try:
                 os.kill(pid, signal.SIGTERM)
                 deadline = time.monotonic() + 10
-                while time.monotonic() < deadline:
-                    os.kill(pid, 0)
-                    time.sleep(0.02)
-                os.kill(pid, signal.SIGKILL)
+                while _alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        pid_file.unlink(missing_ok=True)
         self.pid = None
 
     def cleanup(self) -> None:
@@ -168,7 +197,9 @@ class Dovecot:
             f'  mailbox "{name}" {{\n    special_use = {use}\n    auto = subscribe\n  }}\n'
             for use, name in self.special.items())
         protocols = "imap lmtp" if self.lmtp else "imap"
-        plugins = "quota" if self.max_message_size else ""
+        # listescape lets the '.' layout hold names with '/' (as Courier and Cyrus servers do)
+        plugins = " ".join((["quota"] if self.max_message_size else [])
+                           + (["listescape"] if self.layout == "dot" else []))
         quota = (f"plugin {{\n  quota = count:User quota\n  quota_vsizes = yes\n"
                  f"  quota_max_mail_size = {self.max_message_size}\n}}\n"
                  if self.max_message_size else "")
@@ -182,7 +213,9 @@ class Dovecot:
         if self.lmtp:
             lmtp = ("service lmtp {\n  inet_listener lmtp {\n"
                     f"    address = {self.host}\n    port = {self.lmtp_port}\n  }}\n}}\n"
-                    "protocol lmtp {\n  mail_plugins = $mail_plugins\n}\n")
+                    # recipients arrive as user@domain; the passwd-file knows bare names
+                    "protocol lmtp {\n  mail_plugins = $mail_plugins\n"
+                    "  auth_username_format = %Ln\n}\n")
         imaps = (f"  inet_listener imaps {{\n    address = {self.host}\n"
                  f"    port = {self.imaps_port}\n    ssl = yes\n  }}\n" if self.tls
                  else "  inet_listener imaps {\n    port = 0\n  }\n")

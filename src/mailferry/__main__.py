@@ -1,0 +1,3 @@
+from mailferry.cli import main
+
+main()

@@ -1,0 +1,177 @@
+"""`mailferry copy SOURCE_URL TARGET_URL`: one mailbox, imapsync-style."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from mailferry.engine import CopyOptions, CopySummary, FolderFilters, MailboxCopy
+from mailferry.errors import ConfigError, ConnectError
+from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.store import StateStore
+
+from .output import ProgressReporter, print_json
+
+
+def read_password(side: str, password_file: Path | None) -> str:
+    """From --SIDE-password-file, else MAILFERRY_SIDE_PASSWORD; never from the command line."""
+    if password_file is not None:
+        try:
+            text = password_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read password file: {exc.strerror}",
+                              where=f"--{side}-password-file {password_file}") from None
+        password = text.splitlines()[0] if text else ""
+        if not password:
+            raise ConfigError("password file is empty", where=f"--{side}-password-file "
+                              f"{password_file}")
+        return password
+    variable = f"MAILFERRY_{side.upper()}_PASSWORD"
+    from_env = os.environ.get(variable)
+    if not from_env:
+        raise ConfigError(f"no {side} password: set {variable} or use --{side}-password-file")
+    return from_env
+
+
+def parse_map(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    renames = []
+    for value in values:
+        src, sep, dst = value.partition("=")
+        if not sep or not src or not dst:
+            raise ConfigError(f"--map {value!r}: expected SOURCE=TARGET folder names")
+        renames.append((src.strip("/"), dst.strip("/")))
+    return renames
+
+
+@click.command("copy")
+@click.argument("source_url")
+@click.argument("target_url")
+@click.option("--source-password-file", type=click.Path(path_type=Path), default=None,
+              help="File whose first line is the source password.")
+@click.option("--target-password-file", type=click.Path(path_type=Path), default=None,
+              help="File whose first line is the target password.")
+@click.option("--state", "state_path", type=click.Path(path_type=Path),
+              default=Path("mailferry-state.db"), show_default=True,
+              help="SQLite file that remembers what was copied (re-runs are incremental).")
+@click.option("--map", "maps", multiple=True, metavar="SRC=DST",
+              help="Rename a folder (and its subfolders); '/' separates levels.")
+@click.option("--include", multiple=True, metavar="GLOB", help="Only folders matching.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip folders matching.")
+@click.option("--exclude-special", multiple=True, metavar="USE",
+              help="Skip folders of a special use, e.g. '\\Trash'.")
+@click.option("--no-automap", is_flag=True,
+              help="Don't map special-use folders (Sent, Drafts, ...) onto the target's.")
+@click.option("--skip-duplicates", is_flag=True,
+              help="Copy one message per fingerprint per folder (clean up duplicates).")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--workers", type=click.IntRange(1, 32), default=4, show_default=True,
+              help="Folders copied at once (each on its own pair of connections).")
+@click.option("--insecure", is_flag=True, help="Don't verify TLS certificates (not advised).")
+@click.option("--allow-plaintext", is_flag=True,
+              help="Allow a password over an unencrypted connection to a non-loopback host.")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Trust this CA bundle (private CAs) in addition to none other.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--log-file", type=click.Path(path_type=Path), default=None,
+              help="Write a detailed log here.")
+def copy(source_url: str, target_url: str, source_password_file: Path | None,
+         target_password_file: Path | None, state_path: Path, maps: tuple[str, ...],
+         include: tuple[str, ...], exclude: tuple[str, ...], exclude_special: tuple[str, ...],
+         no_automap: bool, skip_duplicates: bool, dry_run: bool, workers: int, insecure: bool,
+         allow_plaintext: bool, ca_file: str | None, as_json: bool, log_file: Path | None,
+         ) -> None:
+    """Copy every folder of one mailbox to another, exactly and incrementally.
+
+    URLs are imap://user@host:port (STARTTLS when offered; plain only to loopback) or
+    imaps://user@host:port. Passwords come from MAILFERRY_SOURCE_PASSWORD and
+    MAILFERRY_TARGET_PASSWORD or the --*-password-file options.
+    """
+    source = Endpoint.parse(source_url, what="source URL")
+    target = Endpoint.parse(target_url, what="target URL")
+    tls = TlsPolicy(verify=not insecure, allow_plaintext=allow_plaintext, ca_file=ca_file)
+    source_account = Account(source, Credentials(source.user, read_password(
+        "source", source_password_file)), tls)
+    target_account = Account(target, Credentials(target.user, read_password(
+        "target", target_password_file)), tls)
+    options = CopyOptions(
+        filters=FolderFilters(include=include, exclude=exclude, exclude_special=exclude_special,
+                              renames=parse_map(maps), automap=not no_automap),
+        skip_duplicates=skip_duplicates, dry_run=dry_run, workers=workers)
+    if not state_path.parent.exists():
+        raise ConfigError(f"directory {state_path.parent} does not exist", where="--state")
+    if log_file is not None:
+        logging.basicConfig(filename=str(log_file), level=logging.DEBUG,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _check_reachable(source_account, target_account)
+    store = StateStore.open(state_path, readonly=dry_run)
+    console = Console(stderr=True)
+    try:
+        with ProgressReporter(console) as reporter:
+            summary = MailboxCopy(source_account, target_account, store, options, reporter).run()
+    finally:
+        store.close()
+    logging.getLogger("mailferry.copy").info(
+        "copy %s -> %s: %d copied, %d failed", source, target, summary.total("copied"),
+        summary.total("failed"))
+    if as_json:
+        print_json(summary.to_json())
+    else:
+        print_summary(summary, Console())
+    sys.exit(summary.exit_status)
+
+
+def _check_reachable(*accounts: Account) -> None:
+    """Log in once on each side before anything is written: a bad host or password is bad
+    input (exit 2), not a half-done copy."""
+    from mailferry.imap import session_for
+
+    for account in accounts:
+        try:
+            session_for(account, timeout=30).logout()
+        except ConnectError as exc:
+            raise ConfigError(str(exc)) from None
+
+
+def print_summary(summary: CopySummary, console: Console) -> None:
+    title = "Dry run: nothing changed" if summary.dry_run else "Copy summary"
+    table = Table(title=f"{title}  {summary.source} -> {summary.target}")
+    table.add_column("source folder")
+    table.add_column("target folder")
+    table.add_column("status")
+    columns = (["to_copy", "present", "duplicates_skipped"] if summary.dry_run else
+               ["copied", "present", "duplicates_skipped", "failed", "flags_updated"])
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="right")
+    table.add_column("note")
+    for folder in summary.folders:
+        table.add_row(folder.source, folder.target, folder.status,
+                      *[str(getattr(folder, c)) for c in columns],
+                      folder.error or folder.note)
+    console.print(table)
+    if summary.dry_run:
+        console.print("folders to create: " + (", ".join(summary.created) or "none"))
+        console.print(f"messages to copy: {summary.total('to_copy')}")
+        return
+    copied, seconds = summary.total("copied"), summary.seconds
+    rate = copied / seconds if seconds else 0.0
+    console.print(
+        f"folders: {len([f for f in summary.folders if f.status != 'excluded'])}"
+        f"  created: {len(summary.created)}  copied: {copied}"
+        f"  already present: {summary.total('present')}"
+        f"  duplicates skipped: {summary.total('duplicates_skipped')}"
+        f"  failed: {summary.total('failed')}  bytes: {summary.total('bytes')}"
+        f"  seconds: {seconds:.2f}  messages/s: {rate:.0f}")
+    dropped = summary.keywords_dropped
+    if dropped:
+        console.print("keywords the target does not accept (not copied): " +
+                      ", ".join(f"{k} x{n}" for k, n in sorted(dropped.items())))
+    for failure in summary.failures:
+        console.print(f"[red]{failure.kind}[/red] {failure.folder} UID {failure.uid} "
+                      f"({failure.message_id or 'no Message-ID'}, {failure.size} bytes): "
+                      f"{failure.reason}")

@@ -1,0 +1,210 @@
+"""Copy a whole mailbox: plan the folders, then sync them on a few connection pairs at once.
+
+Retries are decided by error class: a dropped connection or a "try again later" reconnects
+and resumes the folder after a backoff (its state is committed batch by batch, so resuming
+repeats nothing); a refused command fails that folder only and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+from mailferry.engine.folders import Folder, FolderPair, folders_from_listing, plan_folders
+from mailferry.engine.options import CopyOptions
+from mailferry.engine.results import (
+    CopySummary,
+    FolderResult,
+    MessageFailure,
+    Reporter,
+    SilentReporter,
+)
+from mailferry.engine.sync import FolderSync
+from mailferry.errors import CommandFailed, ConnectError, MailferryError, ProtocolError
+from mailferry.imap import (
+    Account,
+    ImapSession,
+    Namespace,
+    create_mailbox,
+    mailbox_listing,
+    mailbox_status,
+    personal_namespace,
+    session_for,
+    subscribe_mailbox,
+)
+from mailferry.store import StateStore
+
+log = logging.getLogger("mailferry.copy")
+
+
+@dataclass
+class _Side:
+    session: ImapSession
+    folders: list[Folder]
+    namespace: Namespace
+
+
+def _survey(session: ImapSession) -> _Side:
+    entries, subscribed = mailbox_listing(session)
+    namespace = personal_namespace(session, entries)
+    return _Side(session, folders_from_listing(entries, subscribed, namespace), namespace)
+
+
+@dataclass
+class _Work:
+    pair: FolderPair
+    expected: int
+
+
+@dataclass
+class _Worker:
+    source: Account
+    target: Account
+    src: ImapSession | None = None
+    tgt: ImapSession | None = None
+
+    def sessions(self) -> tuple[ImapSession, ImapSession]:
+        if self.src is None:
+            self.src = session_for(self.source)
+        if self.tgt is None:
+            self.tgt = session_for(self.target)
+        return self.src, self.tgt
+
+    def drop(self) -> None:
+        for session in (self.src, self.tgt):
+            if session is not None:
+                session.close()
+        self.src = self.tgt = None
+
+    def logout(self) -> None:
+        for session in (self.src, self.tgt):
+            if session is not None:
+                session.logout()
+        self.src = self.tgt = None
+
+
+@dataclass
+class MailboxCopy:
+    source: Account
+    target: Account
+    store: StateStore
+    options: CopyOptions = field(default_factory=CopyOptions)
+    reporter: Reporter = field(default_factory=SilentReporter)
+
+    def run(self) -> CopySummary:
+        """Connects first: an unreachable server or refused login raises ConnectError before
+        anything is written."""
+        started = time.monotonic()
+        summary = CopySummary(str(self.source.endpoint), str(self.target.endpoint),
+                              dry_run=self.options.dry_run)
+        control = _Worker(self.source, self.target)
+        src, tgt = control.sessions()
+        try:
+            work = self._prepare(summary, _survey(src), _survey(tgt))
+            self._run_workers(work, summary, control)
+        finally:
+            control.logout()
+        summary.folders.sort(key=lambda f: f.source)
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def _prepare(self, summary: CopySummary, src: _Side, tgt: _Side) -> list[_Work]:
+        plan = plan_folders(src.folders, tgt.folders, tgt.namespace, self.options.filters)
+        for excluded in plan.excluded:
+            summary.folders.append(FolderResult(excluded.source.display, "", "excluded",
+                                                note=excluded.reason))
+        target_subscribed = {f.wire for f in tgt.folders if f.subscribed}
+        if self.options.dry_run:
+            summary.created = [p.target_display for p in plan.to_create]
+        else:
+            for pair in plan.pairs:
+                if not pair.target_exists:
+                    create_mailbox(tgt.session, pair.target_wire, subscribe=pair.subscribe)
+                    summary.created.append(pair.target_display)
+                elif pair.subscribe and pair.target_wire not in target_subscribed:
+                    subscribe_mailbox(tgt.session, pair.target_wire)
+        pair_id = self.store.pair_id(str(self.source.endpoint), str(self.target.endpoint))
+        self._pair_id = pair_id
+        work: list[_Work] = []
+        for pair in plan.pairs:
+            if not pair.source.selectable:
+                summary.folders.append(FolderResult(pair.source.display, pair.target_display,
+                                                    "synced", note="not selectable: created only"))
+                continue
+            status = mailbox_status(src.session, pair.source.wire)
+            state = self.store.folder(pair_id, pair.source.wire)
+            if (state is not None and state.complete and not self.options.dry_run
+                    and state.target_name == pair.target_wire
+                    and "CONDSTORE" in src.session.capabilities
+                    and (state.src_uidvalidity, state.src_uidnext, state.src_highestmodseq)
+                    == (status.get("UIDVALIDITY"), status.get("UIDNEXT"),
+                        status.get("HIGHESTMODSEQ"))):
+                summary.folders.append(FolderResult(pair.source.display, pair.target_display,
+                                                    "unchanged", note=pair.note))
+                continue
+            work.append(_Work(pair, status.get("MESSAGES", 0)))
+        work.sort(key=lambda w: -w.expected)  # biggest first: the slowest folder starts early
+        self.reporter.planned(len(work), sum(w.expected for w in work), 0)
+        return work
+
+    def _run_workers(self, work: list[_Work], summary: CopySummary, control: _Worker) -> None:
+        pending: queue.Queue[_Work] = queue.Queue()
+        for item in work:
+            pending.put(item)
+        lock = threading.Lock()
+
+        def loop(worker: _Worker) -> None:
+            try:
+                while True:
+                    try:
+                        item = pending.get_nowait()
+                    except queue.Empty:
+                        return
+                    result, failures = self._sync_with_retries(worker, item.pair)
+                    with lock:
+                        summary.folders.append(result)
+                        summary.failures.extend(failures)
+                    self.reporter.folder_finished(result)
+            finally:
+                if worker is not control:
+                    worker.logout()
+
+        count = max(1, min(self.options.workers, len(work)))
+        threads = [threading.Thread(target=loop, args=(control if n == 0 else
+                                                       _Worker(self.source, self.target),),
+                                    name=f"folder-worker-{n}", daemon=True) for n in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _sync_with_retries(self, worker: _Worker, pair: FolderPair,
+                           ) -> tuple[FolderResult, list[MessageFailure]]:
+        result = FolderResult(pair.source.display, pair.target_display, note=pair.note)
+        failures: list[MessageFailure] = []
+        delay = self.options.backoff
+        for attempt in range(self.options.retries + 1):
+            sync: FolderSync | None = None
+            try:
+                src, tgt = worker.sessions()
+                sync = FolderSync(src, tgt, self.store, self._pair_id, pair, self.options,
+                                  self.reporter, result=result)
+                sync.run()
+                return result, failures + sync.failures
+            except (ConnectError, ProtocolError, CommandFailed, MailferryError) as exc:
+                if sync is not None:
+                    failures.extend(sync.failures)
+                worker.drop()
+                retryable = exc.retryable or isinstance(exc, ConnectError)
+                if not retryable or attempt == self.options.retries:
+                    result.status = "failed"
+                    result.error = str(exc)
+                    log.warning("folder %s failed: %s", pair.source.display, exc)
+                    return result, failures
+                log.info("folder %s: %s; retrying in %.1fs", pair.source.display, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.options.backoff_max)
+        return result, failures

@@ -1,0 +1,111 @@
+"""What a copy did, as data: the CLI prints it, `--json` dumps it, tests assert on it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class MessageFailure:
+    folder: str
+    uid: int
+    kind: str  # "rejected": not in the target; "altered": stored, but not byte-identical
+    reason: str  # the server's words
+    message_id: str | None = None
+    subject: str | None = None
+    size: int | None = None
+
+
+@dataclass
+class FolderResult:
+    source: str
+    target: str
+    status: str = "pending"  # synced | unchanged | failed | excluded | planned
+    copied: int = 0
+    present: int = 0  # already in the target (found by fingerprint), not copied again
+    duplicates_skipped: int = 0  # --skip-duplicates
+    failed: int = 0
+    flags_updated: int = 0
+    bytes: int = 0
+    to_copy: int = 0  # --dry-run
+    keywords_dropped: Counter[str] = field(default_factory=Counter)
+    error: str | None = None
+    note: str = ""
+
+
+@dataclass
+class CopySummary:
+    source: str
+    target: str
+    dry_run: bool = False
+    folders: list[FolderResult] = field(default_factory=list)
+    failures: list[MessageFailure] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def total(self, attribute: str) -> int:
+        return sum(int(getattr(f, attribute)) for f in self.folders)
+
+    @property
+    def keywords_dropped(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for folder in self.folders:
+            total.update(folder.keywords_dropped)
+        return total
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not any(f.status == "failed" for f in self.folders)
+
+    @property
+    def exit_status(self) -> int:
+        return 0 if self.ok else 1
+
+    def to_json(self) -> dict[str, Any]:
+        copied = self.total("copied")
+        return {
+            "source": self.source,
+            "target": self.target,
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            "totals": {
+                "folders": len([f for f in self.folders if f.status != "excluded"]),
+                "copied": copied,
+                "present": self.total("present"),
+                "duplicates_skipped": self.total("duplicates_skipped"),
+                "failed": self.total("failed"),
+                "flags_updated": self.total("flags_updated"),
+                "bytes": self.total("bytes"),
+                "to_copy": self.total("to_copy"),
+                "messages_per_second": round(copied / self.seconds, 1) if self.seconds else None,
+                "keywords_dropped": dict(self.keywords_dropped),
+            },
+            "created": self.created,
+            "folders": [{**asdict(f), "keywords_dropped": dict(f.keywords_dropped)}
+                        for f in self.folders],
+            "failures": [asdict(f) for f in self.failures],
+        }
+
+
+class Reporter(Protocol):
+    """Progress events; the CLI draws bars from them, tests collect them."""
+
+    def planned(self, folders: int, messages: int, size: int) -> None: ...
+
+    def progress(self, folder: str, messages: int, size: int) -> None: ...
+
+    def folder_finished(self, result: FolderResult) -> None: ...
+
+
+class SilentReporter:
+    def planned(self, folders: int, messages: int, size: int) -> None:
+        pass
+
+    def progress(self, folder: str, messages: int, size: int) -> None:
+        pass
+
+    def folder_finished(self, result: FolderResult) -> None:
+        pass

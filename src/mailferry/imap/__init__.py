@@ -1,0 +1,28 @@
+"""IMAP sessions: connect (TLS/STARTTLS), authenticate, list, status, fetch, append.
+
+The engine talks to IMAP only through what is exported here.
+"""
+
+from mailferry.imap.address import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap.names import decode_name, encode_name
+from mailferry.imap.session import (
+    AppendMessage,
+    AppendResult,
+    ImapSession,
+    Namespace,
+    Selected,
+    create_mailbox,
+    mailbox_listing,
+    mailbox_status,
+    personal_namespace,
+    session_for,
+    subscribe_mailbox,
+)
+from mailferry.imap.wire import FetchItem, ListEntry, uid_set
+
+__all__ = [
+    "Account", "AppendMessage", "AppendResult", "Credentials", "Endpoint", "FetchItem", "ImapSession",
+    "ListEntry", "Namespace", "Selected", "TlsPolicy", "create_mailbox", "decode_name",
+    "encode_name", "mailbox_listing", "mailbox_status", "personal_namespace", "session_for", "subscribe_mailbox",
+    "uid_set",
+]

@@ -1,0 +1,271 @@
+"""IMAP wire format as pure functions: bytes in, typed values out. No sockets here.
+
+A response arrives as `Response(text_parts, literals)`: the line pieces and, between them,
+the literals read by length. Message bodies stay the `bytes` objects the reader produced:
+the tokenizer hands them on by reference and never scans them (DESIGN.md: a library's
+convenience parser on bodies costs more than the whole copy should take).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from mailferry.errors import ProtocolError
+
+Token = bytes | int | None | list["Token"]  # atom/string -> bytes, NIL -> None, list -> list
+
+
+class Literal(bytes):
+    """A string that came as a literal (so `NIL` or digits inside it are data, not atoms)."""
+
+
+@dataclass
+class Response:
+    """One server response: the text of its lines and the literals between them."""
+
+    parts: list[bytes]
+    literals: list[bytes] = field(default_factory=list)
+
+    @property
+    def head(self) -> bytes:
+        return self.parts[0]
+
+    def tokens(self) -> list[Token]:
+        return tokenize(self.parts, self.literals)
+
+
+_ATOM_END = frozenset(b" ()[]{}\"\r\n")
+
+
+def tokenize(parts: Sequence[bytes], literals: Sequence[bytes]) -> list[Token]:
+    """Tokens of a whole response; `parts[i]` is followed by `literals[i]` if present."""
+    root: list[Token] = []
+    stack: list[list[Token]] = [root]
+    for index, text in enumerate(parts):
+        pos, end = 0, len(text)
+        while pos < end:
+            char = text[pos]
+            if char in (0x20, 0x0D, 0x0A):
+                pos += 1
+            elif char == 0x28:  # (
+                child: list[Token] = []
+                stack[-1].append(child)
+                stack.append(child)
+                pos += 1
+            elif char == 0x29:  # )
+                if len(stack) == 1:
+                    raise ProtocolError(f"unbalanced ')' in {bytes(text)[:200]!r}")
+                stack.pop()
+                pos += 1
+            elif char == 0x22:  # "
+                value, pos = _quoted(text, pos)
+                stack[-1].append(value)
+            elif char == 0x7B:  # {  a literal marker: the literal follows this part
+                if index >= len(literals):
+                    raise ProtocolError(f"literal marker without literal in {bytes(text)[:200]!r}")
+                stack[-1].append(Literal(literals[index]))
+                pos = end
+            else:
+                start = pos
+                # an atom; BODY[...] sections keep their brackets and inner spaces
+                depth = 0
+                while pos < end:
+                    char = text[pos]
+                    if char == 0x5B:
+                        depth += 1
+                    elif char == 0x5D:
+                        depth -= 1
+                    elif depth <= 0 and char in _ATOM_END:
+                        break
+                    pos += 1
+                atom = bytes(text[start:pos])
+                stack[-1].append(None if atom == b"NIL" else atom)
+    return root
+
+
+def _quoted(text: bytes, pos: int) -> tuple[bytes, int]:
+    out = bytearray()
+    pos += 1
+    while pos < len(text):
+        char = text[pos]
+        if char == 0x5C and pos + 1 < len(text):  # backslash escape
+            out.append(text[pos + 1])
+            pos += 2
+        elif char == 0x22:
+            return bytes(out), pos + 1
+        else:
+            out.append(char)
+            pos += 1
+    raise ProtocolError(f"unterminated quoted string in {bytes(text)[:200]!r}")
+
+
+def quote(value: str | bytes) -> bytes:
+    """An IMAP quoted string (for names and dates; never for message bodies)."""
+    raw = value.encode() if isinstance(value, str) else value
+    if b"\r" in raw or b"\n" in raw:
+        raise ValueError(f"CR/LF cannot be quoted: {raw!r}")
+    return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+def astring(value: str | bytes) -> bytes:
+    """A mailbox name or argument: literal if it contains bytes a quoted string cannot hold."""
+    raw = value.encode() if isinstance(value, str) else value
+    if any(b > 0x7E or b in (0x0D, 0x0A, 0x00) for b in raw):
+        return b"{%d+}\r\n" % len(raw) + raw
+    return quote(raw)
+
+
+# -- sequence sets -------------------------------------------------------------------------
+
+def uid_set(uids: Iterable[int]) -> bytes:
+    """Compact UID set: [1,2,3,7,9,10] -> b'1:3,7,9:10'."""
+    ordered = sorted(set(uids))
+    if not ordered:
+        raise ValueError("empty UID set")
+    ranges: list[bytes] = []
+    start = prev = ordered[0]
+    for uid in ordered[1:]:
+        if uid == prev + 1:
+            prev = uid
+            continue
+        ranges.append(b"%d" % start if start == prev else b"%d:%d" % (start, prev))
+        start = prev = uid
+    ranges.append(b"%d" % start if start == prev else b"%d:%d" % (start, prev))
+    return b",".join(ranges)
+
+
+def parse_uid_set(text: bytes) -> list[int]:
+    """b'3:5,9' -> [3, 4, 5, 9]."""
+    uids: list[int] = []
+    for piece in text.split(b","):
+        if b":" in piece:
+            low, high = sorted(int(x) for x in piece.split(b":"))
+            uids.extend(range(low, high + 1))
+        elif piece:
+            uids.append(int(piece))
+    return uids
+
+
+# -- typed responses -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FetchItem:
+    """One message of a FETCH response; only the items asked for are filled in."""
+
+    seq: int
+    uid: int | None = None
+    flags: tuple[str, ...] | None = None
+    internaldate: str | None = None
+    size: int | None = None
+    modseq: int | None = None
+    body: bytes | None = None  # BODY[]
+    header: bytes | None = None  # BODY[HEADER]
+
+
+def _as_int(token: Token, what: str) -> int:
+    if isinstance(token, bytes) and token.isdigit():
+        return int(token)
+    raise ProtocolError(f"expected a number for {what}, got {token!r}")
+
+
+def _as_text(token: Token) -> str:
+    return token.decode("utf-8", "replace") if isinstance(token, bytes) else ""
+
+
+def parse_fetch(tokens: Sequence[Token]) -> FetchItem:
+    """`* 12 FETCH (UID 7 FLAGS (\\Seen) ...)` tokens -> FetchItem."""
+    if len(tokens) < 4 or not isinstance(tokens[3], list):
+        raise ProtocolError(f"malformed FETCH response: {tokens[:4]!r}")
+    seq = _as_int(tokens[1], "FETCH sequence number")
+    items = tokens[3]
+    values: dict[str, object] = {}
+    for pos in range(0, len(items) - 1, 2):
+        key, value = items[pos], items[pos + 1]
+        if not isinstance(key, bytes):
+            raise ProtocolError(f"malformed FETCH item name {key!r}")
+        name = key.upper()
+        if name == b"UID":
+            values["uid"] = _as_int(value, "UID")
+        elif name == b"FLAGS":
+            if not isinstance(value, list):
+                raise ProtocolError(f"FLAGS is not a list: {value!r}")
+            values["flags"] = tuple(_as_text(flag) for flag in value)
+        elif name == b"INTERNALDATE":
+            values["internaldate"] = _as_text(value)
+        elif name == b"RFC822.SIZE":
+            values["size"] = _as_int(value, "RFC822.SIZE")
+        elif name == b"MODSEQ":
+            if not isinstance(value, list) or not value:
+                raise ProtocolError(f"MODSEQ is not a list: {value!r}")
+            values["modseq"] = _as_int(value[0], "MODSEQ")
+        elif name in (b"BODY[]", b"BINARY[]", b"RFC822"):
+            values["body"] = bytes(value) if isinstance(value, bytes) else b""
+        elif name in (b"BODY[HEADER]", b"RFC822.HEADER"):
+            values["header"] = bytes(value) if isinstance(value, bytes) else b""
+    return FetchItem(seq=seq, **values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    name: bytes  # wire name (modified UTF-7), as the server spelled it
+    delimiter: str | None
+    attributes: frozenset[str]
+
+    @property
+    def selectable(self) -> bool:
+        return not ({"\\noselect", "\\nonexistent"} & {a.lower() for a in self.attributes})
+
+
+def parse_list(tokens: Sequence[Token]) -> ListEntry:
+    """`* LIST (\\HasNoChildren \\Sent) "/" "Sent Items"` tokens -> ListEntry."""
+    if len(tokens) < 5 or not isinstance(tokens[2], list):
+        raise ProtocolError(f"malformed LIST response: {tokens!r}")
+    attributes = frozenset(_as_text(a) for a in tokens[2])
+    delimiter = tokens[3]
+    name = tokens[4]
+    if not isinstance(name, bytes):
+        raise ProtocolError(f"malformed LIST mailbox name: {name!r}")
+    return ListEntry(
+        name=bytes(name),
+        delimiter=delimiter.decode() if isinstance(delimiter, bytes) else None,
+        attributes=attributes,
+    )
+
+
+def parse_status(tokens: Sequence[Token]) -> tuple[bytes, dict[str, int]]:
+    """`* STATUS INBOX (MESSAGES 3 UIDNEXT 4)` tokens -> (name, {"MESSAGES": 3, ...})."""
+    if len(tokens) < 4 or not isinstance(tokens[3], list) or not isinstance(tokens[2], bytes):
+        raise ProtocolError(f"malformed STATUS response: {tokens!r}")
+    items = tokens[3]
+    result: dict[str, int] = {}
+    for pos in range(0, len(items) - 1, 2):
+        key = items[pos]
+        if isinstance(key, bytes):
+            result[key.decode().upper()] = _as_int(items[pos + 1], key.decode())
+    return bytes(tokens[2]), result
+
+
+_CODE = re.compile(rb"\[([^\]]*)\]")
+
+
+def response_code(text: bytes) -> tuple[str, bytes] | None:
+    """`OK [APPENDUID 38505 3955] done` -> ("APPENDUID", b"38505 3955")."""
+    match = _CODE.search(text)
+    if not match:
+        return None
+    name, _, rest = match.group(1).partition(b" ")
+    return name.decode("ascii", "replace").upper(), rest
+
+
+def iter_untagged(responses: Iterable[Response], kind: bytes) -> Iterator[list[Token]]:
+    """Tokens of the untagged responses of one kind (`LIST`, `STATUS`, ...)."""
+    for response in responses:
+        tokens = response.tokens()
+        if len(tokens) >= 2 and tokens[0] == b"*":
+            word = tokens[1]
+            if isinstance(word, bytes) and word.upper() == kind:
+                yield tokens
+            elif len(tokens) >= 3 and isinstance(tokens[2], bytes) and tokens[2].upper() == kind:
+                yield tokens

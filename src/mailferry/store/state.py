@@ -1,0 +1,290 @@
+"""What has been copied where, durable across crashes.
+
+Per (source account, target account, source folder): the UIDVALIDITY/UIDNEXT/HIGHESTMODSEQ
+seen, and per source UID the target UID, fingerprint and flags last carried over. Target
+messages that are not copies of ours ("foreign": delivered by the relay, copied by another
+tool, or appended just before a crash) are kept with their fingerprints until a source
+message claims them. No secrets are ever written here: accounts are stored as
+`imap://user@host:port`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from mailferry.errors import StateError
+
+SCHEMA_VERSION = 1
+metadata = sa.MetaData()
+
+meta_table = sa.Table(
+    "meta", metadata,
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("value", sa.String, nullable=False),
+)
+pairs = sa.Table(
+    "pairs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("target", sa.String, nullable=False),
+    sa.UniqueConstraint("source", "target"),
+)
+folders = sa.Table(
+    "folders", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("pair_id", sa.ForeignKey("pairs.id"), nullable=False),
+    sa.Column("source_name", sa.LargeBinary, nullable=False),  # wire name
+    sa.Column("target_name", sa.LargeBinary, nullable=False),
+    sa.Column("src_uidvalidity", sa.BigInteger),
+    sa.Column("src_uidnext", sa.BigInteger, nullable=False, default=1),
+    sa.Column("src_highestmodseq", sa.BigInteger),
+    sa.Column("tgt_uidvalidity", sa.BigInteger),
+    sa.Column("complete", sa.Boolean, nullable=False, default=False),
+    sa.Column("synced_at", sa.Float),
+    sa.UniqueConstraint("pair_id", "source_name"),
+)
+messages = sa.Table(
+    "messages", metadata,
+    sa.Column("folder_id", sa.ForeignKey("folders.id"), primary_key=True),
+    sa.Column("src_uid", sa.BigInteger, primary_key=True),
+    sa.Column("tgt_uid", sa.BigInteger),  # None: skipped duplicate, or no UIDPLUS
+    sa.Column("fingerprint", sa.String, nullable=False),
+    sa.Column("flags", sa.String, nullable=False),  # space-separated, sorted
+    sa.Column("outcome", sa.String, nullable=False),  # copied | present | duplicate
+)
+foreign = sa.Table(
+    "foreign_messages", metadata,
+    sa.Column("folder_id", sa.ForeignKey("folders.id"), primary_key=True),
+    sa.Column("tgt_uid", sa.BigInteger, primary_key=True),
+    sa.Column("fingerprint", sa.String, nullable=False),
+    sa.Column("flags", sa.String, nullable=False),
+)
+failures = sa.Table(
+    "failures", metadata,
+    sa.Column("folder_id", sa.ForeignKey("folders.id"), primary_key=True),
+    sa.Column("src_uid", sa.BigInteger, primary_key=True),
+    sa.Column("kind", sa.String, nullable=False),  # rejected | altered
+    sa.Column("reason", sa.String, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class FolderState:
+    id: int
+    source_name: bytes
+    target_name: bytes
+    src_uidvalidity: int | None
+    src_uidnext: int
+    src_highestmodseq: int | None
+    tgt_uidvalidity: int | None
+    complete: bool
+
+
+@dataclass(frozen=True)
+class MappedMessage:
+    src_uid: int
+    tgt_uid: int | None
+    fingerprint: str
+    flags: str
+    outcome: str
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    # WAL + NORMAL survives kill -9 of the process (not a power cut mid-commit, which only
+    # loses the last commits: then the target inventory finds the copies again)
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class StateStore:
+    """Thread-safe: one lock serialises writes (SQLite has one writer anyway)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.RLock()
+        self._conn: Connection = engine.connect()
+
+    @classmethod
+    def open(cls, path: str | Path, *, readonly: bool = False) -> StateStore:
+        """`readonly` (for --dry-run) never writes the file: it reads a copy held in memory."""
+        path = Path(path)
+        if path.parent and not path.parent.exists():
+            raise StateError(f"{path}: directory {path.parent} does not exist")
+        url = f"sqlite:///{path}"
+        if readonly:
+            url = "sqlite://"
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False},
+                                  poolclass=sa.pool.StaticPool)
+        if readonly and path.exists():
+            import sqlite3
+
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            raw = engine.raw_connection()
+            source.backup(raw.driver_connection)  # type: ignore[arg-type]
+            source.close()
+            raw.close()
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        try:
+            store = cls(engine)
+            store._init_schema()
+        except sa.exc.DatabaseError as exc:
+            raise StateError(f"{path}: not a usable state database ({exc.orig})") from None
+        return store
+
+    def _init_schema(self) -> None:
+        with self._tx() as conn:
+            metadata.create_all(conn)
+            row = conn.execute(sa.select(meta_table.c.value).where(
+                meta_table.c.key == "schema")).first()
+            if row is None:
+                conn.execute(meta_table.insert().values(key="schema", value=str(SCHEMA_VERSION)))
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise StateError(f"state database has schema {row[0]}, this mailferry knows "
+                                 f"{SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._conn.close()
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self._lock:
+            with self._conn.begin():
+                yield self._conn
+
+    # -- accounts and folders -----------------------------------------------------------
+
+    def pair_id(self, source: str, target: str) -> int:
+        with self._tx() as conn:
+            row = conn.execute(sa.select(pairs.c.id).where(
+                pairs.c.source == source, pairs.c.target == target)).first()
+            if row:
+                return int(row[0])
+            key = conn.execute(pairs.insert().values(source=source, target=target))
+            return int(key.inserted_primary_key[0])  # type: ignore[index]
+
+    def folder(self, pair_id: int, source_name: bytes) -> FolderState | None:
+        with self._tx() as conn:
+            row = conn.execute(sa.select(folders).where(
+                folders.c.pair_id == pair_id, folders.c.source_name == source_name)).first()
+        if row is None:
+            return None
+        return FolderState(row.id, row.source_name, row.target_name, row.src_uidvalidity,
+                           row.src_uidnext, row.src_highestmodseq, row.tgt_uidvalidity,
+                           bool(row.complete))
+
+    def start_folder(self, pair_id: int, source_name: bytes, target_name: bytes,
+                     src_uidvalidity: int, tgt_uidvalidity: int) -> FolderState:
+        """The folder's state, reset when a UIDVALIDITY or the target folder changed: what
+        was copied is then found again by fingerprint, not copied again."""
+        current = self.folder(pair_id, source_name)
+        if current is not None and (current.src_uidvalidity, current.tgt_uidvalidity,
+                                    current.target_name) == (src_uidvalidity, tgt_uidvalidity,
+                                                             target_name):
+            return current
+        with self._tx() as conn:
+            if current is None:
+                folder_id = int(conn.execute(folders.insert().values(
+                    pair_id=pair_id, source_name=source_name, target_name=target_name,
+                    src_uidvalidity=src_uidvalidity, src_uidnext=1, tgt_uidvalidity=tgt_uidvalidity,
+                    complete=False)).inserted_primary_key[0])  # type: ignore[index]
+            else:
+                folder_id = current.id
+                for table in (messages, foreign, failures):
+                    conn.execute(table.delete().where(table.c.folder_id == folder_id))
+                conn.execute(folders.update().where(folders.c.id == folder_id).values(
+                    target_name=target_name, src_uidvalidity=src_uidvalidity, src_uidnext=1,
+                    src_highestmodseq=None, tgt_uidvalidity=tgt_uidvalidity, complete=False))
+        return FolderState(folder_id, source_name, target_name, src_uidvalidity, 1, None,
+                           tgt_uidvalidity, False)
+
+    def finish_folder(self, state: FolderState, *, src_uidnext: int,
+                      src_highestmodseq: int | None, complete: bool) -> FolderState:
+        with self._tx() as conn:
+            conn.execute(folders.update().where(folders.c.id == state.id).values(
+                src_uidnext=src_uidnext, src_highestmodseq=src_highestmodseq,
+                complete=complete, synced_at=time.time()))
+        return replace(state, src_uidnext=src_uidnext, src_highestmodseq=src_highestmodseq,
+                       complete=complete)
+
+    # -- messages -------------------------------------------------------------------------
+
+    def mapped(self, folder_id: int) -> dict[int, MappedMessage]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(messages).where(messages.c.folder_id == folder_id))
+            return {r.src_uid: MappedMessage(r.src_uid, r.tgt_uid, r.fingerprint, r.flags,
+                                             r.outcome) for r in rows}
+
+    def foreign(self, folder_id: int) -> dict[int, tuple[str, str]]:
+        """Unclaimed target messages: target UID -> (fingerprint, flags)."""
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(foreign).where(foreign.c.folder_id == folder_id))
+            return {r.tgt_uid: (r.fingerprint, r.flags) for r in rows}
+
+    def record(self, folder_id: int, rows: Iterable[MappedMessage],
+               claimed: Iterable[int] = ()) -> None:
+        """Commit copies (and the foreign target messages they claimed) in one transaction."""
+        values = [dict(folder_id=folder_id, src_uid=m.src_uid, tgt_uid=m.tgt_uid,
+                       fingerprint=m.fingerprint, flags=m.flags, outcome=m.outcome) for m in rows]
+        claimed = list(claimed)
+        with self._tx() as conn:
+            if values:
+                conn.execute(messages.insert().prefix_with("OR REPLACE"), values)
+                conn.execute(failures.delete().where(
+                    failures.c.folder_id == folder_id,
+                    failures.c.src_uid.in_([v["src_uid"] for v in values]),
+                    failures.c.kind == "rejected"))
+            if claimed:
+                conn.execute(foreign.delete().where(foreign.c.folder_id == folder_id,
+                                                    foreign.c.tgt_uid.in_(claimed)))
+
+    def add_foreign(self, folder_id: int, found: dict[int, tuple[str, str]]) -> None:
+        if not found:
+            return
+        with self._tx() as conn:
+            conn.execute(foreign.insert().prefix_with("OR REPLACE"), [
+                dict(folder_id=folder_id, tgt_uid=uid, fingerprint=fp, flags=flags)
+                for uid, (fp, flags) in found.items()])
+
+    def forget_target_uids(self, folder_id: int, tgt_uids: Iterable[int]) -> None:
+        """Target messages that vanished: their source messages will be copied again."""
+        gone = list(tgt_uids)
+        if not gone:
+            return
+        with self._tx() as conn:
+            conn.execute(messages.delete().where(messages.c.folder_id == folder_id,
+                                                 messages.c.tgt_uid.in_(gone)))
+            conn.execute(foreign.delete().where(foreign.c.folder_id == folder_id,
+                                                foreign.c.tgt_uid.in_(gone)))
+
+    def update_flags(self, folder_id: int, flags_by_src_uid: dict[int, str]) -> None:
+        if not flags_by_src_uid:
+            return
+        with self._tx() as conn:
+            for src_uid, flags in flags_by_src_uid.items():
+                conn.execute(messages.update().where(
+                    messages.c.folder_id == folder_id, messages.c.src_uid == src_uid,
+                ).values(flags=flags))
+
+    def record_failure(self, folder_id: int, src_uid: int, kind: str, reason: str) -> None:
+        with self._tx() as conn:
+            conn.execute(failures.insert().prefix_with("OR REPLACE").values(
+                folder_id=folder_id, src_uid=src_uid, kind=kind, reason=reason, at=time.time()))
+
+    def failures(self, folder_id: int) -> dict[int, tuple[str, str]]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(failures).where(failures.c.folder_id == folder_id))
+            return {r.src_uid: (r.kind, r.reason) for r in rows}

@@ -1,0 +1,65 @@
+"""Helpers for copy tests: run the engine or the real CLI against real Dovecot servers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mailferry.engine import CopyOptions, CopySummary, MailboxCopy
+from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.store import StateStore
+from testbed import Dovecot, imap_login, list_folders, snapshot, subscribed
+
+MAILFERRY = [sys.executable, "-m", "mailferry"]
+
+
+def account(server: Dovecot, user: str = "alice", *, port: int | None = None) -> Account:
+    endpoint = Endpoint.parse(f"imap://{user}@{server.host}:{port or server.port}")
+    return Account(endpoint, Credentials(user, server.password(user)), TlsPolicy())
+
+
+def run_copy(source: Dovecot, target: Dovecot, state: Path, *, source_port: int | None = None,
+             target_port: int | None = None, **options: Any) -> CopySummary:
+    store = StateStore.open(state)
+    try:
+        return MailboxCopy(account(source, port=source_port), account(target, port=target_port),
+                           store, CopyOptions(**options)).run()
+    finally:
+        store.close()
+
+
+def run_cli(args: Sequence[str], *, source: Dovecot | None = None, target: Dovecot | None = None,
+            env: dict[str, str] | None = None, timeout: float = 300,
+            ) -> subprocess.CompletedProcess[str]:
+    environment = dict(os.environ)
+    if source is not None:
+        environment["MAILFERRY_SOURCE_PASSWORD"] = source.password()
+    if target is not None:
+        environment["MAILFERRY_TARGET_PASSWORD"] = target.password()
+    environment.update(env or {})
+    return subprocess.run([*MAILFERRY, *args], capture_output=True, text=True, env=environment,
+                          timeout=timeout)
+
+
+def mailbox(server: Dovecot, user: str = "alice") -> dict[str, Any]:
+    return snapshot(server.host, server.port, user, server.password(user))
+
+
+def folders(server: Dovecot, user: str = "alice") -> dict[str, frozenset[str]]:
+    conn = imap_login(server.host, server.port, user, server.password(user))
+    try:
+        return list_folders(conn)
+    finally:
+        conn.logout()
+
+
+def subscriptions(server: Dovecot, user: str = "alice") -> set[str]:
+    conn = imap_login(server.host, server.port, user, server.password(user))
+    try:
+        return subscribed(conn)
+    finally:
+        conn.logout()
