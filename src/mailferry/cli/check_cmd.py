@@ -104,8 +104,10 @@ def print_report(report: CheckReport, console: Console) -> None:
         console.print("[green]no hazards found[/]")
         return
     table = Table(show_lines=True)
-    for column in ("severity", "rule", "finding", "advice"):
-        table.add_column(column)
+    table.add_column("severity")
+    table.add_column("rule", no_wrap=True)  # ids are for grep: never split them
+    table.add_column("finding")
+    table.add_column("advice")
     for finding in report.findings:
         table.add_row(f"[{_STYLE[finding.severity]}]{finding.severity}[/]", finding.rule,
                       finding.message, finding.advice)

@@ -37,8 +37,11 @@ class Resolver:
         self._resolver.timeout = min(timeout, 2.0)
         self._resolver.cache = None  # a check must see the records as they are now
         self.label = "dns " + (", ".join(f"{a}:{p}" for a, p in nameservers) or "system resolver")
+        self._silent: str | None = None  # set after a timeout: the servers are not answering
 
     def lookup(self, name: str, rdtype: str) -> Lookup:
+        if self._silent:  # one timeout per check run, not one per record
+            return Lookup(error=f"{rdtype} {name}: not asked, {self._silent}")
         try:
             answer = self._resolver.resolve(name, rdtype, search=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
@@ -46,6 +49,7 @@ class Resolver:
         except dns.resolver.NoNameservers as exc:
             return Lookup(error=f"{rdtype} {name}: no nameserver answered ({_first_line(exc)})")
         except dns.exception.Timeout:
+            self._silent = f"{self.label} timed out on {rdtype} {name}"
             return Lookup(error=f"{rdtype} {name}: timed out")
         except dns.exception.DNSException as exc:
             return Lookup(error=f"{rdtype} {name}: {_first_line(exc)}")
