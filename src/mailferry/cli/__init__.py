@@ -18,6 +18,7 @@ from mailferry.errors import ConfigError, MailferryError
 # command name -> "module:attribute" below mailferry.cli
 COMMANDS: dict[str, str] = {
     "copy": "copy_cmd:copy",
+    "relay": "relay_cmd:relay",
     "init": "init_cmd:init",
     "check": "check_cmd:check",
     "plan": "plan_cmd:plan",

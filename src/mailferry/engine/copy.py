@@ -35,7 +35,7 @@ from mailferry.imap import (
     session_for,
     subscribe_mailbox,
 )
-from mailferry.store import StateStore
+from mailferry.store import FolderState, StateStore
 
 log = logging.getLogger("mailferry.copy")
 
@@ -136,12 +136,7 @@ class MailboxCopy:
                 continue
             status = mailbox_status(src.session, pair.source.wire)
             state = self.store.folder(pair_id, pair.source.wire)
-            if (state is not None and state.complete and not self.options.dry_run
-                    and state.target_name == pair.target_wire
-                    and "CONDSTORE" in src.session.capabilities
-                    and (state.src_uidvalidity, state.src_uidnext, state.src_highestmodseq)
-                    == (status.get("UIDVALIDITY"), status.get("UIDNEXT"),
-                        status.get("HIGHESTMODSEQ"))):
+            if self._unchanged(state, pair, status, src.session, tgt.session):
                 summary.folders.append(FolderResult(pair.source.display, pair.target_display,
                                                     "unchanged", note=pair.note))
                 continue
@@ -149,6 +144,19 @@ class MailboxCopy:
         work.sort(key=lambda w: -w.expected)  # biggest first: the slowest folder starts early
         self.reporter.planned(len(work), sum(w.expected for w in work), 0)
         return work
+
+    def _unchanged(self, state: FolderState | None, pair: FolderPair, status: dict[str, int],
+                   src: ImapSession, tgt: ImapSession) -> bool:
+        """One STATUS per side tells a folder nobody touched since the last run. Without
+        CONDSTORE a flag change would not show, so such folders are always looked at."""
+        if (state is None or not state.complete or self.options.dry_run
+                or state.target_name != pair.target_wire or "CONDSTORE" not in src.capabilities
+                or (state.src_uidvalidity, state.src_uidnext, state.src_highestmodseq)
+                != (status.get("UIDVALIDITY"), status.get("UIDNEXT"), status.get("HIGHESTMODSEQ"))):
+            return False
+        target = mailbox_status(tgt, pair.target_wire)
+        return (state.tgt_uidvalidity, state.tgt_uidnext, state.tgt_messages) == (
+            target.get("UIDVALIDITY"), target.get("UIDNEXT"), target.get("MESSAGES"))
 
     def _run_workers(self, work: list[_Work], summary: CopySummary, control: _Worker) -> None:
         pending: queue.Queue[_Work] = queue.Queue()

@@ -78,6 +78,9 @@ class FolderSync:
         self._seen: set[str] = set()  # fingerprints already in the target folder (dedupe)
         self._pool = _Pool()
         self._retry: set[int] = set()  # source UIDs below UIDNEXT to copy (again)
+        self._decided: set[int] = set()  # source UIDs the header pass chose to copy
+        self._tgt_messages = 0  # how many messages the target folder holds, as we go
+        self._max_tgt_uid = 0
 
     # -- the whole folder ----------------------------------------------------------------
 
@@ -108,8 +111,10 @@ class FolderSync:
             return self.result
         uidnext = max(src_sel.uidnext or 0, max_uid + 1, state.src_uidnext)
         complete = not self.failures or all(f.kind == "altered" for f in self.failures)
-        self.store.finish_folder(state, src_uidnext=uidnext, src_highestmodseq=src_sel.highestmodseq,
-                                 complete=complete)
+        self.store.finish_folder(
+            state, src_uidnext=uidnext, src_highestmodseq=src_sel.highestmodseq,
+            tgt_uidnext=max(tgt_sel.uidnext or 0, self._max_tgt_uid + 1),
+            tgt_messages=self._tgt_messages, complete=complete)
         self.result.status = "synced" if complete else "failed"
         return self.result
 
@@ -131,6 +136,8 @@ class FolderSync:
                    foreign: dict[int, tuple[str, str]]) -> set[int]:
         """Fingerprint unknown target messages into `foreign`; return source UIDs to copy again."""
         present = set(self.target.uid_search_all())
+        self._tgt_messages = len(present)
+        self._max_tgt_uid = max(present, default=0)
         by_tgt = {m.tgt_uid: m for m in mapped.values() if m.tgt_uid is not None}
         vanished = (set(by_tgt) | set(foreign)) - present
         recopy = {by_tgt[uid].src_uid for uid in vanished if uid in by_tgt}
@@ -213,6 +220,7 @@ class FolderSync:
             flags = flags_key(self._allowed_flags(item.flags or (), tgt_sel))
             if decision == "copy":
                 to_copy.append(item.uid)
+                self._decided.add(item.uid)
                 self.result.to_copy += 1
                 continue
             if decision == "present":
@@ -332,7 +340,8 @@ class _Appender:
         for item in batch:
             body = item.body or b""
             fp = fingerprint(body)
-            decision, tgt_uid = sync._decide(fp)
+            decision, tgt_uid = (("copy", None) if item.uid in sync._decided
+                                 else sync._decide(fp))
             flags = sync._allowed_flags(item.flags or (), self.tgt_sel)
             assert item.uid is not None
             if decision == "copy":
@@ -363,6 +372,8 @@ class _Appender:
                 continue
             rows.append(MappedMessage(item.uid, outcome.uid, fp, flags_key(flags), "copied"))
             result.copied += 1
+            sync._tgt_messages += 1
+            sync._max_tgt_uid = max(sync._max_tgt_uid, outcome.uid or 0)
             sent_bytes += len(body)
             if b"\x00" in body and outcome.uid is not None:
                 self._check_stored(item, outcome.uid)

@@ -41,11 +41,34 @@ class _Closed(Exception):
 
 
 class _Lines:
-    """Reads CRLF lines from a socket; rebuilt after STARTTLS."""
+    """Reads and writes CRLF lines on a socket; switches to TLS in place."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self._file: BinaryIO = sock.makefile("rb")
+
+    def start_tls(self, host: str, context: ssl.SSLContext, result: ProbeResult) -> bool:
+        """Wrap the socket; record the certificate's verdict and expiry in `result`."""
+        self._file.close()
+        try:
+            self.sock = context.wrap_socket(self.sock, server_hostname=host)
+        except ssl.SSLCertVerificationError as exc:
+            result.tls_verified, result.tls_error = False, exc.verify_message or str(exc)
+            return False
+        except (ssl.SSLError, OSError) as exc:
+            result.tls_verified, result.tls_error = False, f"TLS handshake failed: {exc}"
+            return False
+        self._file = self.sock.makefile("rb")
+        result.tls_verified = True
+        cert = self.sock.getpeercert() if isinstance(self.sock, ssl.SSLSocket) else None
+        if cert and "notAfter" in cert:
+            seconds = ssl.cert_time_to_seconds(str(cert["notAfter"]))
+            result.not_after = dt.datetime.fromtimestamp(seconds, dt.UTC)
+        return True
+
+    def close(self) -> None:
+        self._file.close()
+        self.sock.close()
 
     def readline(self) -> str:
         line = self._file.readline(65536)
@@ -68,31 +91,15 @@ def probe(endpoint: Endpoint, address: str, *, ca_file: str | None = None,
         return result
     result.reachable = True
     context = ssl.create_default_context(cafile=ca_file)
+    lines = _Lines(sock)
     try:
-        with sock:
-            talk = _imap if endpoint.protocol == "imap" else _smtp
-            talk(endpoint, _Lines(sock), context, result, login)
+        talk = _imap if endpoint.protocol == "imap" else _smtp
+        talk(endpoint, lines, context, result, login)
     except (OSError, _Closed, ValueError) as exc:
         result.error = str(exc) or type(exc).__name__
+    finally:
+        lines.close()
     return result
-
-
-def _start_tls(lines: _Lines, host: str, context: ssl.SSLContext,
-               result: ProbeResult) -> _Lines | None:
-    try:
-        tls = context.wrap_socket(lines.sock, server_hostname=host)
-    except ssl.SSLCertVerificationError as exc:
-        result.tls_verified, result.tls_error = False, exc.verify_message or str(exc)
-        return None
-    except (ssl.SSLError, OSError) as exc:
-        result.tls_verified, result.tls_error = False, f"TLS handshake failed: {exc}"
-        return None
-    result.tls_verified = True
-    cert = tls.getpeercert()
-    if cert and "notAfter" in cert:
-        seconds = ssl.cert_time_to_seconds(str(cert["notAfter"]))
-        result.not_after = dt.datetime.fromtimestamp(seconds, dt.UTC)
-    return _Lines(tls)
 
 
 def _may_send_password(address: str, tls: bool) -> bool:
@@ -125,11 +132,8 @@ def _imap_capabilities(lines: _Lines) -> list[str]:
 
 def _imap(endpoint: Endpoint, lines: _Lines, context: ssl.SSLContext, result: ProbeResult,
           login: Login | None) -> None:
-    if endpoint.tls == "implicit":
-        tls_lines = _start_tls(lines, endpoint.host, context, result)
-        if tls_lines is None:
-            return
-        lines = tls_lines
+    if endpoint.tls == "implicit" and not lines.start_tls(endpoint.host, context, result):
+        return
     if not lines.readline().upper().startswith(("* OK", "* PREAUTH")):
         raise ValueError("no IMAP greeting")
     if endpoint.tls == "starttls":
@@ -140,10 +144,8 @@ def _imap(endpoint: Endpoint, lines: _Lines, context: ssl.SSLContext, result: Pr
             if not status.upper().startswith("OK"):
                 result.tls_verified, result.tls_error = False, f"STARTTLS refused: {status}"
                 return
-            tls_lines = _start_tls(lines, endpoint.host, context, result)
-            if tls_lines is None:
+            if not lines.start_tls(endpoint.host, context, result):
                 return
-            lines = tls_lines
     result.capabilities = _imap_capabilities(lines)
     if login is not None and _may_send_password(result.address, bool(result.tls_verified)):
         _, status = _imap_command(lines, "l1", f"LOGIN {_quote(login.user)} "
@@ -182,11 +184,8 @@ def _ehlo(lines: _Lines) -> list[str]:
 
 def _smtp(endpoint: Endpoint, lines: _Lines, context: ssl.SSLContext, result: ProbeResult,
           login: Login | None) -> None:
-    if endpoint.tls == "implicit":
-        tls_lines = _start_tls(lines, endpoint.host, context, result)
-        if tls_lines is None:
-            return
-        lines = tls_lines
+    if endpoint.tls == "implicit" and not lines.start_tls(endpoint.host, context, result):
+        return
     code, texts = _smtp_reply(lines)
     if code != 220:
         raise ValueError(f"SMTP greeting {code} {' '.join(texts)}")
@@ -200,10 +199,8 @@ def _smtp(endpoint: Endpoint, lines: _Lines, context: ssl.SSLContext, result: Pr
             if code != 220:
                 result.tls_verified, result.tls_error = False, f"STARTTLS refused: {code}"
                 return
-            tls_lines = _start_tls(lines, endpoint.host, context, result)
-            if tls_lines is None:
+            if not lines.start_tls(endpoint.host, context, result):
                 return
-            lines = tls_lines
             extensions = _ehlo(lines)
     result.capabilities = extensions
     lines.send("QUIT")

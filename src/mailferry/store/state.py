@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from mailferry.errors import StateError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 metadata = sa.MetaData()
 
 meta_table = sa.Table(
@@ -47,6 +47,8 @@ folders = sa.Table(
     sa.Column("src_uidnext", sa.BigInteger, nullable=False, default=1),
     sa.Column("src_highestmodseq", sa.BigInteger),
     sa.Column("tgt_uidvalidity", sa.BigInteger),
+    sa.Column("tgt_uidnext", sa.BigInteger),  # target as we left it: a change there (mail
+    sa.Column("tgt_messages", sa.BigInteger),  # deleted, folder restored) is looked at too
     sa.Column("complete", sa.Boolean, nullable=False, default=False),
     sa.Column("synced_at", sa.Float),
     sa.UniqueConstraint("pair_id", "source_name"),
@@ -87,6 +89,8 @@ class FolderState:
     src_highestmodseq: int | None
     tgt_uidvalidity: int | None
     complete: bool
+    tgt_uidnext: int | None = None
+    tgt_messages: int | None = None
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,7 @@ class StateStore:
             return None
         return FolderState(row.id, row.source_name, row.target_name, row.src_uidvalidity,
                            row.src_uidnext, row.src_highestmodseq, row.tgt_uidvalidity,
-                           bool(row.complete))
+                           bool(row.complete), row.tgt_uidnext, row.tgt_messages)
 
     def start_folder(self, pair_id: int, source_name: bytes, target_name: bytes,
                      src_uidvalidity: int, tgt_uidvalidity: int) -> FolderState:
@@ -212,13 +216,14 @@ class StateStore:
                            tgt_uidvalidity, False)
 
     def finish_folder(self, state: FolderState, *, src_uidnext: int,
-                      src_highestmodseq: int | None, complete: bool) -> FolderState:
+                      src_highestmodseq: int | None, tgt_uidnext: int, tgt_messages: int,
+                      complete: bool) -> FolderState:
+        values = dict(src_uidnext=src_uidnext, src_highestmodseq=src_highestmodseq,
+                      tgt_uidnext=tgt_uidnext, tgt_messages=tgt_messages, complete=complete)
         with self._tx() as conn:
             conn.execute(folders.update().where(folders.c.id == state.id).values(
-                src_uidnext=src_uidnext, src_highestmodseq=src_highestmodseq,
-                complete=complete, synced_at=time.time()))
-        return replace(state, src_uidnext=src_uidnext, src_highestmodseq=src_highestmodseq,
-                       complete=complete)
+                synced_at=time.time(), **values))
+        return replace(state, **values)  # type: ignore[arg-type]
 
     # -- messages -------------------------------------------------------------------------
 

@@ -1,0 +1,162 @@
+"""`mailferry relay [migration.toml]` and its helpers `queue`, `flush`, `status`."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mailferry.errors import ConfigError
+from mailferry.project.relay import RelaySettings, parse_relay_section
+from mailferry.project.tomlfile import TomlFile
+
+DEFAULT_FILE = "migration.toml"
+_SUBCOMMANDS = ("run", "queue", "flush", "status")
+
+
+def load_relay_settings(path: Path) -> RelaySettings:
+    """The [relay] section; the whole file is validated when it holds more than that."""
+    doc = TomlFile.load(path)
+    if set(doc.data) - {"relay"}:
+        try:
+            from mailferry.project.migration import load_migration
+        except ImportError:
+            pass  # the planner's loader is not there yet: the relay needs only its section
+        else:
+            settings = load_migration(path).relay
+            if isinstance(settings, RelaySettings):
+                return settings
+    settings = parse_relay_section(doc)
+    if settings is None:
+        raise ConfigError("no [relay] section", where=str(path))
+    return settings
+
+
+class _RunByDefault(click.Group):
+    """`mailferry relay FILE` means `mailferry relay run FILE`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in _SUBCOMMANDS and args[0] not in ("-h", "--help")):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_RunByDefault)
+def relay() -> None:
+    """Dual-delivery SMTP relay: each message to the old and/or new mail system."""
+
+
+_file_argument = click.argument("migration_file", required=False, default=DEFAULT_FILE,
+                                type=click.Path(path_type=Path))
+
+
+@relay.command()
+@_file_argument
+@click.option("-v", "--verbose", is_flag=True, help="Log every connection and delivery.")
+def run(migration_file: Path, verbose: bool) -> None:
+    """Run the relay in the foreground until SIGTERM."""
+    from mailferry.relay import Relay
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command log
+    asyncio.run(Relay(load_relay_settings(migration_file)).run())
+
+
+@relay.command()
+@_file_argument
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def queue(migration_file: Path, as_json: bool) -> None:
+    """List deliveries waiting in the spool, per upstream, with ages and last errors."""
+    from mailferry.relay import load_state
+
+    settings = load_relay_settings(migration_file)
+    now = time.time()
+    rows: list[dict[str, Any]] = []
+    for message in load_state(settings.spool).values():
+        for delivery in message.deliveries.values():
+            rows.append({
+                "spool_id": message.spool_id, "upstream": delivery.upstream,
+                "from": message.mail_from, "recipients": delivery.recipients,
+                "age_seconds": round(now - message.received_at, 1), "size": message.size,
+                "attempts": delivery.attempts, "last_error": delivery.last_error,
+                "next_attempt_in": round(max(0.0, delivery.next_attempt - now), 1)})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("spool is empty")
+    for upstream in sorted({row["upstream"] for row in rows}):
+        mine = [row for row in rows if row["upstream"] == upstream]
+        click.echo(f"{upstream}: {len(mine)} pending")
+        for row in mine:
+            click.echo(f"  {row['spool_id']}  age {_age(row['age_seconds'])}  "
+                       f"attempts {row['attempts']}  <{row['from']}> -> "
+                       f"{', '.join(row['recipients'])}")
+            if row["last_error"]:
+                click.echo(f"      last error: {row['last_error']}")
+
+
+@relay.command()
+@_file_argument
+def flush(migration_file: Path) -> None:
+    """Ask the running relay to retry every deferred delivery now."""
+    pid = _running_relay_pid(load_relay_settings(migration_file).spool)
+    if pid is None:
+        raise click.ClickException("the relay is not running; it retries the spool on start")
+    os.kill(pid, signal.SIGUSR1)
+    click.echo(f"asked relay (pid {pid}) to retry deferred deliveries now")
+
+
+@relay.command()
+@_file_argument
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(migration_file: Path, as_json: bool) -> None:
+    """Metrics (accepted, delivered per upstream, deferred, bounced) and queue sizes."""
+    spool = load_relay_settings(migration_file).spool
+    try:
+        report = json.loads((spool / "status.json").read_text())
+    except (FileNotFoundError, ValueError):
+        report = {"metrics": {}, "pending": {}}
+    report["running"] = _running_relay_pid(spool) is not None
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    metrics = report.get("metrics", {})
+    click.echo(f"relay {'running' if report['running'] else 'not running'}")
+    for key in ("accepted", "deferred", "bounced"):
+        click.echo(f"  {key}: {metrics.get(key, 0)}")
+    for upstream, count in metrics.get("delivered", {}).items():
+        click.echo(f"  delivered to {upstream}: {count}")
+    for upstream, count in report.get("pending", {}).items():
+        click.echo(f"  pending for {upstream}: {count}")
+
+
+def _running_relay_pid(spool: Path) -> int | None:
+    """The pid of the relay holding the spool's lock, if one does."""
+    try:
+        with open(spool / "lock") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return int((spool / "relay.pid").read_text())
+            return None
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"

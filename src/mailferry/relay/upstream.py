@@ -1,0 +1,181 @@
+"""A small async SMTP/LMTP client for delivering spooled messages to one upstream.
+
+It speaks just what relaying needs: EHLO/LHLO, STARTTLS when offered (certificates
+verified unless the settings say otherwise), implicit TLS for smtps, MAIL/RCPT/DATA, and
+LMTP's one reply per accepted recipient after DATA. Socket and TLS failures are
+translated here, once, into `ConnectionLost` (retry later); a connection is reused for
+the next message after RSET.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailferry.errors import ConnectionLost, ProtocolError
+from mailferry.project.relay import UpstreamURL
+
+TIMEOUT = 60.0  # per reply; RFC 5321 suggests minutes, but a stuck upstream must not stall us
+
+
+@dataclass(frozen=True)
+class Reply:
+    code: int
+    text: str
+
+    @property
+    def permanent(self) -> bool:
+        return self.code >= 500
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.code < 300
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}"
+
+
+def client_tls_context(verify: bool, ca_file: Path | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def dot_stuff(raw: bytes) -> bytes:
+    """The DATA payload: leading dots doubled, CRLF before the terminating dot."""
+    body = raw.replace(b"\n.", b"\n..")
+    if body.startswith(b"."):
+        body = b"." + body
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"
+
+
+class UpstreamClient:
+    """One connection to an upstream. Use `deliver()`; it connects on first use."""
+
+    def __init__(self, url: UpstreamURL, tls: ssl.SSLContext, helo_name: str,
+                 timeout: float = TIMEOUT) -> None:
+        self.url = url
+        self.tls = tls
+        self.helo_name = helo_name
+        self.timeout = timeout
+        self.lmtp = url.scheme == "lmtp"
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self.extensions: set[str] = set()
+
+    async def deliver(self, mail_from: str, recipients: list[str], raw: bytes
+                      ) -> dict[str, Reply]:
+        """Send one message; returns the reply that decided each recipient's fate."""
+        try:
+            if self._writer is None:
+                await self._connect()
+            else:
+                await self._expect_ok("RSET")
+            return await self._transaction(mail_from, recipients, raw)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
+            await self.close()
+            raise ConnectionLost(str(exc) or type(exc).__name__, server=str(self.url)) from exc
+        except ProtocolError:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        writer, self._writer, self._reader = self._writer, None, None
+        if writer is None:
+            return
+        try:
+            writer.write(b"QUIT\r\n")
+            writer.close()
+            await asyncio.wait_for(writer.wait_closed(), 2)
+        except (TimeoutError, OSError, ssl.SSLError):
+            pass
+
+    # -- protocol -------------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        implicit_tls = self.url.scheme == "smtps"
+        self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(
+            self.url.host, self.url.port, ssl=self.tls if implicit_tls else None,
+            server_hostname=self.url.host if implicit_tls else None), self.timeout)
+        greeting = await self._read_reply()
+        if not greeting.ok:
+            raise ConnectionLost(f"greeting {greeting}", server=str(self.url))
+        await self._hello()
+        if "STARTTLS" in self.extensions and not implicit_tls:
+            await self._expect_ok("STARTTLS")
+            assert self._writer is not None
+            await self._writer.start_tls(self.tls, server_hostname=self.url.host)
+            await self._hello()
+
+    async def _hello(self) -> None:
+        verb = "LHLO" if self.lmtp else "EHLO"
+        reply = await self._command(f"{verb} {self.helo_name}")
+        if not reply.ok:
+            raise ConnectionLost(f"{verb} refused: {reply}", server=str(self.url))
+        self.extensions = {line.split()[0].upper() for line in reply.text.splitlines()[1:]
+                           if line.strip()}
+
+    async def _transaction(self, mail_from: str, recipients: list[str], raw: bytes
+                           ) -> dict[str, Reply]:
+        params = ""
+        if "8BITMIME" in self.extensions and any(b > 127 for b in raw):
+            params += " BODY=8BITMIME"
+        if "SMTPUTF8" in self.extensions and not (mail_from + "".join(recipients)).isascii():
+            params += " SMTPUTF8"
+        reply = await self._command(f"MAIL FROM:<{mail_from}>{params}")
+        if not reply.ok:
+            return dict.fromkeys(recipients, reply)
+        outcome: dict[str, Reply] = {}
+        accepted = []
+        for rcpt in recipients:
+            reply = await self._command(f"RCPT TO:<{rcpt}>")
+            if reply.ok:
+                accepted.append(rcpt)
+            else:
+                outcome[rcpt] = reply
+        if not accepted:
+            return outcome
+        reply = await self._command("DATA")
+        if reply.code != 354:
+            outcome.update(dict.fromkeys(accepted, reply))
+            return outcome
+        assert self._writer is not None
+        self._writer.write(dot_stuff(raw))
+        await self._writer.drain()
+        if self.lmtp:  # one reply per accepted recipient, in RCPT order (RFC 2033)
+            for rcpt in accepted:
+                outcome[rcpt] = await self._read_reply()
+        else:
+            outcome.update(dict.fromkeys(accepted, await self._read_reply()))
+        return outcome
+
+    async def _expect_ok(self, command: str) -> None:
+        reply = await self._command(command)
+        if not reply.ok:
+            raise ConnectionLost(f"{command} refused: {reply}", server=str(self.url))
+
+    async def _command(self, line: str) -> Reply:
+        assert self._writer is not None
+        self._writer.write(line.encode("utf-8") + b"\r\n")
+        await self._writer.drain()
+        return await self._read_reply()
+
+    async def _read_reply(self) -> Reply:
+        assert self._reader is not None
+        lines = []
+        while True:
+            raw = await asyncio.wait_for(self._reader.readline(), self.timeout)
+            if not raw.endswith(b"\n"):
+                raise asyncio.IncompleteReadError(raw, None)
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if len(line) < 3 or not line[:3].isdigit() or line[3:4] not in ("", " ", "-"):
+                raise ProtocolError(f"bad reply {line[:80]!r}", server=str(self.url))
+            lines.append(line[4:])
+            if line[3:4] != "-":
+                return Reply(int(line[:3]), "\n".join(lines))

@@ -1,0 +1,143 @@
+"""Nothing duplicated, nothing collapsed: fingerprint multisets, UIDVALIDITY changes, flags."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from copy_helpers import mailbox, run_copy
+from testbed import Dovecot, SeedMessage, imap_login, seed
+
+DATE = dt.datetime(2019, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def msg(n: int, folder: str = "INBOX", flags: tuple[str, ...] = (), mid: bool = True) -> SeedMessage:
+    header = f"Message-ID: <m{n}@example.org>\r\n" if mid else ""
+    raw = f"From: a@example.org\r\n{header}Subject: message {n}\r\n\r\nbody {n}\r\n".encode()
+    return SeedMessage(raw, folder, flags, DATE)
+
+
+def put(server: Dovecot, messages: list[SeedMessage]) -> None:
+    conn = imap_login(server.host, server.port, "alice", "alice-pw")
+    seed(conn, messages)
+    conn.logout()
+
+
+def bodies(server: Dovecot, folder: str = "INBOX") -> Counter[str]:
+    return Counter(sha for sha, _, _ in mailbox(server)[folder].elements())
+
+
+def test_partial_copy_by_another_tool_is_completed_as_a_multiset(
+        source: Dovecot, target: Dovecot, state: Path) -> None:
+    # source: m1 three times (genuine duplicates), m2 twice, m3 once, m4 without Message-ID
+    put(source, [msg(1), msg(1), msg(1), msg(2), msg(2), msg(3), msg(4, mid=False)])
+    # another tool already copied m1 once and m2 twice
+    put(target, [msg(1), msg(2), msg(2)])
+    summary = run_copy(source, target, state)
+    assert summary.ok
+    assert summary.total("copied") == 4  # m1 x2, m3, m4
+    assert summary.total("present") == 3
+    assert bodies(target) == bodies(source)
+
+
+def test_skip_duplicates_keeps_one_per_fingerprint(source: Dovecot, target: Dovecot,
+                                                   state: Path) -> None:
+    put(source, [msg(1), msg(1), msg(1), msg(2), msg(3, mid=False), msg(3, mid=False)])
+    put(target, [msg(2)])
+    summary = run_copy(source, target, state, skip_duplicates=True)
+    assert summary.ok
+    assert summary.total("duplicates_skipped") == 3
+    assert sorted(bodies(target).values()) == [1, 1, 1]
+    again = run_copy(source, target, state, skip_duplicates=True)
+    assert again.total("copied") == 0
+    assert sorted(bodies(target).values()) == [1, 1, 1]
+
+
+def _recreate(server: Dovecot, folder: str, messages: list[SeedMessage]) -> None:
+    conn = imap_login(server.host, server.port, "alice", "alice-pw")
+    conn.delete(folder)
+    seed(conn, messages)
+    conn.logout()
+
+
+def test_uidvalidity_change_on_either_side_is_resolved_by_fingerprint(
+        source: Dovecot, target: Dovecot, state: Path) -> None:
+    first = [msg(n, "Projects") for n in range(6)] + [msg(0, "Projects")]
+    put(source, first)
+    assert run_copy(source, target, state).total("copied") == 7
+
+    # the source folder is recreated (new UIDVALIDITY) with one more message
+    _recreate(source, "Projects", first + [msg(99, "Projects")])
+    summary = run_copy(source, target, state)
+    assert summary.ok
+    assert summary.total("copied") == 1
+    assert summary.total("present") == 7
+    assert bodies(target, "Projects") == bodies(source, "Projects")
+
+    # the target folder is recreated (new UIDVALIDITY), e.g. restored by its admin
+    _recreate(target, "Projects", first)
+    summary = run_copy(source, target, state)
+    assert summary.ok
+    assert summary.total("copied") == 1
+    assert bodies(target, "Projects") == bodies(source, "Projects")
+
+
+def test_rerun_copies_new_mail_and_carries_flag_changes(source: Dovecot, target: Dovecot,
+                                                         state: Path) -> None:
+    put(source, [msg(n) for n in range(5)])
+    run_copy(source, target, state)
+    conn = imap_login(source.host, source.port, "alice", "alice-pw")
+    conn.select("INBOX")
+    conn.uid("STORE", "1", "+FLAGS", "(\\Flagged $Label2)")
+    conn.uid("STORE", "2", "+FLAGS", "(\\Seen)")
+    conn.logout()
+    put(source, [msg(10), msg(11)])
+    summary = run_copy(source, target, state)
+    assert summary.ok
+    assert summary.total("copied") == 2
+    assert summary.total("flags_updated") == 2
+    assert mailbox(target)["INBOX"] == mailbox(source)["INBOX"]
+
+
+def test_messages_deleted_from_the_target_are_copied_again(source: Dovecot, target: Dovecot,
+                                                           state: Path) -> None:
+    put(source, [msg(n) for n in range(4)])
+    run_copy(source, target, state)
+    conn = imap_login(target.host, target.port, "alice", "alice-pw")
+    conn.select("INBOX")
+    conn.uid("STORE", "2", "+FLAGS", "(\\Deleted)")
+    conn.expunge()
+    conn.logout()
+    put(source, [msg(7)])  # the source changed too, so the folder is looked at
+    summary = run_copy(source, target, state)
+    assert summary.total("copied") == 2
+    assert bodies(target) == bodies(source)
+
+
+def test_mail_delivered_to_both_sides_is_not_copied_twice(source: Dovecot, target: Dovecot,
+                                                          state: Path) -> None:
+    """Dual delivery: the relay puts new mail in both systems; the copy must recognise it."""
+    put(source, [msg(n) for n in range(3)])
+    run_copy(source, target, state)
+    put(source, [msg(50)])
+    put(target, [msg(50)])
+    summary = run_copy(source, target, state)
+    assert summary.total("copied") == 0
+    assert summary.total("present") == 1
+    assert bodies(target) == bodies(source)
+
+
+def test_fingerprint_survives_line_ending_changes(dovecot_factory: Callable[..., Dovecot],
+                                                  state: Path) -> None:
+    """Servers may store bare LF as CRLF (so RFC822.SIZE differs): still the same message."""
+    source, target = dovecot_factory(), dovecot_factory()
+    lf = b"From: a@example.org\nMessage-ID: <lf@x>\nSubject: bare LF  \n\nbody\n"
+    crlf = b"From: a@example.org\r\nMessage-ID: <lf@x>\r\nSubject: bare LF\r\n\r\nbody\r\n"
+    put(source, [SeedMessage(lf, "INBOX", (), DATE)])
+    put(target, [SeedMessage(crlf, "INBOX", (), DATE)])
+    summary = run_copy(source, target, state)
+    assert summary.total("present") == 1 and summary.total("copied") == 0
+
+
