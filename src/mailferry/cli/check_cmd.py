@@ -97,8 +97,9 @@ def check(migration_file: Path, only: frozenset[Category],
 
 def print_report(report: CheckReport, console: Console) -> None:
     known = sum(1 for f in report.facts if f.known)
+    unknown = len(report.facts.unknown())
     console.print(f"[bold]{report.migration.name}[/]: {known} facts observed, "
-                  f"{len(report.facts) - known} unknown, {len(report.findings)} findings "
+                  f"{unknown} unknown, {len(report.findings)} findings "
                   f"({', '.join(sorted(report.categories))})")
     if not report.findings:
         console.print("[green]no hazards found[/]")

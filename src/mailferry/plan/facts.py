@@ -84,9 +84,6 @@ class Facts:
     def __iter__(self) -> Iterator[Fact]:
         return iter(self._by_key.values())
 
-    def __len__(self) -> int:
-        return len(self._by_key)
-
 
 @dataclass(frozen=True)
 class FactRecorder:

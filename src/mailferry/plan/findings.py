@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -58,7 +58,7 @@ class Finding:
     advice: str
     subject: str = ""
     facts: tuple[Fact, ...] = ()
-    blocks: tuple[str, ...] = field(default=())
+    blocks: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -40,9 +40,6 @@ class SpfResult:
     domains: list[str] = field(default_factory=list)  # every domain reached by include/redirect
     errors: list[str] = field(default_factory=list)
 
-    def authorises(self, domain: str) -> bool:
-        return domain.lower().rstrip(".") in self.domains
-
 
 def evaluate_spf(domain: str, fetch: Callable[[str], list[str]]) -> SpfResult:
     own = spf_records(fetch(domain))
