@@ -25,7 +25,7 @@ def clock() -> dt.datetime:
 
 def facts_of(url: str, resolver: Resolver | None = None, **kwargs: Any) -> dict[str, Any]:
     found = endpoint_facts(parse_endpoint(url), "target", resolver, clock,
-                           ca_file=str(dovecot_bed.test_certs().ca_cert), timeout=5, **kwargs)
+                           ca_file=str(dovecot_bed.shared_certs().ca_cert), timeout=5, **kwargs)
     return {f.name: f for f in found}
 
 
@@ -97,7 +97,7 @@ def smtp_server() -> Iterator[Callable[[bool], int]]:
     def start(starttls: bool) -> int:
         context = None
         if starttls:
-            certs = dovecot_bed.test_certs()
+            certs = dovecot_bed.shared_certs()
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(certs.server_cert, certs.server_key)
         controller = Controller(_Sink(), hostname="127.0.0.1", port=free_port(),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
-class TestCerts:
+class ServerCerts:
     ca_cert: Path
     server_cert: Path
     server_key: Path
@@ -20,9 +20,9 @@ def _run(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True)
 
 
-def make_certs(directory: Path) -> TestCerts:
+def make_certs(directory: Path) -> ServerCerts:
     directory.mkdir(parents=True, exist_ok=True)
-    certs = TestCerts(
+    certs = ServerCerts(
         ca_cert=directory / "ca.pem", server_cert=directory / "server.pem",
         server_key=directory / "server.key", self_signed_cert=directory / "self.pem",
         self_signed_key=directory / "self.key",

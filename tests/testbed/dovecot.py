@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testbed.certs import TestCerts, make_certs
+from testbed.certs import ServerCerts, make_certs
 from testbed.net import free_port, wait_for_port
 
 DEFAULT_SPECIAL = {
@@ -53,10 +53,10 @@ def _dovecot_binary() -> str:
     raise RuntimeError("dovecot is not installed: run `make setup` (Debian package dovecot-imapd)")
 
 
-_CERTS: TestCerts | None = None
+_CERTS: ServerCerts | None = None
 
 
-def test_certs() -> TestCerts:
+def shared_certs() -> ServerCerts:
     global _CERTS
     if _CERTS is None:
         _CERTS = make_certs(Path(tempfile.gettempdir()) / f"mailferry-testcerts-{os.getuid()}")
@@ -188,7 +188,7 @@ class Dovecot:
         (self.base / "dovecot.conf").write_text(self._config_text(mail.pw_uid, mail.pw_gid))
 
     def _config_text(self, uid: int, gid: int) -> str:
-        certs = test_certs()
+        certs = shared_certs()
         cert, key = ((certs.self_signed_cert, certs.self_signed_key) if self.self_signed
                      else (certs.server_cert, certs.server_key))
         location = ("maildir:~/Maildir" if self.layout == "dot"

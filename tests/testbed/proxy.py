@@ -2,12 +2,15 @@
 
 `cut_after(up=N)` closes the next connection once N bytes went client->server (mid-APPEND),
 `cut_after(down=N)` once N bytes went server->client (mid-FETCH). Each cut fires once.
+`record=True` keeps what clients sent (to count the commands a run costs); `on_down` sees
+each chunk the server sends (a test can SIGKILL the client right after an APPEND returns).
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -19,7 +22,9 @@ class _Cut:
 
 
 class FaultProxy:
-    def __init__(self, upstream_host: str, upstream_port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, upstream_host: str, upstream_port: int, host: str = "127.0.0.1", *,
+                 record: bool = False,
+                 on_down: Callable[[bytes], None] | None = None) -> None:
         self.upstream = (upstream_host, upstream_port)
         self._listener = socket.create_server((host, 0))
         self.host = host
@@ -30,6 +35,9 @@ class FaultProxy:
         self.connections = 0
         self.cuts_done = 0
         self._sockets: set[socket.socket] = set()
+        self.record = record
+        self.sent = bytearray()  # client -> server, when recording
+        self.on_down = on_down
         threading.Thread(target=self._accept_loop, daemon=True).start()
 
     def cut_after(self, *, up: int | None = None, down: int | None = None,
@@ -78,12 +86,24 @@ class FaultProxy:
                 self._sockets.update((client, server))
             state = {"done": False}
             threading.Thread(target=self._pump, args=(client, server, cut.up if cut else None,
-                             state), daemon=True).start()
+                             state, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, cut.down if cut else None,
-                             state), daemon=True).start()
+                             state, False), daemon=True).start()
+
+    def commands(self) -> list[str]:
+        """Command names clients sent (`UID FETCH`, `STATUS`, ...), from the recorded bytes."""
+        names = []
+        for line in bytes(self.sent).split(b"\r\n"):
+            words = line.split(b" ")
+            if len(words) >= 2 and words[0][:1].isalpha() and words[0][1:].isdigit():
+                verb = words[1].upper().decode(errors="replace")
+                if verb == "UID" and len(words) > 2:
+                    verb += " " + words[2].upper().decode(errors="replace")
+                names.append(verb)
+        return names
 
     def _pump(self, src: socket.socket, dst: socket.socket, limit: int | None,
-              state: dict[str, bool]) -> None:
+              state: dict[str, bool], upstream: bool) -> None:
         sent = 0
         try:
             while True:
@@ -97,6 +117,11 @@ class FaultProxy:
                     break
                 dst.sendall(data)
                 sent += len(data)
+                if upstream and self.record:
+                    with self._lock:
+                        self.sent += data
+                if not upstream and self.on_down is not None:
+                    self.on_down(data)
         except OSError:
             pass
         finally:

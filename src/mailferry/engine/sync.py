@@ -86,12 +86,16 @@ class FolderSync:
 
     def run(self) -> FolderResult:
         src_sel = self.source.select(self.pair.source.wire, readonly=True)
-        tgt_sel = self.target.select(self.pair.target_wire, readonly=self.options.dry_run)
+        # a dry run does not create folders: one still to be created is empty
+        missing = self.options.dry_run and not self.pair.target_exists
+        tgt_sel = (Selected(0, None, 0, frozenset(), None) if missing else
+                   self.target.select(self.pair.target_wire, readonly=self.options.dry_run))
         state = self._state(src_sel, tgt_sel)
         mapped = self.store.mapped(state.id) if state.id else {}
         foreign = self.store.foreign(state.id) if state.id else {}
         retry = set(self.store.failures(state.id)) if state.id else set()
-        retry |= self._inventory(state, mapped, foreign)
+        if not missing:
+            retry |= self._inventory(state, mapped, foreign)
         self._retry = retry - set(mapped)
         for m in mapped.values():
             self._seen.add(m.fingerprint)

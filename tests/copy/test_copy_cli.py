@@ -1,0 +1,185 @@
+"""`mailferry copy` as a user runs it: a real process, exit codes, JSON, secrets, TLS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from copy_helpers import folders, mailbox, run_cli
+from testbed import Dovecot, FaultProxy, SeedMessage, free_port, imap_login, seed
+from testbed.dovecot import shared_certs
+from testbed.messages import sample_mailbox
+
+FOLDERS = ["INBOX", "Work", "Work/Clients", "Caf&AOk-"]
+
+
+def put(server: Dovecot, messages: list[SeedMessage]) -> None:
+    conn = imap_login(server.host, server.port, "alice", server.password())
+    seed(conn, messages)
+    conn.logout()
+
+
+def test_copy_then_rerun_through_the_cli(source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    put(source, sample_mailbox(60, FOLDERS))
+    state = tmp_path / "s.db"
+    args = ["copy", source.url(), target.url(), "--state", str(state), "--json"]
+    first = run_cli(args, source=source, target=target)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["ok"] and report["totals"]["copied"] == sum(
+        sum(c.values()) for c in mailbox(source).values())
+    second = run_cli(args, source=source, target=target)
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["totals"]["copied"] == 0
+    human = run_cli(args[:-1], source=source, target=target)
+    assert human.returncode == 0 and "messages/s" in human.stdout
+
+
+def test_unchanged_folders_cost_one_status_and_no_fetch(source: Dovecot, target: Dovecot,
+                                                        tmp_path: Path) -> None:
+    put(source, sample_mailbox(40, FOLDERS))
+    state = tmp_path / "s.db"
+    assert run_cli(["copy", source.url(), target.url(), "--state", str(state)],
+                   source=source, target=target).returncode == 0
+    with FaultProxy(source.host, source.port, record=True) as src_proxy, \
+            FaultProxy(target.host, target.port, record=True) as tgt_proxy:
+        rerun = run_cli(["copy", f"imap://alice@127.0.0.1:{src_proxy.port}",
+                         f"imap://alice@127.0.0.1:{tgt_proxy.port}", "--state", str(state),
+                         "--json"], source=source, target=target)
+        assert rerun.returncode == 0, rerun.stderr
+        # the state is keyed by account URL: use the same URLs as the first run
+    assert json.loads(rerun.stdout)["totals"]["copied"] == 0
+
+    # now the same through proxies from the start, so the URLs stay the same
+    state2 = tmp_path / "s2.db"
+    with FaultProxy(source.host, source.port, record=True) as src_proxy, \
+            FaultProxy(target.host, target.port, record=True) as tgt_proxy:
+        urls = [f"imap://alice@127.0.0.1:{src_proxy.port}", f"imap://alice@127.0.0.1:{tgt_proxy.port}"]
+        assert run_cli(["copy", *urls, "--state", str(state2)], source=source,
+                       target=target).returncode == 0
+        src_proxy.sent.clear()
+        tgt_proxy.sent.clear()
+        rerun = run_cli(["copy", *urls, "--state", str(state2), "--json"], source=source,
+                        target=target)
+        assert rerun.returncode == 0, rerun.stderr
+        source_commands = src_proxy.commands()
+        target_commands = tgt_proxy.commands()
+    selectable = len(mailbox(source))
+    for heavy in ("UID FETCH", "FETCH", "SELECT", "EXAMINE", "APPEND", "UID SEARCH"):
+        assert heavy not in source_commands, source_commands
+        assert heavy not in target_commands, target_commands
+    # one STATUS per folder on the source (the other logins are set-up)
+    assert source_commands.count("STATUS") == selectable
+    assert target_commands.count("STATUS") == selectable
+    assert {f["status"] for f in json.loads(rerun.stdout)["folders"]} == {"unchanged"}
+
+
+@pytest.mark.parametrize("case", ["bad-url", "no-password", "unreachable", "wrong-password",
+                                  "password-in-url"])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+        case: str, source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    state = tmp_path / "s.db"
+    src_url, tgt_url = source.url(), target.url()
+    env: dict[str, str] = {}
+    if case == "bad-url":
+        src_url = "imap//alice@127.0.0.1"
+    elif case == "no-password":
+        env["MAILFERRY_SOURCE_PASSWORD"] = ""
+    elif case == "unreachable":
+        tgt_url = f"imap://alice@127.0.0.1:{free_port()}"
+    elif case == "wrong-password":
+        env["MAILFERRY_TARGET_PASSWORD"] = "not-the-password"
+    elif case == "password-in-url":
+        src_url = f"imap://alice:secret@127.0.0.1:{source.port}"
+    result = run_cli(["copy", src_url, tgt_url, "--state", str(state)], source=source,
+                     target=target, env=env)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("mailferry: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not state.exists()
+    assert "secret" not in result.stderr
+
+
+def test_rejected_message_is_reported_with_the_servers_words(
+        dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
+    source = dovecot_factory()
+    target = dovecot_factory(max_message_size=200_000)
+    small = sample_mailbox(10, ["INBOX"])
+    big = SeedMessage(b"Message-ID: <big@x>\r\nSubject: big\r\n\r\n" + b"x" * 300_000, "INBOX")
+    put(source, small + [big])
+    args = ["copy", source.url(), target.url(), "--state", str(tmp_path / "s.db"), "--json"]
+    result = run_cli(args, source=source, target=target)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["totals"]["copied"] == len(small)
+    (failure,) = report["failures"]
+    assert failure["kind"] == "rejected" and failure["message_id"] == "<big@x>"
+    assert "larger than the maximum size" in failure["reason"]
+    # a re-run tries it again and still says so; nothing else is copied twice
+    again = run_cli(args, source=source, target=target)
+    assert again.returncode == 1
+    assert json.loads(again.stdout)["totals"]["copied"] == 0
+    assert sum(mailbox(target)["INBOX"].values()) == len(small)
+
+
+def test_password_never_reaches_logs_state_or_report(
+        dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
+    from testbed import DovecotUser
+
+    secret = "Sup3r-s3cret-passphrase-9f1c"
+    source = dovecot_factory(users=[DovecotUser("alice", secret)])
+    target = dovecot_factory(users=[DovecotUser("alice", secret)])
+    put(source, sample_mailbox(20, ["INBOX", "Work"]))
+    state, log = tmp_path / "s.db", tmp_path / "run.log"
+    password_file = tmp_path / "pw"
+    password_file.write_text(secret + "\n")
+    result = run_cli(["copy", source.url(), target.url(), "--state", str(state), "--json",
+                      "--log-file", str(log), "--target-password-file", str(password_file)],
+                     source=source, env={"MAILFERRY_TARGET_PASSWORD": ""})
+    assert result.returncode == 0, result.stderr
+    assert log.stat().st_size > 0
+    for blob in (result.stdout.encode(), result.stderr.encode(), log.read_bytes(),
+                 *(p.read_bytes() for p in tmp_path.glob("s.db*"))):
+        assert secret.encode() not in blob
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(source: Dovecot, target: Dovecot,
+                                                     tmp_path: Path) -> None:
+    messages = sample_mailbox(30, ["INBOX", "Work/Clients"])
+    put(source, messages)
+    before = folders(target)
+    state = tmp_path / "s.db"
+    result = run_cli(["copy", source.url(), target.url(), "--state", str(state), "--dry-run",
+                      "--json"], source=source, target=target)
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["dry_run"] and plan["totals"]["to_copy"] == len(messages)
+    assert set(plan["created"]) == {"Work", "Work/Clients"}
+    assert folders(target) == before
+    assert sum(sum(c.values()) for c in mailbox(target).values()) == 0
+    assert not state.exists()
+
+
+@pytest.mark.parametrize("scheme", ["imaps", "imap"])
+def test_tls_is_verified_by_default(scheme: str, dovecot_factory: Callable[..., Dovecot],
+                                    tmp_path: Path) -> None:
+    source = dovecot_factory(tls=True)
+    target = dovecot_factory(tls=True, self_signed=True)
+    put(source, sample_mailbox(5, ["INBOX"]))
+    ca = str(shared_certs().ca_cert)
+    urls = [source.url(scheme=scheme), target.url(scheme=scheme)]
+    state = str(tmp_path / "s.db")
+    untrusted = run_cli(["copy", *urls, "--state", state], source=source, target=target)
+    assert untrusted.returncode == 2
+    assert "certificate not trusted" in untrusted.stderr
+    # the source's CA trusted, the target's self-signed certificate still refused
+    refused = run_cli(["copy", *urls, "--state", state, "--ca-file", ca], source=source,
+                      target=target)
+    assert refused.returncode == 2 and str(target.port if scheme == "imap" else
+                                           target.imaps_port) in refused.stderr
+    insecure = run_cli(["copy", *urls, "--state", state, "--insecure"], source=source,
+                       target=target)
+    assert insecure.returncode == 0, insecure.stderr
