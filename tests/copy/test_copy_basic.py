@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from copy_helpers import folders, mailbox, run_copy, subscriptions
+
 from testbed import Dovecot, SeedMessage, imap_login, seed
 from testbed.messages import sample_mailbox
 

@@ -8,12 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from copy_helpers import mailbox, run_copy
+
 from testbed import Dovecot, SeedMessage, imap_login, seed
 
-DATE = dt.datetime(2019, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+DATE = dt.datetime(2019, 6, 1, 12, 0, tzinfo=dt.UTC)
 
 
-def msg(n: int, folder: str = "INBOX", flags: tuple[str, ...] = (), mid: bool = True) -> SeedMessage:
+def msg(n: int, folder: str = "INBOX", flags: tuple[str, ...] = (),
+        mid: bool = True) -> SeedMessage:
     header = f"Message-ID: <m{n}@example.org>\r\n" if mid else ""
     raw = f"From: a@example.org\r\n{header}Subject: message {n}\r\n\r\nbody {n}\r\n".encode()
     return SeedMessage(raw, folder, flags, DATE)

@@ -9,10 +9,13 @@ from email.utils import format_datetime
 
 from testbed.seed import SeedMessage
 
-WORDS = ("invoice meeting budget quarterly report review draft contract shipment delay "
-         "customer support ticket roadmap migration backup server holiday schedule lunch "
-         "approval signature payroll audit release notes hiring interview Straße café naïve "
-         "résumé 東京 données").split()
+WORDS = [
+    "invoice", "meeting", "budget", "quarterly", "report", "review", "draft", "contract",
+    "shipment", "delay", "customer", "support", "ticket", "roadmap", "migration", "backup",
+    "server", "holiday", "schedule", "lunch", "approval", "signature", "payroll", "audit",
+    "release", "notes", "hiring", "interview", "Straße", "café", "naïve", "résumé", "東京",
+    "données",
+]
 PEOPLE = ["Ana Silva <ana@old.example>", "Bo Chen <bo@old.example>",
           "Chloé Martin <chloe@partner.example>", "Dmitri Ivanov <dmitri@vendor.example>",
           "Eve Adams <eve@old.example>", "Farah Khan <farah@client.example>"]
@@ -21,7 +24,7 @@ KEYWORDS = ["$Label1", "$Forwarded", "$MDNSent", "Work", "$NotJunk", "$Important
 
 def make_message(rng: random.Random, n: int, *, size: int = 2000, message_id: bool = True,
                  date: dt.datetime | None = None, attachment: int = 0) -> bytes:
-    date = date or dt.datetime(2016, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(
+    date = date or dt.datetime(2016, 1, 1, tzinfo=dt.UTC) + dt.timedelta(
         minutes=rng.randrange(10 * 365 * 24 * 60))
     subject = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 7)))
     headers = [
@@ -73,7 +76,7 @@ def sample_mailbox(count: int, folders: list[str], *, seed: int = 7,
     out: list[SeedMessage] = []
     for n in range(count):
         folder = folders[0] if rng.random() < 0.4 else rng.choice(folders)
-        date = dt.datetime(2016, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(
+        date = dt.datetime(2016, 1, 1, tzinfo=dt.UTC) + dt.timedelta(
             seconds=rng.randrange(10 * 365 * 24 * 3600))
         raw = make_message(rng, n, size=rng.randint(*sizes), message_id=rng.random() > 0.05,
                            date=date)

@@ -8,6 +8,7 @@ each chunk the server sends (a test can SIGKILL the client right after an APPEND
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable
@@ -125,15 +126,12 @@ class FaultProxy:
         except OSError:
             pass
         finally:
-            if not state["done"]:
-                state["done"] = True
+            state["done"] = True
             _close(src)
             _close(dst)
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     sock.close()

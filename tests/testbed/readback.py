@@ -74,7 +74,10 @@ def read_folder(conn: imaplib.IMAP4, folder: str) -> list[Stored]:
     return out
 
 
-def snapshot(host: str, port: int, user: str, password: str) -> dict[str, Counter[tuple[str, frozenset[str], str]]]:
+Snapshot = dict[str, Counter[tuple[str, frozenset[str], str]]]
+
+
+def snapshot(host: str, port: int, user: str, password: str) -> Snapshot:
     """Folder wire name -> multiset of (sha256, flags, internaldate)."""
     conn = imap_login(host, port, user, password)
     try:

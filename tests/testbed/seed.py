@@ -18,7 +18,7 @@ class SeedMessage:
     folder: str = "INBOX"
     flags: tuple[str, ...] = ()
     internaldate: dt.datetime = field(
-        default_factory=lambda: dt.datetime(2020, 5, 17, 9, 30, 0, tzinfo=dt.timezone.utc))
+        default_factory=lambda: dt.datetime(2020, 5, 17, 9, 30, 0, tzinfo=dt.UTC))
 
 
 def imap_login(host: str, port: int, user: str, password: str) -> imaplib.IMAP4:

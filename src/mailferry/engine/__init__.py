@@ -14,8 +14,21 @@ from mailferry.engine.results import (
     Reporter,
     SilentReporter,
 )
+from mailferry.engine.source import MessageSource, SourceOpener, imap_source
 
 __all__ = [
-    "CopyOptions", "CopySummary", "FolderFilters", "FolderResult", "MailboxCopy",
-    "MessageFailure", "Reporter", "SilentReporter", "fingerprint", "header_block", "message_id",
+    "CopyOptions",
+    "CopySummary",
+    "FolderFilters",
+    "FolderResult",
+    "MailboxCopy",
+    "MessageFailure",
+    "MessageSource",
+    "Reporter",
+    "SilentReporter",
+    "SourceOpener",
+    "fingerprint",
+    "header_block",
+    "imap_source",
+    "message_id",
 ]

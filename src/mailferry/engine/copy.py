@@ -12,6 +12,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from mailferry.engine.folders import Folder, FolderPair, folders_from_listing, plan_folders
 from mailferry.engine.options import CopyOptions
@@ -22,6 +23,7 @@ from mailferry.engine.results import (
     Reporter,
     SilentReporter,
 )
+from mailferry.engine.source import MessageSource, SourceOpener, imap_source
 from mailferry.engine.sync import FolderSync
 from mailferry.errors import CommandFailed, ConnectError, MailferryError, ProtocolError
 from mailferry.imap import (
@@ -29,9 +31,7 @@ from mailferry.imap import (
     ImapSession,
     Namespace,
     create_mailbox,
-    mailbox_listing,
     mailbox_status,
-    personal_namespace,
     session_for,
     subscribe_mailbox,
 )
@@ -40,16 +40,18 @@ from mailferry.store import FolderState, StateStore
 log = logging.getLogger("mailferry.copy")
 
 
+_S = TypeVar("_S", MessageSource, ImapSession)
+
+
 @dataclass
-class _Side:
-    session: ImapSession
+class _Side(Generic[_S]):
+    session: _S
     folders: list[Folder]
     namespace: Namespace
 
 
-def _survey(session: ImapSession) -> _Side:
-    entries, subscribed = mailbox_listing(session)
-    namespace = personal_namespace(session, entries)
+def _survey(session: _S) -> _Side[_S]:
+    entries, subscribed, namespace = session.list_folders()
     return _Side(session, folders_from_listing(entries, subscribed, namespace), namespace)
 
 
@@ -61,14 +63,14 @@ class _Work:
 
 @dataclass
 class _Worker:
-    source: Account
+    source: SourceOpener
     target: Account
-    src: ImapSession | None = None
+    src: MessageSource | None = None
     tgt: ImapSession | None = None
 
-    def sessions(self) -> tuple[ImapSession, ImapSession]:
+    def sessions(self) -> tuple[MessageSource, ImapSession]:
         if self.src is None:
-            self.src = session_for(self.source)
+            self.src = self.source.open()
         if self.tgt is None:
             self.tgt = session_for(self.target)
         return self.src, self.tgt
@@ -88,19 +90,25 @@ class _Worker:
 
 @dataclass
 class MailboxCopy:
-    source: Account
+    """Copy one mailbox. `source` is an IMAP account or any other MessageSource opener;
+    setting `stop` lets the folders being copied finish and starts no others."""
+
+    source: Account | SourceOpener
     target: Account
     store: StateStore
     options: CopyOptions = field(default_factory=CopyOptions)
     reporter: Reporter = field(default_factory=SilentReporter)
+    stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> CopySummary:
         """Connects first: an unreachable server or refused login raises ConnectError before
         anything is written."""
         started = time.monotonic()
-        summary = CopySummary(str(self.source.endpoint), str(self.target.endpoint),
+        opener = imap_source(self.source) if isinstance(self.source, Account) else self.source
+        self._opener = opener
+        summary = CopySummary(opener.name, str(self.target.endpoint),
                               dry_run=self.options.dry_run)
-        control = _Worker(self.source, self.target)
+        control = _Worker(opener, self.target)
         src, tgt = control.sessions()
         try:
             work = self._prepare(summary, _survey(src), _survey(tgt))
@@ -111,7 +119,8 @@ class MailboxCopy:
         summary.seconds = time.monotonic() - started
         return summary
 
-    def _prepare(self, summary: CopySummary, src: _Side, tgt: _Side) -> list[_Work]:
+    def _prepare(self, summary: CopySummary, src: _Side[MessageSource],
+                 tgt: _Side[ImapSession]) -> list[_Work]:
         plan = plan_folders(src.folders, tgt.folders, tgt.namespace, self.options.filters)
         for excluded in plan.excluded:
             summary.folders.append(FolderResult(excluded.source.display, "", "excluded",
@@ -126,7 +135,7 @@ class MailboxCopy:
                     summary.created.append(pair.target_display)
                 elif pair.subscribe and pair.target_wire not in target_subscribed:
                     subscribe_mailbox(tgt.session, pair.target_wire)
-        pair_id = self.store.pair_id(str(self.source.endpoint), str(self.target.endpoint))
+        pair_id = self.store.pair_id(self._opener.name, str(self.target.endpoint))
         self._pair_id = pair_id
         work: list[_Work] = []
         for pair in plan.pairs:
@@ -134,7 +143,7 @@ class MailboxCopy:
                 summary.folders.append(FolderResult(pair.source.display, pair.target_display,
                                                     "synced", note="not selectable: created only"))
                 continue
-            status = mailbox_status(src.session, pair.source.wire)
+            status = src.session.status(pair.source.wire)
             state = self.store.folder(pair_id, pair.source.wire)
             if self._unchanged(state, pair, status, src.session, tgt.session):
                 summary.folders.append(FolderResult(pair.source.display, pair.target_display,
@@ -146,7 +155,7 @@ class MailboxCopy:
         return work
 
     def _unchanged(self, state: FolderState | None, pair: FolderPair, status: dict[str, int],
-                   src: ImapSession, tgt: ImapSession) -> bool:
+                   src: MessageSource, tgt: ImapSession) -> bool:
         """One STATUS per side tells a folder nobody touched since the last run. Without
         CONDSTORE a flag change would not show, so such folders are always looked at."""
         if (state is None or not state.complete or self.options.dry_run
@@ -167,6 +176,8 @@ class MailboxCopy:
         def loop(worker: _Worker) -> None:
             try:
                 while True:
+                    if self.stop.is_set():
+                        return
                     try:
                         item = pending.get_nowait()
                     except queue.Empty:
@@ -182,12 +193,17 @@ class MailboxCopy:
 
         count = max(1, min(self.options.workers, len(work)))
         threads = [threading.Thread(target=loop, args=(control if n == 0 else
-                                                       _Worker(self.source, self.target),),
+                                                       _Worker(self._opener, self.target),),
                                     name=f"folder-worker-{n}", daemon=True) for n in range(count)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        while not pending.empty():  # left alone after a stop: a re-run continues here
+            item = pending.get_nowait()
+            summary.folders.append(FolderResult(item.pair.source.display,
+                                                item.pair.target_display, "paused"))
+            summary.interrupted = True
 
     def _sync_with_retries(self, worker: _Worker, pair: FolderPair,
                            ) -> tuple[FolderResult, list[MessageFailure]]:

@@ -2,7 +2,8 @@
 
 A fingerprint is a hash of the header block, normalised for what servers are known to change
 on the way in: line endings (bare LF or CR stored as CRLF, so RFC822.SIZE differs for the
-same message), trailing blanks and NUL bytes. The header block carries Message-ID, Date, Received and
+same message), trailing blanks and NUL bytes. The header block carries Message-ID, Date,
+Received and
 the rest, so it tells apart messages that lack a Message-ID (Drafts, Sent) too. Computed from
 BODY[] on one side and BODY[HEADER] on the other, it gives the same value (tested over the
 real-world corpus).

@@ -22,7 +22,7 @@ class MessageFailure:
 class FolderResult:
     source: str
     target: str
-    status: str = "pending"  # synced | unchanged | failed | excluded | planned
+    status: str = "pending"  # synced | unchanged | failed | excluded | planned | paused
     copied: int = 0
     present: int = 0  # already in the target (found by fingerprint), not copied again
     duplicates_skipped: int = 0  # --skip-duplicates
@@ -44,6 +44,7 @@ class CopySummary:
     failures: list[MessageFailure] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    interrupted: bool = False  # stopped early (signal): some folders are "paused"
 
     def total(self, attribute: str) -> int:
         return sum(int(getattr(f, attribute)) for f in self.folders)
@@ -57,7 +58,8 @@ class CopySummary:
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not any(f.status == "failed" for f in self.folders)
+        return not self.failures and not self.interrupted and not any(
+            f.status == "failed" for f in self.folders)
 
     @property
     def exit_status(self) -> int:
@@ -70,6 +72,7 @@ class CopySummary:
             "target": self.target,
             "dry_run": self.dry_run,
             "ok": self.ok,
+            "interrupted": self.interrupted,
             "seconds": round(self.seconds, 3),
             "totals": {
                 "folders": len([f for f in self.folders if f.status != "excluded"]),

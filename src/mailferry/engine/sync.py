@@ -28,6 +28,7 @@ from mailferry.engine.fingerprint import fingerprint, message_id, subject
 from mailferry.engine.folders import FolderPair
 from mailferry.engine.options import CopyOptions
 from mailferry.engine.results import FolderResult, MessageFailure, Reporter
+from mailferry.engine.source import MessageSource
 from mailferry.errors import CommandFailed, MailferryError, Scope
 from mailferry.imap import AppendMessage, FetchItem, ImapSession, Selected, uid_set
 from mailferry.store import FolderState, MappedMessage, StateStore
@@ -61,7 +62,7 @@ class _Pool:
 
 
 class FolderSync:
-    def __init__(self, source: ImapSession, target: ImapSession, store: StateStore, pair_id: int,
+    def __init__(self, source: MessageSource, target: ImapSession, store: StateStore, pair_id: int,
                  pair: FolderPair, options: CopyOptions, reporter: Reporter,
                  result: FolderResult | None = None) -> None:
         self.source = source
@@ -333,7 +334,7 @@ class _Appender:
                 self._append(batch)
             except MailferryError as exc:
                 self.error = exc
-            except Exception as exc:  # noqa: BLE001 - surfaced in the calling thread
+            except Exception as exc:
                 self.error = MailferryError(f"unexpected error while appending: {exc!r}")
 
     def _append(self, batch: list[FetchItem]) -> None:

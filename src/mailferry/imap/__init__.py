@@ -21,8 +21,8 @@ from mailferry.imap.session import (
 from mailferry.imap.wire import FetchItem, ListEntry, uid_set
 
 __all__ = [
-    "Account", "AppendMessage", "AppendResult", "Credentials", "Endpoint", "FetchItem", "ImapSession",
-    "ListEntry", "Namespace", "Selected", "TlsPolicy", "create_mailbox", "decode_name",
-    "encode_name", "mailbox_listing", "mailbox_status", "personal_namespace", "session_for", "subscribe_mailbox",
-    "uid_set",
+    "Account", "AppendMessage", "AppendResult", "Credentials", "Endpoint", "FetchItem",
+    "ImapSession", "ListEntry", "Namespace", "Selected", "TlsPolicy", "create_mailbox",
+    "decode_name", "encode_name", "mailbox_listing", "mailbox_status", "personal_namespace",
+    "session_for", "subscribe_mailbox", "uid_set",
 ]

@@ -214,6 +214,14 @@ class ImapSession:
                 self.capabilities = frozenset(response.head.decode().upper().split()[2:])
         self._capabilities_from(tagged.text)
 
+    def list_folders(self) -> tuple[list[ListEntry], set[bytes], Namespace]:
+        """Every mailbox (with special-use attributes), the subscribed names, the namespace."""
+        entries, subscribed = mailbox_listing(self)
+        return entries, subscribed, personal_namespace(self, entries)
+
+    def status(self, mailbox: bytes) -> dict[str, int]:
+        return mailbox_status(self, mailbox)
+
     def has(self, capability: str) -> bool:
         return capability.upper() in self.capabilities
 
@@ -542,7 +550,8 @@ def mailbox_listing(session: ImapSession) -> tuple[list[ListEntry], set[bytes]]:
     if "LIST-EXTENDED" in caps and "SPECIAL-USE" in caps:
         untagged, _ = session.command(b'LIST "" "*" RETURN (SPECIAL-USE SUBSCRIBED)', name="LIST")
         entries = [parse_list(t) for t in iter_untagged(untagged, b"LIST")]
-        subscribed = {e.name for e in entries if "\\subscribed" in {a.lower() for a in e.attributes}}
+        subscribed = {e.name for e in entries
+                      if "\\subscribed" in {a.lower() for a in e.attributes}}
         return [e for e in entries if e.selectable or not _is_nonexistent(e)], subscribed
     untagged, _ = session.command(b'LIST "" "*"', name="LIST")
     entries = [parse_list(t) for t in iter_untagged(untagged, b"LIST")]

@@ -265,7 +265,7 @@ def iter_untagged(responses: Iterable[Response], kind: bytes) -> Iterator[list[T
         tokens = response.tokens()
         if len(tokens) >= 2 and tokens[0] == b"*":
             word = tokens[1]
-            if isinstance(word, bytes) and word.upper() == kind:
-                yield tokens
-            elif len(tokens) >= 3 and isinstance(tokens[2], bytes) and tokens[2].upper() == kind:
+            third = tokens[2] if len(tokens) >= 3 else None
+            if (isinstance(word, bytes) and word.upper() == kind) or (
+                    isinstance(third, bytes) and third.upper() == kind):
                 yield tokens

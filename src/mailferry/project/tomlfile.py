@@ -67,10 +67,14 @@ class TomlFile:
         return f"{self.path}:{line}" if line else str(self.path)
 
     def error(self, message: str, *key: str) -> ConfigError:
-        label = f"[{'.'.join(key[:-1])}] {key[-1]}" if len(key) > 1 else f"[{key[0]}]" if key else ""
+        if len(key) > 1:
+            label = f"[{'.'.join(key[:-1])}] {key[-1]}"
+        else:
+            label = f"[{key[0]}]" if key else ""
         return ConfigError(f"{label}: {message}" if label else message, where=self.where(*key))
 
-    def section(self, name: str, fields: Sequence[Field], *, required: bool = False) -> dict[str, Any] | None:
+    def section(self, name: str, fields: Sequence[Field], *,
+                required: bool = False) -> dict[str, Any] | None:
         """The validated table `name` with defaults filled in, or None if absent and optional."""
         table = self.data.get(name)
         if table is None:

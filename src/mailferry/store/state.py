@@ -165,9 +165,8 @@ class StateStore:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        with self._lock:
-            with self._conn.begin():
-                yield self._conn
+        with self._lock, self._conn.begin():
+            yield self._conn
 
     # -- accounts and folders -----------------------------------------------------------
 
