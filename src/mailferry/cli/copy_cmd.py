@@ -72,6 +72,8 @@ def parse_map(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("--workers", type=click.IntRange(1, 32), default=4, show_default=True,
               help="Folders copied at once (each on its own pair of connections).")
+@click.option("--batch-size", type=click.IntRange(1, 1000), default=100, show_default=True,
+              help="Messages per APPEND round trip (lower it for servers that limit commands).")
 @click.option("--insecure", is_flag=True, help="Don't verify TLS certificates (not advised).")
 @click.option("--allow-plaintext", is_flag=True,
               help="Allow a password over an unencrypted connection to a non-loopback host.")
@@ -83,7 +85,8 @@ def parse_map(values: tuple[str, ...]) -> list[tuple[str, str]]:
 def copy(source_url: str, target_url: str, source_password_file: Path | None,
          target_password_file: Path | None, state_path: Path, maps: tuple[str, ...],
          include: tuple[str, ...], exclude: tuple[str, ...], exclude_special: tuple[str, ...],
-         no_automap: bool, skip_duplicates: bool, dry_run: bool, workers: int, insecure: bool,
+         no_automap: bool, skip_duplicates: bool, dry_run: bool, workers: int, batch_size: int,
+         insecure: bool,
          allow_plaintext: bool, ca_file: str | None, as_json: bool, log_file: Path | None,
          ) -> None:
     """Copy every folder of one mailbox to another, exactly and incrementally.
@@ -102,7 +105,8 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     options = CopyOptions(
         filters=FolderFilters(include=include, exclude=exclude, exclude_special=exclude_special,
                               renames=parse_map(maps), automap=not no_automap),
-        skip_duplicates=skip_duplicates, dry_run=dry_run, workers=workers)
+        skip_duplicates=skip_duplicates, dry_run=dry_run, workers=workers,
+        batch_messages=batch_size)
     if not state_path.parent.exists():
         raise ConfigError(f"directory {state_path.parent} does not exist", where="--state")
     if log_file is not None:

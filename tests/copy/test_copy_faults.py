@@ -1,0 +1,100 @@
+"""Crashes and dropped connections lose nothing and duplicate nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from copy_helpers import MAILFERRY, mailbox, run_copy
+from testbed import Dovecot, FaultProxy, imap_login, seed
+from testbed.messages import sample_mailbox
+
+FOLDERS = ["INBOX", "Work", "Work/Clients", "Sent", "Caf&AOk-"]
+
+
+def test_sigkill_at_many_points_then_rerun_gives_an_exact_copy(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    conn = imap_login(source.host, source.port, "alice", "alice-pw")
+    seed(conn, sample_mailbox(400, FOLDERS, sizes=(1000, 30000)))
+    conn.logout()
+    expected = mailbox(source)
+    state = tmp_path / "state.db"
+    env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": "alice-pw",
+           "MAILFERRY_TARGET_PASSWORD": "alice-pw"}
+    appends_seen = {"count": 0, "kill_at": 0}
+    running: dict[str, subprocess.Popen[bytes] | None] = {"proc": None}
+    lock = threading.Lock()
+
+    def on_down(data: bytes) -> None:
+        # SIGKILL right after the server confirmed an APPEND: the client may not even
+        # have read the APPENDUID, let alone committed it
+        if b"APPENDUID" not in data:
+            return
+        with lock:
+            appends_seen["count"] += data.count(b"APPENDUID")
+            proc = running["proc"]
+            if proc is not None and appends_seen["count"] >= appends_seen["kill_at"] > 0:
+                proc.send_signal(signal.SIGKILL)
+                appends_seen["kill_at"] = 0
+
+    with FaultProxy(target.host, target.port, on_down=on_down) as proxy:
+        args = [*MAILFERRY, "copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
+                "--state", str(state), "--batch-size", "7", "--workers", "3"]
+        kills = 0
+        # half of the kills right after an APPEND returns, half at moments spread in time
+        for round_number in range(12):
+            with lock:
+                appends_seen["kill_at"] = (appends_seen["count"] + 3 + round_number
+                                           if round_number % 2 == 0 else 0)
+            proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            with lock:
+                running["proc"] = proc
+            if round_number % 2 == 1:
+                time.sleep(0.45 + 0.1 * round_number)
+                proc.send_signal(signal.SIGKILL)
+            code = proc.wait(timeout=120)
+            with lock:
+                running["proc"] = None
+            if code == -signal.SIGKILL:
+                kills += 1
+            elif code == 0:
+                break
+        assert kills >= 6, f"only {kills} runs were killed mid-copy"
+        final = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+        assert final.returncode == 0, final.stderr
+    got = mailbox(target)
+    for folder, content in expected.items():
+        assert got[folder] == content, f"{folder}: target differs from source after {kills} kills"
+
+
+def test_connections_cut_mid_fetch_and_mid_append_are_retried(
+        dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
+    source, target = dovecot_factory(), dovecot_factory()
+    conn = imap_login(source.host, source.port, "alice", "alice-pw")
+    seed(conn, sample_mailbox(250, FOLDERS, sizes=(5000, 40000)))
+    state = tmp_path / "state.db"
+    with FaultProxy(source.host, source.port) as src_proxy, \
+            FaultProxy(target.host, target.port) as tgt_proxy:
+        for n in range(3):  # mid-APPEND, on three successive target connections
+            tgt_proxy.cut_after(up=150_000 + 100_000 * n, skip_connections=n)
+        summary = run_copy(source, target, state, source_port=src_proxy.port,
+                           target_port=tgt_proxy.port, backoff=0.05, workers=2)
+        assert tgt_proxy.cuts_done >= 2
+        assert summary.ok, summary.to_json()
+        assert mailbox(target) == mailbox(source)
+
+        seed(conn, sample_mailbox(200, FOLDERS, sizes=(5000, 40000), seed=11))
+        for n in range(3):  # mid-FETCH, on three successive source connections
+            src_proxy.cut_after(down=200_000 + 100_000 * n, skip_connections=n)
+        summary = run_copy(source, target, state, source_port=src_proxy.port,
+                           target_port=tgt_proxy.port, backoff=0.05, workers=2)
+        assert src_proxy.cuts_done >= 2
+        assert summary.ok, summary.to_json()
+    conn.logout()
+    assert mailbox(target) == mailbox(source)
