@@ -143,10 +143,7 @@ class Spool:
             return handle.read()
 
     def remove(self, spool_id: str) -> None:
-        try:
-            os.unlink(self.msg_dir / f"{spool_id}.msg")
-        except FileNotFoundError:
-            pass
+        (self.msg_dir / f"{spool_id}.msg").unlink(missing_ok=True)
 
     # -- journal ----------------------------------------------------------------------
 

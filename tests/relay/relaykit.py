@@ -1,0 +1,155 @@
+"""Test helpers for the relay: config files, a relay in a thread, sending and reading back.
+
+Sending uses smtplib and reading uses imaplib (stdlib), so the relay is never checked with
+its own code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import smtplib
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mailferry.project.relay import RelaySettings, parse_relay_section
+from mailferry.project.tomlfile import TomlFile
+from mailferry.relay import Metrics, Relay
+from testbed import Dovecot, DovecotUser, imap_login
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "realworld"
+USERS = [DovecotUser(name, f"{name}-pw") for name in ("alice", "bob", "carol")]
+
+def write_config(directory: Path, *, old_port: int, new_port: int, routes: str | None = None,
+                 extra: str = "", listen: str = "127.0.0.1:0") -> Path:
+    """A migration.toml like the issue's example, on test ports, with fast retries."""
+    if routes is not None:
+        (directory / "routes.csv").write_text(routes)
+    path = directory / "migration.toml"
+    path.write_text(
+        "[relay]\n"
+        f'listen = "{listen}"\n'
+        'spool = "./spool"\n'
+        'domains = ["bank.example"]\n'
+        f'old = "lmtp://127.0.0.1:{old_port}"\n'
+        f'new = "lmtp://127.0.0.1:{new_port}"\n'
+        'default_route = "old"\n'
+        'hostname = "relay.bank.example"\n'
+        'retry_initial = 0.2\n'
+        'retry_max = 1\n'
+        + ('routes = "routes.csv"\n' if routes is not None else "")
+        + extra)
+    return path
+
+
+def load(path: Path) -> RelaySettings:
+    settings = parse_relay_section(TomlFile.load(path))
+    assert settings is not None
+    return settings
+
+
+class RelayThread:
+    """A Relay running its own event loop in a thread, as the CLI would in its process."""
+
+    def __init__(self, settings: RelaySettings) -> None:
+        self.relay = Relay(settings)
+        self.metrics: Metrics | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def _main(self) -> None:
+        try:
+            self.metrics = asyncio.run(self.relay.run(install_signals=False))
+        except BaseException as exc:  # handed to the test by start()/stop()
+            self.error = exc
+            self.relay.started.set()
+
+    def start(self) -> RelayThread:
+        self._thread.start()
+        assert self.relay.started.wait(10), "relay did not start"
+        if self.error:
+            raise self.error
+        return self
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def port(self) -> int:
+        assert self.relay.port is not None
+        return self.relay.port
+
+    def stop(self) -> Metrics:
+        self.relay.request_stop()
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "relay did not stop"
+        if self.error:
+            raise self.error
+        assert self.metrics is not None
+        return self.metrics
+
+
+# What Dovecot's LMTP puts in front of a delivered message: Return-Path and its Received.
+_DOVECOT_TRACE = re.compile(
+    rb"\AReturn-Path: <[^>]*>\r\n(Delivered-To: [^\r]*\r\n)?"
+    rb"Received: [^\r]*\r\n(\t[^\r]*\r\n)*")
+_OUR_RECEIVED = re.compile(
+    rb"\AReceived: from [^\r]*\r\n\tby relay\.bank\.example \(mailferry\) with [^\r]*\r\n"
+    rb"(\t[^\r]*\r\n)?")
+
+
+def message(n: int, *, size: int = 0, tag: str = "t") -> bytes:
+    body = b"".join(b"line %d of the body\r\n" % i for i in range(max(1, size // 20)))
+    return (b"From: Sender <sender@outside.example>\r\nTo: alice@bank.example\r\n"
+            b"Subject: message %d\r\nMessage-ID: <%s-%d@test.example>\r\n\r\n" % (
+                n, tag.encode(), n)) + body
+
+
+def send(port: int, rcpts: list[str], raw: bytes, mail_from: str = "sender@outside.example"
+         ) -> dict[str, tuple[int, bytes]]:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        return client.sendmail(mail_from, rcpts, raw)
+
+
+def fetch_all(server: Dovecot, user: str) -> list[bytes]:
+    conn = imap_login(server.host, server.port, user, server.password(user))
+    try:
+        typ, data = conn.select("INBOX", readonly=True)
+        assert typ == "OK"
+        if int(data[0] or 0) == 0:
+            return []
+        typ, items = conn.fetch("1:*", "(BODY.PEEK[])")
+        assert typ == "OK"
+        return [item[1] for item in items if isinstance(item, tuple)]
+    finally:
+        conn.logout()
+
+
+def count(server: Dovecot, user: str) -> int:
+    conn = imap_login(server.host, server.port, user, server.password(user))
+    try:
+        _, data = conn.select("INBOX", readonly=True)
+        return int(data[0] or 0)
+    finally:
+        conn.logout()
+
+
+def relayed_part(stored: bytes) -> bytes:
+    """The stored message without the upstream's own trace headers and without ours."""
+    trace = _DOVECOT_TRACE.match(stored)
+    assert trace, f"no Dovecot trace header: {stored[:300]!r}"
+    rest = stored[trace.end():]
+    ours = _OUR_RECEIVED.match(rest)
+    assert ours, f"no Received header from the relay: {rest[:300]!r}"
+    return rest[ours.end():]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0, step: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(step)
