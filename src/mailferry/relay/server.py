@@ -11,6 +11,7 @@ import asyncio
 import email.utils
 import hmac
 import logging
+import re
 import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,8 @@ from mailferry.relay.spool import new_spool_id
 
 log = logging.getLogger("mailferry.relay")
 
+# local@domain, nothing that could break the envelope when we relay it
+_ADDRESS = re.compile(r"^[^\s<>@]+@[^\s<>@]+$")
 # (spool id, MAIL FROM, RCPT TOs, message bytes) -> returns once the message is durable
 AcceptHook = Callable[[str, str, list[str], bytes], Awaitable[None]]
 
@@ -55,10 +58,19 @@ class RelayHandler:
         self.accept = accept
         self.auth_users = auth_users
 
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        if address and not _ADDRESS.match(address):  # "" is the null sender of bounces
+            return "553 5.1.7 malformed sender address"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
-        local, at, domain = address.rpartition("@")
-        if not at or not local or domain.lower().rstrip(".") not in self.domains:
+        if not _ADDRESS.match(address):
+            return "553 5.1.3 malformed recipient address"
+        if address.rpartition("@")[2].lower().rstrip(".") not in self.domains:
             return f"550 5.7.1 <{address}>: relay access denied"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
