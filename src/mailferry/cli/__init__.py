@@ -22,6 +22,10 @@ COMMANDS: dict[str, str] = {
     "init": "init_cmd:init",
     "check": "check_cmd:check",
     "plan": "plan_cmd:plan",
+    "waves": "project_cmd:waves",
+    "sync": "sync_cmd:sync",
+    "status": "project_cmd:status",
+    "report": "project_cmd:report",
 }
 
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailferry.project.endpoints import Endpoint, parse_endpoint
 from mailferry.project.relay import RelaySettings, parse_relay_section
+from mailferry.project.secrets import check_reference
 from mailferry.project.tomlfile import Field, TomlFile
 from mailferry.project.windows import Window, parse_window
 
@@ -97,12 +98,41 @@ def _windows(values: list[str]) -> tuple[Window, ...]:
     return tuple(parse_window(v) for v in values)
 
 
-# Keys the batch issue uses on [source]/[target]; accepted now so files can carry them.
+AUTH_MODES = ("password", "master", "xoauth2")
+
+
+def _auth_mode(value: str) -> str:
+    if value not in AUTH_MODES:
+        raise ValueError(f"{value!r}: choose one of {', '.join(AUTH_MODES)}")
+    return value
+
+
+def _folder_map(table: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    renames = []
+    for src, dst in table.items():
+        if not isinstance(dst, str) or not src.strip("/") or not dst.strip("/"):
+            raise ValueError(f"{src!r} = {dst!r}: map folder names to folder names")
+        renames.append((src.strip("/"), dst.strip("/")))
+    return tuple(renames)
+
+
+# How `mailferry sync` logs in on [source]/[target]: secrets are env:NAME or file:PATH.
 _ACCOUNT_ACCESS = [
-    Field("auth", str, default=None),
+    Field("auth", str, default=None, check=_auth_mode),  # None: "password"
     Field("max_connections", int, default=None, check=_at_least(1)),
     Field("master_user", str, default=None),
-    Field("master_password", str, default=None),
+    Field("master_password", str, default=None, check=check_reference),
+    Field("token_file", str, default=None),  # xoauth2: JSON user -> token
+    Field("token_command", str, default=None),  # xoauth2: prints a token for {user}
+]
+# Which folders move, for everyone ([filters]) or one wave ([waves.NAME] overrides keys).
+FILTER_FIELDS = [
+    Field("include", list, default=(), item_types=str, check=_strings),
+    Field("exclude", list, default=(), item_types=str, check=_strings),
+    Field("exclude_special", list, default=(), item_types=str, check=_strings),
+    Field("map", dict, default=(), check=_folder_map),  # "Old Stuff" = "Archive/Old"
+    Field("automap", bool, default=True),
+    Field("skip_duplicates", bool, default=False),
 ]
 
 SECTIONS: dict[str, list[Field]] = {
@@ -149,6 +179,18 @@ SECTIONS: dict[str, list[Field]] = {
         Field("lead_days", int, default=7, check=_at_least(0)),
         Field("date", dt.date, default=None),
     ],
+    "users": [
+        Field("file", str, required=True),  # users.csv, relative to migration.toml
+        Field("secrets", str, default=None),  # user,source_password,target_password
+    ],
+    "filters": FILTER_FIELDS,
+    "sync": [
+        Field("state", str, default="mailferry-state.db"),
+        Field("mailboxes", int, default=4, check=_at_least(1)),  # copied at once
+        Field("workers", int, default=2, check=_at_least(1)),  # folders at once per mailbox
+        Field("retries", int, default=3, check=_at_least(0)),  # per mailbox, transient errors
+        Field("backoff", (int, float), default=5.0),  # seconds, doubled per retry
+    ],
     "check": [
         Field("nameservers", list, default=(), item_types=str, check=_nameservers),
         Field("rdap_url", str, default=None, check=_http_url),
@@ -156,7 +198,7 @@ SECTIONS: dict[str, list[Field]] = {
         Field("timeout", (int, float), default=5.0),
     ],
 }
-KNOWN_SECTIONS = (*SECTIONS, "relay")
+KNOWN_SECTIONS = (*SECTIONS, "relay", "waves")  # [waves.NAME]: FILTER_FIELDS per wave
 
 
 @dataclass(frozen=True)
@@ -173,7 +215,9 @@ class Account:
     auth: str | None = None
     max_connections: int | None = None
     master_user: str | None = None
-    master_password: str | None = field(default=None, repr=False)  # a secret: never printed
+    master_password: str | None = field(default=None, repr=False)  # env:NAME or file:PATH
+    token_file: str | None = None
+    token_command: str | None = None
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:

@@ -1,0 +1,19 @@
+"""Many mailboxes at once: selection, waves, maintenance windows, connection caps, retries.
+
+Knows nothing of the command line: the CLI builds a `BatchRunner` and a reporter.
+"""
+
+from mailferry.batch.accounts import AccountFactory, account_urls
+from mailferry.batch.jobs import build_jobs, concurrency_for, copy_options
+from mailferry.batch.limits import Concurrency, plan_concurrency
+from mailferry.batch.runner import BatchReporter, BatchResult, BatchRunner, MailboxJob
+from mailferry.batch.schedule import WindowSchedule
+from mailferry.batch.selection import select_mailboxes
+from mailferry.batch.waves import PILOT, UNASSIGNED, WaveInfo, draw_pilot, waves_of
+
+__all__ = [
+    "PILOT", "UNASSIGNED", "AccountFactory", "BatchReporter", "BatchResult", "BatchRunner",
+    "Concurrency", "MailboxJob", "WaveInfo", "WindowSchedule", "account_urls", "build_jobs",
+    "concurrency_for", "copy_options", "draw_pilot", "plan_concurrency", "select_mailboxes",
+    "waves_of",
+]

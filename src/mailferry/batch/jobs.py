@@ -1,0 +1,38 @@
+"""From a project and a selection of users to the jobs a `BatchRunner` runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+from mailferry.batch.accounts import AccountFactory, account_urls
+from mailferry.batch.limits import Concurrency, plan_concurrency
+from mailferry.batch.runner import MailboxJob
+from mailferry.engine import CopyOptions, FolderFilters
+from mailferry.project.settings import FolderRules, ProjectSettings
+from mailferry.project.users import MailboxUser
+
+
+def copy_options(rules: FolderRules, workers: int) -> CopyOptions:
+    filters = FolderFilters(include=rules.include, exclude=rules.exclude,
+                            exclude_special=rules.exclude_special, renames=rules.map,
+                            automap=rules.automap)
+    return CopyOptions(filters=filters, skip_duplicates=rules.skip_duplicates, workers=workers)
+
+
+def concurrency_for(settings: ProjectSettings, selected: int, *, mailboxes: int | None = None,
+                    workers: int | None = None) -> Concurrency:
+    return plan_concurrency(
+        mailboxes=mailboxes or settings.sync.mailboxes, workers=workers or settings.sync.workers,
+        selected=selected,
+        caps=(settings.source.max_connections, settings.target.max_connections))
+
+
+def build_jobs(settings: ProjectSettings, users: Sequence[MailboxUser], factory: AccountFactory,
+               workers: int) -> list[MailboxJob]:
+    """One job per user; filters from [filters] with the user's [waves.NAME] overrides.
+    Checks every user's credentials first, so bad input stops the run before it starts."""
+    factory.check(list(users))
+    return [MailboxJob(user, account_urls(settings, user), partial(factory.accounts, user),
+                       copy_options(settings.rules_for(user.wave), workers))
+            for user in users]

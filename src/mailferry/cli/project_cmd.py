@@ -1,0 +1,165 @@
+"""`mailferry waves`, `status` and `report`: a migration project's users, waves and progress.
+
+All read migration.toml (MIGRATION_FILE, default ./migration.toml) and its users.csv;
+status and report read the state file that `mailferry sync` writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from mailferry.batch import PILOT, draw_pilot, select_mailboxes, waves_of
+from mailferry.errors import ConfigError
+from mailferry.project.settings import ProjectSettings, load_project
+from mailferry.project.users import MailboxUser, assign_waves, load_users
+from mailferry.report import ProjectReport, build_report, report_html, report_json
+from mailferry.report.model import human_bytes
+from mailferry.store.project_state import STATUSES, MailboxRecord, ProjectState
+
+from .output import print_json
+
+_STYLE = {"synced": "green", "verified": "bold green", "failed": "bold red",
+          "paused": "yellow", "copying": "cyan", "pending": "dim"}
+
+
+def project_argument(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.argument("migration_file", type=click.Path(dir_okay=False, path_type=Path),
+                          default="migration.toml")(command)
+
+
+def load(migration_file: Path) -> tuple[ProjectSettings, list[MailboxUser]]:
+    settings = load_project(migration_file)
+    return settings, load_users(settings.users_file)
+
+
+def read_records(settings: ProjectSettings) -> dict[str, MailboxRecord]:
+    if not settings.sync.state.exists():
+        return {}  # nothing synced yet: everyone is pending
+    with ProjectState.open(settings.sync.state) as state:
+        return state.records()
+
+
+@click.command()
+@project_argument
+@click.option("--draw-pilot", "write_pilot", is_flag=True,
+              help="Put [pilot] size unassigned users, spread across departments, in wave "
+                   "'pilot' (written to users.csv).")
+@click.option("--size", type=click.IntRange(1), default=None,
+              help="Pilot size (default: [pilot] size).")
+@click.option("--json", "as_json", is_flag=True)
+def waves(migration_file: Path, write_pilot: bool, size: int | None, as_json: bool) -> None:
+    """Show the waves of users.csv, and draw the pilot wave."""
+    settings, users = load(migration_file)
+    pilot_size = size or (settings.pilot.size if settings.pilot else 0)
+    departments = settings.pilot.departments if settings.pilot else ()
+    has_pilot = any(u.wave == PILOT for u in users)
+    proposal: list[MailboxUser] = []
+    if write_pilot:
+        if has_pilot:
+            raise ConfigError(f"wave {PILOT!r} already has users: edit users.csv to change it",
+                              where=str(settings.users_file))
+        if not pilot_size:
+            raise ConfigError("no pilot size: set [pilot] size or use --size",
+                              where=str(settings.path))
+        proposal = draw_pilot(users, pilot_size, departments)
+        users = assign_waves(settings.users_file, {u.source_user: PILOT for u in proposal})
+    elif not has_pilot and pilot_size:
+        proposal = draw_pilot(users, pilot_size, departments)
+    if as_json:
+        print_json({"waves": [{"wave": w.name, "users": w.users, "departments": w.departments}
+                              for w in waves_of(users)],
+                    "pilot": [u.source_user for u in proposal], "pilot_written": write_pilot})
+        return
+    console = Console()
+    table = Table(title=f"Waves of {settings.users_file.name}")
+    for column in ("wave", "users", "departments"):
+        table.add_column(column, justify="right" if column == "users" else "left")
+    for wave in waves_of(users):
+        table.add_row(wave.name or "(unassigned)", str(wave.users),
+                      ", ".join(f"{d} {n}" for d, n in wave.departments.items()))
+    console.print(table)
+    if proposal:
+        verb = "Pilot drawn and written to users.csv" if write_pilot else (
+            "Proposed pilot (write it with --draw-pilot)")
+        console.print(f"{verb}: " + ", ".join(
+            f"{u.source_user} ({u.department or '-'})" for u in proposal))
+
+
+@click.command()
+@project_argument
+@click.option("--wave", default=None, help="Only this wave.")
+@click.option("--user", "names", multiple=True, help="Only this user (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+def status(migration_file: Path, wave: str | None, names: tuple[str, ...], as_json: bool) -> None:
+    """Where every mailbox stands: per wave and per user."""
+    settings, users = load(migration_file)
+    users = select_mailboxes(users, wave=wave, names=names)
+    report = build_report(settings.name, users, read_records(settings))
+    if as_json:
+        print_json(report_json(report))
+        return
+    print_status(report, Console())
+
+
+def print_status(report: ProjectReport, console: Console) -> None:
+    waves_table = Table(title=f"Waves: {report.project}")
+    for column in ("wave", "users", "mailboxes", "messages", "size"):
+        waves_table.add_column(column, justify="left" if column in ("wave", "mailboxes")
+                               else "right")
+    for wave in report.waves:
+        counts = wave.counts
+        waves_table.add_row(wave.label, str(len(wave.users)), ", ".join(
+            f"[{_STYLE[s]}]{counts[s]} {s}[/]" for s in STATUSES if counts[s]),
+            str(sum(u.messages for u in wave.users)),
+            human_bytes(sum(u.bytes for u in wave.users)))
+    console.print(waves_table)
+    users_table = Table(title="Mailboxes")
+    for column in ("user", "wave", "department", "status", "messages", "size", "last sync",
+                   "errors"):
+        users_table.add_column(column, justify="right" if column in ("messages", "size")
+                               else "left", overflow="fold")
+    for user in report.users:
+        record = user.record
+        errors = record.error or "" if record else ""
+        if record and record.failed:
+            errors = f"{record.failed} messages failed" + (f"; {errors}" if errors else "")
+        users_table.add_row(
+            user.user.source_user, user.user.wave or "-", user.user.department or "-",
+            f"[{_STYLE.get(user.status, '')}]{user.status}[/]", str(user.messages),
+            human_bytes(user.bytes), _when(record.last_sync if record else None), errors)
+    console.print(users_table)
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M")  # local: for people
+
+
+@click.command()
+@project_argument
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write a self-contained HTML page here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def report(migration_file: Path, html_path: Path | None, as_json: bool) -> None:
+    """The project's report: per wave, per user, per folder, every failure in the server's
+    words."""
+    if html_path is None and not as_json:
+        raise click.UsageError("choose --html FILE and/or --json")
+    settings, users = load(migration_file)
+    data = build_report(settings.name, users, read_records(settings),
+                        now=dt.datetime.now(dt.UTC))
+    if html_path is not None:
+        try:
+            html_path.write_text(report_html(data), encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write: {exc.strerror}", where=str(html_path)) from None
+    if as_json:
+        print_json(report_json(data))

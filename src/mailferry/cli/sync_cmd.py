@@ -1,0 +1,168 @@
+"""`mailferry sync`: copy the mailboxes of a wave (or named users, or everyone), several at
+once, within the maintenance windows. Ctrl-C or SIGTERM stops cleanly: folders in progress
+finish, nothing new starts, a re-run continues. Exit 0 when every selected mailbox is
+synced, 1 otherwise (failed, paused, or waiting for a window), 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+from mailferry.batch import (
+    AccountFactory,
+    BatchRunner,
+    WindowSchedule,
+    build_jobs,
+    concurrency_for,
+    select_mailboxes,
+)
+from mailferry.engine import FolderResult, Reporter
+from mailferry.imap import TlsPolicy
+from mailferry.project.users import MailboxUser
+from mailferry.report import build_report
+from mailferry.store import StateStore
+from mailferry.store.project_state import PassOutcome, ProjectState
+
+from .output import print_json
+from .project_cmd import load, print_status, project_argument
+
+
+class _MailboxBar:
+    """The engine's Reporter for one mailbox: its own bar, removed when it finishes."""
+
+    def __init__(self, bars: Progress, task: TaskID) -> None:
+        self.bars = bars
+        self.task = task
+
+    def planned(self, folders: int, messages: int, size: int) -> None:
+        self.bars.update(self.task, total=messages or None)
+
+    def progress(self, folder: str, messages: int, size: int) -> None:
+        self.bars.update(self.task, advance=messages)
+
+    def folder_finished(self, result: FolderResult) -> None:
+        pass
+
+
+class LiveBatchReporter:
+    """An overall bar (mailboxes) and one bar per active mailbox (messages), on a terminal;
+    one line per finished mailbox on stderr in any case, for logs."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(),
+                             MofNCompleteColumn(), console=console, transient=True,
+                             disable=not console.is_terminal)
+        self.overall: TaskID | None = None
+        self.tasks: dict[str, TaskID] = {}
+        self._waiting_shown: str | None = None
+
+    def __enter__(self) -> LiveBatchReporter:
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.__exit__(None, None, None)
+
+    def batch_planned(self, mailboxes: int) -> None:
+        self.overall = self.bars.add_task("[bold]mailboxes", total=mailboxes)
+
+    def mailbox_started(self, user: MailboxUser) -> Reporter:
+        task = self.bars.add_task(f"  {user.source_user}", total=None)
+        self.tasks[user.source_user] = task
+        return _MailboxBar(self.bars, task)
+
+    def mailbox_finished(self, user: MailboxUser, outcome: PassOutcome) -> None:
+        task = self.tasks.pop(user.source_user, None)
+        if task is not None:
+            self.bars.remove_task(task)
+        if self.overall is not None and outcome.status != "paused":
+            self.bars.update(self.overall, advance=1)
+        note = f": {outcome.error}" if outcome.error else ""
+        self.console.print(f"{user.source_user}: {outcome.status}, {outcome.copied} messages "
+                           f"copied in {outcome.seconds:.1f}s{note}", markup=False,
+                           highlight=False)
+
+    def waiting_for_window(self, opens_at: str) -> None:
+        if self._waiting_shown != opens_at:  # once per window, not once per lane and tick
+            self._waiting_shown = opens_at
+            self.console.print(f"outside the maintenance windows: waiting until {opens_at}")
+
+
+def _stop_on_signals(stop: threading.Event, console: Console) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if not stop.is_set():
+            console.print(f"{signal.Signals(signum).name}: finishing the folders in progress, "
+                          "then stopping (a re-run continues)")
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+
+
+@click.command()
+@project_argument
+@click.option("--wave", default=None, help="Only the mailboxes of this wave.")
+@click.option("--user", "names", multiple=True, help="Only this user (repeatable).")
+@click.option("--wait-for-window", is_flag=True,
+              help="Outside the maintenance windows, wait for the next one instead of exiting.")
+@click.option("--mailboxes", type=click.IntRange(1, 256), default=None,
+              help="Mailboxes at once (default [sync] mailboxes; capped by max_connections).")
+@click.option("--workers", type=click.IntRange(1, 32), default=None,
+              help="Folders at once per mailbox (default [sync] workers).")
+@click.option("--insecure", is_flag=True, help="Don't verify TLS certificates (not advised).")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.option("--log-file", type=click.Path(path_type=Path), default=None,
+              help="Write a detailed log here.")
+def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_for_window: bool,
+         mailboxes: int | None, workers: int | None, insecure: bool, as_json: bool,
+         log_file: Path | None) -> None:
+    """Copy the selected mailboxes (default: every user in users.csv). A later run copies
+    only what arrived since (delta pass)."""
+    settings, users = load(migration_file)
+    selected = select_mailboxes(users, wave=wave, names=names)
+    concurrency = concurrency_for(settings, len(selected), mailboxes=mailboxes, workers=workers)
+    factory = AccountFactory(settings, TlsPolicy(verify=not insecure))
+    jobs = build_jobs(settings, selected, factory, concurrency.workers)
+    if log_file is not None:
+        logging.basicConfig(filename=str(log_file), level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    errors = Console(stderr=True)
+    stop = threading.Event()
+    _stop_on_signals(stop, errors)
+    schedule = WindowSchedule(settings.windows, settings.timezone)
+    store = StateStore.open(settings.sync.state)
+    try:
+        with ProjectState.open(settings.sync.state) as state, \
+                LiveBatchReporter(errors) as reporter:
+            runner = BatchRunner(store, state, concurrency, schedule, reporter, stop,
+                                 wait_for_window=wait_for_window, retries=settings.sync.retries,
+                                 backoff=settings.sync.backoff)
+            result = runner.run(jobs)
+            records = state.records()
+    finally:
+        store.close()
+    if as_json:
+        print_json({"ok": result.exit_status == 0, "interrupted": result.interrupted,
+                    "not_started": result.not_started, "next_window": result.next_window,
+                    "concurrency": {"mailboxes": concurrency.mailboxes,
+                                    "workers": concurrency.workers},
+                    "mailboxes": {user: {"status": o.status, "copied": o.copied,
+                                         "bytes": o.bytes, "failed": o.failed,
+                                         "error": o.error}
+                                  for user, o in result.outcomes.items()}})
+    else:
+        print_status(build_report(settings.name, selected, records), Console())
+        if result.not_started:
+            when = f"; the next window opens {result.next_window}" if result.next_window else ""
+            errors.print(f"{len(result.not_started)} mailboxes not started{when}")
+    sys.exit(result.exit_status)

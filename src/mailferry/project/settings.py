@@ -1,0 +1,144 @@
+"""What `mailferry waves/sync/status/report` need from migration.toml.
+
+The file may be a whole migration (then it is validated as the planner does) or only the
+sections a copy needs: [source], [target], [users], optional [filters], [waves.NAME],
+[sync], [pilot]. Paths are relative to the file's directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from mailferry.project.migration import (
+    FILTER_FIELDS,
+    KNOWN_SECTIONS,
+    SECTIONS,
+    Account,
+    Pilot,
+    build_migration,
+)
+from mailferry.project.tomlfile import TomlFile, validate_table
+from mailferry.project.users import check_wave_name
+from mailferry.project.windows import Window
+
+
+@dataclass(frozen=True)
+class FolderRules:
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    exclude_special: tuple[str, ...] = ()
+    map: tuple[tuple[str, str], ...] = ()
+    automap: bool = True
+    skip_duplicates: bool = False
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    state: Path
+    mailboxes: int
+    workers: int
+    retries: int
+    backoff: float
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    path: Path
+    name: str
+    source: Account
+    target: Account
+    users_file: Path
+    secrets_file: Path | None
+    filters: FolderRules
+    wave_filters: dict[str, FolderRules]  # [waves.NAME]: [filters] with these keys replaced
+    sync: SyncSettings
+    pilot: Pilot | None
+    windows: tuple[Window, ...]
+    timezone: ZoneInfo
+
+    @property
+    def base(self) -> Path:
+        return self.path.parent
+
+    def rules_for(self, wave: str) -> FolderRules:
+        return self.wave_filters.get(wave, self.filters)
+
+    def local_time(self, moment: dt.datetime) -> dt.datetime:
+        """`moment` (aware) as naive wall time in the migration's zone, as windows are."""
+        return moment.astimezone(self.timezone).replace(tzinfo=None)
+
+
+def load_project(path: str | Path) -> ProjectSettings:
+    return build_project(TomlFile.load(path))
+
+
+def parse_project(text: str, path: str | Path = "migration.toml") -> ProjectSettings:
+    return build_project(TomlFile.parse(text, path))
+
+
+def build_project(doc: TomlFile) -> ProjectSettings:
+    doc.check_sections(KNOWN_SECTIONS)
+    if "migration" in doc.data:
+        migration = build_migration(doc)  # a whole migration: every section validated
+        name, windows, zone = migration.name, migration.windows, migration.timezone
+        source, target, pilot = migration.source, migration.target, migration.pilot
+    else:
+        name, windows, zone = doc.path.parent.name or "migration", (), ZoneInfo("UTC")
+        source = Account(**_table(doc, "source", required=True))
+        target = Account(**_table(doc, "target", required=True))
+        pilot_table = doc.section("pilot", SECTIONS["pilot"])
+        pilot = Pilot(**pilot_table) if pilot_table is not None else None
+    for side, account in (("source", source), ("target", target)):
+        _check_access(doc, side, account)
+    users = doc.section("users", SECTIONS["users"], required=True)
+    assert users is not None
+    filters = FolderRules(**_table(doc, "filters"))
+    sync = _table(doc, "sync")
+    base = doc.path.parent
+    return ProjectSettings(
+        path=doc.path, name=name, source=source, target=target,
+        users_file=base / users["file"],
+        secrets_file=base / users["secrets"] if users["secrets"] else None,
+        filters=filters, wave_filters=_wave_filters(doc, filters),
+        sync=SyncSettings(base / sync["state"], sync["mailboxes"], sync["workers"],
+                          sync["retries"], float(sync["backoff"])),
+        pilot=pilot, windows=windows, timezone=zone,
+    )
+
+
+def _table(doc: TomlFile, name: str, *, required: bool = False) -> dict[str, Any]:
+    table = doc.section(name, SECTIONS[name], required=required)
+    return table if table is not None else {f.name: f.default for f in SECTIONS[name]}
+
+
+def _check_access(doc: TomlFile, side: str, account: Account) -> None:
+    """Cross-key checks: each login mode has the keys it needs."""
+    auth = account.auth or "password"
+    if auth == "master" and not (account.master_user and account.master_password):
+        raise doc.error("auth = \"master\" needs master_user and master_password", side, "auth")
+    if auth == "xoauth2" and bool(account.token_file) == bool(account.token_command):
+        raise doc.error("auth = \"xoauth2\" needs one of token_file and token_command",
+                        side, "auth")
+    if len(account.imap) != 1:
+        raise doc.error("one IMAP server per side", side, "imap")
+
+
+def _wave_filters(doc: TomlFile, filters: FolderRules) -> dict[str, FolderRules]:
+    waves = doc.data.get("waves", {})
+    if not isinstance(waves, dict):
+        raise doc.error("expected tables [waves.NAME]", "waves")
+    out: dict[str, FolderRules] = {}
+    for wave, table in waves.items():
+        try:
+            check_wave_name(wave)
+        except ValueError as exc:
+            raise doc.error(str(exc), "waves", wave) from None
+        if not isinstance(table, dict):
+            raise doc.error("expected a table of filter keys", "waves", wave)
+        checked = validate_table(doc, ("waves", wave), table, FILTER_FIELDS)
+        out[wave] = replace(filters, **{k: v for k, v in checked.items() if k in table})
+    return out

@@ -1,0 +1,173 @@
+"""Per-mailbox progress of a migration project, next to the copy state in the same file.
+
+One row per source user: where its mailbox stands (pending, copying, synced, paused,
+failed, verified), totals over every pass, and the last pass's per-folder detail and
+failures with the server's words (as JSON). Own tables and own connection; the copy
+state's tables are untouched. Accounts are stored as `imap://user@host:port`: no secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from mailferry.errors import StateError
+
+STATUSES = ("pending", "copying", "synced", "paused", "failed", "verified")
+
+metadata = sa.MetaData()
+mailboxes = sa.Table(
+    "project_mailboxes", metadata,
+    sa.Column("source_user", sa.String, primary_key=True),
+    sa.Column("target_user", sa.String, nullable=False),
+    sa.Column("wave", sa.String, nullable=False, default=""),
+    sa.Column("department", sa.String, nullable=False, default=""),
+    sa.Column("source", sa.String, nullable=False),  # imap://user@host:port
+    sa.Column("target", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("passes", sa.Integer, nullable=False, default=0),
+    sa.Column("messages", sa.BigInteger, nullable=False, default=0),  # copied, all passes
+    sa.Column("bytes", sa.BigInteger, nullable=False, default=0),
+    sa.Column("last_messages", sa.BigInteger, nullable=False, default=0),  # last pass
+    sa.Column("failed", sa.BigInteger, nullable=False, default=0),  # messages, last pass
+    sa.Column("started_at", sa.Float),
+    sa.Column("last_sync", sa.Float),  # end of the last pass that finished
+    sa.Column("seconds", sa.Float, nullable=False, default=0.0),
+    sa.Column("error", sa.String),
+    sa.Column("detail", sa.Text),  # JSON: the last pass's folders and failures
+)
+
+
+@dataclass(frozen=True)
+class MailboxRecord:
+    source_user: str
+    target_user: str
+    wave: str
+    department: str
+    source: str
+    target: str
+    status: str
+    passes: int = 0
+    messages: int = 0
+    bytes: int = 0
+    last_messages: int = 0
+    failed: int = 0
+    started_at: float | None = None
+    last_sync: float | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    folders: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PassOutcome:
+    """What one pass over a mailbox did (built from the engine's CopySummary)."""
+
+    status: str
+    copied: int
+    bytes: int
+    failed: int
+    seconds: float
+    error: str | None
+    folders: list[dict[str, Any]]
+    failures: list[dict[str, Any]]
+
+
+class ProjectState:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._conn = engine.connect()
+
+    @classmethod
+    def open(cls, path: str | Path) -> ProjectState:
+        path = Path(path)
+        if not path.parent.exists():
+            raise StateError(f"{path}: directory {path.parent} does not exist")
+        engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.StaticPool,
+                                  connect_args={"check_same_thread": False, "timeout": 30})
+        sa.event.listen(engine, "connect", _pragmas)
+        try:
+            state = cls(engine)
+            with state._tx() as conn:
+                metadata.create_all(conn)
+        except sa.exc.DatabaseError as exc:
+            raise StateError(f"{path}: not a usable state database ({exc.orig})") from None
+        return state
+
+    def close(self) -> None:
+        self._conn.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> ProjectState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self._lock, self._conn.begin():
+            yield self._conn
+
+    def start(self, *, source_user: str, target_user: str, wave: str, department: str,
+              source: str, target: str) -> None:
+        """Mark a mailbox as being copied (creating its row on the first pass)."""
+        values = dict(target_user=target_user, wave=wave, department=department,
+                      source=source, target=target, status="copying", started_at=time.time())
+        with self._tx() as conn:
+            updated = conn.execute(mailboxes.update().where(
+                mailboxes.c.source_user == source_user).values(**values))
+            if updated.rowcount == 0:
+                conn.execute(mailboxes.insert().values(source_user=source_user, **values))
+
+    def finish(self, source_user: str, outcome: PassOutcome) -> None:
+        detail = json.dumps({"folders": outcome.folders, "failures": outcome.failures},
+                            ensure_ascii=False, default=str)
+        row = mailboxes.c
+        values: dict[str, Any] = dict(
+            status=outcome.status, passes=row.passes + 1, messages=row.messages + outcome.copied,
+            bytes=row.bytes + outcome.bytes, last_messages=outcome.copied,
+            failed=outcome.failed, seconds=outcome.seconds,
+            error=outcome.error, detail=detail)
+        if outcome.status in ("synced", "failed"):
+            values["last_sync"] = time.time()
+        with self._tx() as conn:
+            conn.execute(mailboxes.update().where(row.source_user == source_user).values(**values))
+
+    def set_status(self, source_user: str, status: str, error: str | None = None) -> None:
+        """For steps after the copy (verification) and for runs that end without a pass."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        with self._tx() as conn:
+            conn.execute(mailboxes.update().where(mailboxes.c.source_user == source_user)
+                         .values(status=status, error=error))
+
+    def records(self) -> dict[str, MailboxRecord]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(mailboxes)).mappings().all()
+        out = {}
+        for row in rows:
+            data = dict(row)
+            detail = json.loads(data.pop("detail") or "{}")
+            out[row["source_user"]] = MailboxRecord(
+                **data, folders=detail.get("folders", []), failures=detail.get("failures", []))
+        return out
+
+
+def _pragmas(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # shares the file with the copy state
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
