@@ -8,7 +8,6 @@ from mailferry.errors import ConfigError, ProtocolError
 from mailferry.imap import Endpoint
 from mailferry.imap.names import decode_name, encode_name
 from mailferry.imap.wire import (
-    Literal,
     Response,
     astring,
     parse_fetch,
@@ -28,7 +27,7 @@ from mailferry.imap.wire import (
      [b"*", b"LIST", [b"\\HasNoChildren"], b"/", b"a \"q\" b"]),
     ([b"* LIST () NIL INBOX\r\n"], [], [b"*", b"LIST", [], None, b"INBOX"]),
     ([b"* 2 FETCH (BODY[] {3}\r\n", b" UID 9)\r\n"], [b"NIL"],
-     [b"*", b"2", b"FETCH", [b"BODY[]", Literal(b"NIL"), b"UID", b"9"]]),
+     [b"*", b"2", b"FETCH", [b"BODY[]", b"NIL", b"UID", b"9"]]),
     ([b"* 3 FETCH (BODY[HEADER.FIELDS (MESSAGE-ID)] {2}\r\n", b")\r\n"], [b"ab"],
      [b"*", b"3", b"FETCH", [b"BODY[HEADER.FIELDS (MESSAGE-ID)]", b"ab"]]),
 ])
@@ -36,9 +35,10 @@ def test_tokenize(parts: list[bytes], literals: list[bytes], expected: list[obje
     assert tokenize(parts, literals) == expected
 
 
-def test_literal_marked_data_is_not_an_atom() -> None:
-    tokens = tokenize([b"* 1 FETCH (BODY[] {3}\r\n", b")\r\n"], [b"NIL"])
-    assert isinstance(tokens[3], list) and tokens[3][1] == b"NIL"
+def test_literal_is_data_and_passed_on_without_a_copy() -> None:
+    body = b"NIL" * 1000
+    tokens = tokenize([b"* 1 FETCH (BODY[] {3000}\r\n", b")\r\n"], [body])
+    assert isinstance(tokens[3], list) and tokens[3][1] is body
 
 
 @pytest.mark.parametrize("bad", [[b"* 1 FETCH (UID 5))\r\n"], [b'* LIST () "/" "unterminated\r\n']])

@@ -247,7 +247,8 @@ class FolderSync:
 
     def _copy_bodies(self, state: FolderState, spec: bytes, mapped: dict[int, MappedMessage],
                      tgt_sel: Selected) -> int:
-        batches: queue.Queue[list[FetchItem] | None] = queue.Queue(maxsize=2)
+        # one batch read ahead while the previous one is appended: overlap, bounded memory
+        batches: queue.Queue[list[FetchItem] | None] = queue.Queue(maxsize=1)
         appender = _Appender(self, state, tgt_sel, batches)
         thread = threading.Thread(target=appender.run, name="append", daemon=True)
         thread.start()

@@ -17,10 +17,6 @@ from mailferry.errors import ProtocolError
 Token = bytes | int | None | list["Token"]  # atom/string -> bytes, NIL -> None, list -> list
 
 
-class Literal(bytes):
-    """A string that came as a literal (so `NIL` or digits inside it are data, not atoms)."""
-
-
 @dataclass
 class Response:
     """One server response: the text of its lines and the literals between them."""
@@ -65,7 +61,9 @@ def tokenize(parts: Sequence[bytes], literals: Sequence[bytes]) -> list[Token]:
             elif char == 0x7B:  # {  a literal marker: the literal follows this part
                 if index >= len(literals):
                     raise ProtocolError(f"literal marker without literal in {bytes(text)[:200]!r}")
-                stack[-1].append(Literal(literals[index]))
+                # the literal itself, not a copy (a body may be 25 MB); never atom-parsed,
+                # so a literal "NIL" stays data
+                stack[-1].append(literals[index])
                 pos = end
             else:
                 start = pos
