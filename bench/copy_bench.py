@@ -28,9 +28,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from testbed import Dovecot, DovecotUser, SeedMessage, snapshot  # noqa: E402
-from testbed.messages import make_message, random_flags  # noqa: E402
-
 from mailferry.imap import (  # noqa: E402
     Account,
     AppendMessage,
@@ -40,6 +37,8 @@ from mailferry.imap import (  # noqa: E402
     create_mailbox,
     session_for,
 )
+from testbed import Dovecot, DovecotUser, SeedMessage, snapshot  # noqa: E402
+from testbed.messages import make_message, random_flags  # noqa: E402
 
 FOLDERS = ["INBOX", "Sent", "Drafts", "Archive", "Archive/2016", "Archive/2017",
            "Archive/2018", "Work", "Work/Clients", "Work/Clients/Acme", "Work/Projekte",
@@ -126,17 +125,16 @@ def timed(args: list[str], env: dict[str, str] | None = None) -> tuple[float, fl
     """Wall seconds and peak RSS (MB) of one child process. The peak is VmHWM polled from
     /proc (wait4's ru_maxrss would count the pages the child inherited from this process
     before exec)."""
-    out = tempfile.TemporaryFile()
-    started = time.monotonic()
-    proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-    peak = 0.0
-    while proc.poll() is None:
-        peak = max(peak, _hwm_mb(proc.pid))
-        time.sleep(0.02)
-    seconds = time.monotonic() - started
-    out.seek(0)
-    output = out.read().decode(errors="replace")
-    out.close()
+    with tempfile.TemporaryFile() as out:
+        started = time.monotonic()
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, _hwm_mb(proc.pid))
+            time.sleep(0.02)
+        seconds = time.monotonic() - started
+        out.seek(0)
+        output = out.read().decode(errors="replace")
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"{args[0]} failed ({proc.returncode}):\n{output[-3000:]}")
     return seconds, peak, output
@@ -182,7 +180,8 @@ def run_mailferry(source: Dovecot, target: Dovecot, user: str, workdir: Path,
     return first, second
 
 
-def run_mbsync(source: Dovecot, target: Dovecot, user: str, workdir: Path) -> tuple[float, float, str]:
+def run_mbsync(source: Dovecot, target: Dovecot, user: str,
+               workdir: Path) -> tuple[float, float, str]:
     state = workdir / f"mbsync-{user}"
     state.mkdir()
     config = workdir / f"mbsyncrc-{user}"

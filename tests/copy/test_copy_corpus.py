@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from copy_helpers import run_copy
-from testbed import Dovecot, imap_login
 
 from mailferry.engine import fingerprint
 from mailferry.store import StateStore
+from testbed import Dovecot, imap_login
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "realworld"
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from copy_helpers import MAILFERRY, mailbox, run_copy
+
 from testbed import Dovecot, FaultProxy, imap_login, seed
 from testbed.messages import sample_mailbox
 

@@ -10,7 +10,8 @@ from mailferry.imap import ListEntry, Namespace
 
 
 @pytest.mark.parametrize(("a", "b", "same"), [
-    (b"Subject: x\r\nMessage-ID: <1@a>\r\n\r\nbody", b"Subject: x\nMessage-ID: <1@a>\n\nother", True),
+    (b"Subject: x\r\nMessage-ID: <1@a>\r\n\r\nbody",
+     b"Subject: x\nMessage-ID: <1@a>\n\nother", True),
     (b"Subject: x  \r\n\r\nb", b"Subject: x\r\n\r\nb", True),  # trailing blanks
     (b"Subject: x\r\nX: a\x00b\r\n\r\n", b"Subject: x\r\nX: a\x80b\r\n\r\n", True),  # NUL rewrite
     (b"Subject: x\r\nMessage-ID: <1@a>\r\n\r\n", b"Subject: x\r\nMessage-ID: <2@a>\r\n\r\n", False),

@@ -60,7 +60,8 @@ def test_parse_fetch_reads_metadata_and_keeps_the_body_untouched() -> None:
 
 
 def test_parse_list_and_status() -> None:
-    entry = parse_list(tokenize([b'* LIST (\\HasNoChildren \\Sent) "." "INBOX.Sent Items"\r\n'], []))
+    line = b'* LIST (\\HasNoChildren \\Sent) "." "INBOX.Sent Items"\r\n'
+    entry = parse_list(tokenize([line], []))
     assert entry.name == b"INBOX.Sent Items" and entry.delimiter == "." and entry.selectable
     assert "\\Sent" in entry.attributes
     noselect = parse_list(tokenize([b'* LIST (\\Noselect) "/" Archive\r\n'], []))
@@ -79,7 +80,8 @@ def test_uid_sets_round_trip(uids: list[int], text: bytes) -> None:
 
 
 def test_response_codes_and_quoting() -> None:
-    assert response_code(b"OK [APPENDUID 38505 3955:3957] done") == ("APPENDUID", b"38505 3955:3957")
+    code = response_code(b"OK [APPENDUID 38505 3955:3957] done")
+    assert code == ("APPENDUID", b"38505 3955:3957")
     assert response_code(b"OK done") is None
     assert quote('a"b\\c') == b'"a\\"b\\\\c"'
     assert astring("Café".encode()) == b"{5+}\r\nCaf\xc3\xa9"
