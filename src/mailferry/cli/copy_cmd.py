@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -12,41 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from mailferry.engine import CopyOptions, CopySummary, FolderFilters, MailboxCopy
-from mailferry.errors import ConfigError, ConnectError
+from mailferry.errors import ConfigError
 from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
 from mailferry.store import StateStore
 
+from .accounts import check_reachable, parse_map, read_password
 from .output import ProgressReporter, print_json
-
-
-def read_password(side: str, password_file: Path | None) -> str:
-    """From --SIDE-password-file, else MAILFERRY_SIDE_PASSWORD; never from the command line."""
-    if password_file is not None:
-        try:
-            text = password_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read password file: {exc.strerror}",
-                              where=f"--{side}-password-file {password_file}") from None
-        password = text.splitlines()[0] if text else ""
-        if not password:
-            raise ConfigError("password file is empty", where=f"--{side}-password-file "
-                              f"{password_file}")
-        return password
-    variable = f"MAILFERRY_{side.upper()}_PASSWORD"
-    from_env = os.environ.get(variable)
-    if not from_env:
-        raise ConfigError(f"no {side} password: set {variable} or use --{side}-password-file")
-    return from_env
-
-
-def parse_map(values: tuple[str, ...]) -> list[tuple[str, str]]:
-    renames = []
-    for value in values:
-        src, sep, dst = value.partition("=")
-        if not sep or not src or not dst:
-            raise ConfigError(f"--map {value!r}: expected SOURCE=TARGET folder names")
-        renames.append((src.strip("/"), dst.strip("/")))
-    return renames
 
 
 @click.command("copy")
@@ -112,7 +82,7 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     if log_file is not None:
         logging.basicConfig(filename=str(log_file), level=logging.DEBUG,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _check_reachable(source_account, target_account)
+    check_reachable(source_account, target_account)
     store = StateStore.open(state_path, readonly=dry_run)
     console = Console(stderr=True)
     try:
@@ -128,18 +98,6 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     else:
         print_summary(summary, Console())
     sys.exit(summary.exit_status)
-
-
-def _check_reachable(*accounts: Account) -> None:
-    """Log in once on each side before anything is written: a bad host or password is bad
-    input (exit 2), not a half-done copy."""
-    from mailferry.imap import session_for
-
-    for account in accounts:
-        try:
-            session_for(account, timeout=30).logout()
-        except ConnectError as exc:
-            raise ConfigError(str(exc)) from None
 
 
 def print_summary(summary: CopySummary, console: Console) -> None:

@@ -1,0 +1,88 @@
+"""Compare one folder pair: messages are matched as a multiset by fingerprint (as the copy
+engine does), so a message appended twice shows as one extra, a deleted one as missing."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from mailferry.backup.layout import parse_imap_date
+from mailferry.verify.inventory import Entry, Inventory
+from mailferry.verify.model import Difference
+
+SYSTEM_FLAGS = {"\\seen", "\\answered", "\\flagged", "\\deleted", "\\draft"}
+
+
+def kept_flags(flags: frozenset[str], permanent: frozenset[str]) -> frozenset[str]:
+    """The flags a target with these PERMANENTFLAGS can store: keywords it refuses were
+    reported (and left out) by the copy, so they are not a difference here."""
+    lowered = {f.lower() for f in permanent}
+    if not lowered or "\\*" in lowered:
+        return flags
+    return frozenset(f for f in flags if f.lower() in SYSTEM_FLAGS or f.lower() in lowered)
+
+
+def _same_date(left: str, right: str) -> bool:
+    a, b = parse_imap_date(left), parse_imap_date(right)
+    return a == b if a is not None and b is not None else left == right
+
+
+def describe(src: Entry, tgt: Entry, permanent: frozenset[str]) -> list[str]:
+    """What differs between a source message and the target message matched to it."""
+    problems = []
+    wanted = kept_flags(src.flags, permanent)
+    if {f.lower() for f in wanted} != {f.lower() for f in tgt.flags}:
+        problems.append(f"flags: source ({' '.join(sorted(wanted))}) target "
+                        f"({' '.join(sorted(tgt.flags))})")
+    if not _same_date(src.internaldate, tgt.internaldate):
+        problems.append(f"internaldate: source {src.internaldate} target {tgt.internaldate}")
+    if src.size != tgt.size:
+        problems.append(f"size: source {src.size} target {tgt.size}")
+    if src.sha256 is not None and tgt.sha256 is not None and src.sha256 != tgt.sha256:
+        note = " (the source has NUL bytes, which the target server rewrites)" \
+            if src.has_nul else ""
+        problems.append(f"body sha256 differs{note}")
+    return problems
+
+
+def compare_folder(folder: str, source: Inventory, target: Inventory) -> list[Difference]:
+    by_fp: dict[str, tuple[list[Entry], list[Entry]]] = defaultdict(lambda: ([], []))
+    for entry in source.entries:
+        by_fp[entry.fingerprint][0].append(entry)
+    for entry in target.entries:
+        by_fp[entry.fingerprint][1].append(entry)
+    found: list[Difference] = []
+    for src_list, tgt_list in by_fp.values():
+        pairs, lone_src, lone_tgt = _pair(src_list, tgt_list, target.permanent_flags)
+        for src, tgt in pairs:
+            problems = describe(src, tgt, target.permanent_flags)
+            if problems:
+                found.append(Difference(folder, "different", src.uid, tgt.uid, src.message_id,
+                                        "; ".join(problems)))
+        for src in lone_src:
+            found.append(Difference(folder, "missing", src.uid, None, src.message_id,
+                                    "not in the target"))
+        for tgt in lone_tgt:
+            detail = (f"duplicate: the source has {len(src_list)} such message(s), the target "
+                      f"{len(tgt_list)}" if src_list else "not in the source")
+            found.append(Difference(folder, "extra", None, tgt.uid, tgt.message_id, detail))
+    found.sort(key=lambda d: (d.source_uid or 0, d.target_uid or 0))
+    return found
+
+
+def _pair(sources: list[Entry], targets: list[Entry], permanent: frozenset[str],
+          ) -> tuple[list[tuple[Entry, Entry]], list[Entry], list[Entry]]:
+    """Identical pairs first, then the rest in UID order, so one changed copy among
+    several same-fingerprint messages is the one reported."""
+    sources, targets = sorted(sources, key=lambda e: e.uid), sorted(targets, key=lambda e: e.uid)
+    pairs: list[tuple[Entry, Entry]] = []
+    rest: list[Entry] = []
+    for src in sources:
+        match = next((t for t in targets if not describe(src, t, permanent)), None)
+        if match is None:
+            rest.append(src)
+        else:
+            targets.remove(match)
+            pairs.append((src, match))
+    count = min(len(rest), len(targets))
+    pairs.extend(zip(rest[:count], targets[:count], strict=True))
+    return pairs, rest[count:], targets[count:]
