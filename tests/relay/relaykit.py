@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import re
 import smtplib
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -153,3 +156,62 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0, step: float
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(step)
+
+
+class RelayProcess:
+    """`mailferry relay FILE` as a real process, for signals and kill -9."""
+
+    def __init__(self, config: Path, port: int) -> None:
+        self.config = config
+        self.port = port
+        self.log_path = config.parent / "relay.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RelayProcess:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "mailferry", "relay", str(self.config)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        wait_until(lambda: self._listening() or self.process is None
+                   or self.process.poll() is not None, timeout=20)
+        assert self.process.poll() is None, self.log_path.read_text()
+        return self
+
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 30) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def mailferry(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mailferry", *args], capture_output=True,
+                          text=True, timeout=60, cwd=cwd, stdin=subprocess.DEVNULL)
+
+
+def message_ids(server: Dovecot, user: str) -> list[str]:
+    """The Message-ID of every message in the user's INBOX, duplicates included."""
+    conn = imap_login(server.host, server.port, user, server.password(user))
+    try:
+        _, data = conn.select("INBOX", readonly=True)
+        if int(data[0] or 0) == 0:
+            return []
+        _, items = conn.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        return [item[1].decode().split(":", 1)[1].strip() for item in items
+                if isinstance(item, tuple)]
+    finally:
+        conn.logout()
