@@ -4,11 +4,29 @@ migration.toml + users.csv + secrets.csv that `mailferry sync` reads."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
+import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mailferry.batch import (
+    AccountFactory,
+    BatchResult,
+    BatchRunner,
+    WindowSchedule,
+    build_jobs,
+    concurrency_for,
+    select_mailboxes,
+)
+from mailferry.batch.schedule import utc_now
+from mailferry.engine import FolderResult, Reporter, SilentReporter
+from mailferry.project.settings import load_project
+from mailferry.project.users import MailboxUser, load_users
+from mailferry.store import StateStore
+from mailferry.store.project_state import PassOutcome, ProjectState
 from testbed import Dovecot, DovecotUser, imap_login, seed, snapshot
 from testbed.messages import make_message, random_flags, sample_mailbox
 from testbed.seed import SeedMessage
@@ -112,3 +130,51 @@ def assert_migrated(source: Dovecot, target: Dovecot, user: DovecotUser) -> None
     got = snapshot(target.host, target.port, user.name, user.password)
     assert not got.get("Trash"), f"{user.name}: Trash was copied"
     assert {k: v for k, v in got.items() if v} == want, user.name
+
+
+class EventLog:
+    """A BatchReporter that keeps what happened; `on_folder` runs at each finished folder."""
+
+    def __init__(self, on_folder: Callable[[], None] | None = None) -> None:
+        self.finished: list[tuple[str, str]] = []
+        self.waited: list[str] = []
+        self.on_folder = on_folder
+
+    def batch_planned(self, mailboxes: int) -> None:
+        pass
+
+    def mailbox_started(self, user: MailboxUser) -> Reporter:
+        log = self
+
+        class _Folders(SilentReporter):
+            def folder_finished(self, result: FolderResult) -> None:
+                if log.on_folder is not None:
+                    log.on_folder()
+
+        return _Folders()
+
+    def mailbox_finished(self, user: MailboxUser, outcome: PassOutcome) -> None:
+        self.finished.append((user.source_user, outcome.status))
+
+    def waiting_for_window(self, opens_at: str) -> None:
+        self.waited.append(opens_at)
+
+
+def run_batch(toml: Path, reporter: EventLog | None = None, *, wave: str | None = None,
+              clock: Callable[[], dt.datetime] | None = None, wait_for_window: bool = False,
+              stop: threading.Event | None = None) -> BatchResult:
+    """What `mailferry sync` does, in-process (so tests can drive the clock)."""
+    settings = load_project(toml)
+    users = select_mailboxes(load_users(settings.users_file), wave=wave)
+    concurrency = concurrency_for(settings, len(users))
+    jobs = build_jobs(settings, users, AccountFactory(settings), concurrency.workers)
+    schedule = WindowSchedule(settings.windows, settings.timezone, clock or utc_now)
+    store = StateStore.open(settings.sync.state)
+    try:
+        with ProjectState.open(settings.sync.state) as state:
+            runner = BatchRunner(store, state, concurrency, schedule, reporter or EventLog(),
+                                 stop or threading.Event(), wait_for_window=wait_for_window,
+                                 retries=settings.sync.retries, backoff=settings.sync.backoff)
+            return runner.run(jobs)
+    finally:
+        store.close()
