@@ -124,7 +124,7 @@ def print_status(report: ProjectReport, console: Console) -> None:
     for column in ("user", "wave", "department", "status", "messages", "size", "last sync",
                    "errors"):
         users_table.add_column(column, justify="right" if column in ("messages", "size")
-                               else "left", overflow="fold")
+                               else "left", no_wrap=column != "errors", overflow="fold")
     for user in report.users:
         record = user.record
         errors = record.error or "" if record else ""
