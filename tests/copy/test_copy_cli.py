@@ -104,10 +104,11 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     assert "secret" not in result.stderr
 
 
+@pytest.mark.parametrize("appendlimit", [False, True])
 def test_rejected_message_is_reported_with_the_servers_words(
-        dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
+        appendlimit: bool, dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
     source = dovecot_factory()
-    target = dovecot_factory(max_message_size=200_000)
+    target = dovecot_factory(max_message_size=200_000, advertise_appendlimit=appendlimit)
     small = sample_mailbox(10, ["INBOX"])
     big = SeedMessage(b"Message-ID: <big@x>\r\nSubject: big\r\n\r\n" + b"x" * 300_000, "INBOX")
     put(source, small + [big])
@@ -118,7 +119,9 @@ def test_rejected_message_is_reported_with_the_servers_words(
     assert report["totals"]["copied"] == len(small)
     (failure,) = report["failures"]
     assert failure["kind"] == "rejected" and failure["message_id"] == "<big@x>"
-    assert "larger than the maximum size" in failure["reason"]
+    # the server's words, or (when it announces APPENDLIMIT) its limit, without uploading
+    expected = "APPENDLIMIT of 200000" if appendlimit else "larger than the maximum size"
+    assert expected in failure["reason"]
     # a re-run tries it again and still says so; nothing else is copied twice
     again = run_cli(args, source=source, target=target)
     assert again.returncode == 1

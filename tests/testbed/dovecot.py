@@ -73,6 +73,7 @@ class Dovecot:
     lmtp: bool = False
     master: DovecotUser | None = None
     max_message_size: int | None = None
+    advertise_appendlimit: bool = False  # also say max_message_size as APPENDLIMIT=
     base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mf-dovecot-")))
     host: str = "127.0.0.1"
     port: int = 0
@@ -203,6 +204,8 @@ class Dovecot:
         quota = (f"plugin {{\n  quota = count:User quota\n  quota_vsizes = yes\n"
                  f"  quota_max_mail_size = {self.max_message_size}\n}}\n"
                  if self.max_message_size else "")
+        if self.advertise_appendlimit and self.max_message_size:
+            quota += f"imap_capability = +APPENDLIMIT={self.max_message_size}\n"
         master = ""
         if self.master:
             master = (

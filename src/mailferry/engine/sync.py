@@ -80,6 +80,7 @@ class FolderSync:
         self._pool = _Pool()
         self._retry: set[int] = set()  # source UIDs below UIDNEXT to copy (again)
         self._decided: set[int] = set()  # source UIDs the header pass chose to copy
+        self.append_limit = _append_limit(target.capabilities)
         self._tgt_messages = 0  # how many messages the target folder holds, as we go
         self._max_tgt_uid = 0
 
@@ -313,6 +314,15 @@ class FolderSync:
         return allowed
 
 
+def _append_limit(capabilities: frozenset[str]) -> int | None:
+    """RFC 7889 APPENDLIMIT=n (Gmail: 35 MB), or None when the server does not say."""
+    for capability in capabilities:
+        name, _, value = capability.partition("=")
+        if name == "APPENDLIMIT" and value.isdigit():
+            return int(value)
+    return None
+
+
 class _Appender:
     """Consumes batches of fetched messages: decide, APPEND, commit. Runs in its own thread."""
 
@@ -343,8 +353,13 @@ class _Appender:
         rows: list[MappedMessage] = []
         claimed: list[int] = []
         to_send: list[tuple[FetchItem, str, list[str]]] = []
+        limit = sync.append_limit
         for item in batch:
             body = item.body or b""
+            if limit is not None and len(body) > limit:  # don't upload what will be refused
+                self._fail(item, "rejected", f"larger ({len(body)} bytes) than the target's"
+                           f" APPENDLIMIT of {limit} bytes")
+                continue
             fp = fingerprint(body)
             decision, tgt_uid = (("copy", None) if item.uid in sync._decided
                                  else sync._decide(fp))
