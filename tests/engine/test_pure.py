@@ -67,3 +67,17 @@ def test_two_source_folders_never_merge_into_one_target() -> None:
     plan = plan_folders(source, target, slash, FolderFilters())
     wires = [p.target_wire for p in plan.pairs]
     assert len(set(wires)) == 2 and b"Sent Items" in wires
+
+
+@pytest.mark.parametrize(("flags", "permanent", "kept", "dropped"), [
+    (["\\Seen", "\\Recent", "$Label1"], ["\\Seen", "\\*"], ["\\Seen", "$Label1"], []),
+    (["\\Seen", "$NotJunk", "Work"], ["\\Seen", "\\Flagged", "Work"], ["\\Seen", "Work"],
+     ["$NotJunk"]),
+    (["$Label1", "\\Answered"], [], ["$Label1", "\\Answered"], []),  # server did not say
+    (["bad(keyword", "\\Custom"], ["\\*"], [], ["bad(keyword", "\\Custom"]),
+])
+def test_keywords_the_target_refuses_are_dropped_and_counted(
+        flags: list[str], permanent: list[str], kept: list[str], dropped: list[str]) -> None:
+    from mailferry.engine.sync import allowed_flags
+
+    assert allowed_flags(flags, permanent) == (kept, dropped)

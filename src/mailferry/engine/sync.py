@@ -294,24 +294,32 @@ class FolderSync:
             yield batch
 
     def _allowed_flags(self, flags: Iterable[str], tgt_sel: Selected) -> list[str]:
-        """Flags the target keeps; keywords it refuses are counted, not sent (one refused
-        keyword would fail the whole APPEND)."""
-        permanent = {f.lower() for f in tgt_sel.permanent_flags}
-        any_keyword = not permanent or "\\*" in permanent
-        allowed: list[str] = []
-        for flag in flags:
-            low = flag.lower()
-            if low == "\\recent":
-                continue
-            if low in SYSTEM_FLAGS:
-                allowed.append(flag)
-            elif flag.startswith("\\") or any(c in _ATOM_SPECIALS for c in flag):
-                self.result.keywords_dropped[flag] += 1
-            elif any_keyword or low in permanent:
-                allowed.append(flag)
-            else:
-                self.result.keywords_dropped[flag] += 1
+        allowed, dropped = allowed_flags(flags, tgt_sel.permanent_flags)
+        self.result.keywords_dropped.update(dropped)
         return allowed
+
+
+def allowed_flags(flags: Iterable[str], permanent: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(flags the target keeps, keywords it would refuse). Refused keywords are counted, not
+    sent: one refused keyword would fail the whole APPEND ($NotJunk, $Label1 on some servers).
+    An empty PERMANENTFLAGS means the server did not say: then everything is tried."""
+    permanent_lower = {f.lower() for f in permanent}
+    any_keyword = not permanent_lower or "\\*" in permanent_lower
+    allowed: list[str] = []
+    dropped: list[str] = []
+    for flag in flags:
+        low = flag.lower()
+        if low == "\\recent":
+            continue
+        if low in SYSTEM_FLAGS:
+            allowed.append(flag)
+        elif flag.startswith("\\") or any(c in _ATOM_SPECIALS for c in flag):
+            dropped.append(flag)
+        elif any_keyword or low in permanent_lower:
+            allowed.append(flag)
+        else:
+            dropped.append(flag)
+    return allowed, dropped
 
 
 def _append_limit(capabilities: frozenset[str]) -> int | None:

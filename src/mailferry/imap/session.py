@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import re
 import socket
 import ssl
@@ -43,6 +44,7 @@ from mailferry.imap.wire import (
     response_code,
 )
 
+log = logging.getLogger("mailferry.imap")
 _LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}\r\n$")
 MAX_LINE = 1 << 20
 # response codes after which trying again later may succeed (RFC 5530)
@@ -301,6 +303,7 @@ class ImapSession:
         self._tag += 1
         tag = b"M%d" % self._tag
         self.commands_sent[name] += 1
+        log.debug("%s: %s", self.endpoint, name)  # the name only: arguments may be secrets
         self._write(tag + b" " + b"".join(pieces) + b"\r\n", name)
         return tag
 
