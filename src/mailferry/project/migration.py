@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailferry.project.endpoints import Endpoint, parse_endpoint
 from mailferry.project.relay import RelaySettings, parse_relay_section
-from mailferry.project.secrets import check_reference
 from mailferry.project.tomlfile import Field, TomlFile
 from mailferry.project.windows import Window, parse_window
 
@@ -98,15 +97,6 @@ def _windows(values: list[str]) -> tuple[Window, ...]:
     return tuple(parse_window(v) for v in values)
 
 
-AUTH_MODES = ("password", "master", "xoauth2")
-
-
-def _auth_mode(value: str) -> str:
-    if value not in AUTH_MODES:
-        raise ValueError(f"{value!r}: choose one of {', '.join(AUTH_MODES)}")
-    return value
-
-
 def _folder_map(table: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     renames = []
     for src, dst in table.items():
@@ -116,12 +106,13 @@ def _folder_map(table: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(renames)
 
 
-# How `mailferry sync` logs in on [source]/[target]: secrets are env:NAME or file:PATH.
+# How `mailferry sync` logs in on [source]/[target] (project/settings.py checks the values
+# when a sync needs them: auth is password|master|xoauth2, secrets are env:NAME or file:PATH)
 _ACCOUNT_ACCESS = [
-    Field("auth", str, default=None, check=_auth_mode),  # None: "password"
+    Field("auth", str, default=None),
     Field("max_connections", int, default=None, check=_at_least(1)),
     Field("master_user", str, default=None),
-    Field("master_password", str, default=None, check=check_reference),
+    Field("master_password", str, default=None),
     Field("token_file", str, default=None),  # xoauth2: JSON user -> token
     Field("token_command", str, default=None),  # xoauth2: prints a token for {user}
 ]

@@ -21,9 +21,12 @@ from mailferry.project.migration import (
     Pilot,
     build_migration,
 )
+from mailferry.project.secrets import check_reference
 from mailferry.project.tomlfile import TomlFile, validate_table
 from mailferry.project.users import check_wave_name
 from mailferry.project.windows import Window
+
+AUTH_MODES = ("password", "master", "xoauth2")
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,15 @@ def _table(doc: TomlFile, name: str, *, required: bool = False) -> dict[str, Any
 
 
 def _check_access(doc: TomlFile, side: str, account: Account) -> None:
-    """Cross-key checks: each login mode has the keys it needs."""
+    """Each login mode has the keys it needs; secrets are references, not values."""
     auth = account.auth or "password"
+    if auth not in AUTH_MODES:
+        raise doc.error(f"{auth!r}: choose one of {', '.join(AUTH_MODES)}", side, "auth")
+    if account.master_password is not None:
+        try:
+            check_reference(account.master_password)
+        except ValueError as exc:
+            raise doc.error(str(exc), side, "master_password") from None
     if auth == "master" and not (account.master_user and account.master_password):
         raise doc.error("auth = \"master\" needs master_user and master_password", side, "auth")
     if auth == "xoauth2" and bool(account.token_file) == bool(account.token_command):
