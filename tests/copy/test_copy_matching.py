@@ -143,3 +143,23 @@ def test_fingerprint_survives_line_ending_changes(dovecot_factory: Callable[...,
     assert summary.total("present") == 1 and summary.total("copied") == 0
 
 
+
+
+def test_gmail_all_mail_brings_only_unfiled_messages(dovecot_factory: Callable[..., Dovecot],
+                                                    state: Path, tmp_path: Path) -> None:
+    """Gmail shows every message in All Mail and again in each label: copying both would
+    turn one message into several. By default All Mail brings only the archived ones."""
+    source = dovecot_factory(special={"\\All": "All Mail", "\\Sent": "Sent"})
+    put(source, [msg(n, "All Mail") for n in range(1, 7)]
+        + [msg(1, "Work"), msg(2, "Work"), msg(2, "Travel"), msg(3, "Sent")])
+    target = dovecot_factory()
+    summary = run_copy(source, target, state)
+    assert summary.ok
+    got = mailbox(target)
+    assert sum(got["All Mail"].values()) == 3  # 4, 5, 6: in no label
+    assert sum(got["Work"].values()) == 2 and sum(got["Travel"].values()) == 1
+    assert summary.total("in_other_folders") == 3
+    everything = dovecot_factory()
+    whole = run_copy(source, everything, tmp_path / "whole.db", all_mail="copy")
+    assert sum(mailbox(everything)["All Mail"].values()) == 6
+    assert whole.total("in_other_folders") == 0

@@ -39,6 +39,10 @@ from .output import ProgressReporter, print_json
               help="Don't map special-use folders (Sent, Drafts, ...) onto the target's.")
 @click.option("--skip-duplicates", is_flag=True,
               help="Copy one message per fingerprint per folder (clean up duplicates).")
+@click.option("--all-mail", type=click.Choice(["unfiled", "copy"]), default="unfiled",
+              show_default=True,
+              help="A Gmail-style \\All folder: copy only messages no other folder holds "
+                   "(archived mail), or copy it whole (every message once more).")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("--workers", type=click.IntRange(1, 32), default=4, show_default=True,
               help="Folders copied at once (each on its own pair of connections).")
@@ -55,7 +59,8 @@ from .output import ProgressReporter, print_json
 def copy(source_url: str, target_url: str, source_password_file: Path | None,
          target_password_file: Path | None, state_path: Path, maps: tuple[str, ...],
          include: tuple[str, ...], exclude: tuple[str, ...], exclude_special: tuple[str, ...],
-         no_automap: bool, skip_duplicates: bool, dry_run: bool, workers: int, batch_size: int,
+         no_automap: bool, skip_duplicates: bool, all_mail: str, dry_run: bool, workers: int,
+         batch_size: int,
          insecure: bool,
          allow_plaintext: bool, ca_file: str | None, as_json: bool, log_file: Path | None,
          ) -> None:
@@ -75,7 +80,7 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     options = CopyOptions(
         filters=FolderFilters(include=include, exclude=exclude, exclude_special=exclude_special,
                               renames=parse_map(maps), automap=not no_automap),
-        skip_duplicates=skip_duplicates, dry_run=dry_run, workers=workers,
+        skip_duplicates=skip_duplicates, all_mail=all_mail, dry_run=dry_run, workers=workers,
         batch_messages=batch_size)
     if not state_path.parent.exists():
         raise ConfigError(f"directory {state_path.parent} does not exist", where="--state")
@@ -127,6 +132,7 @@ def print_summary(summary: CopySummary, console: Console) -> None:
         f"  created: {len(summary.created)}  copied: {copied}"
         f"  already present: {summary.total('present')}"
         f"  duplicates skipped: {summary.total('duplicates_skipped')}"
+        f"  in other folders: {summary.total('in_other_folders')}"
         f"  failed: {summary.total('failed')}  bytes: {summary.total('bytes')}"
         f"  seconds: {seconds:.2f}  messages/s: {rate:.0f}")
     dropped = summary.keywords_dropped

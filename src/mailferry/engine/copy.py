@@ -112,7 +112,10 @@ class MailboxCopy:
         src, tgt = control.sessions()
         try:
             work = self._prepare(summary, _survey(src), _survey(tgt))
-            self._run_workers(work, summary, control)
+            # an \All folder goes last, once the label folders' messages are known
+            last = [w for w in work if self._unfiled_only(w.pair)]
+            self._run_workers([w for w in work if w not in last], summary, control)
+            self._run_workers(last, summary, control)
         finally:
             control.logout()
         summary.folders.sort(key=lambda f: f.source)
@@ -167,6 +170,9 @@ class MailboxCopy:
         return (state.tgt_uidvalidity, state.tgt_uidnext, state.tgt_messages) == (
             target.get("UIDVALIDITY"), target.get("UIDNEXT"), target.get("MESSAGES"))
 
+    def _unfiled_only(self, pair: FolderPair) -> bool:
+        return self.options.all_mail == "unfiled" and pair.source.special_use == "\\All"
+
     def _run_workers(self, work: list[_Work], summary: CopySummary, control: _Worker) -> None:
         pending: queue.Queue[_Work] = queue.Queue()
         for item in work:
@@ -209,13 +215,15 @@ class MailboxCopy:
                            ) -> tuple[FolderResult, list[MessageFailure]]:
         result = FolderResult(pair.source.display, pair.target_display, note=pair.note)
         failures: list[MessageFailure] = []
+        elsewhere = (self.store.fingerprints_elsewhere(self._pair_id, pair.source.wire)
+                     if self._unfiled_only(pair) else frozenset())
         delay = self.options.backoff
         for attempt in range(self.options.retries + 1):
             sync: FolderSync | None = None
             try:
                 src, tgt = worker.sessions()
                 sync = FolderSync(src, tgt, self.store, self._pair_id, pair, self.options,
-                                  self.reporter, result=result)
+                                  self.reporter, result=result, elsewhere=elsewhere)
                 sync.run()
                 return result, failures + sync.failures
             except (ConnectError, ProtocolError, CommandFailed, MailferryError) as exc:

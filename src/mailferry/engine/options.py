@@ -11,6 +11,9 @@ from mailferry.engine.folders import FolderFilters
 class CopyOptions:
     filters: FolderFilters = field(default_factory=FolderFilters)
     skip_duplicates: bool = False
+    # a Gmail-style \All folder holds every message again: "unfiled" copies from it only
+    # what no other copied folder holds (archived mail), "copy" copies it whole
+    all_mail: str = "unfiled"
     dry_run: bool = False
     # folders copied at once, each over its own source and target connection (MULTIAPPEND
     # on 4 connections to 4 folders: 2,200-4,400 msgs/s; same folder: no gain)

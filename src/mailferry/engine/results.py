@@ -26,6 +26,7 @@ class FolderResult:
     copied: int = 0
     present: int = 0  # already in the target (found by fingerprint), not copied again
     duplicates_skipped: int = 0  # --skip-duplicates
+    in_other_folders: int = 0  # \All folder: already copied from a label folder
     failed: int = 0
     flags_updated: int = 0
     bytes: int = 0
@@ -79,6 +80,7 @@ class CopySummary:
                 "copied": copied,
                 "present": self.total("present"),
                 "duplicates_skipped": self.total("duplicates_skipped"),
+                "in_other_folders": self.total("in_other_folders"),
                 "failed": self.total("failed"),
                 "flags_updated": self.total("flags_updated"),
                 "bytes": self.total("bytes"),

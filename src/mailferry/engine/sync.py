@@ -64,7 +64,8 @@ class _Pool:
 class FolderSync:
     def __init__(self, source: MessageSource, target: ImapSession, store: StateStore, pair_id: int,
                  pair: FolderPair, options: CopyOptions, reporter: Reporter,
-                 result: FolderResult | None = None) -> None:
+                 result: FolderResult | None = None,
+                 elsewhere: frozenset[str] = frozenset()) -> None:
         self.source = source
         self.target = target
         self.store = store
@@ -78,6 +79,7 @@ class FolderSync:
         self.failures: list[MessageFailure] = []
         self._seen: set[str] = set()  # fingerprints already in the target folder (dedupe)
         self._pool = _Pool()
+        self._elsewhere = elsewhere  # fingerprints other folders hold (for a \All folder)
         self._retry: set[int] = set()  # source UIDs below UIDNEXT to copy (again)
         self._decided: set[int] = set()  # source UIDs the header pass chose to copy
         self.append_limit = _append_limit(target.capabilities)
@@ -193,14 +195,23 @@ class FolderSync:
         return uid_set(retry) + b"," + spec if retry else spec
 
     def _decide(self, fp: str) -> tuple[str, int | None]:
-        """copy, present (claims a target message) or duplicate (--skip-duplicates)."""
+        r"""copy, present (claims a target message), elsewhere (an \All folder's message
+        that a label folder already brought) or duplicate (--skip-duplicates)."""
         claimed = self._pool.claim(fp)
         if claimed is not None:
             return "present", claimed
+        if fp in self._elsewhere:
+            return "elsewhere", None
         if self.options.skip_duplicates and fp in self._seen:
             return "duplicate", None
         self._seen.add(fp)
         return "copy", None
+
+    def _count_skip(self, decision: str) -> None:
+        if decision == "elsewhere":
+            self.result.in_other_folders += 1
+        else:
+            self.result.duplicates_skipped += 1
 
     def _wanted(self, item: FetchItem, state: FolderState,
                 mapped: dict[int, MappedMessage]) -> bool:
@@ -236,7 +247,7 @@ class FolderSync:
                 if self._pool.flags.get(tgt_uid) != flags:
                     restore[flags].append(tgt_uid)
             else:
-                self.result.duplicates_skipped += 1
+                self._count_skip(decision)
             rows.append(MappedMessage(item.uid, tgt_uid, fp, flags, decision))
         if not self.options.dry_run:
             for flags, tgt_uids in restore.items():
@@ -383,7 +394,7 @@ class _Appender:
                 if sync._pool.flags.get(tgt_uid) != flags_key(flags):
                     sync.target.uid_store_flags(b"%d" % tgt_uid, flags)
             else:
-                result.duplicates_skipped += 1
+                sync._count_skip(decision)
             rows.append(MappedMessage(item.uid, tgt_uid, fp, flags_key(flags), decision))
         outcomes = sync.target.append(sync.pair.target_wire, [
             AppendMessage(item.body or b"", tuple(flags), item.internaldate)

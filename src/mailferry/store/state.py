@@ -232,6 +232,15 @@ class StateStore:
             return {r.src_uid: MappedMessage(r.src_uid, r.tgt_uid, r.fingerprint, r.flags,
                                              r.outcome) for r in rows}
 
+    def fingerprints_elsewhere(self, pair_id: int, source_name: bytes) -> frozenset[str]:
+        """Fingerprints of the messages copied from the pair's other folders."""
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(messages.c.fingerprint).join(
+                folders, folders.c.id == messages.c.folder_id).where(
+                folders.c.pair_id == pair_id, folders.c.source_name != source_name,
+                messages.c.outcome.in_(("copied", "present"))))
+            return frozenset(r[0] for r in rows)
+
     def foreign(self, folder_id: int) -> dict[int, tuple[str, str]]:
         """Unclaimed target messages: target UID -> (fingerprint, flags)."""
         with self._tx() as conn:
