@@ -11,6 +11,7 @@ and `max_message_size` makes APPENDs above it fail (quota plugin), as Gmail's 35
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -149,15 +150,16 @@ class Dovecot:
         if pid is None and pid_file.exists():
             pid = int(pid_file.read_text().strip())
         if pid is not None:
+            # a throwaway server: kill its whole process group (the master daemonized with
+            # setsid) at once; a clean SIGTERM shutdown costs ~1 s per server
             try:
-                os.kill(pid, signal.SIGTERM)
-                deadline = time.monotonic() + 10
-                while _alive(pid) and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                if _alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            deadline = time.monotonic() + 10
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.005)
         pid_file.unlink(missing_ok=True)
         self.pid = None
 
