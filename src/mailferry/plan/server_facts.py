@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import ipaddress
 
+from mailferry.errors import ConfigError
 from mailferry.plan.facts import Clock, Fact, FactRecorder
 from mailferry.plan.probe import Login, ProbeResult, probe
 from mailferry.plan.resolver import Resolver
 from mailferry.project.endpoints import Endpoint
 from mailferry.project.migration import Account, Migration
+from mailferry.project.secrets import REFERENCE_KINDS, resolve
 
 SERVER_FACTS = ("server.reachable", "tls", "capabilities")
 
@@ -26,9 +28,15 @@ def server_facts(migration: Migration, resolver: Resolver | None, clock: Clock) 
 
 
 def _login(account: Account) -> Login | None:
-    if account.master_user and account.master_password:
-        return Login(account.master_user, account.master_password)
-    return None
+    if not (account.master_user and account.master_password):
+        return None
+    password = account.master_password
+    if password.startswith(REFERENCE_KINDS):  # env:NAME / file:PATH, not the secret
+        try:
+            password = resolve(password, where="[master_password]")
+        except ConfigError:
+            return None  # the probe then reports capabilities before login only
+    return Login(account.master_user, password)
 
 
 def endpoint_facts(endpoint: Endpoint, side: str, resolver: Resolver | None, clock: Clock, *,
