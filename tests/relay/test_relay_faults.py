@@ -35,7 +35,7 @@ def test_upstream_down_for_a_while_gets_everything_once_it_returns(
         for raw in sent:
             assert send(relay.port, ["alice@bank.example"], raw) == {}
         wait_until(lambda: count(old, "alice") == 5)
-        wait_until(lambda: relay.relay.metrics.deferred >= 5)
+        wait_until(lambda: relay.relay.status()["metrics"]["deferred"] >= 5)
         pending = [d for m in load_state(tmp_path / "spool").values()
                    for d in m.deliveries.values()]
         assert {d.upstream for d in pending} == {"new"} and len(pending) == 5

@@ -15,30 +15,10 @@ from typing import Any
 
 import click
 
-from mailferry.errors import ConfigError
-from mailferry.project.relay import RelaySettings, parse_relay_section
-from mailferry.project.tomlfile import TomlFile
+from mailferry.project.relay import load_relay_settings
 
 DEFAULT_FILE = "migration.toml"
 _SUBCOMMANDS = ("run", "queue", "flush", "status")
-
-
-def load_relay_settings(path: Path) -> RelaySettings:
-    """The [relay] section; the whole file is validated when it holds more than that."""
-    doc = TomlFile.load(path)
-    if set(doc.data) - {"relay"}:
-        try:
-            from mailferry.project.migration import load_migration
-        except ImportError:
-            pass  # the planner's loader is not there yet: the relay needs only its section
-        else:
-            settings = load_migration(path).relay
-            if isinstance(settings, RelaySettings):
-                return settings
-    settings = parse_relay_section(doc)
-    if settings is None:
-        raise ConfigError("no [relay] section", where=str(path))
-    return settings
 
 
 class _RunByDefault(click.Group):

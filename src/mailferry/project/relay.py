@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mailferry.errors import ConfigError
 from mailferry.project.tomlfile import Field, TomlFile
 
 ROUTES = ("old", "new", "both")
@@ -204,6 +205,22 @@ def parse_relay_section(doc: TomlFile) -> RelaySettings | None:
         # Passwords must not cross the network in clear text (DESIGN invariant 6).
         raise doc.error("AUTH on a non-loopback address needs tls_cert and tls_key",
                         "relay", "auth_users")
+    return settings
+
+
+def load_relay_settings(path: Path) -> RelaySettings:
+    """The [relay] section of a migration file. When the file holds more than that, the
+    planner's `load_migration` validates all of it."""
+    doc = TomlFile.load(path)
+    if set(doc.data) - {"relay"}:
+        from mailferry.project.migration import load_migration  # imports this module
+
+        settings = load_migration(path).relay
+        if isinstance(settings, RelaySettings):
+            return settings
+    settings = parse_relay_section(doc)
+    if settings is None:
+        raise ConfigError("no [relay] section", where=str(path))
     return settings
 
 

@@ -63,14 +63,22 @@ def parse_routes_csv(text: str, path: Path, default_route: str,
 class RoutesFile:
     """The routing table of a relay, reloaded when its CSV file changes."""
 
-    def __init__(self, path: Path | None, default_route: str, configured: tuple[str, ...]) -> None:
+    def __init__(self, path: Path | None, default_route: str, configured: tuple[str, ...],
+                 *, strict: bool = True) -> None:
+        """`strict`: a bad file raises ConfigError; otherwise it is logged by the caller's
+        next reload and the default route applies meanwhile."""
         self.path = path
         self.default_route = default_route
         self.configured = configured
         self._stamp: tuple[int, int] | None = None
         self.table = RoutingTable(default_route)
         if path is not None:
-            self.table = self._read()  # at start a bad file is fatal: ConfigError
+            try:
+                self.table = self._read()
+            except ConfigError:
+                if strict:
+                    raise
+                self._stamp = None  # the next reload check reports it
 
     def reload_if_changed(self, *, force: bool = False) -> bool:
         """Re-read the file if it changed (or `force`); True if a new table is in use.
@@ -89,13 +97,12 @@ class RoutesFile:
 
     def _read(self) -> RoutingTable:
         assert self.path is not None
-        stamp = self._file_stamp()
+        # a broken file is reported once, then again only when it changes
+        self._stamp = self._file_stamp()
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigError("routes file not found", where=str(self.path)) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read routes: {exc}", where=str(self.path)) from None
-        table = parse_routes_csv(text, self.path, self.default_route, self.configured)
-        self._stamp = stamp
-        return table
+        return parse_routes_csv(text, self.path, self.default_route, self.configured)

@@ -4,11 +4,12 @@ Layout under the spool directory:
 
     msg/<spool_id>.msg   one line of JSON (the envelope: sender, recipients per upstream,
                          arrival time), a newline, then the message bytes as relayed
-    tmp/                 messages being written; moved into msg/ only once fsynced
+    tmp/, tmp-delivery/  messages being written (by the SMTP side, and DSNs by the
+                         delivery side); moved into msg/ only once fsynced
     journal              append-only JSON lines, one per delivery event of a (message,
                          upstream): "try" before talking to it, then "done" (recipients
                          delivered or bounced) or "defer" (attempts, next attempt, error)
-    lock                 flock'ed by the one relay process that owns this spool
+    lock, deliver.lock   flock'ed by the relay's SMTP process and its delivery process
 
 A message file is fsynced, renamed into msg/ and the directory fsynced before the relay
 answers 250, so a 250 survives kill -9 and power loss. Each journal record is one write()
@@ -72,13 +73,14 @@ def _fsync_dir(path: Path) -> None:
 
 
 class Spool:
-    """The on-disk spool of one relay. Methods are blocking; the relay calls the slow
-    ones (`store`, `read_message`) in a thread."""
+    """The on-disk spool, as seen by one of the relay's two processes: the SMTP side
+    (`open_for_accept`) stores messages; the delivery side (`open_for_delivery`) keeps
+    the journal. Methods block; the relay calls the slow ones in a thread."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, tmp_name: str = "tmp") -> None:
         self.root = root
         self.msg_dir = root / "msg"
-        self.tmp_dir = root / "tmp"
+        self.tmp_dir = root / tmp_name  # one per writer, so neither cleans up the other's
         self.journal_path = root / "journal"
         self._journal_fd: int | None = None
         self._lock_file: TextIO | None = None
@@ -86,19 +88,17 @@ class Spool:
 
     # -- ownership --------------------------------------------------------------------
 
-    def open(self) -> dict[str, SpooledMessage]:
-        """Take the spool (one relay per spool), recover its state, compact the journal."""
-        for directory in (self.root, self.msg_dir, self.tmp_dir):
-            directory.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(self.root / "lock", "a")  # noqa: SIM115 - held until close()
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock_file.close()
-            self._lock_file = None
-            raise ConfigError("another relay is using this spool", where=str(self.root)) from None
-        for leftover in self.tmp_dir.iterdir():  # never got its 250
-            leftover.unlink()
+    def open_for_accept(self) -> None:
+        """Take the spool's SMTP side (one relay per spool)."""
+        if not self._lock("lock", wait=0):
+            raise ConfigError("another relay is using this spool", where=str(self.root))
+
+    def open_for_delivery(self, wait: float) -> dict[str, SpooledMessage] | None:
+        """Take the delivery side, waiting up to `wait` seconds for a previous delivery
+        process to finish its last attempts; recover the state and compact the journal.
+        None if the previous one is still busy."""
+        if not self._lock("deliver.lock", wait=wait):
+            return None
         messages = load_state(self.root)
         for message in list(messages.values()):
             if not message.deliveries:
@@ -106,6 +106,25 @@ class Spool:
                 del messages[message.spool_id]
         self._compact(messages)
         return messages
+
+    def _lock(self, name: str, wait: float) -> bool:
+        for directory in (self.root, self.msg_dir, self.tmp_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.root / name, "a")  # noqa: SIM115 - held until close()
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self._lock_file.close()
+                    self._lock_file = None
+                    return False
+                time.sleep(0.05)
+        for leftover in self.tmp_dir.iterdir():  # a message that never got its 250
+            leftover.unlink()
+        return True
 
     def close(self) -> None:
         self.sync()
@@ -195,15 +214,9 @@ def load_state(root: Path) -> dict[str, SpooledMessage]:
     if not msg_dir.is_dir():
         return messages
     for path in sorted(msg_dir.glob("*.msg")):
-        with open(path, "rb") as handle:
-            envelope = json.loads(handle.readline())
-        spool_id = path.name.removesuffix(".msg")
-        message = SpooledMessage(spool_id, envelope["from"], envelope["at"],
-                                 path.stat().st_size, is_bounce=envelope.get("bounce", False))
-        for upstream, recipients in envelope["to"].items():
-            if recipients:
-                message.deliveries[upstream] = Delivery(spool_id, upstream, list(recipients))
-        messages[spool_id] = message
+        message = read_envelope(path)
+        if message is not None:
+            messages[message.spool_id] = message
     for record in _journal_records(root / "journal"):
         message_or_none = messages.get(record["id"])
         delivery = message_or_none.deliveries.get(record["up"]) if message_or_none else None
@@ -213,6 +226,24 @@ def load_state(root: Path) -> dict[str, SpooledMessage]:
         if not delivery.recipients:
             del message_or_none.deliveries[record["up"]]
     return messages
+
+
+def read_envelope(path: Path) -> SpooledMessage | None:
+    """The message's envelope and deliveries as accepted (before any journal record);
+    None if it is gone (delivered meanwhile)."""
+    try:
+        with open(path, "rb") as handle:
+            envelope = json.loads(handle.readline())
+            size = os.fstat(handle.fileno()).st_size
+    except FileNotFoundError:
+        return None
+    spool_id = path.name.removesuffix(".msg")
+    message = SpooledMessage(spool_id, envelope["from"], envelope["at"], size,
+                             is_bounce=envelope.get("bounce", False))
+    for upstream, recipients in envelope["to"].items():
+        if recipients:
+            message.deliveries[upstream] = Delivery(spool_id, upstream, list(recipients))
+    return message
 
 
 def _apply(delivery: Delivery, record: dict[str, Any]) -> None:
