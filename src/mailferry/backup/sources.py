@@ -106,8 +106,8 @@ def _mbox_spans(path: Path) -> list[tuple[int, int, int]]:
                 start, body = offset, offset + len(line)
             previous_blank, previous = line in (b"\n", b"\r\n"), len(line)
             offset += len(line)
-    if start >= 0:
-        spans.append((start, body, offset))
+    if start >= 0:  # the last message is followed by a blank line too, usually
+        spans.append((start, body, max(body, offset - previous if previous_blank else offset)))
     return spans
 
 

@@ -1,0 +1,189 @@
+"""`mailferry backup`, `backup --verify`, `restore` and `import mbox|maildir`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from mailferry.backup import (
+    COMPRESSIONS,
+    Codec,
+    backup_mailbox,
+    backup_source,
+    check_backup,
+    mailbox_dirs,
+    maildir_source,
+    mbox_source,
+    read_key,
+)
+from mailferry.engine import CopyOptions, FolderFilters, MailboxCopy, SourceOpener
+from mailferry.errors import ConfigError
+from mailferry.imap import Account
+from mailferry.store import StateStore
+
+from .accounts import check_reachable, make_account, password_option, tls_options, tls_policy
+from .copy_cmd import print_summary
+from .output import ProgressReporter, print_json
+
+key_option = click.option("--key-file", type=click.Path(path_type=Path), default=None,
+                          help="Encrypt (backup) or decrypt (restore, --verify) with the 32-byte"
+                          " key in this file (base64 or hex). See docs/backup.md.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+state_option = click.option("--state", "state_path", type=click.Path(path_type=Path),
+                            default=Path("mailferry-state.db"), show_default=True,
+                            help="SQLite file that remembers what was restored (re-runs are "
+                            "incremental, never duplicate).")
+
+
+def _key(key_file: Path | None) -> bytes | None:
+    return read_key(key_file) if key_file is not None else None
+
+
+@click.command("backup")
+@click.argument("arguments", nargs=-1, metavar="SOURCE_URL DIR | --verify DIR")
+@click.option("--verify", "verify_only", is_flag=True,
+              help="Re-hash every file of the backup in DIR against its manifest.")
+@password_option("source")
+@click.option("--compress", type=click.Choice(COMPRESSIONS), default="none", show_default=True,
+              help="Compress each stored message.")
+@key_option
+@tls_options
+@json_option
+def backup(arguments: tuple[str, ...], verify_only: bool, source_password_file: Path | None,
+           compress: str, key_file: Path | None, insecure: bool, allow_plaintext: bool,
+           ca_file: str | None, as_json: bool) -> None:
+    """Back up one mailbox into DIR, incrementally (a re-run fetches only new messages and
+    flag changes; a killed run resumes). `backup --verify DIR` checks a backup: exit 1 if a
+    file is missing or corrupt."""
+    key = _key(key_file)
+    if verify_only:
+        if len(arguments) != 1:
+            raise ConfigError("usage: mailferry backup --verify DIR")
+        _verify_backup(Path(arguments[0]), key, as_json)
+        return
+    if len(arguments) != 2:
+        raise ConfigError("usage: mailferry backup SOURCE_URL DIR")
+    account = make_account("source", arguments[0], source_password_file,
+                           tls_policy(insecure, allow_plaintext, ca_file))
+    check_reachable(account)
+    summary = backup_mailbox(account, Path(arguments[1]), Codec(compress, key))
+    if as_json:
+        print_json(summary.to_json())
+    else:
+        console = Console()
+        for f in summary.folders:
+            console.print(f"{escape(f.folder)}: {f.status}, {f.fetched} new, "
+                          f"{f.flags_updated} flag changes, {f.total} in the backup")
+        seconds = summary.seconds or 1e-9
+        console.print(f"backup of {summary.source} in {summary.directory}: "
+                      f"{summary.total('fetched')} new messages, {summary.total('bytes')} bytes "
+                      f"in {summary.seconds:.2f} s ({summary.total('bytes') / seconds / 1e6:.1f}"
+                      " MB/s)")
+
+
+def _verify_backup(root: Path, key: bytes | None, as_json: bool) -> None:
+    checks = [check_backup(directory, key) for directory in mailbox_dirs(root)]
+    if as_json:
+        print_json({"ok": all(c.ok for c in checks), "mailboxes": [c.to_json() for c in checks]})
+    else:
+        console = Console()
+        for check in checks:
+            console.print(f"{escape(check.directory)}: {check.messages} messages, "
+                          f"{check.bytes} bytes re-hashed: {'ok' if check.ok else 'CORRUPT'}")
+            for problem in check.problems:
+                console.print(f"  {problem.kind}: {escape(problem.file)}: "
+                              f"{escape(problem.detail)}", soft_wrap=True)
+    sys.exit(0 if all(c.ok for c in checks) else 1)
+
+
+def _copy_into(opener: SourceOpener, target: Account, state_path: Path, filters: FolderFilters,
+               as_json: bool) -> None:
+    """The copy engine from a local source: byte-exact, flags, dates, no duplicates."""
+    if not state_path.parent.exists():
+        raise ConfigError(f"directory {state_path.parent} does not exist", where="--state")
+    check_reachable(target)
+    store = StateStore.open(state_path)
+    try:
+        with ProgressReporter(Console(stderr=True)) as reporter:
+            summary = MailboxCopy(opener, target, store, CopyOptions(filters=filters),
+                                  reporter).run()
+    finally:
+        store.close()
+    if as_json:
+        print_json(summary.to_json())
+    else:
+        print_summary(summary, Console())
+    sys.exit(summary.exit_status)
+
+
+def _folder_filters(folders: tuple[str, ...]) -> FolderFilters:
+    include = tuple(p for f in folders for p in (f.strip("/"), f.strip("/") + "/*"))
+    return FolderFilters(include=include)
+
+
+@click.command("restore")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("target_url")
+@click.option("--folder", "folders", multiple=True, metavar="NAME",
+              help="Restore only this folder (and its subfolders); repeatable.")
+@click.option("--mailbox", "mailbox_name", default=None,
+              help="Which mailbox of a backup that holds several (its directory name).")
+@password_option("target")
+@key_option
+@state_option
+@tls_options
+@json_option
+def restore(directory: Path, target_url: str, folders: tuple[str, ...], mailbox_name: str | None,
+            target_password_file: Path | None, key_file: Path | None, state_path: Path,
+            insecure: bool, allow_plaintext: bool, ca_file: str | None, as_json: bool) -> None:
+    """Put a backup (or some of its folders) into any IMAP server, with the guarantees of
+    `copy`. Exit 1 if a message could not be restored exactly (each one is listed)."""
+    found = mailbox_dirs(directory)
+    if mailbox_name is not None:
+        found = [d for d in found if d.name == mailbox_name]
+    if len(found) != 1:
+        names = ", ".join(d.name for d in mailbox_dirs(directory))
+        raise ConfigError(f"choose one mailbox with --mailbox ({names})", where=str(directory))
+    target = make_account("target", target_url, target_password_file,
+                          tls_policy(insecure, allow_plaintext, ca_file))
+    opener = backup_source(found[0], _key(key_file))
+    _copy_into(opener, target, state_path, _folder_filters(folders), as_json)
+
+
+@click.group("import")
+def import_group() -> None:
+    """Put an export from elsewhere (an mbox file, a Maildir) into an IMAP mailbox."""
+
+
+def _import_command(kind: str) -> click.Command:
+    @click.command(kind)
+    @click.argument("path", type=click.Path(path_type=Path))
+    @click.argument("target_url")
+    @click.option("--folder", "folder", default="INBOX", show_default=True,
+                  help="Target folder ('/' separates levels); Maildir++ subfolders go below it.")
+    @password_option("target")
+    @state_option
+    @tls_options
+    @json_option
+    def command(path: Path, target_url: str, folder: str, target_password_file: Path | None,
+                state_path: Path, insecure: bool, allow_plaintext: bool, ca_file: str | None,
+                as_json: bool) -> None:
+        target = make_account("target", target_url, target_password_file,
+                              tls_policy(insecure, allow_plaintext, ca_file))
+        name = folder.strip("/") or "INBOX"
+        opener = mbox_source(path, name) if kind == "mbox" else maildir_source(path, name)
+        _copy_into(opener, target, state_path, FolderFilters(automap=False), as_json)
+
+    command.help = (f"Import the {kind} at PATH into TARGET_URL, exactly and without duplicates"
+                    " on re-runs. Flags come from " + ("Status:/X-Status: headers, dates from"
+                    " the 'From ' lines." if kind == "mbox" else "the file names' info, dates"
+                    " from the files' mtimes."))
+    return command
+
+
+import_group.add_command(_import_command("mbox"))
+import_group.add_command(_import_command("maildir"))
