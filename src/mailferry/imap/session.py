@@ -46,7 +46,7 @@ from mailferry.imap.wire import (
 
 log = logging.getLogger("mailferry.imap")
 _LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}\r\n$")
-MAX_LINE = 1 << 20
+MAX_LINE = 8 << 20  # a plain SEARCH answer for 1M messages is ~7 MB on one line
 # response codes after which trying again later may succeed (RFC 5530)
 _TRANSIENT_CODES = {"UNAVAILABLE", "INUSE", "SERVERBUG", "CONTACTADMIN"}
 _TRANSIENT_WORDS = re.compile(rb"try again|temporar|throttl|too many|later", re.I)
@@ -379,6 +379,17 @@ class ImapSession:
         return _selected_from(untagged, tagged)
 
     def uid_search_all(self) -> list[int]:
+        """Every UID of the selected mailbox. With ESEARCH the answer is a compact set
+        ("1:90000,90002"), not one number per message on a single line."""
+        if "ESEARCH" in self.capabilities:
+            untagged, _ = self.command(b"UID SEARCH", b"RETURN (ALL) ALL", name="UID SEARCH")
+            for response in untagged:
+                words = response.head.split()
+                if len(words) > 1 and words[1].upper() == b"ESEARCH":
+                    upper = [w.upper() for w in words]
+                    if b"ALL" in upper:
+                        return parse_uid_set(words[upper.index(b"ALL") + 1])
+            return []
         untagged, _ = self.command(b"UID SEARCH", b"ALL", name="UID SEARCH")
         uids: list[int] = []
         for response in untagged:
