@@ -108,7 +108,7 @@ class _FolderRun:
             self.record = FolderRecord(self.folder.path)  # a new generation: fetch it all
         for sub in ("cur", "new", "tmp"):
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
-        self._remove_orphans(selected.uidvalidity)
+        self._remove_orphans()
         updates = self._flag_updates(selected.uidvalidity) if self.record.messages else []
         self.backup.manifest.commit(updates)
         self.result.flags_updated = len(updates)
@@ -122,7 +122,7 @@ class _FolderRun:
         self.result.total = len(self.backup.manifest.folders[self.folder.path].messages)
         return self.result
 
-    def _remove_orphans(self, uidvalidity: int) -> None:
+    def _remove_orphans(self) -> None:
         """Files no committed record names: left by a run killed before its commit."""
         named = {m.file for m in self.backup.manifest.all_messages()}
         for sub in ("cur", "tmp"):

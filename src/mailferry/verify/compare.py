@@ -3,9 +3,9 @@ engine does), so a message appended twice shows as one extra, a deleted one as m
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 
-from mailferry.backup.layout import parse_imap_date
 from mailferry.verify.inventory import Entry, Inventory
 from mailferry.verify.model import Difference
 
@@ -21,8 +21,16 @@ def kept_flags(flags: frozenset[str], permanent: frozenset[str]) -> frozenset[st
     return frozenset(f for f in flags if f.lower() in SYSTEM_FLAGS or f.lower() in lowered)
 
 
+def _instant(text: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.strptime(text.strip(), "%d-%b-%Y %H:%M:%S %z")
+    except ValueError:
+        return None
+
+
 def _same_date(left: str, right: str) -> bool:
-    a, b = parse_imap_date(left), parse_imap_date(right)
+    """The same instant: a server may spell a date in another zone (or pad the day)."""
+    a, b = _instant(left), _instant(right)
     return a == b if a is not None and b is not None else left == right
 
 
