@@ -11,7 +11,9 @@ from typing import Any, Protocol
 class MessageFailure:
     folder: str
     uid: int
-    kind: str  # "rejected": not in the target; "altered": stored, but not byte-identical
+    # "rejected": not in the target; "altered": stored, but not byte-identical;
+    # "normalised": stored with CRLF line endings where the source had bare LF/CR (a warning)
+    kind: str
     reason: str  # the server's words
     message_id: str | None = None
     subject: str | None = None
@@ -59,8 +61,8 @@ class CopySummary:
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.interrupted and not any(
-            f.status == "failed" for f in self.folders)
+        return (all(f.kind == "normalised" for f in self.failures) and not self.interrupted
+                and not any(f.status == "failed" for f in self.folders))
 
     @property
     def exit_status(self) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import queue
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -118,7 +119,7 @@ class FolderSync:
             self.result.status = "planned"
             return self.result
         uidnext = max(src_sel.uidnext or 0, max_uid + 1, state.src_uidnext)
-        complete = not self.failures or all(f.kind == "altered" for f in self.failures)
+        complete = all(f.kind != "rejected" for f in self.failures)
         self.store.finish_folder(
             state, src_uidnext=uidnext, src_highestmodseq=src_sel.highestmodseq,
             tgt_uidnext=max(tgt_sel.uidnext or 0, self._max_tgt_uid + 1),
@@ -401,6 +402,7 @@ class _Appender:
             for item, _, flags in to_send]) if to_send else []
         transient: str | None = None
         sent_bytes = 0
+        read_back: dict[int, FetchItem] = {}
         for (item, fp, flags), outcome in zip(to_send, outcomes, strict=True):
             assert item.uid is not None
             body = item.body or b""
@@ -415,8 +417,10 @@ class _Appender:
             sync._tgt_messages += 1
             sync._max_tgt_uid = max(sync._max_tgt_uid, outcome.uid or 0)
             sent_bytes += len(body)
-            if b"\x00" in body and outcome.uid is not None:
-                self._check_stored(item, outcome.uid)
+            if outcome.uid is not None and may_be_rewritten(body):
+                read_back[outcome.uid] = item
+        if read_back:
+            self._check_stored(read_back)
         result.bytes += sent_bytes
         sync.store.record(self.state.id, rows, claimed)
         sync.reporter.progress(result.source, len(batch), sent_bytes)
@@ -434,11 +438,28 @@ class _Appender:
             self.sync.result.failed += 1
         self.sync.store.record_failure(self.state.id, item.uid, kind, reason)
 
-    def _check_stored(self, item: FetchItem, tgt_uid: int) -> None:
-        """Some servers rewrite NUL bytes on APPEND: read such messages back and say so."""
-        stored = b""
-        for back in self.sync.target.uid_fetch(b"%d" % tgt_uid, b"(UID BODY.PEEK[])"):
-            stored = back.body or b""
-        if hashlib.sha256(stored).digest() != hashlib.sha256(item.body or b"").digest():
-            self._fail(item, "altered", "the target stored different bytes (this message contains"
-                       " NUL bytes, which the target server rewrites)")
+    def _check_stored(self, appended: dict[int, FetchItem]) -> None:
+        """Read back the messages a server may have rewritten and say what it did."""
+        for back in self.sync.target.uid_fetch(uid_set(appended), b"(UID BODY.PEEK[])"):
+            item = appended.get(back.uid or 0)
+            if item is None:
+                continue
+            body, stored = item.body or b"", back.body or b""
+            if hashlib.sha256(stored).digest() == hashlib.sha256(body).digest():
+                continue
+            if _LINE_END.sub(b"\n", stored) == _LINE_END.sub(b"\n", body):
+                self._fail(item, "normalised", "the target stored the line endings as CRLF, as"
+                           " IMAP requires (the source had bare LF or CR); text unchanged")
+            else:
+                self._fail(item, "altered", "the target stored different bytes (NUL or bare CR"
+                           " in the message, which the target server rewrites)")
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def may_be_rewritten(body: bytes) -> bool:
+    """NUL bytes, or CR/LF not in CRLF pairs: servers rewrite these on APPEND (Dovecot turns
+    NUL into 0x80, bare LF into CRLF and drops a CR before CRLF)."""
+    pairs = body.count(b"\r\n")
+    return b"\x00" in body or body.count(b"\n") != pairs or body.count(b"\r") != pairs
