@@ -139,7 +139,12 @@ def print_summary(summary: CopySummary, console: Console) -> None:
     if dropped:
         console.print("keywords the target does not accept (not copied): " +
                       ", ".join(f"{k} x{n}" for k, n in sorted(dropped.items())))
+    normalised = [f for f in summary.failures if f.kind == "normalised"]
+    if normalised:
+        console.print(f"[yellow]{len(normalised)} messages stored with CRLF line endings[/yellow]"
+                      " where the source had bare LF/CR (text unchanged; all listed in --json)")
     for failure in summary.failures:
-        console.print(f"[red]{failure.kind}[/red] {failure.folder} UID {failure.uid} "
-                      f"({failure.message_id or 'no Message-ID'}, {failure.size} bytes): "
-                      f"{failure.reason}")
+        if failure.kind != "normalised":
+            console.print(f"[red]{failure.kind}[/red] {failure.folder} UID {failure.uid} "
+                          f"({failure.message_id or 'no Message-ID'}, {failure.size} bytes): "
+                          f"{failure.reason}")
