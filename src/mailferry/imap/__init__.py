@@ -4,21 +4,22 @@ The engine talks to IMAP only through what is exported here.
 """
 
 from mailferry.imap.address import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap.mailboxes import (
+    create_mailbox,
+    mailbox_listing,
+    mailbox_status,
+    personal_namespace,
+    subscribe_mailbox,
+)
 from mailferry.imap.names import decode_name, encode_name
 from mailferry.imap.session import (
     AppendMessage,
     AppendResult,
     ImapSession,
-    Namespace,
     Selected,
-    create_mailbox,
-    mailbox_listing,
-    mailbox_status,
-    personal_namespace,
     session_for,
-    subscribe_mailbox,
 )
-from mailferry.imap.wire import FetchItem, ListEntry, uid_set
+from mailferry.imap.wire import FetchItem, ListEntry, Namespace, uid_set
 
 __all__ = [
     "Account", "AppendMessage", "AppendResult", "Credentials", "Endpoint", "FetchItem",

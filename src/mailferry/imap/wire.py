@@ -216,6 +216,12 @@ class ListEntry:
         return not ({"\\noselect", "\\nonexistent"} & {a.lower() for a in self.attributes})
 
 
+@dataclass(frozen=True)
+class Namespace:
+    prefix: bytes  # e.g. b"INBOX." or b""
+    delimiter: str | None
+
+
 def parse_list(tokens: Sequence[Token]) -> ListEntry:
     """`* LIST (\\HasNoChildren \\Sent) "/" "Sent Items"` tokens -> ListEntry."""
     if len(tokens) < 5 or not isinstance(tokens[2], list):
