@@ -179,7 +179,8 @@ class FolderSync:
             m = mapped.get(item.uid or 0)
             if m is None or m.tgt_uid is None:
                 continue
-            flags = flags_key(self._allowed_flags(item.flags or (), tgt_sel))
+            # not counted as dropped again: they were counted when the message was copied
+            flags = flags_key(allowed_flags(item.flags or (), tgt_sel.permanent_flags)[0])
             if flags != m.flags:
                 changed[flags].append(m.tgt_uid)
                 new_flags[m.src_uid] = flags
