@@ -76,7 +76,7 @@ tls_options = _chain(
     click.option("--allow-plaintext", is_flag=True,
                  help="Allow a password over an unencrypted connection to a non-loopback host."),
     click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), default=None,
-                 help="Trust this CA bundle (private CAs) in addition to none other."),
+                 help="Trust only this CA bundle (a private CA), not the system's."),
 )
 
 folder_options = _chain(

@@ -10,33 +10,31 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from mailferry.engine import CopyOptions, CopySummary, FolderFilters, MailboxCopy
+from mailferry.engine import CopyOptions, CopySummary, MailboxCopy
 from mailferry.errors import ConfigError
-from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
 from mailferry.store import StateStore
 
-from .accounts import check_reachable, parse_map, read_password
+from .accounts import (
+    check_reachable,
+    folder_filters,
+    folder_options,
+    make_account,
+    password_option,
+    tls_options,
+    tls_policy,
+)
 from .output import ProgressReporter, print_json
 
 
 @click.command("copy")
 @click.argument("source_url")
 @click.argument("target_url")
-@click.option("--source-password-file", type=click.Path(path_type=Path), default=None,
-              help="File whose first line is the source password.")
-@click.option("--target-password-file", type=click.Path(path_type=Path), default=None,
-              help="File whose first line is the target password.")
+@password_option("source")
+@password_option("target")
 @click.option("--state", "state_path", type=click.Path(path_type=Path),
               default=Path("mailferry-state.db"), show_default=True,
               help="SQLite file that remembers what was copied (re-runs are incremental).")
-@click.option("--map", "maps", multiple=True, metavar="SRC=DST",
-              help="Rename a folder (and its subfolders); '/' separates levels.")
-@click.option("--include", multiple=True, metavar="GLOB", help="Only folders matching.")
-@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip folders matching.")
-@click.option("--exclude-special", multiple=True, metavar="USE",
-              help="Skip folders of a special use, e.g. '\\Trash'.")
-@click.option("--no-automap", is_flag=True,
-              help="Don't map special-use folders (Sent, Drafts, ...) onto the target's.")
+@folder_options
 @click.option("--skip-duplicates", is_flag=True,
               help="Copy one message per fingerprint per folder (clean up duplicates).")
 @click.option("--all-mail", type=click.Choice(["unfiled", "copy"]), default="unfiled",
@@ -48,11 +46,7 @@ from .output import ProgressReporter, print_json
               help="Folders copied at once (each on its own pair of connections).")
 @click.option("--batch-size", type=click.IntRange(1, 1000), default=100, show_default=True,
               help="Messages per APPEND round trip (lower it for servers that limit commands).")
-@click.option("--insecure", is_flag=True, help="Don't verify TLS certificates (not advised).")
-@click.option("--allow-plaintext", is_flag=True,
-              help="Allow a password over an unencrypted connection to a non-loopback host.")
-@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Trust this CA bundle (private CAs) in addition to none other.")
+@tls_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--log-file", type=click.Path(path_type=Path), default=None,
               help="Write a detailed log here.")
@@ -60,26 +54,19 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
          target_password_file: Path | None, state_path: Path, maps: tuple[str, ...],
          include: tuple[str, ...], exclude: tuple[str, ...], exclude_special: tuple[str, ...],
          no_automap: bool, skip_duplicates: bool, all_mail: str, dry_run: bool, workers: int,
-         batch_size: int,
-         insecure: bool,
-         allow_plaintext: bool, ca_file: str | None, as_json: bool, log_file: Path | None,
-         ) -> None:
+         batch_size: int, insecure: bool, allow_plaintext: bool, ca_file: str | None,
+         as_json: bool, log_file: Path | None) -> None:
     """Copy every folder of one mailbox to another, exactly and incrementally.
 
     URLs are imap://user@host:port (STARTTLS when offered; plain only to loopback) or
     imaps://user@host:port. Passwords come from MAILFERRY_SOURCE_PASSWORD and
     MAILFERRY_TARGET_PASSWORD or the --*-password-file options.
     """
-    source = Endpoint.parse(source_url, what="source URL")
-    target = Endpoint.parse(target_url, what="target URL")
-    tls = TlsPolicy(verify=not insecure, allow_plaintext=allow_plaintext, ca_file=ca_file)
-    source_account = Account(source, Credentials(source.user, read_password(
-        "source", source_password_file)), tls)
-    target_account = Account(target, Credentials(target.user, read_password(
-        "target", target_password_file)), tls)
+    tls = tls_policy(insecure, allow_plaintext, ca_file)
+    source_account = make_account("source", source_url, source_password_file, tls)
+    target_account = make_account("target", target_url, target_password_file, tls)
     options = CopyOptions(
-        filters=FolderFilters(include=include, exclude=exclude, exclude_special=exclude_special,
-                              renames=parse_map(maps), automap=not no_automap),
+        filters=folder_filters(maps, include, exclude, exclude_special, no_automap),
         skip_duplicates=skip_duplicates, all_mail=all_mail, dry_run=dry_run, workers=workers,
         batch_messages=batch_size)
     if not state_path.parent.exists():
@@ -96,7 +83,8 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     finally:
         store.close()
     logging.getLogger("mailferry.copy").info(
-        "copy %s -> %s: %d copied, %d failed", source, target, summary.total("copied"),
+        "copy %s -> %s: %d copied, %d failed", source_account.endpoint, target_account.endpoint,
+        summary.total("copied"),
         summary.total("failed"))
     if as_json:
         print_json(summary.to_json())
