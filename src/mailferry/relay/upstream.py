@@ -73,11 +73,10 @@ class UpstreamClient:
                       ) -> dict[str, Reply]:
         """Send one message; returns the reply that decided each recipient's fate."""
         try:
-            if self._writer is None:
+            reset = self._writer is not None  # a reused connection starts with RSET
+            if not reset:
                 await self._connect()
-            else:
-                await self._expect_ok("RSET")
-            return await self._transaction(mail_from, recipients, raw)
+            return await self._transaction(mail_from, recipients, raw, reset=reset)
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
             await self.close()
             raise ConnectionLost(str(exc) or type(exc).__name__, server=str(self.url)) from exc
@@ -121,39 +120,46 @@ class UpstreamClient:
         self.extensions = {line.split()[0].upper() for line in reply.text.splitlines()[1:]
                            if line.strip()}
 
-    async def _transaction(self, mail_from: str, recipients: list[str], raw: bytes
-                           ) -> dict[str, Reply]:
+    async def _transaction(self, mail_from: str, recipients: list[str], raw: bytes, *,
+                           reset: bool) -> dict[str, Reply]:
         params = ""
-        if "8BITMIME" in self.extensions and any(b > 127 for b in raw):
+        if "8BITMIME" in self.extensions and not raw.isascii():
             params += " BODY=8BITMIME"
         if "SMTPUTF8" in self.extensions and not (mail_from + "".join(recipients)).isascii():
             params += " SMTPUTF8"
-        reply = await self._command(f"MAIL FROM:<{mail_from}>{params}")
-        if not reply.ok:
-            return dict.fromkeys(recipients, reply)
-        outcome: dict[str, Reply] = {}
-        accepted = []
-        for rcpt in recipients:
-            reply = await self._command(f"RCPT TO:<{rcpt}>")
-            if reply.ok:
-                accepted.append(rcpt)
-            else:
-                outcome[rcpt] = reply
-        if not accepted:
-            return outcome
-        reply = await self._command("DATA")
-        if reply.code != 354:
-            outcome.update(dict.fromkeys(accepted, reply))
-            return outcome
+        commands = (["RSET"] if reset else []) + [f"MAIL FROM:<{mail_from}>{params}"]
+        commands += [f"RCPT TO:<{rcpt}>" for rcpt in recipients] + ["DATA"]
+        replies = await self._send_commands(commands)
+        if reset and not replies.pop(0).ok:
+            raise ConnectionLost("RSET refused", server=str(self.url))
+        mail, data = replies[0], replies[-1]
+        outcome = {rcpt: mail if not mail.ok else reply
+                   for rcpt, reply in zip(recipients, replies[1:-1], strict=True)
+                   if not (mail.ok and reply.ok)}
+        accepted = [rcpt for rcpt in recipients if rcpt not in outcome]
+        if data.code != 354:
+            return outcome | dict.fromkeys(accepted, data)
         assert self._writer is not None
-        self._writer.write(dot_stuff(raw))
+        # 354 with no recipient accepted (a server that does not follow RFC 2920): end it
+        self._writer.write(dot_stuff(raw) if accepted else b".\r\n")
         await self._writer.drain()
-        if self.lmtp:  # one reply per accepted recipient, in RCPT order (RFC 2033)
+        if not accepted:
+            await self._read_reply()
+        elif self.lmtp:  # one reply per accepted recipient, in RCPT order (RFC 2033)
             for rcpt in accepted:
                 outcome[rcpt] = await self._read_reply()
         else:
             outcome.update(dict.fromkeys(accepted, await self._read_reply()))
         return outcome
+
+    async def _send_commands(self, commands: list[str]) -> list[Reply]:
+        """All at once when the server offers PIPELINING (RFC 2920), else one by one."""
+        if "PIPELINING" not in self.extensions:
+            return [await self._command(command) for command in commands]
+        assert self._writer is not None
+        self._writer.write(b"".join(command.encode("utf-8") + b"\r\n" for command in commands))
+        await self._writer.drain()
+        return [await self._read_reply() for _ in commands]
 
     async def _expect_ok(self, command: str) -> None:
         reply = await self._command(command)
