@@ -25,9 +25,11 @@ from testbed import Dovecot, DovecotUser, imap_login
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "realworld"
 USERS = [DovecotUser(name, f"{name}-pw") for name in ("alice", "bob", "carol")]
 
-def write_config(directory: Path, *, old_port: int, new_port: int, routes: str | None = None,
-                 extra: str = "", listen: str = "127.0.0.1:0") -> Path:
-    """A migration.toml like the issue's example, on test ports, with fast retries."""
+def write_config(directory: Path, *, old_port: int = 0, new_port: int = 0, old_url: str = "",
+                 new_url: str = "", routes: str | None = None, extra: str = "",
+                 listen: str = "127.0.0.1:0") -> Path:
+    """A migration.toml like the issue's example, on test ports (LMTP unless URLs are
+    given), with fast retries."""
     if routes is not None:
         (directory / "routes.csv").write_text(routes)
     path = directory / "migration.toml"
@@ -36,8 +38,8 @@ def write_config(directory: Path, *, old_port: int, new_port: int, routes: str |
         f'listen = "{listen}"\n'
         'spool = "./spool"\n'
         'domains = ["bank.example"]\n'
-        f'old = "lmtp://127.0.0.1:{old_port}"\n'
-        f'new = "lmtp://127.0.0.1:{new_port}"\n'
+        f'old = "{old_url or f"lmtp://127.0.0.1:{old_port}"}"\n'
+        f'new = "{new_url or f"lmtp://127.0.0.1:{new_port}"}"\n'
         'default_route = "old"\n'
         'hostname = "relay.bank.example"\n'
         'retry_initial = 0.2\n'
