@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from relaykit import RelayThread, count, fetch_all, load, message, send, wait_until, write_config
 
 from testbed import Dovecot, free_port
+from testbed.dovecot import shared_certs
 
 
 def _config(tmp_path: Path, extra: str = "") -> Path:
@@ -134,3 +136,20 @@ def test_auth_required_when_users_are_configured(
         assert client.sendmail("s@outside.example", ["carol@bank.example"], message(1)) == {}
     wait_until(lambda: count(old, "carol") == 1)
     assert b"(mailferry) with ESMTPA id " in fetch_all(old, "carol")[0]
+
+
+def test_starttls_offered_to_clients_when_configured(
+    tmp_path: Path, run_relay: Callable[..., RelayThread]
+) -> None:
+    certs = shared_certs()
+    relay = run_relay(load(_config(
+        tmp_path, f'tls_cert = "{certs.server_cert}"\ntls_key = "{certs.server_key}"\n')))
+    with smtplib.SMTP("127.0.0.1", relay.port) as client:
+        client.ehlo("client.example")
+        assert "starttls" in client.esmtp_features
+        client.starttls(context=ssl.create_default_context(cafile=str(certs.ca_cert)))
+        client.ehlo("client.example")
+        assert client.sendmail("s@outside.example", ["alice@bank.example"], message(1)) == {}
+    relay.stop()
+    [spooled] = (tmp_path / "spool" / "msg").glob("*.msg")
+    assert b"(mailferry) with ESMTPS id " in spooled.read_bytes()

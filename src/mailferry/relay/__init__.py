@@ -1,9 +1,8 @@
 """Dual-delivery SMTP relay with a durable spool: every message reaches old and new."""
 
 from mailferry.relay.delivery import Metrics
-from mailferry.relay.routing import RoutesFile, RoutingTable, parse_routes_csv
+from mailferry.relay.routing import RoutingTable, parse_routes_csv
 from mailferry.relay.runner import Relay
-from mailferry.relay.spool import Spool, load_state
+from mailferry.relay.spool import load_state
 
-__all__ = ["Metrics", "Relay", "RoutesFile", "RoutingTable", "Spool", "load_state",
-           "parse_routes_csv"]
+__all__ = ["Metrics", "Relay", "RoutingTable", "load_state", "parse_routes_csv"]

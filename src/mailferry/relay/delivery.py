@@ -20,7 +20,7 @@ from typing import Any
 from mailferry.errors import ConnectionLost, ProtocolError
 from mailferry.project.relay import RelaySettings, UpstreamURL
 from mailferry.relay.spool import Delivery, Spool, SpooledMessage
-from mailferry.relay.upstream import UpstreamClient, client_tls_context
+from mailferry.relay.upstream import TIMEOUT, UpstreamClient, client_tls_context
 
 log = logging.getLogger("mailferry.relay")
 
@@ -102,7 +102,7 @@ class Deliverer:
                 self._queues[upstream].put_nowait(delivery)
         return len(timers)
 
-    async def stop(self, grace: float = 10.0) -> None:
+    async def stop(self, grace: float = TIMEOUT + 5) -> None:
         """Let attempts in progress finish (a cut one may be a duplicate), then stop."""
         self._stopping = True
         for handle in self._timers.values():
@@ -172,7 +172,9 @@ class Deliverer:
             self._finish(message, delivery)
 
     async def _defer(self, delivery: Delivery, error: str) -> None:
-        message = self.messages[delivery.spool_id]
+        message = self.messages.get(delivery.spool_id)
+        if message is None:
+            return
         delivery.attempts += 1
         delivery.last_error = error
         if time.time() - message.received_at >= self.settings.max_age:

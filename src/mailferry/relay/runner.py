@@ -30,11 +30,12 @@ from mailferry.relay.delivery_process import STATUS_FILE, write_json
 from mailferry.relay.routing import RoutesFile
 from mailferry.relay.server import ConnectionLimits, LimitedSMTP, RelayHandler, load_auth_users
 from mailferry.relay.spool import Delivery, Spool, SpooledMessage
+from mailferry.relay.upstream import TIMEOUT
 
 log = logging.getLogger("mailferry.relay")
 
 HOUSEKEEPING_SECONDS = 0.2  # routes-file check, delivery process watch, status file
-DELIVERY_STOP_SECONDS = 90.0  # attempts in progress may wait this long for a reply
+DELIVERY_STOP_SECONDS = TIMEOUT + 30  # attempts in progress may wait for their reply
 RESTART_DELAY_SECONDS = 1.0
 
 
