@@ -18,21 +18,22 @@ import click
 from mailferry.project.relay import load_relay_settings
 
 DEFAULT_FILE = "migration.toml"
-_SUBCOMMANDS = ("run", "queue", "flush", "status")
 
 
 class _RunByDefault(click.Group):
     """`mailferry relay FILE` means `mailferry relay run FILE`."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in _SUBCOMMANDS and args[0] not in ("-h", "--help")):
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
 
 @click.group(cls=_RunByDefault)
 def relay() -> None:
-    """Dual-delivery SMTP relay: each message to the old and/or new mail system."""
+    """Dual-delivery SMTP relay: each message to the old and/or new mail system.
+
+    `mailferry relay [MIGRATION_FILE]` runs it (the same as `relay run`)."""
 
 
 _file_argument = click.argument("migration_file", required=False, default=DEFAULT_FILE,
@@ -41,7 +42,8 @@ _file_argument = click.argument("migration_file", required=False, default=DEFAUL
 
 @relay.command()
 @_file_argument
-@click.option("-v", "--verbose", is_flag=True, help="Log every connection and delivery.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Debug log: every SMTP command (for troubleshooting only).")
 def run(migration_file: Path, verbose: bool) -> None:
     """Run the relay in the foreground until SIGTERM."""
     from mailferry.relay import Relay

@@ -58,6 +58,7 @@ class Deliverer:
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._busy: set[asyncio.Task[None]] = set()
+        self._attempting: set[tuple[str, str]] = set()  # (spool id, upstream)
         self._stopping = False
 
     # -- scheduling -------------------------------------------------------------------
@@ -131,7 +132,11 @@ class Deliverer:
         try:
             while not self._stopping:
                 delivery = await self._queues[upstream].get()
+                key = (delivery.spool_id, delivery.upstream)
+                if key in self._attempting:
+                    continue  # queued twice: one attempt at a time, or the upstream gets two
                 self._busy.add(task)
+                self._attempting.add(key)
                 try:
                     await self._attempt(client, delivery)
                 except Exception:  # a bug must not silently stop this upstream's worker
@@ -139,13 +144,14 @@ class Deliverer:
                     await self._defer(delivery, "internal error (see log)")
                 finally:
                     self._busy.discard(task)
+                    self._attempting.discard(key)
         finally:
             await client.close()
 
     async def _attempt(self, client: UpstreamClient, delivery: Delivery) -> None:
         message = self.messages.get(delivery.spool_id)
         if message is None or message.deliveries.get(delivery.upstream) is not delivery:
-            return  # finished meanwhile (e.g. queued twice by a flush)
+            return  # finished meanwhile
         raw = await asyncio.to_thread(self.spool.read_message, delivery.spool_id)
         self.spool.record_try(delivery)
         try:
