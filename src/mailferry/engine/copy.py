@@ -217,6 +217,15 @@ class MailboxCopy:
         failures: list[MessageFailure] = []
         elsewhere = (self.store.fingerprints_elsewhere(self._pair_id, pair.source.wire)
                      if self._unfiled_only(pair) else frozenset())
+        started = time.monotonic()
+        try:
+            return self._attempts(worker, pair, result, failures, elsewhere)
+        finally:
+            result.seconds = round(time.monotonic() - started, 3)
+
+    def _attempts(self, worker: _Worker, pair: FolderPair, result: FolderResult,
+                  failures: list[MessageFailure], elsewhere: frozenset[str],
+                  ) -> tuple[FolderResult, list[MessageFailure]]:
         delay = self.options.backoff
         for attempt in range(self.options.retries + 1):
             sync: FolderSync | None = None

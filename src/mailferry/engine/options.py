@@ -19,7 +19,7 @@ class CopyOptions:
     # on 4 connections to 4 folders: 2,200-4,400 msgs/s; same folder: no gain)
     workers: int = 4
     batch_messages: int = 100  # per MULTIAPPEND
-    batch_bytes: int = 4 << 20  # bounds memory: at most ~3 batches per worker in flight
+    batch_bytes: int = 2 << 20  # bounds memory: at most ~3 batches per worker in flight
     retries: int = 6  # per folder, for dropped connections and "try again later"
     backoff: float = 0.5  # seconds, doubled on each retry
     backoff_max: float = 30.0

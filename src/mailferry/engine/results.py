@@ -33,6 +33,7 @@ class FolderResult:
     flags_updated: int = 0
     bytes: int = 0
     to_copy: int = 0  # --dry-run
+    seconds: float = 0.0
     keywords_dropped: Counter[str] = field(default_factory=Counter)
     error: str | None = None
     note: str = ""
