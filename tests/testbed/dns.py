@@ -62,7 +62,7 @@ class KnotDns:
             (self.base / directory).mkdir(parents=True, exist_ok=True)
         for origin, text in self.zones.items():
             (self.base / "zones" / f"{origin}.zone").write_text(text)
-        for attempt in range(3):
+        for _attempt in range(3):
             self.port = free_udp_tcp_port()
             (self.base / "knot.conf").write_text(self._config())
             log = (self.base / "knot.log").open("wb")

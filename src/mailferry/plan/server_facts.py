@@ -22,7 +22,8 @@ def server_facts(migration: Migration, resolver: Resolver | None, clock: Clock) 
     facts: list[Fact] = []
     for side, account in (("source", migration.source), ("target", migration.target)):
         for endpoint in account.endpoints:
-            facts += endpoint_facts(endpoint, side, resolver, clock, ca_file=migration.check.ca_file,
+            facts += endpoint_facts(endpoint, side, resolver, clock,
+                                    ca_file=migration.check.ca_file,
                                     timeout=migration.check.timeout, login=_login(account))
     return facts
 

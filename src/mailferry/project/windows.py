@@ -89,7 +89,8 @@ def parse_window(text: str) -> Window:
         return Window(text, (WeeklySpan(begin, finish),))
     days = range(7) if daily else _day_range(first, last)
     length = end - start if end > start else end + 1440 - start
-    return Window(text, tuple(WeeklySpan(d * 1440 + start, d * 1440 + start + length) for d in days))
+    return Window(text, tuple(WeeklySpan(d * 1440 + start, d * 1440 + start + length)
+                              for d in days))
 
 
 def _day_range(first: str, last: str | None) -> list[int]:
