@@ -58,7 +58,8 @@ def test_fifty_two_mailboxes_while_one_source_server_cuts_connections(
         assert proxy.cuts_done >= 3
     for name in ("flaky", "steady"):
         outcomes = results[name].outcomes
-        assert {o.status for o in outcomes.values()} == {"synced"}, outcomes
+        assert {o.status for o in outcomes.values()} == {"synced"}, [
+            (user, o.status, o.error) for user, o in outcomes.items() if o.status != "synced"]
         assert results[name].exit_status == 0 and len(outcomes) == 26
     for user in flaky_users:
         assert_migrated(flaky, target, user)

@@ -6,8 +6,8 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from copy_helpers import MAILFERRY, mailbox, run_copy
@@ -16,6 +16,26 @@ from testbed import Dovecot, FaultProxy, imap_login, seed
 from testbed.messages import sample_mailbox
 
 FOLDERS = ["INBOX", "Work", "Work/Clients", "Sent", "Caf&AOk-"]
+
+
+@dataclass
+class _Run:
+    """One `mailferry copy` process and the point at which it is to be killed."""
+
+    proc: subprocess.Popen[bytes] | None = None
+    appends: int = 0
+    uploaded: int = 0
+    kill_appends: int = 0
+    kill_bytes: int = 0
+
+    def start(self, proc: subprocess.Popen[bytes], *, kill_appends: int, kill_bytes: int) -> None:
+        self.proc, self.appends, self.uploaded = proc, 0, 0
+        self.kill_appends, self.kill_bytes = kill_appends, kill_bytes
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc = None
 
 
 def test_sigkill_at_many_points_then_rerun_gives_an_exact_copy(
@@ -27,46 +47,41 @@ def test_sigkill_at_many_points_then_rerun_gives_an_exact_copy(
     state = tmp_path / "state.db"
     env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": "alice-pw",
            "MAILFERRY_TARGET_PASSWORD": "alice-pw"}
-    appends_seen = {"count": 0, "kill_at": 0}
-    running: dict[str, subprocess.Popen[bytes] | None] = {"proc": None}
+    # Kill points are set by what crosses the wire, not by the clock, so they spread over
+    # the copy however fast the machine is: even rounds right after the server confirmed
+    # the k-th APPEND of that run (the client may not have read the APPENDUID, let alone
+    # committed it), odd rounds in the middle of uploading a batch.
+    run = _Run()
     lock = threading.Lock()
 
     def on_down(data: bytes) -> None:
-        # SIGKILL right after the server confirmed an APPEND: the client may not even
-        # have read the APPENDUID, let alone committed it
-        if b"APPENDUID" not in data:
-            return
         with lock:
-            appends_seen["count"] += data.count(b"APPENDUID")
-            proc = running["proc"]
-            if proc is not None and appends_seen["count"] >= appends_seen["kill_at"] > 0:
-                proc.send_signal(signal.SIGKILL)
-                appends_seen["kill_at"] = 0
+            run.appends += data.count(b"APPENDUID")
+            if 0 < run.kill_appends <= run.appends:
+                run.kill()
 
-    with FaultProxy(target.host, target.port, on_down=on_down) as proxy:
+    def on_up(data: bytes) -> None:
+        with lock:
+            run.uploaded += len(data)
+            if 0 < run.kill_bytes <= run.uploaded:
+                run.kill()
+
+    with FaultProxy(target.host, target.port, on_down=on_down, on_up=on_up) as proxy:
         args = [*MAILFERRY, "copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
                 "--state", str(state), "--batch-size", "7", "--workers", "3"]
         kills = 0
-        # half of the kills right after an APPEND returns, half at moments spread in time
         for round_number in range(12):
-            with lock:
-                appends_seen["kill_at"] = (appends_seen["count"] + 3 + round_number
-                                           if round_number % 2 == 0 else 0)
             proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             with lock:
-                running["proc"] = proc
-            if round_number % 2 == 1:
-                time.sleep(0.45 + 0.1 * round_number)
-                proc.send_signal(signal.SIGKILL)
+                run.start(proc, kill_appends=0 if round_number % 2 else 2 + round_number // 2,
+                          kill_bytes=60_000 * (round_number // 2 + 1) if round_number % 2 else 0)
             code = proc.wait(timeout=120)
-            with lock:
-                running["proc"] = None
             if code == -signal.SIGKILL:
                 kills += 1
             elif code == 0:
                 break
-        assert kills >= 6, f"only {kills} runs were killed mid-copy"
+        assert kills >= 8, f"only {kills} runs were killed mid-copy"
         final = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
         assert final.returncode == 0, final.stderr
     got = mailbox(target)

@@ -2,8 +2,9 @@
 
 `cut_after(up=N)` closes the next connection once N bytes went client->server (mid-APPEND),
 `cut_after(down=N)` once N bytes went server->client (mid-FETCH). Each cut fires once.
-`record=True` keeps what clients sent (to count the commands a run costs); `on_down` sees
-each chunk the server sends (a test can SIGKILL the client right after an APPEND returns).
+`record=True` keeps what clients sent (to count the commands a run costs); `on_down` and
+`on_up` see each chunk either way (a test can SIGKILL the client right after an APPEND
+returns, or in the middle of uploading one).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class _Cut:
 class FaultProxy:
     def __init__(self, upstream_host: str, upstream_port: int, host: str = "127.0.0.1", *,
                  record: bool = False,
-                 on_down: Callable[[bytes], None] | None = None) -> None:
+                 on_down: Callable[[bytes], None] | None = None,
+                 on_up: Callable[[bytes], None] | None = None) -> None:
         self.upstream = (upstream_host, upstream_port)
         self._listener = socket.create_server((host, 0))
         self.host = host
@@ -39,6 +41,7 @@ class FaultProxy:
         self.record = record
         self.sent = bytearray()  # client -> server, when recording
         self.on_down = on_down
+        self.on_up = on_up
         threading.Thread(target=self._accept_loop, daemon=True).start()
 
     def cut_after(self, *, up: int | None = None, down: int | None = None,
@@ -123,6 +126,8 @@ class FaultProxy:
                         self.sent += data
                 if not upstream and self.on_down is not None:
                     self.on_down(data)
+                if upstream and self.on_up is not None:
+                    self.on_up(data)
         except OSError:
             pass
         finally:
