@@ -114,3 +114,18 @@ def test_connections_cut_mid_fetch_and_mid_append_are_retried(
         assert summary.ok, summary.to_json()
     conn.logout()
     assert mailbox(target) == mailbox(source)
+
+
+def test_a_connection_cut_while_listing_folders_is_retried(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    conn = imap_login(source.host, source.port, "alice", "alice-pw")
+    seed(conn, sample_mailbox(60, FOLDERS))
+    conn.logout()
+    with FaultProxy(source.host, source.port, record=True) as proxy:
+        proxy.cut_after(down=1800)  # the first connection: after login, inside LIST/STATUS
+        summary = run_copy(source, target, tmp_path / "state.db", source_port=proxy.port,
+                           backoff=0.05)
+        assert proxy.cuts_done == 1
+        assert "LIST" in proxy.commands()
+    assert summary.ok, summary.to_json()
+    assert mailbox(target) == mailbox(source)

@@ -109,9 +109,9 @@ class MailboxCopy:
         summary = CopySummary(opener.name, str(self.target.endpoint),
                               dry_run=self.options.dry_run)
         control = _Worker(opener, self.target)
-        src, tgt = control.sessions()
+        control.sessions()  # a server that refuses us from the start is bad input: raise
         try:
-            work = self._prepare(summary, _survey(src), _survey(tgt))
+            work = self._prepare_with_retries(summary, control)
             # an \All folder goes last, once the label folders' messages are known
             last = [w for w in work if self._unfiled_only(w.pair)]
             self._run_workers([w for w in work if w not in last], summary, control)
@@ -121,6 +121,25 @@ class MailboxCopy:
         summary.folders.sort(key=lambda f: f.source)
         summary.seconds = time.monotonic() - started
         return summary
+
+    def _prepare_with_retries(self, summary: CopySummary, control: _Worker) -> list[_Work]:
+        """Listing, folder creation and STATUS, again after a dropped connection (each step
+        can be repeated: creating an existing folder is not an error)."""
+        delay = self.options.backoff
+        for attempt in range(self.options.retries + 1):
+            try:
+                src, tgt = control.sessions()
+                return self._prepare(summary, _survey(src), _survey(tgt))
+            except MailferryError as exc:
+                retryable = exc.retryable or isinstance(exc, ConnectError)
+                if not retryable or attempt == self.options.retries:
+                    raise
+                control.drop()
+                summary.folders.clear()  # listed again; folders created so far stay listed
+                log.info("preparing: %s; retrying in %.1fs", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.options.backoff_max)
+        raise AssertionError("unreachable")
 
     def _prepare(self, summary: CopySummary, src: _Side[MessageSource],
                  tgt: _Side[ImapSession]) -> list[_Work]:

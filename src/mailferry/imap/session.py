@@ -275,6 +275,8 @@ class ImapSession:
             raise self._lost(exc, command) from None
         if not line:
             raise self._lost(EOFError("server closed the connection"), command)
+        if not line.endswith(b"\n") and len(line) < MAX_LINE:
+            raise self._lost(EOFError("connection closed in the middle of a line"), command)
         if not line.endswith(b"\n"):
             raise ProtocolError(f"line longer than {MAX_LINE} bytes", server=str(self.endpoint),
                                 command=command)
