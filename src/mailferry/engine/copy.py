@@ -25,7 +25,7 @@ from mailferry.engine.results import (
 )
 from mailferry.engine.source import MessageSource, SourceOpener, imap_source
 from mailferry.engine.sync import FolderSync
-from mailferry.errors import CommandFailed, ConnectError, MailferryError, ProtocolError
+from mailferry.errors import ConnectError, MailferryError
 from mailferry.imap import (
     Account,
     ImapSession,
@@ -254,7 +254,7 @@ class MailboxCopy:
                                   self.reporter, result=result, elsewhere=elsewhere)
                 sync.run()
                 return result, failures + sync.failures
-            except (ConnectError, ProtocolError, CommandFailed, MailferryError) as exc:
+            except MailferryError as exc:
                 if sync is not None:
                     failures.extend(sync.failures)
                 worker.drop()
