@@ -129,3 +129,19 @@ def test_a_connection_cut_while_listing_folders_is_retried(
         assert "LIST" in proxy.commands()
     assert summary.ok, summary.to_json()
     assert mailbox(target) == mailbox(source)
+
+
+def test_try_again_later_is_retried_with_backoff(source: Dovecot, target: Dovecot,
+                                                 tmp_path: Path) -> None:
+    """Microsoft 365 and Gmail throttle: "NO [UNAVAILABLE] ... try again later"."""
+    conn = imap_login(source.host, source.port, "alice", "alice-pw")
+    seed(conn, sample_mailbox(80, FOLDERS))
+    conn.logout()
+    with FaultProxy(target.host, target.port) as proxy:
+        proxy.throttle_appends = 3
+        summary = run_copy(source, target, tmp_path / "state.db", target_port=proxy.port,
+                           backoff=0.05)
+        assert proxy.throttled == 3
+    assert summary.ok, summary.to_json()
+    assert summary.total("copied") == sum(sum(c.values()) for c in mailbox(source).values())
+    assert mailbox(target) == mailbox(source)

@@ -10,6 +10,7 @@ returns, or in the middle of uploading one).
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 from collections.abc import Callable
@@ -42,6 +43,8 @@ class FaultProxy:
         self.sent = bytearray()  # client -> server, when recording
         self.on_down = on_down
         self.on_up = on_up
+        self.throttle_appends = 0  # answer this many APPENDs "NO [UNAVAILABLE] try again later"
+        self.throttled = 0
         threading.Thread(target=self._accept_loop, daemon=True).start()
 
     def cut_after(self, *, up: int | None = None, down: int | None = None,
@@ -89,8 +92,9 @@ class FaultProxy:
             with self._lock:
                 self._sockets.update((client, server))
             state = {"done": False}
+            throttle = _AppendThrottle(self, client) if self.throttle_appends else None
             threading.Thread(target=self._pump, args=(client, server, cut.up if cut else None,
-                             state, True), daemon=True).start()
+                             state, True, throttle), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, cut.down if cut else None,
                              state, False), daemon=True).start()
 
@@ -106,8 +110,17 @@ class FaultProxy:
                 names.append(verb)
         return names
 
+    def take_throttle(self) -> bool:
+        with self._lock:
+            if self.throttle_appends <= 0:
+                return False
+            self.throttle_appends -= 1
+            self.throttled += 1
+            return True
+
     def _pump(self, src: socket.socket, dst: socket.socket, limit: int | None,
-              state: dict[str, bool], upstream: bool) -> None:
+              state: dict[str, bool], upstream: bool,
+              throttle: _AppendThrottle | None = None) -> None:
         sent = 0
         try:
             while True:
@@ -119,7 +132,7 @@ class FaultProxy:
                     dst.sendall(data[: limit - sent])
                     self.cuts_done += 1
                     break
-                dst.sendall(data)
+                dst.sendall(throttle.feed(data) if throttle else data)
                 sent += len(data)
                 if upstream and self.record:
                     with self._lock:
@@ -134,6 +147,56 @@ class FaultProxy:
             state["done"] = True
             _close(src)
             _close(dst)
+
+
+BUSY = b" NO [UNAVAILABLE] Server busy, try again later\r\n"
+
+
+class _AppendThrottle:
+    """Plays a busy server (Microsoft 365, Gmail) on the client->server stream: whole APPEND
+    commands, literals included, are swallowed and answered "NO [UNAVAILABLE]"."""
+
+    def __init__(self, proxy: FaultProxy, client: socket.socket) -> None:
+        self.proxy = proxy
+        self.client = client
+        self.buffer = b""
+        self.literal_left = 0
+        self.in_command = False
+        self.swallowing = False
+        self.tag = b""
+
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray()
+        self.buffer += data
+        while self.buffer:
+            if self.literal_left:
+                chunk = self.buffer[: self.literal_left]
+                self.buffer = self.buffer[len(chunk):]
+                self.literal_left -= len(chunk)
+                if not self.swallowing:
+                    out += chunk
+                continue
+            end = self.buffer.find(b"\r\n")
+            if end < 0:
+                break
+            line, self.buffer = self.buffer[: end + 2], self.buffer[end + 2:]
+            if not self.in_command:
+                words = line.split(b" ", 2)
+                self.in_command = True
+                self.tag = words[0]
+                self.swallowing = (len(words) > 1 and words[1].upper() == b"APPEND"
+                                   and self.proxy.take_throttle())
+            if not self.swallowing:
+                out += line
+            marker = re.search(rb"\{(\d+)\+?\}\r\n$", line)
+            if marker:
+                self.literal_left = int(marker.group(1))
+                continue
+            self.in_command = False
+            if self.swallowing:
+                self.swallowing = False
+                self.client.sendall(self.tag + BUSY)
+        return bytes(out)
 
 
 def _close(sock: socket.socket) -> None:
