@@ -67,6 +67,9 @@ class AccountFactory:
         source, target = (self._account(side, user) for side in self.sides)
         return source, target
 
+    def source_account(self, user: MailboxUser) -> Account:
+        return self._account(self.sides[0], user)
+
     def _account(self, side: _Side, user: MailboxUser) -> Account:
         login = user.source_user if side.name == "source" else user.target_user
         endpoint = _endpoint(side.server, login)

@@ -44,22 +44,41 @@ def _key(key_file: Path | None) -> bytes | None:
 
 
 @click.command("backup")
-@click.argument("arguments", nargs=-1, metavar="SOURCE_URL DIR | --verify DIR")
+@click.argument("arguments", nargs=-1,
+                metavar="SOURCE_URL DIR | --project migration.toml DIR | --verify DIR")
 @click.option("--verify", "verify_only", is_flag=True,
               help="Re-hash every file of the backup in DIR against its manifest.")
+@click.option("--project", "migration_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Back up every selected mailbox of this project (source "
+              "side, accounts as `sync` builds them): one tree per user under DIR.")
+@click.option("--wave", default=None, help="With --project: only the mailboxes of this wave.")
+@click.option("--user", "names", multiple=True,
+              help="With --project: only this user (repeatable).")
 @password_option("source")
 @click.option("--compress", type=click.Choice(COMPRESSIONS), default="none", show_default=True,
               help="Compress each stored message.")
 @key_option
 @tls_options
 @json_option
-def backup(arguments: tuple[str, ...], verify_only: bool, source_password_file: Path | None,
+def backup(arguments: tuple[str, ...], verify_only: bool, migration_file: Path | None,
+           wave: str | None, names: tuple[str, ...], source_password_file: Path | None,
            compress: str, key_file: Path | None, insecure: bool, allow_plaintext: bool,
            ca_file: str | None, as_json: bool) -> None:
     """Back up one mailbox into DIR, incrementally (a re-run fetches only new messages and
     flag changes; a killed run resumes). `backup --verify DIR` checks a backup: exit 1 if a
-    file is missing or corrupt."""
+    file is missing or corrupt. `backup --project migration.toml DIR` backs up each selected
+    user of a project (--wave, --user) into DIR/<user@host>/, one after another."""
     key = _key(key_file)
+    if migration_file is not None:
+        if verify_only or len(arguments) != 1 or source_password_file is not None:
+            raise ConfigError("usage: mailferry backup --project migration.toml [--wave W] "
+                              "[--user U] DIR")
+        from .verify_project import backup_project
+        backup_project(migration_file, wave, names, Path(arguments[0]), Codec(compress, key),
+                       insecure=insecure, as_json=as_json)
+        return
+    if wave is not None or names:
+        raise ConfigError("--wave and --user need --project")
     if verify_only:
         if len(arguments) != 1:
             raise ConfigError("usage: mailferry backup --verify DIR")

@@ -1,4 +1,6 @@
-"""`mailferry verify SOURCE_URL TARGET_URL`: prove the copy of one mailbox complete."""
+"""`mailferry verify SOURCE_URL TARGET_URL`: prove the copy of one mailbox complete.
+`mailferry verify --project migration.toml [--wave W] [--user U]`: every selected mailbox of
+a project, each recorded in the project state (a clean one becomes verified)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mailferry.errors import ConfigError
 from mailferry.report.verify import render_page
 from mailferry.verify import VerifyReport, verify_mailbox
 
@@ -26,8 +29,14 @@ from .output import print_json
 
 
 @click.command("verify")
-@click.argument("source_url")
-@click.argument("target_url")
+@click.argument("source_url", required=False)
+@click.argument("target_url", required=False)
+@click.option("--project", "migration_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Verify the mailboxes of this project (migration.toml) "
+              "instead of one: accounts and folder filters as `sync` uses them.")
+@click.option("--wave", default=None, help="With --project: only the mailboxes of this wave.")
+@click.option("--user", "names", multiple=True,
+              help="With --project: only this user (repeatable).")
 @password_option("source")
 @password_option("target")
 @folder_options
@@ -37,14 +46,32 @@ from .output import print_json
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write the result as a self-contained HTML page.")
-def verify(source_url: str, target_url: str, source_password_file: Path | None,
+def verify(source_url: str | None, target_url: str | None, migration_file: Path | None,
+           wave: str | None, names: tuple[str, ...], source_password_file: Path | None,
            target_password_file: Path | None, maps: tuple[str, ...], include: tuple[str, ...],
            exclude: tuple[str, ...], exclude_special: tuple[str, ...], no_automap: bool,
            deep: bool, insecure: bool, allow_plaintext: bool, ca_file: str | None,
            as_json: bool, html_path: Path | None) -> None:
     """Compare every folder in scope: counts, sizes, each message's fingerprint, flags and
     INTERNALDATE (--deep: its sha256). Give the same folder options as to `copy`.
-    Exits 1 if anything in scope is missing, extra or different."""
+    Exits 1 if anything in scope is missing, extra or different.
+
+    With --project, every selected user of the project (no URLs, no folder options: they
+    come from migration.toml); each result is stored for `status` and `report`."""
+    if migration_file is not None:
+        if source_url or target_url or maps or include or exclude or exclude_special \
+                or no_automap or source_password_file or target_password_file:
+            raise ConfigError("--project takes no URLs, password files or folder options "
+                              "(they come from migration.toml)")
+        from .verify_project import verify_project
+        verify_project(migration_file, wave, names, deep=deep, insecure=insecure,
+                       as_json=as_json, html_path=html_path)
+        return
+    if wave is not None or names:
+        raise ConfigError("--wave and --user need --project")
+    if source_url is None or target_url is None:
+        raise ConfigError("usage: mailferry verify SOURCE_URL TARGET_URL, or "
+                          "mailferry verify --project migration.toml")
     tls = tls_policy(insecure, allow_plaintext, ca_file)
     source = make_account("source", source_url, source_password_file, tls)
     target = make_account("target", target_url, target_password_file, tls)

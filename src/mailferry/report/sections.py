@@ -83,6 +83,52 @@ _FAILURES = """
 """
 
 
+_VERIFICATION = """
+<table><tr><th>user</th><th>status</th><th>verified at</th><th>result</th><th>folders</th>
+<th>source msgs</th><th>target msgs</th><th>differences</th></tr>
+{% for v in rows %}<tr><td>{{ v.source_user }}</td><td class="{{ v.status }}">{{ v.status }}</td>
+<td>{{ v.verified_at or '' }}</td>
+<td class="{{ 'verified' if v.ok else 'failed' }}">{{ 'clean' if v.ok else (v.error and
+'could not verify' or 'differs') }}{% if v.deep %} (deep){% endif %}</td>
+<td class="n">{{ v.folders }}</td><td class="n">{{ v.totals.source_messages }}</td>
+<td class="n">{{ v.totals.target_messages }}</td><td class="n">{{ v.differences }}</td></tr>
+{% endfor %}</table>
+{% for v in rows if v.error or v.listed %}<h3>{{ v.source_user }}</h3>
+{% if v.error %}<p class="error">{{ v.error }}</p>{% endif %}
+{% if v.listed %}<table><tr><th>folder</th><th>kind</th><th>source UID</th><th>target UID</th>
+<th>Message-ID</th><th>what differs</th></tr>
+{% for d in v.listed %}<tr><td>{{ d.folder }}</td><td class="failed">{{ d.kind }}</td>
+<td class="n">{{ d.source_uid or '' }}</td><td class="n">{{ d.target_uid or '' }}</td>
+<td>{{ d.message_id or '' }}</td><td>{{ d.detail }}</td></tr>{% endfor %}</table>
+{% if v.listed | length < v.differences %}<p>... and {{ v.differences - v.listed | length }}
+more (the state keeps the first {{ v.listed | length }}).</p>{% endif %}{% endif %}
+{% endfor %}
+"""
+
+
+def _verification(report: ProjectReport) -> list[dict[str, Any]] | None:
+    """The last `mailferry verify` of each user that has one; None (no section) if none."""
+    rows = []
+    for u in report.users:
+        v = u.record.verification if u.record else None
+        if v is None:
+            continue
+        rows.append({"source_user": u.user.source_user, "status": u.status,
+                     "verified_at": iso(v.get("verified_at")), "ok": bool(v.get("ok")),
+                     "deep": bool(v.get("deep")), "error": v.get("error"),
+                     "folders": v.get("folders", 0), "totals": v.get("totals", {}),
+                     "differences": v.get("differences", 0), "listed": v.get("listed", []),
+                     "excluded": v.get("excluded", [])})
+    return rows or None
+
+
+_VERIFICATION_TEMPLATE = _env.from_string(_VERIFICATION)
+
+
+def _verification_html(report: ProjectReport) -> str:
+    return _VERIFICATION_TEMPLATE.render(rows=_verification(report) or [])
+
+
 def _failures(report: ProjectReport) -> list[dict[str, Any]]:
     return [{"source_user": u.user.source_user, "error": u.record.error if u.record else None,
              "messages": u.failures}
@@ -99,4 +145,5 @@ SECTIONS: list[Section] = [
     Section("users", "Users and folders", lambda r: [u.to_json() for u in r.users],
             _template(_USERS)),
     Section("failures", "Failures, in the servers' words", _failures, _template(_FAILURES)),
+    Section("verification", "Verification", _verification, _verification_html),
 ]

@@ -46,7 +46,9 @@ table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ccc;pad
 th{background:#f3f3f3;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .verified{color:#176b2c}.failed{color:#b00020}
 </style></head><body><h1>Verification</h1>
-{{ section }}
+{% if sections is defined %}{% for title, error, body in sections %}<h2>{{ title }}</h2>
+{% if error %}<p class="failed">Could not verify: {{ error }}</p>{% endif %}{{ body }}
+{% endfor %}{% else %}{{ section }}{% endif %}
 </body></html>
 """)
 
@@ -58,3 +60,10 @@ def render_section(report: VerifyReport) -> str:
 
 def render_page(report: VerifyReport) -> str:
     return _PAGE.render(section=Markup(render_section(report)))
+
+
+def render_pages(results: list[tuple[str, VerifyReport | None, str | None]]) -> str:
+    """One page for several mailboxes: (title, report or None, error) each."""
+    sections = [(title, error, Markup(render_section(report)) if report else "")
+                for title, report, error in results]
+    return _PAGE.render(sections=sections)

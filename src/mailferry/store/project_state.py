@@ -45,6 +45,15 @@ mailboxes = sa.Table(
     sa.Column("error", sa.String),
     sa.Column("detail", sa.Text),  # JSON: the last pass's folders and failures
 )
+# The last `mailferry verify` of each mailbox (own table: older state files gain it as is)
+verifications = sa.Table(
+    "project_verifications", metadata,
+    sa.Column("source_user", sa.String, primary_key=True),
+    sa.Column("verified_at", sa.Float, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("differences", sa.Integer, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),  # JSON: totals, counts, first differences
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class MailboxRecord:
     error: str | None = None
     folders: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    verification: dict[str, Any] | None = None  # the last verify (see record_verification)
 
 
 @dataclass(frozen=True)
@@ -153,15 +163,47 @@ class ProjectState:
             conn.execute(mailboxes.update().where(mailboxes.c.source_user == source_user)
                          .values(status=status, error=error))
 
+    def record_verification(self, *, source_user: str, target_user: str, wave: str,
+                            department: str, source: str, target: str,
+                            result: dict[str, Any]) -> None:
+        """Store a verify result (`result["ok"]`, `["differences"]`, JSON-ready, no secrets).
+        Clean: the mailbox becomes verified. Not clean: it keeps its status, except that a
+        verified mailbox goes back to synced (its copy is no longer proven complete)."""
+        ok = bool(result["ok"])
+        row = mailboxes.c
+        with self._tx() as conn:
+            status = conn.execute(sa.select(row.status).where(
+                row.source_user == source_user)).scalar_one_or_none()
+            if status is None:  # verified before any sync (e.g. an empty mailbox)
+                conn.execute(mailboxes.insert().values(
+                    source_user=source_user, target_user=target_user, wave=wave,
+                    department=department, source=source, target=target, status="pending"))
+                status = "pending"
+            new_status = "verified" if ok else ("synced" if status == "verified" else status)
+            conn.execute(mailboxes.update().where(row.source_user == source_user)
+                         .values(status=new_status))
+            values = dict(verified_at=time.time(), ok=ok,
+                          differences=int(result.get("differences", 0)),
+                          detail=json.dumps(result, ensure_ascii=False, default=str))
+            updated = conn.execute(verifications.update().where(
+                verifications.c.source_user == source_user).values(**values))
+            if updated.rowcount == 0:
+                conn.execute(verifications.insert().values(source_user=source_user, **values))
+
     def records(self) -> dict[str, MailboxRecord]:
         with self._tx() as conn:
             rows = conn.execute(sa.select(mailboxes)).mappings().all()
+            checks = conn.execute(sa.select(verifications)).mappings().all()
+        verified = {c["source_user"]: {**json.loads(c["detail"]), "ok": bool(c["ok"]),
+                                       "differences": c["differences"],
+                                       "verified_at": c["verified_at"]} for c in checks}
         out = {}
         for row in rows:
             data = dict(row)
             detail = json.loads(data.pop("detail") or "{}")
             out[row["source_user"]] = MailboxRecord(
-                **data, folders=detail.get("folders", []), failures=detail.get("failures", []))
+                **data, folders=detail.get("folders", []), failures=detail.get("failures", []),
+                verification=verified.get(row["source_user"]))
         return out
 
 
