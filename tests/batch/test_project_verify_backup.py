@@ -95,8 +95,11 @@ def test_verify_a_project_then_catch_a_deleted_message(
     assert 'id="verification"' in page
     assert message_id.replace("<", "&lt;").replace(">", "&gt;") in page  # escaped
 
-    table = _run("verify", "--project", toml, "--user", damaged.name)
+    page_path = tmp_path / "verify.html"
+    table = _run("verify", "--project", toml, "--user", damaged.name, "--html", str(page_path))
     assert table.returncode == 1 and "missing" in table.stdout and damaged.name in table.stdout
+    page = page_path.read_text()
+    assert f"<h2>{damaged.name}</h2>" in page and "&lt;" in page and message_id not in page
     assert _run("verify", "--project", toml, "--wave", "nope").returncode == 2
     assert _run("verify", "--project", toml, "imap://x@h").returncode == 2
 
