@@ -50,10 +50,11 @@ def test_unchanged_folders_cost_one_status_and_no_fetch(source: Dovecot, target:
                          f"imap://alice@127.0.0.1:{tgt_proxy.port}", "--state", str(state),
                          "--json"], source=source, target=target)
         assert rerun.returncode == 0, rerun.stderr
-        # the state is keyed by account URL: use the same URLs as the first run
+    # other URLs are other accounts to the state, so this run starts from nothing: every
+    # message is found present by fingerprint, none copied again
     assert json.loads(rerun.stdout)["totals"]["copied"] == 0
 
-    # now the same through proxies from the start, so the URLs stay the same
+    # through proxies from the first run on, so the URLs (the state's keys) stay the same
     state2 = tmp_path / "s2.db"
     with FaultProxy(source.host, source.port, record=True) as src_proxy, \
             FaultProxy(target.host, target.port, record=True) as tgt_proxy:

@@ -92,15 +92,17 @@ def write_atomically(path: Path, data: bytes, *, sync: bool = True) -> None:
             os.fsync(handle.fileno())
     os.replace(tmp, path)
     if sync:
-        sync_dir(path.parent)
+        fsync_path(path.parent)
 
 
-def sync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory (a directory entry is durable only once its parent is)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
 
 
 def mailbox_dir_name(user: str, host: str) -> str:

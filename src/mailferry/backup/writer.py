@@ -22,11 +22,11 @@ from typing import Any
 from mailferry.backup.codec import Codec
 from mailferry.backup.layout import (
     folder_dir,
+    fsync_path,
     mailbox_dir_name,
     message_file_name,
     parse_file_name,
     parse_imap_date,
-    sync_dir,
 )
 from mailferry.backup.manifest import FolderRecord, MessageRecord
 from mailferry.backup.store import MailboxBackup
@@ -147,7 +147,7 @@ class _FolderRun:
             updates.append({"type": "flags", "folder": list(self.folder.path),
                             "uid": message.uid, "flags": flags, "file": new_file})
         if updates:
-            sync_dir(self.directory / "cur")
+            fsync_path(self.directory / "cur")
         return updates
 
     def _batches(self, uidvalidity: int) -> Iterator[list[tuple[MessageRecord, Path]]]:
@@ -186,8 +186,8 @@ class _FolderRun:
 
     def _commit(self, batch: list[tuple[MessageRecord, Path]]) -> None:
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(_fsync_file, [path for _, path in batch]))
-        sync_dir(self.directory / "cur")
+            list(pool.map(fsync_path, [path for _, path in batch]))
+        fsync_path(self.directory / "cur")
         self.backup.manifest.commit([record.to_json() for record, _ in batch])
 
 
@@ -198,11 +198,3 @@ def _flags(item: FetchItem) -> list[str]:
 def _epoch(internaldate: str | None) -> float | None:
     when = parse_imap_date(internaldate or "")
     return when.timestamp() if when else None
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from mailferry import __version__
-from mailferry.errors import ConfigError, MailferryError
+from mailferry.errors import ConfigError, ConnectError, MailferryError
 
 # command name -> "module:attribute" below mailferry.cli
 COMMANDS: dict[str, str] = {
@@ -56,7 +56,7 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> Any:
     try:
         return cli.main(args=argv, prog_name="mailferry", standalone_mode=True)
-    except ConfigError as exc:
+    except (ConfigError, ConnectError) as exc:  # bad input, or a server that won't let us in
         click.echo(f"mailferry: error: {exc}", err=True)
         sys.exit(2)
     except MailferryError as exc:

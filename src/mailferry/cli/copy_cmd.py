@@ -15,7 +15,6 @@ from mailferry.errors import ConfigError
 from mailferry.store import StateStore
 
 from .accounts import (
-    check_reachable,
     folder_filters,
     folder_options,
     make_account,
@@ -74,14 +73,20 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     if log_file is not None:
         logging.basicConfig(filename=str(log_file), level=logging.DEBUG,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    check_reachable(source_account, target_account)
-    store = StateStore.open(state_path, readonly=dry_run)
+    opened: list[StateStore] = []
+
+    def open_store() -> StateStore:  # only once both servers let us in: else nothing written
+        opened.append(StateStore.open(state_path, readonly=dry_run))
+        return opened[0]
+
     console = Console(stderr=True)
     try:
         with ProgressReporter(console) as reporter:
-            summary = MailboxCopy(source_account, target_account, store, options, reporter).run()
+            summary = MailboxCopy(source_account, target_account, open_store, options,
+                                  reporter).run()
     finally:
-        store.close()
+        for store in opened:
+            store.close()
     logging.getLogger("mailferry.copy").info(
         "copy %s -> %s: %d copied, %d failed", source_account.endpoint, target_account.endpoint,
         summary.total("copied"),

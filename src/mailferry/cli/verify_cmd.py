@@ -17,7 +17,6 @@ from mailferry.report.verify import render_page
 from mailferry.verify import VerifyReport, verify_mailbox
 
 from .accounts import (
-    check_reachable,
     folder_filters,
     folder_options,
     make_account,
@@ -76,7 +75,6 @@ def verify(source_url: str | None, target_url: str | None, migration_file: Path 
     source = make_account("source", source_url, source_password_file, tls)
     target = make_account("target", target_url, target_password_file, tls)
     filters = folder_filters(maps, include, exclude, exclude_special, no_automap)
-    check_reachable(source, target)
     report = verify_mailbox(source, target, filters=filters, deep=deep)
     if html_path is not None:
         html_path.write_text(render_page(report), encoding="utf-8")

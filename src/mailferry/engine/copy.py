@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -91,11 +92,13 @@ class _Worker:
 @dataclass
 class MailboxCopy:
     """Copy one mailbox. `source` is an IMAP account or any other MessageSource opener;
-    setting `stop` lets the folders being copied finish and starts no others."""
+    setting `stop` lets the folders being copied finish and starts no others. `store` may be
+    a callable that opens it: it is then called only once both servers let us in, so a bad
+    host or password leaves nothing behind."""
 
     source: Account | SourceOpener
     target: Account
-    store: StateStore
+    store: StateStore | Callable[[], StateStore]
     options: CopyOptions = field(default_factory=CopyOptions)
     reporter: Reporter = field(default_factory=SilentReporter)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -109,8 +112,9 @@ class MailboxCopy:
         summary = CopySummary(opener.name, str(self.target.endpoint),
                               dry_run=self.options.dry_run)
         control = _Worker(opener, self.target)
-        control.sessions()  # a server that refuses us from the start is bad input: raise
         try:
+            control.sessions()  # a server that refuses us from the start: raise, write nothing
+            self._store = self.store if isinstance(self.store, StateStore) else self.store()
             work = self._prepare_with_retries(summary, control)
             # an \All folder goes last, once the label folders' messages are known
             last = [w for w in work if self._unfiled_only(w.pair)]
@@ -157,7 +161,7 @@ class MailboxCopy:
                     summary.created.append(pair.target_display)
                 elif pair.subscribe and pair.target_wire not in target_subscribed:
                     subscribe_mailbox(tgt.session, pair.target_wire)
-        pair_id = self.store.pair_id(self._opener.name, str(self.target.endpoint))
+        pair_id = self._store.pair_id(self._opener.name, str(self.target.endpoint))
         self._pair_id = pair_id
         work: list[_Work] = []
         for pair in plan.pairs:
@@ -166,7 +170,7 @@ class MailboxCopy:
                                                     "synced", note="not selectable: created only"))
                 continue
             status = src.session.status(pair.source.wire)
-            state = self.store.folder(pair_id, pair.source.wire)
+            state = self._store.folder(pair_id, pair.source.wire)
             if self._unchanged(state, pair, status, src.session, tgt.session):
                 summary.folders.append(FolderResult(pair.source.display, pair.target_display,
                                                     "unchanged", note=pair.note))
@@ -234,7 +238,7 @@ class MailboxCopy:
                            ) -> tuple[FolderResult, list[MessageFailure]]:
         result = FolderResult(pair.source.display, pair.target_display, note=pair.note)
         failures: list[MessageFailure] = []
-        elsewhere = (self.store.fingerprints_elsewhere(self._pair_id, pair.source.wire)
+        elsewhere = (self._store.fingerprints_elsewhere(self._pair_id, pair.source.wire)
                      if self._unfiled_only(pair) else frozenset())
         started = time.monotonic()
         try:
@@ -250,7 +254,7 @@ class MailboxCopy:
             sync: FolderSync | None = None
             try:
                 src, tgt = worker.sessions()
-                sync = FolderSync(src, tgt, self.store, self._pair_id, pair, self.options,
+                sync = FolderSync(src, tgt, self._store, self._pair_id, pair, self.options,
                                   self.reporter, result=result, elsewhere=elsewhere)
                 sync.run()
                 return result, failures + sync.failures

@@ -15,7 +15,6 @@ import logging
 import re
 import socket
 import ssl
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -91,11 +90,9 @@ class ImapSession:
         self.tls = tls
         self.timeout = timeout
         self.capabilities: frozenset[str] = frozenset()
-        self.commands_sent: Counter[str] = Counter()
         self._sock: socket.socket | None = None
         self._file: BinaryIO | None = None
         self._tag = 0
-        self._selected: bytes | None = None
 
     # -- connection ----------------------------------------------------------------------
 
@@ -226,9 +223,6 @@ class ImapSession:
 
         return mailbox_status(self, mailbox)
 
-    def has(self, capability: str) -> bool:
-        return capability.upper() in self.capabilities
-
     def close(self) -> None:
         # the reader holds a reference to the socket: both must close to free the descriptor
         for closable in (self._file, self._sock):
@@ -302,12 +296,14 @@ class ImapSession:
             line = self._readline(command)
             response.parts.append(line)
 
-    def _send(self, pieces: Sequence[bytes], name: str) -> bytes:
-        """Send a command; `pieces` ending in a literal marker are followed by their literal."""
+    def _next_tag(self, name: str) -> bytes:
         self._tag += 1
-        tag = b"M%d" % self._tag
-        self.commands_sent[name] += 1
         log.debug("%s: %s", self.endpoint, name)  # the name only: arguments may be secrets
+        return b"M%d" % self._tag
+
+    def _send(self, pieces: Sequence[bytes], name: str) -> bytes:
+        """Send a command whose arguments need no synchronizing literal."""
+        tag = self._next_tag(name)
         self._write(tag + b" " + b"".join(pieces) + b"\r\n", name)
         return tag
 
@@ -351,9 +347,7 @@ class ImapSession:
     def _command_sync_literals(self, line: bytes, name: str) -> tuple[list[Response], Tagged]:
         # Without LITERAL+: send up to each literal marker, wait for the server's "+".
         pieces = re.split(rb"\{(\d+)\+\}\r\n", line)
-        self._tag += 1
-        tag = b"M%d" % self._tag
-        self.commands_sent[name] += 1
+        tag = self._next_tag(name)
         self._write(tag + b" " + pieces[0] + b"{%d}\r\n" % int(pieces[1]), name)
         for pos in range(1, len(pieces) - 1, 2):
             response = self._read_response(name)
@@ -379,7 +373,6 @@ class ImapSession:
             if "ALREADYEXISTS" not in exc.text.upper():
                 raise
             untagged, tagged = self.command(verb, *args)
-        self._selected = mailbox
         return _selected_from(untagged, tagged)
 
     def uid_search_all(self) -> list[int]:
@@ -456,9 +449,7 @@ class ImapSession:
         plus = "LITERAL+" in self.capabilities
         if not plus:
             return self._multiappend_sync(mailbox, messages)
-        self._tag += 1
-        tag = b"M%d" % self._tag
-        self.commands_sent["APPEND"] += 1
+        tag = self._next_tag("APPEND")
         self._write(tag + b" APPEND " + astring(mailbox), "APPEND")
         for message in messages:
             for piece in self._append_pieces(message, plus=True):
@@ -469,9 +460,7 @@ class ImapSession:
 
     def _multiappend_sync(self, mailbox: bytes, messages: Sequence[AppendMessage],
                           ) -> list[AppendResult]:
-        self._tag += 1
-        tag = b"M%d" % self._tag
-        self.commands_sent["APPEND"] += 1
+        tag = self._next_tag("APPEND")
         self._write(tag + b" APPEND " + astring(mailbox), "APPEND")
         for message in messages:
             head, body = self._append_pieces(message, plus=False)
@@ -490,9 +479,7 @@ class ImapSession:
                            ) -> list[AppendResult]:
         tags: list[bytes] = []
         for message in messages:
-            self._tag += 1
-            tag = b"M%d" % self._tag
-            self.commands_sent["APPEND"] += 1
+            tag = self._next_tag("APPEND")
             self._write(tag + b" APPEND " + astring(mailbox), "APPEND")
             for piece in self._append_pieces(message, plus=True):
                 self._write(piece, "APPEND")
@@ -501,9 +488,7 @@ class ImapSession:
         return [self._append_outcome(tag) for tag in tags]
 
     def _append_one(self, mailbox: bytes, message: AppendMessage) -> AppendResult:
-        self._tag += 1
-        tag = b"M%d" % self._tag
-        self.commands_sent["APPEND"] += 1
+        tag = self._next_tag("APPEND")
         head, body = self._append_pieces(message, plus=False)
         self._write(tag + b" APPEND " + astring(mailbox) + head, "APPEND")
         response = self._read_response("APPEND")
