@@ -286,11 +286,12 @@ class StateStore:
     def update_flags(self, folder_id: int, flags_by_src_uid: dict[int, str]) -> None:
         if not flags_by_src_uid:
             return
-        with self._tx() as conn:
-            for src_uid, flags in flags_by_src_uid.items():
-                conn.execute(messages.update().where(
-                    messages.c.folder_id == folder_id, messages.c.src_uid == src_uid,
-                ).values(flags=flags))
+        statement = messages.update().where(
+            messages.c.folder_id == folder_id, messages.c.src_uid == sa.bindparam("uid"),
+        ).values(flags=sa.bindparam("new_flags"))
+        with self._tx() as conn:  # one executemany, not a statement per message
+            conn.execute(statement, [{"uid": uid, "new_flags": flags}
+                                     for uid, flags in flags_by_src_uid.items()])
 
     def record_failure(self, folder_id: int, src_uid: int, kind: str, reason: str) -> None:
         with self._tx() as conn:
