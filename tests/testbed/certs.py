@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,15 +23,37 @@ def _run(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True)
 
 
-def make_certs(directory: Path) -> ServerCerts:
-    directory.mkdir(parents=True, exist_ok=True)
-    certs = ServerCerts(
+def _certs_in(directory: Path) -> ServerCerts:
+    return ServerCerts(
         ca_cert=directory / "ca.pem", server_cert=directory / "server.pem",
         server_key=directory / "server.key", self_signed_cert=directory / "self.pem",
         self_signed_key=directory / "self.key",
     )
+
+
+def make_certs(directory: Path) -> ServerCerts:
+    """The certificates in `directory`, made once. Test workers run at once (xdist), so
+    each builds in a private folder and renames it into place: the first rename wins and
+    nobody ever reads a half-written set."""
+    certs = _certs_in(directory)
     if certs.server_cert.exists() and certs.self_signed_cert.exists():
         return certs
+    building = Path(tempfile.mkdtemp(prefix=directory.name + ".", dir=directory.parent))
+    try:
+        _build(building)
+        try:
+            os.rename(building, directory)
+        except OSError:  # another worker's set is already in place: use that one
+            if not certs.self_signed_cert.exists():  # a stale, incomplete set: replace it
+                shutil.rmtree(directory, ignore_errors=True)
+                os.rename(building, directory)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return certs
+
+
+def _build(directory: Path) -> None:
+    certs = _certs_in(directory)
     ca_key = directory / "ca.key"
     _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
          "-keyout", str(ca_key), "-out", str(certs.ca_cert), "-subj", "/CN=mailferry test CA")
@@ -45,4 +70,4 @@ def make_certs(directory: Path) -> ServerCerts:
          "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
     for path in directory.iterdir():
         path.chmod(0o644)
-    return certs
+    directory.chmod(0o755)
