@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from mailferry.backup import Codec, backup_mailbox, check_backup  # noqa: E402
-from mailferry.engine import CopyOptions, MailboxCopy  # noqa: E402
+from mailferry.engine import CopyOptions, MailboxCopy, imap_source  # noqa: E402
 from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy  # noqa: E402
 from mailferry.store import StateStore  # noqa: E402
 from mailferry.verify import verify_mailbox  # noqa: E402
@@ -64,7 +64,7 @@ def main() -> None:
         store = StateStore.open(Path(work) / "state.db")
         try:
             summary = timed("copy", size, lambda: MailboxCopy(
-                account(source), account(target), store, CopyOptions()).run())
+                imap_source(account(source)), account(target), store, CopyOptions()).run())
             assert summary.ok, summary.to_json()
         finally:
             store.close()

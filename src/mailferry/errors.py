@@ -3,31 +3,30 @@
     MailferryError                  root; never raised itself
     +-- ConfigError                 bad input from the user: file/line/key, URL, option -> exit 2
     +-- ServerError                 something a server did or said
-    |   +-- ConnectError            cannot reach / TLS / login failed          (account scope)
-    |   +-- ConnectionLost          dropped mid-command: retryable             (account scope)
-    |   +-- ProtocolError           reply we cannot parse: names the command   (account scope)
-    |   +-- CommandFailed           NO/BAD to a command, with the server's words
-    +-- StateError                  the state database is unusable
+    |   +-- ConnectError            cannot reach the server or log in                    retried
+    |   |   +-- AuthenticationFailed  login refused ([AUTHENTICATIONFAILED], NO to LOGIN) never
+    |   |   +-- CertificateError    TLS certificate not trusted                          never
+    |   |   +-- InsecureConnection  no TLS offered to a non-loopback host                never
+    |   +-- ConnectionLost          dropped mid-command                                  retried
+    |   |   +-- CommandTimeout      no complete answer before the command's deadline     retried
+    |   +-- IncompleteAnswer        a FETCH answer left out or repeated messages         retried
+    |   +-- ProtocolError           reply we cannot parse: names the command             never
+    |   +-- CommandFailed           NO/BAD to a command, with the server's words         never
+    |       +-- TryAgainLater       [UNAVAILABLE], [INUSE], throttling; `delay` if said  retried
+    |       +-- AuthorizationFailed [AUTHORIZATIONFAILED]: no right to this mailbox      never
+    +-- StateError                  the state database is unusable                      never
 
-Each carries `retryable`, so runners decide retries by class, not by message text.
+Whether an error is worth retrying is a property of its class (`retryable`), never of its
+message or of where it was caught: `engine.RetryPolicy` is the one place that acts on it.
 """
 
 from __future__ import annotations
 
-from enum import Enum
-
-
-class Scope(Enum):
-    """What a failure affects: lets a runner skip one message, one folder or one account."""
-
-    MESSAGE = "message"
-    FOLDER = "folder"
-    ACCOUNT = "account"
+from typing import ClassVar
 
 
 class MailferryError(Exception):
-    retryable: bool = False
-    scope: Scope = Scope.ACCOUNT
+    retryable: ClassVar[bool] = False
 
 
 class ConfigError(MailferryError):
@@ -47,11 +46,44 @@ class ServerError(MailferryError):
 
 
 class ConnectError(ServerError):
-    """Cannot connect, TLS failed, or login refused: nothing can be done on this account."""
+    """Cannot connect, or the connection broke while logging in: maybe the next try works."""
+
+    retryable = True
+
+
+class AuthenticationFailed(ConnectError):
+    """The server refused the credentials. Never retried: a retry cannot fix a password, and
+    repeated failed logins can lock the account at the old provider."""
+
+    retryable = False
+
+
+class CertificateError(ConnectError):
+    """The server's TLS certificate is not trusted."""
+
+    retryable = False
+
+
+class InsecureConnection(ConnectError):
+    """The password would cross the network in clear text."""
+
+    retryable = False
 
 
 class ConnectionLost(ServerError):
-    """The connection dropped mid-command (or timed out): reconnect and retry."""
+    """The connection dropped mid-command: reconnect and retry."""
+
+    retryable = True
+
+
+class CommandTimeout(ConnectionLost):
+    """The server did not finish its answer before the command's deadline (one that trickles
+    a byte now and then never trips a per-read timeout)."""
+
+
+class IncompleteAnswer(ServerError):
+    """A FETCH answer that does not hold every message asked for exactly once: nothing past
+    the gap counts as copied, and the folder is tried again."""
 
     retryable = True
 
@@ -63,14 +95,26 @@ class ProtocolError(ServerError):
 class CommandFailed(ServerError):
     """The server answered NO or BAD; `text` holds its words for the report."""
 
-    def __init__(
-        self, message: str, *, server: str = "", command: str = "", text: str = "",
-        retryable: bool = False, scope: Scope = Scope.FOLDER,
-    ) -> None:
+    def __init__(self, message: str, *, server: str = "", command: str = "",
+                 text: str = "") -> None:
         self.text = text or message
-        self.retryable = retryable
-        self.scope = scope
         super().__init__(message, server=server, command=command)
+
+
+class TryAgainLater(CommandFailed):
+    """A refusal the server says is temporary (busy, throttled). `delay`: the seconds it asked
+    us to wait, when it said (Microsoft's "Suggested Backoff Time")."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, server: str = "", command: str = "", text: str = "",
+                 delay: float | None = None) -> None:
+        self.delay = delay
+        super().__init__(message, server=server, command=command, text=text)
+
+
+class AuthorizationFailed(CommandFailed):
+    """Logged in, but not allowed to act as / on this mailbox."""
 
 
 class StateError(MailferryError):

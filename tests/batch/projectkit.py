@@ -173,8 +173,7 @@ def run_batch(toml: Path, reporter: EventLog | None = None, *, wave: str | None 
     try:
         with ProjectState.open(settings.sync.state) as state:
             runner = BatchRunner(store, state, concurrency, schedule, reporter or EventLog(),
-                                 stop or threading.Event(), wait_for_window=wait_for_window,
-                                 retries=settings.sync.retries, backoff=settings.sync.backoff)
+                                 stop or threading.Event(), wait_for_window=wait_for_window)
             return runner.run(jobs)
     finally:
         store.close()

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mailferry.engine import CopyOptions, CopySummary, MailboxCopy
+from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
 from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
 from mailferry.store import StateStore
 from testbed import Dovecot, imap_login, list_folders, snapshot, subscribed
@@ -26,8 +26,8 @@ def run_copy(source: Dovecot, target: Dovecot, state: Path, *, source_port: int 
              target_port: int | None = None, **options: Any) -> CopySummary:
     store = StateStore.open(state)
     try:
-        return MailboxCopy(account(source, port=source_port), account(target, port=target_port),
-                           store, CopyOptions(**options)).run()
+        return MailboxCopy(imap_source(account(source, port=source_port)),
+                           account(target, port=target_port), store, CopyOptions(**options)).run()
     finally:
         store.close()
 

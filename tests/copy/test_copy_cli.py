@@ -119,8 +119,10 @@ def test_rejected_message_is_reported_with_the_servers_words(
     report = json.loads(result.stdout)
     assert report["totals"]["copied"] == len(small)
     (failure,) = report["failures"]
-    assert failure["kind"] == "rejected" and failure["message_id"] == "<big@x>"
-    # the server's words, or (when it announces APPENDLIMIT) its limit, without uploading
+    # refused by the server, or (when it announces APPENDLIMIT) too large: not even read
+    assert failure["kind"] == ("too-large" if appendlimit else "rejected")
+    assert failure["message_id"] == "<big@x>"
+    # the server's words, or its limit
     expected = "APPENDLIMIT of 200000" if appendlimit else "larger than the maximum size"
     assert expected in failure["reason"]
     # a re-run tries it again and still says so; nothing else is copied twice

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailferry.engine import CopyOptions, FolderFilters, MailboxCopy
+from mailferry.engine import CopyOptions, FolderFilters, MailboxCopy, imap_source
 from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
 from mailferry.report.verify import render_page
 from mailferry.store import StateStore
@@ -41,7 +41,8 @@ def copied(source: Dovecot, target: Dovecot, tmp_path: Path) -> Iterator[tuple[D
     conn.logout()
     store = StateStore.open(tmp_path / "state.db")
     try:
-        assert MailboxCopy(account(source), account(target), store, CopyOptions()).run().ok
+        assert MailboxCopy(imap_source(account(source)), account(target), store,
+                           CopyOptions()).run().ok
     finally:
         store.close()
     yield source, target

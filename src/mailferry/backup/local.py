@@ -2,16 +2,17 @@
 import go through the copy engine with all its guarantees instead of a second copy path.
 
 Folders and UIDs are fixed when the source is opened; bodies are read one at a time, when
-`uid_fetch` reaches them, so memory stays bounded by the largest message.
+`messages` reaches them, so memory stays bounded by the largest message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from mailferry.engine import SourceHeader, SourceMessage
 from mailferry.errors import CommandFailed
-from mailferry.imap import FetchItem, ListEntry, Namespace, Selected, encode_name
+from mailferry.imap import ListEntry, Namespace, Selected, encode_name
 
 DELIMITER = "/"
 
@@ -21,7 +22,7 @@ class LocalMessage:
     uid: int
     flags: tuple[str, ...]
     internaldate: str
-    size: int | None  # None: known only once read
+    size: int | None  # None: known only once read (then never skipped as too large)
     read: Callable[[], bytes]
 
 
@@ -45,21 +46,10 @@ class LocalFolder:
         return (self.messages[-1].uid if self.messages else 0) + 1
 
 
-def parse_uids(spec: bytes, highest: int) -> Callable[[int], bool]:
-    """A membership test for an IMAP UID set; "N:*" includes `highest` even below N."""
-    ranges: list[tuple[int, int]] = []
-    for piece in spec.split(b","):
-        low_text, _, high_text = piece.partition(b":")
-        low = highest if low_text == b"*" else int(low_text)
-        high = low if not high_text else (highest if high_text == b"*" else int(high_text))
-        ranges.append((min(low, high), max(low, high)))
-    return lambda uid: any(low <= uid <= high for low, high in ranges)
-
-
 class LocalSource:
     """Implements engine.MessageSource over LocalFolders."""
 
-    capabilities: frozenset[str] = frozenset({"IMAP4REV1", "UIDPLUS"})
+    condstore = False  # flags come whole every time
 
     def __init__(self, folders: Sequence[LocalFolder], name: str) -> None:
         self.name = name
@@ -84,30 +74,45 @@ class LocalSource:
         return {"MESSAGES": len(folder.messages), "UIDNEXT": folder.uidnext,
                 "UIDVALIDITY": folder.uidvalidity}
 
-    def select(self, mailbox: bytes, *, readonly: bool) -> Selected:
+    def examine(self, mailbox: bytes) -> Selected:
         folder = self._folder(mailbox)
         self._selected = folder
         return Selected(folder.uidvalidity, folder.uidnext, len(folder.messages),
                         frozenset({"\\*"}), None)
 
-    def uid_fetch(self, uids: bytes, items: bytes, *, changedsince: int | None = None,
-                  ) -> Iterator[FetchItem]:
+    def _messages(self, uids: Iterable[int] | None = None) -> Iterator[LocalMessage]:
         folder = self._selected
         if folder is None:
             raise CommandFailed("no folder selected", server=self.name, command="UID FETCH")
-        wanted = items.upper()
-        body = b"BODY.PEEK[]" in wanted or b"BODY[]" in wanted
-        header = b"BODY.PEEK[HEADER]" in wanted or b"BODY[HEADER]" in wanted
-        size = b"RFC822.SIZE" in wanted
-        member = parse_uids(uids, folder.uidnext - 1)
-        for seq, message in enumerate(folder.messages, 1):
-            if not member(message.uid):
+        if uids is None:
+            yield from folder.messages
+            return
+        wanted = set(uids)
+        yield from (m for m in folder.messages if m.uid in wanted)
+
+    def uids(self, first: int = 1) -> list[int]:
+        return [m.uid for m in self._messages() if m.uid >= first]
+
+    def flags(self, last: int, *, changed_since: int | None = None,
+              ) -> Iterator[tuple[int, tuple[str, ...]]]:
+        for message in self._messages():
+            if message.uid <= last:
+                yield message.uid, message.flags
+
+    def headers(self, uids: Sequence[int]) -> Iterator[SourceHeader]:
+        for message in self._messages(uids):
+            raw = message.read()
+            yield SourceHeader(message.uid, message.flags, message.internaldate,
+                               len(raw) if message.size is None else message.size, _header(raw))
+
+    def messages(self, uids: Sequence[int], *, max_size: int) -> Iterator[SourceMessage]:
+        for message in self._messages(uids):
+            if message.size is not None and message.size > max_size:
+                yield SourceMessage(message.uid, message.flags, message.internaldate, None,
+                                    message.size)
                 continue
-            raw = message.read() if body or header or (size and message.size is None) else b""
-            yield FetchItem(seq, message.uid, message.flags, message.internaldate,
-                            len(raw) if message.size is None else message.size,
-                            body=raw if body else None,
-                            header=_header(raw) if header else None)
+            raw = message.read()  # one at a time: memory bounded by the largest message
+            yield SourceMessage(message.uid, message.flags, message.internaldate, raw, len(raw))
 
     def close(self) -> None:
         self._selected = None

@@ -21,6 +21,7 @@ from mailferry.backup.manifest import MessageRecord
 from mailferry.backup.store import MailboxBackup
 from mailferry.engine import SourceOpener
 from mailferry.errors import ConfigError
+from mailferry.imap import SessionLimits
 
 
 def backup_source(directory: Path, key: bytes | None) -> SourceOpener:
@@ -29,7 +30,7 @@ def backup_source(directory: Path, key: bytes | None) -> SourceOpener:
     def reader(message: MessageRecord) -> Callable[[], bytes]:
         return lambda: backup.read(message)
 
-    def open_source() -> LocalSource:
+    def open_source(_limits: SessionLimits) -> LocalSource:
         folders = []
         for record in MailboxBackup.open(directory, key).manifest.folders.values():
             messages = [LocalMessage(m.uid, tuple(m.flags), m.internaldate, m.size, reader(m))
@@ -75,7 +76,7 @@ def mbox_source(path: Path, folder: str) -> SourceOpener:
     if not path.is_file():
         raise ConfigError("no such mbox file", where=str(path))
 
-    def open_source() -> LocalSource:
+    def open_source(_limits: SessionLimits) -> LocalSource:
         spans = _mbox_spans(path)
         messages = []
         for uid, (start, body, end) in enumerate(spans, 1):
@@ -134,7 +135,7 @@ def maildir_source(path: Path, folder: str) -> SourceOpener:
     if not (path / "cur").is_dir():
         raise ConfigError("not a Maildir (no cur/ directory)", where=str(path))
 
-    def open_source() -> LocalSource:
+    def open_source(_limits: SessionLimits) -> LocalSource:
         base = tuple(folder.split("/"))
         folders = [_maildir_folder(path, base)]
         for sub in sorted(p for p in path.iterdir() if p.name.startswith(".")
@@ -152,8 +153,9 @@ def _maildir_folder(directory: Path, path: tuple[str, ...]) -> LocalFolder:
     messages = []
     for uid, file in enumerate(files, 1):
         info = file.name.split(":2,", 1)[1] if ":2," in file.name else ""
-        mtime = dt.datetime.fromtimestamp(int(file.stat().st_mtime), dt.UTC)
+        stat = file.stat()
+        mtime = dt.datetime.fromtimestamp(int(stat.st_mtime), dt.UTC)
         messages.append(LocalMessage(uid, tuple(flags_from_info(info)), imap_date(mtime),
-                                     None, file.read_bytes))
+                                     stat.st_size, file.read_bytes))
     keys = [f.name.split(":", 1)[0] for f in files]
     return LocalFolder(path, _uidvalidity(keys), messages)

@@ -32,6 +32,7 @@ from mailferry.backup.manifest import FolderRecord, MessageRecord
 from mailferry.backup.store import MailboxBackup
 from mailferry.engine.folders import Folder, folders_from_listing
 from mailferry.imap import Account, FetchItem, ImapSession, session_for
+from mailferry.status import FolderStatus
 
 BATCH_MESSAGES = 200
 BATCH_BYTES = 32 << 20
@@ -41,7 +42,7 @@ FETCH_ITEMS = b"(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
 @dataclass
 class FolderBackup:
     folder: str
-    status: str = "synced"  # synced | unchanged
+    status: FolderStatus = FolderStatus.SYNCED  # or UNCHANGED
     fetched: int = 0
     bytes: int = 0
     flags_updated: int = 0
@@ -101,7 +102,7 @@ class _FolderRun:
         known = (self.record.uidvalidity, self.record.uidnext, self.record.highestmodseq)
         if "CONDSTORE" in self.session.capabilities and self.record.uidvalidity and known == (
                 status.get("UIDVALIDITY"), status.get("UIDNEXT"), status.get("HIGHESTMODSEQ")):
-            self.result.status = "unchanged"
+            self.result.status = FolderStatus.UNCHANGED
             return self.result
         selected = self.session.select(self.folder.wire, readonly=True)
         if selected.uidvalidity != self.record.uidvalidity:

@@ -15,6 +15,7 @@ from mailferry.batch.jobs import copy_options
 from mailferry.errors import MailferryError
 from mailferry.project.settings import ProjectSettings
 from mailferry.project.users import MailboxUser
+from mailferry.status import VerifyStatus
 from mailferry.store.project_state import ProjectState
 from mailferry.verify import VerifyReport, verify_mailbox
 
@@ -33,7 +34,9 @@ class UserVerify:
 
     @property
     def status(self) -> str:
-        return "verified" if self.ok else ("error" if self.report is None else "differs")
+        if self.ok:
+            return VerifyStatus.VERIFIED
+        return VerifyStatus.ERROR if self.report is None else VerifyStatus.DIFFERS
 
     def stored(self) -> dict[str, Any]:
         """What the project state keeps: totals, counts and the first differences."""

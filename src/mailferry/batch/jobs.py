@@ -13,11 +13,15 @@ from mailferry.project.settings import FolderRules, ProjectSettings
 from mailferry.project.users import MailboxUser
 
 
-def copy_options(rules: FolderRules, workers: int) -> CopyOptions:
+def copy_options(rules: FolderRules, workers: int, *, retries: int = 3,
+                 backoff: float = 5.0) -> CopyOptions:
+    """The engine's options for one user; `retries` and `backoff` ([sync]) set the one retry
+    policy (connecting, preparing and each folder)."""
     filters = FolderFilters(include=rules.include, exclude=rules.exclude,
                             exclude_special=rules.exclude_special, renames=rules.map,
                             automap=rules.automap)
-    return CopyOptions(filters=filters, skip_duplicates=rules.skip_duplicates, workers=workers)
+    return CopyOptions(filters=filters, skip_duplicates=rules.skip_duplicates, workers=workers,
+                       retries=retries, backoff=backoff)
 
 
 def concurrency_for(settings: ProjectSettings, selected: int, *, mailboxes: int | None = None,
@@ -34,5 +38,6 @@ def build_jobs(settings: ProjectSettings, users: Sequence[MailboxUser], factory:
     Checks every user's credentials first, so bad input stops the run before it starts."""
     factory.check(list(users))
     return [MailboxJob(user, account_urls(settings, user), partial(factory.accounts, user),
-                       copy_options(settings.rules_for(user.wave), workers))
+                       copy_options(settings.rules_for(user.wave), workers,
+                                    retries=settings.sync.retries, backoff=settings.sync.backoff))
             for user in users]

@@ -2,8 +2,9 @@
 engine `MailboxCopy` on the shared state store.
 
 - Connection caps: `Concurrency` says how many lanes and how many workers per mailbox.
-- Transient failures (a server unreachable, connections cut until the engine's per-folder
-  retries ran out) retry the mailbox after a backoff; the state makes a retry repeat nothing.
+- Retries: none here. The engine's one retry policy (engine/retry.py, from [sync] retries and
+  backoff) already retried what is worth retrying, by the error's class; a refused login
+  costs one attempt. Anything else (even an error nobody expected) fails that mailbox only.
 - Stop (Ctrl-C, SIGTERM): each mailbox in progress finishes its current folders and
   pauses; no new mailbox starts. Nothing is lost: a re-run continues.
 - Maintenance windows: outside a window no new mailbox starts; when a window closes the
@@ -23,10 +24,11 @@ from typing import Protocol
 
 from mailferry.batch.limits import Concurrency
 from mailferry.batch.schedule import WindowSchedule
-from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, Reporter
+from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, Reporter, imap_source
 from mailferry.errors import MailferryError
 from mailferry.imap import Account
 from mailferry.project.users import MailboxUser
+from mailferry.status import FolderStatus, MailboxStatus
 from mailferry.store import StateStore
 from mailferry.store.project_state import PassOutcome, ProjectState
 
@@ -38,8 +40,8 @@ _TICK = 0.2  # seconds between looks at the stop event and the window
 class MailboxJob:
     user: MailboxUser
     urls: tuple[str, str]  # imap://user@host:port of each side, for the state
-    accounts: Callable[[], tuple[Account, Account]]  # built per attempt: tokens stay fresh
-    options: CopyOptions
+    accounts: Callable[[], tuple[Account, Account]]  # built per pass: tokens stay fresh
+    options: CopyOptions  # its retry policy is the only one
 
 
 class BatchReporter(Protocol):
@@ -63,7 +65,7 @@ class BatchResult:
 
     @property
     def exit_status(self) -> int:
-        done = all(o.status == "synced" for o in self.outcomes.values())
+        done = all(o.status == MailboxStatus.SYNCED for o in self.outcomes.values())
         return 0 if done and not self.not_started and not self.interrupted else 1
 
 
@@ -76,8 +78,6 @@ class BatchRunner:
     reporter: BatchReporter
     stop: threading.Event = field(default_factory=threading.Event)
     wait_for_window: bool = False
-    retries: int = 3
-    backoff: float = 5.0
 
     def run(self, jobs: list[MailboxJob]) -> BatchResult:
         self._queue = collections.deque(jobs)
@@ -96,7 +96,7 @@ class BatchRunner:
         result = self._result
         result.not_started = [job.user.source_user for job in self._queue]
         result.interrupted = self.stop.is_set() or any(
-            o.status == "paused" for o in result.outcomes.values())
+            o.status == MailboxStatus.PAUSED for o in result.outcomes.values())
         if result.not_started and not self.schedule.is_open():
             result.next_window = self.schedule.next_open().isoformat(timespec="minutes")
         return result
@@ -125,7 +125,8 @@ class BatchRunner:
             outcome = self._run_mailbox(job)
             with self._lock:
                 self._result.outcomes[job.user.source_user] = outcome
-                if outcome.status == "paused" and self.wait_for_window and not self.stop.is_set():
+                if (outcome.status == MailboxStatus.PAUSED and self.wait_for_window
+                        and not self.stop.is_set()):
                     self._queue.appendleft(job)  # a window closed: resume in the next one
             self.reporter.mailbox_finished(job.user, outcome)
 
@@ -134,68 +135,55 @@ class BatchRunner:
         with self._lock:
             self._active[job.user.source_user] = pause
         try:
-            return self._attempts(job, pause)
+            return self._pass(job, pause)
         finally:
             with self._lock:
                 del self._active[job.user.source_user]
 
-    def _attempts(self, job: MailboxJob, pause: threading.Event) -> PassOutcome:
+    def _pass(self, job: MailboxJob, pause: threading.Event) -> PassOutcome:
+        """One pass over a mailbox; the engine retried inside it what its policy retries."""
         user = job.user
         started = time.monotonic()
-        copied = size = 0
-        delay = self.backoff
         engine_reporter = self.reporter.mailbox_started(user)
         self.state.start(source_user=user.source_user, target_user=user.target_user,
                          wave=user.wave, department=user.department,
                          source=job.urls[0], target=job.urls[1])
-        for attempt in range(self.retries + 1):
-            summary: CopySummary | None = None
-            error: str | None = None
-            try:
-                source, target = job.accounts()
-                summary = MailboxCopy(source, target, self.store, job.options, engine_reporter,
-                                      stop=pause).run()
-                copied += summary.total("copied")
-                size += summary.total("bytes")
-                if summary.interrupted or not _retryable(summary):
-                    break
-                error = _folder_errors(summary)
-            except MailferryError as exc:  # unreachable, login refused, token command failed
-                error = str(exc)
-            if attempt == self.retries or pause.is_set():
-                break
-            log.info("mailbox %s: %s; retrying in %.1fs", user.source_user, error, delay)
-            if pause.wait(delay):
-                break
-            delay = min(delay * 2, 300.0)
-        outcome = _outcome(summary, error, pause.is_set(), copied, size,
-                           time.monotonic() - started)
+        summary: CopySummary | None = None
+        error: str | None = None
+        try:
+            source, target = job.accounts()
+            summary = MailboxCopy(imap_source(source), target, self.store, job.options,
+                                  engine_reporter, stop=pause).run()
+        except MailferryError as exc:  # unreachable, login refused, token command failed
+            error = str(exc)
+            log.warning("mailbox %s: %s", user.source_user, exc)
+        except Exception as exc:  # a fault nobody foresaw: this mailbox fails, the lane goes on
+            error = f"unexpected error: {type(exc).__name__}: {exc}"
+            log.exception("mailbox %s failed with an unexpected error", user.source_user)
+        outcome = _outcome(summary, error, pause.is_set(), time.monotonic() - started)
         self.state.finish(user.source_user, outcome)
         return outcome
 
 
-def _retryable(summary: CopySummary) -> bool:
-    """Folders that failed on a server error (connections cut, login refused mid-run);
-    messages a server rejected are not retried: the report lists them."""
-    return any(f.status == "failed" for f in summary.folders)
-
-
 def _folder_errors(summary: CopySummary) -> str:
-    return "; ".join(f"{f.source}: {f.error}" for f in summary.folders if f.status == "failed")
+    return "; ".join(f"{f.source}: {f.error}" for f in summary.folders
+                     if f.status == FolderStatus.FAILED)
 
 
-def _outcome(summary: CopySummary | None, error: str | None, paused: bool, copied: int,
-             size: int, seconds: float) -> PassOutcome:
-    if summary is None:  # no pass finished; a stop during the backoff leaves it paused
-        return PassOutcome("paused" if paused else "failed", copied, size, 0, seconds, error,
-                           [], [])
+def _outcome(summary: CopySummary | None, error: str | None, paused: bool,
+             seconds: float) -> PassOutcome:
+    if summary is None:  # the pass did not get going; a stop meanwhile leaves it paused
+        status = MailboxStatus.PAUSED if paused else MailboxStatus.FAILED
+        return PassOutcome(status, 0, 0, 0, seconds, error, [], [])
     data = summary.to_json()
     if summary.interrupted:
-        status = "paused"
+        status = MailboxStatus.PAUSED
     elif summary.ok:
-        status = "synced"
+        status = MailboxStatus.SYNCED
     else:
-        status = "failed"
-        error = error or (_folder_errors(summary) or f"{len(summary.failures)} messages failed")
-    return PassOutcome(status, copied, size, len(summary.failures), seconds,
-                       None if status == "synced" else error, data["folders"], data["failures"])
+        status = MailboxStatus.FAILED
+        error = _folder_errors(summary) or f"{len(summary.failures)} messages failed"
+    return PassOutcome(status, summary.total("copied"), summary.total("bytes"),
+                       len(summary.failures), seconds,
+                       None if status == MailboxStatus.SYNCED else error, data["folders"],
+                       data["failures"])

@@ -20,8 +20,8 @@ from mailferry.backup import (
     mbox_source,
     read_key,
 )
-from mailferry.engine import CopyOptions, FolderFilters, MailboxCopy, SourceOpener
-from mailferry.errors import ConfigError
+from mailferry.engine import CopyOptions, FolderFilters, MailboxCopy, SourceOpener, connect
+from mailferry.errors import ConfigError, ConnectError
 from mailferry.imap import Account
 from mailferry.store import StateStore
 
@@ -124,12 +124,19 @@ def _copy_into(opener: SourceOpener, target: Account, state_path: Path, filters:
     """The copy engine from a local source: byte-exact, flags, dates, no duplicates."""
     if not state_path.parent.exists():
         raise ConfigError(f"directory {state_path.parent} does not exist", where="--state")
-    check_reachable(target)
-    store = StateStore.open(state_path)
+    options = CopyOptions(filters=filters)
+    try:  # both sides open before the state is: a bad target is bad input, nothing written
+        sessions = connect(opener, target, options)
+    except ConnectError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        store = StateStore.open(state_path)
+    except BaseException:
+        sessions.logout()
+        raise
     try:
         with ProgressReporter(Console(stderr=True)) as reporter:
-            summary = MailboxCopy(opener, target, store, CopyOptions(filters=filters),
-                                  reporter).run()
+            summary = MailboxCopy(opener, target, store, options, reporter).run(sessions)
     finally:
         store.close()
     if as_json:

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from mailferry.engine import CopyOptions, CopySummary, MailboxCopy
+from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, connect, imap_source
 from mailferry.errors import ConfigError
 from mailferry.store import StateStore
 
@@ -73,20 +73,19 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     if log_file is not None:
         logging.basicConfig(filename=str(log_file), level=logging.DEBUG,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    opened: list[StateStore] = []
-
-    def open_store() -> StateStore:  # only once both servers let us in: else nothing written
-        opened.append(StateStore.open(state_path, readonly=dry_run))
-        return opened[0]
-
+    source = imap_source(source_account)
+    sessions = connect(source, target_account, options)  # a refusal: exit 2, nothing written
+    try:
+        store = StateStore.open(state_path, readonly=dry_run)
+    except BaseException:
+        sessions.logout()
+        raise
     console = Console(stderr=True)
     try:
         with ProgressReporter(console) as reporter:
-            summary = MailboxCopy(source_account, target_account, open_store, options,
-                                  reporter).run()
+            summary = MailboxCopy(source, target_account, store, options, reporter).run(sessions)
     finally:
-        for store in opened:
-            store.close()
+        store.close()
     logging.getLogger("mailferry.copy").info(
         "copy %s -> %s: %d copied, %d failed", source_account.endpoint, target_account.endpoint,
         summary.total("copied"),

@@ -21,12 +21,14 @@ from mailferry.project.settings import ProjectSettings, load_project
 from mailferry.project.users import MailboxUser, assign_waves, load_users
 from mailferry.report import ProjectReport, build_report, report_html, report_json
 from mailferry.report.model import human_bytes
+from mailferry.status import MailboxStatus
 from mailferry.store.project_state import STATUSES, MailboxRecord, ProjectState
 
 from .output import print_json
 
-_STYLE = {"synced": "green", "verified": "bold green", "failed": "bold red",
-          "paused": "yellow", "copying": "cyan", "pending": "dim"}
+_STYLE = {MailboxStatus.SYNCED: "green", MailboxStatus.VERIFIED: "bold green",
+          MailboxStatus.FAILED: "bold red", MailboxStatus.PAUSED: "yellow",
+          MailboxStatus.COPYING: "cyan", MailboxStatus.PENDING: "dim"}
 
 
 def project_argument(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -145,8 +145,7 @@ def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_fo
         with ProjectState.open(settings.sync.state) as state, \
                 LiveBatchReporter(errors) as reporter:
             runner = BatchRunner(store, state, concurrency, schedule, reporter, stop,
-                                 wait_for_window=wait_for_window, retries=settings.sync.retries,
-                                 backoff=settings.sync.backoff)
+                                 wait_for_window=wait_for_window)
             result = runner.run(jobs)
             records = state.records()
     finally:

@@ -3,9 +3,16 @@
 Knows nothing of the command line or config files.
 """
 
-from mailferry.engine.copy import MailboxCopy
-from mailferry.engine.fingerprint import fingerprint, header_block, message_id
+from mailferry.engine.copy import MailboxCopy, SessionPair, connect
+from mailferry.engine.fingerprint import (
+    body_digest,
+    fingerprint,
+    header_block,
+    message_id,
+    relayed_fingerprint,
+)
 from mailferry.engine.folders import FolderFilters
+from mailferry.engine.matcher import Decision, Match, Matcher, MessageKey
 from mailferry.engine.options import CopyOptions
 from mailferry.engine.results import (
     CopySummary,
@@ -14,21 +21,41 @@ from mailferry.engine.results import (
     Reporter,
     SilentReporter,
 )
-from mailferry.engine.source import MessageSource, SourceOpener, imap_source
+from mailferry.engine.retry import RetryPolicy
+from mailferry.engine.source import (
+    ImapSource,
+    MessageSource,
+    SourceHeader,
+    SourceMessage,
+    SourceOpener,
+    imap_source,
+)
 
 __all__ = [
     "CopyOptions",
     "CopySummary",
+    "Decision",
     "FolderFilters",
     "FolderResult",
+    "ImapSource",
     "MailboxCopy",
+    "Match",
+    "Matcher",
     "MessageFailure",
+    "MessageKey",
     "MessageSource",
     "Reporter",
+    "RetryPolicy",
+    "SessionPair",
     "SilentReporter",
+    "SourceHeader",
+    "SourceMessage",
     "SourceOpener",
+    "body_digest",
+    "connect",
     "fingerprint",
     "header_block",
     "imap_source",
     "message_id",
+    "relayed_fingerprint",
 ]

@@ -1,8 +1,10 @@
 """Copy a whole mailbox: plan the folders, then sync them on a few connection pairs at once.
 
-Retries are decided by error class: a dropped connection or a "try again later" reconnects
-and resumes the folder after a backoff (its state is committed batch by batch, so resuming
-repeats nothing); a refused command fails that folder only and the others go on.
+Retries follow the one policy (engine/retry.py), decided by the error's class: a dropped
+connection or a "try again later" reconnects and resumes the folder after a backoff (its
+state is committed batch by batch, so resuming repeats nothing); a refusal fails that folder
+only and the others go on. Every folder ends with a result: an error nobody expected fails
+its folder with its message (the traceback goes to the log), never the folder's row.
 """
 
 from __future__ import annotations
@@ -11,9 +13,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
 
 from mailferry.engine.folders import Folder, FolderPair, folders_from_listing, plan_folders
 from mailferry.engine.options import CopyOptions
@@ -24,56 +24,41 @@ from mailferry.engine.results import (
     Reporter,
     SilentReporter,
 )
-from mailferry.engine.source import MessageSource, SourceOpener, imap_source
+from mailferry.engine.source import MessageSource, SourceOpener
 from mailferry.engine.sync import FolderSync
-from mailferry.errors import ConnectError, MailferryError
+from mailferry.errors import CommandFailed, MailferryError, TryAgainLater
 from mailferry.imap import (
     Account,
     ImapSession,
+    ListEntry,
     Namespace,
+    SessionLimits,
     create_mailbox,
     mailbox_status,
     session_for,
     subscribe_mailbox,
 )
+from mailferry.status import FolderStatus
 from mailferry.store import FolderState, StateStore
 
 log = logging.getLogger("mailferry.copy")
 
 
-_S = TypeVar("_S", MessageSource, ImapSession)
-
-
 @dataclass
-class _Side(Generic[_S]):
-    session: _S
-    folders: list[Folder]
-    namespace: Namespace
+class SessionPair:
+    """One connection to each side, opened on first use (the source first)."""
 
-
-def _survey(session: _S) -> _Side[_S]:
-    entries, subscribed, namespace = session.list_folders()
-    return _Side(session, folders_from_listing(entries, subscribed, namespace), namespace)
-
-
-@dataclass
-class _Work:
-    pair: FolderPair
-    expected: int
-
-
-@dataclass
-class _Worker:
     source: SourceOpener
     target: Account
+    limits: SessionLimits = field(default_factory=SessionLimits)
     src: MessageSource | None = None
     tgt: ImapSession | None = None
 
     def sessions(self) -> tuple[MessageSource, ImapSession]:
         if self.src is None:
-            self.src = self.source.open()
+            self.src = self.source.open(self.limits)
         if self.tgt is None:
-            self.tgt = session_for(self.target)
+            self.tgt = session_for(self.target, limits=self.limits)
         return self.src, self.tgt
 
     def drop(self) -> None:
@@ -89,33 +74,67 @@ class _Worker:
         self.src = self.tgt = None
 
 
+def connect(source: SourceOpener, target: Account, options: CopyOptions) -> SessionPair:
+    """Log in on both sides once, without retrying: a bad host or password raises
+    ConnectError before anything is written (the CLI then opens the state store)."""
+    pair = SessionPair(source, target, options.session_limits)
+    try:
+        pair.sessions()
+    except BaseException:
+        pair.drop()
+        raise
+    return pair
+
+
+@dataclass
+class _Listing:
+    folders: list[Folder]
+    namespace: Namespace
+
+
+def _survey(listing: tuple[list[ListEntry], set[bytes], Namespace]) -> _Listing:
+    entries, subscribed, namespace = listing
+    return _Listing(folders_from_listing(entries, subscribed, namespace), namespace)
+
+
+@dataclass
+class _Work:
+    pair: FolderPair
+    expected: int
+
+
 @dataclass
 class MailboxCopy:
-    """Copy one mailbox. `source` is an IMAP account or any other MessageSource opener;
-    setting `stop` lets the folders being copied finish and starts no others. `store` may be
-    a callable that opens it: it is then called only once both servers let us in, so a bad
-    host or password leaves nothing behind."""
+    """Copy one mailbox from any MessageSource into an IMAP account, recording in `store`.
+    Setting `stop` lets the folders being copied finish and starts no others."""
 
-    source: Account | SourceOpener
+    source: SourceOpener
     target: Account
-    store: StateStore | Callable[[], StateStore]
+    store: StateStore
     options: CopyOptions = field(default_factory=CopyOptions)
     reporter: Reporter = field(default_factory=SilentReporter)
     stop: threading.Event = field(default_factory=threading.Event)
 
-    def run(self) -> CopySummary:
-        """Connects first: an unreachable server or refused login raises ConnectError before
-        anything is written."""
+    def run(self, connected: SessionPair | None = None) -> CopySummary:
+        """`connected`: sessions `connect` opened (used and logged out here); without, this
+        connects itself, retrying what the policy retries. A refused login raises."""
         started = time.monotonic()
-        opener = imap_source(self.source) if isinstance(self.source, Account) else self.source
-        self._opener = opener
-        summary = CopySummary(opener.name, str(self.target.endpoint),
+        policy = self.options.retry_policy
+        summary = CopySummary(self.source.name, str(self.target.endpoint),
                               dry_run=self.options.dry_run)
-        control = _Worker(opener, self.target)
+        control = connected or SessionPair(self.source, self.target, self.options.session_limits)
         try:
-            control.sessions()  # a server that refuses us from the start: raise, write nothing
-            self._store = self.store if isinstance(self.store, StateStore) else self.store()
-            work = self._prepare_with_retries(summary, control)
+            if connected is None:
+                policy.run(control.sessions, what="connecting", stop=self.stop,
+                           before_retry=control.drop)
+            self._pair_id = self.store.pair_id(self.source.name, str(self.target.endpoint))
+
+            def reset() -> None:  # listed again; folders created so far stay listed
+                control.drop()
+                summary.folders.clear()
+
+            work = policy.run(lambda: self._prepare(summary, control), what="preparing",
+                              stop=self.stop, before_retry=reset)
             # an \All folder goes last, once the label folders' messages are known
             last = [w for w in work if self._unfiled_only(w.pair)]
             self._run_workers([w for w in work if w not in last], summary, control)
@@ -126,54 +145,51 @@ class MailboxCopy:
         summary.seconds = time.monotonic() - started
         return summary
 
-    def _prepare_with_retries(self, summary: CopySummary, control: _Worker) -> list[_Work]:
-        """Listing, folder creation and STATUS, again after a dropped connection (each step
-        can be repeated: creating an existing folder is not an error)."""
-        delay = self.options.backoff
-        for attempt in range(self.options.retries + 1):
-            try:
-                src, tgt = control.sessions()
-                return self._prepare(summary, _survey(src), _survey(tgt))
-            except MailferryError as exc:
-                retryable = exc.retryable or isinstance(exc, ConnectError)
-                if not retryable or attempt == self.options.retries:
-                    raise
-                control.drop()
-                summary.folders.clear()  # listed again; folders created so far stay listed
-                log.info("preparing: %s; retrying in %.1fs", exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, self.options.backoff_max)
-        raise AssertionError("unreachable")
-
-    def _prepare(self, summary: CopySummary, src: _Side[MessageSource],
-                 tgt: _Side[ImapSession]) -> list[_Work]:
+    def _prepare(self, summary: CopySummary, control: SessionPair) -> list[_Work]:
+        """Listing, folder creation and STATUS (each step can be repeated: creating an
+        existing folder is not an error)."""
+        src_session, tgt_session = control.sessions()
+        src, tgt = _survey(src_session.list_folders()), _survey(tgt_session.list_folders())
         plan = plan_folders(src.folders, tgt.folders, tgt.namespace, self.options.filters)
         for excluded in plan.excluded:
-            summary.folders.append(FolderResult(excluded.source.display, "", "excluded",
-                                                note=excluded.reason))
+            summary.folders.append(FolderResult(excluded.source.display, "",
+                                                FolderStatus.EXCLUDED, note=excluded.reason))
         target_subscribed = {f.wire for f in tgt.folders if f.subscribed}
+        refused: set[bytes] = set()
         if self.options.dry_run:
             summary.created = [p.target_display for p in plan.to_create]
         else:
             for pair in plan.pairs:
                 if not pair.target_exists:
-                    create_mailbox(tgt.session, pair.target_wire, subscribe=pair.subscribe)
-                    summary.created.append(pair.target_display)
+                    try:
+                        create_mailbox(tgt_session, pair.target_wire, subscribe=pair.subscribe)
+                    except TryAgainLater:
+                        raise
+                    except CommandFailed as exc:  # that folder fails, not the whole copy
+                        refused.add(pair.target_wire)
+                        summary.folders.append(FolderResult(
+                            pair.source.display, pair.target_display, FolderStatus.FAILED,
+                            error=f"the target refused to create this folder: {exc.text}",
+                            note=pair.note))
+                        continue
+                    if pair.target_display not in summary.created:
+                        summary.created.append(pair.target_display)
                 elif pair.subscribe and pair.target_wire not in target_subscribed:
-                    subscribe_mailbox(tgt.session, pair.target_wire)
-        pair_id = self._store.pair_id(self._opener.name, str(self.target.endpoint))
-        self._pair_id = pair_id
+                    subscribe_mailbox(tgt_session, pair.target_wire)
         work: list[_Work] = []
         for pair in plan.pairs:
+            if pair.target_wire in refused:
+                continue
             if not pair.source.selectable:
                 summary.folders.append(FolderResult(pair.source.display, pair.target_display,
-                                                    "synced", note="not selectable: created only"))
+                                                    FolderStatus.SYNCED,
+                                                    note="not selectable: created only"))
                 continue
-            status = src.session.status(pair.source.wire)
-            state = self._store.folder(pair_id, pair.source.wire)
-            if self._unchanged(state, pair, status, src.session, tgt.session):
+            status = src_session.status(pair.source.wire)
+            state = self.store.folder(self._pair_id, pair.source.wire)
+            if self._unchanged(state, pair, status, src_session, tgt_session):
                 summary.folders.append(FolderResult(pair.source.display, pair.target_display,
-                                                    "unchanged", note=pair.note))
+                                                    FolderStatus.UNCHANGED, note=pair.note))
                 continue
             work.append(_Work(pair, status.get("MESSAGES", 0)))
         work.sort(key=lambda w: -w.expected)  # biggest first: the slowest folder starts early
@@ -185,7 +201,7 @@ class MailboxCopy:
         """One STATUS per side tells a folder nobody touched since the last run. Without
         CONDSTORE a flag change would not show, so such folders are always looked at."""
         if (state is None or not state.complete or self.options.dry_run
-                or state.target_name != pair.target_wire or "CONDSTORE" not in src.capabilities
+                or state.target_name != pair.target_wire or not src.condstore
                 or (state.src_uidvalidity, state.src_uidnext, state.src_highestmodseq)
                 != (status.get("UIDVALIDITY"), status.get("UIDNEXT"), status.get("HIGHESTMODSEQ"))):
             return False
@@ -196,34 +212,35 @@ class MailboxCopy:
     def _unfiled_only(self, pair: FolderPair) -> bool:
         return self.options.all_mail == "unfiled" and pair.source.special_use == "\\All"
 
-    def _run_workers(self, work: list[_Work], summary: CopySummary, control: _Worker) -> None:
+    def _run_workers(self, work: list[_Work], summary: CopySummary,
+                     control: SessionPair) -> None:
         pending: queue.Queue[_Work] = queue.Queue()
         for item in work:
             pending.put(item)
         lock = threading.Lock()
 
-        def loop(worker: _Worker) -> None:
+        def loop(worker: SessionPair) -> None:
             try:
-                while True:
-                    if self.stop.is_set():
-                        return
+                while not self.stop.is_set():
                     try:
                         item = pending.get_nowait()
                     except queue.Empty:
                         return
-                    result, failures = self._sync_with_retries(worker, item.pair)
+                    result, failures = self._copy_folder(worker, item.pair)
                     with lock:
                         summary.folders.append(result)
                         summary.failures.extend(failures)
+                        summary.interrupted |= result.status == FolderStatus.PAUSED
                     self.reporter.folder_finished(result)
             finally:
                 if worker is not control:
                     worker.logout()
 
         count = max(1, min(self.options.workers, len(work)))
-        threads = [threading.Thread(target=loop, args=(control if n == 0 else
-                                                       _Worker(self._opener, self.target),),
-                                    name=f"folder-worker-{n}", daemon=True) for n in range(count)]
+        workers = [control] + [SessionPair(self.source, self.target, self.options.session_limits)
+                               for _ in range(count - 1)]
+        threads = [threading.Thread(target=loop, args=(worker,), name=f"folder-worker-{n}",
+                                    daemon=True) for n, worker in enumerate(workers)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -231,44 +248,48 @@ class MailboxCopy:
         while not pending.empty():  # left alone after a stop: a re-run continues here
             item = pending.get_nowait()
             summary.folders.append(FolderResult(item.pair.source.display,
-                                                item.pair.target_display, "paused"))
+                                                item.pair.target_display, FolderStatus.PAUSED))
             summary.interrupted = True
 
-    def _sync_with_retries(self, worker: _Worker, pair: FolderPair,
-                           ) -> tuple[FolderResult, list[MessageFailure]]:
+    def _copy_folder(self, worker: SessionPair, pair: FolderPair,
+                     ) -> tuple[FolderResult, list[MessageFailure]]:
+        """One folder, with the policy's retries; always a result."""
         result = FolderResult(pair.source.display, pair.target_display, note=pair.note)
         failures: list[MessageFailure] = []
-        elsewhere = (self._store.fingerprints_elsewhere(self._pair_id, pair.source.wire)
-                     if self._unfiled_only(pair) else frozenset())
         started = time.monotonic()
-        try:
-            return self._attempts(worker, pair, result, failures, elsewhere)
-        finally:
-            result.seconds = round(time.monotonic() - started, 3)
 
-    def _attempts(self, worker: _Worker, pair: FolderPair, result: FolderResult,
-                  failures: list[MessageFailure], elsewhere: frozenset[str],
-                  ) -> tuple[FolderResult, list[MessageFailure]]:
-        delay = self.options.backoff
-        for attempt in range(self.options.retries + 1):
-            sync: FolderSync | None = None
+        def attempt() -> None:
+            src, tgt = worker.sessions()
+            sync = FolderSync(src, tgt, self.store, self._pair_id, pair, self.options,
+                              self.reporter, result=result, elsewhere=elsewhere)
             try:
-                src, tgt = worker.sessions()
-                sync = FolderSync(src, tgt, self._store, self._pair_id, pair, self.options,
-                                  self.reporter, result=result, elsewhere=elsewhere)
                 sync.run()
-                return result, failures + sync.failures
-            except MailferryError as exc:
-                if sync is not None:
-                    failures.extend(sync.failures)
-                worker.drop()
-                retryable = exc.retryable or isinstance(exc, ConnectError)
-                if not retryable or attempt == self.options.retries:
-                    result.status = "failed"
-                    result.error = str(exc)
-                    log.warning("folder %s failed: %s", pair.source.display, exc)
-                    return result, failures
-                log.info("folder %s: %s; retrying in %.1fs", pair.source.display, exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, self.options.backoff_max)
-        return result, failures
+            finally:
+                failures.extend(sync.failures)
+
+        try:
+            elsewhere = (self.store.fingerprints_elsewhere(self._pair_id, pair.source.wire)
+                         if self._unfiled_only(pair) else frozenset())
+            self.options.retry_policy.run(attempt, what=f"folder {pair.source.display}",
+                                          stop=self.stop, before_retry=worker.drop)
+        except MailferryError as exc:
+            worker.drop()
+            paused = self.stop.is_set() and exc.retryable
+            result.status = FolderStatus.PAUSED if paused else FolderStatus.FAILED
+            result.error = str(exc)
+            log.warning("folder %s failed: %s", pair.source.display, exc)
+        except Exception as exc:  # a bug or a fault nobody foresaw: this folder fails, loudly
+            worker.drop()
+            result.status = FolderStatus.FAILED
+            result.error = f"unexpected error: {type(exc).__name__}: {exc}"
+            log.exception("folder %s failed with an unexpected error", pair.source.display)
+        result.seconds = round(time.monotonic() - started, 3)
+        return result, _last_per_message(failures)
+
+
+def _last_per_message(failures: list[MessageFailure]) -> list[MessageFailure]:
+    """A message that failed on several attempts is listed once (its last reason)."""
+    latest: dict[tuple[int, str], MessageFailure] = {}
+    for failure in failures:
+        latest[(failure.uid, failure.kind)] = failure
+    return list(latest.values())

@@ -33,7 +33,12 @@ def header_block(raw: bytes) -> bytes:
 
 
 def fingerprint(raw: bytes) -> str:
-    return hashlib.sha256(header_block(raw)).hexdigest()[:32]
+    return block_fingerprint(header_block(raw))
+
+
+def block_fingerprint(block: bytes) -> str:
+    """The fingerprint of a header block `header_block` made."""
+    return hashlib.sha256(block).hexdigest()[:32]
 
 
 def message_id(raw: bytes) -> str | None:
@@ -49,3 +54,63 @@ def subject(raw: bytes) -> str | None:
     if not match:
         return None
     return re.sub(rb"\s+", b" ", match.group(1)).strip().decode("utf-8", "replace")[:200]
+
+
+# -- mail delivered twice (dual delivery) -----------------------------------------------------
+#
+# Each receiving server prepends its own trace and delivery fields (Dovecot's LMTP:
+# Return-Path, Delivered-To, Received; providers: Authentication-Results, ARC-*, spam and
+# virus verdicts, ...), so the copy the old server stored and the copy the new one stored of
+# one relayed message differ in their top header lines only. DKIM-Signature is not among
+# them: senders (or lists) add it, and it is the same in both copies.
+DELIVERY_FIELDS = frozenset({
+    "return-path", "received", "delivered-to", "x-original-to", "x-delivered-to",
+    "envelope-to", "x-envelope-to", "x-envelope-from", "authentication-results",
+    "x-original-authentication-results", "received-spf", "arc-seal", "arc-message-signature",
+    "arc-authentication-results", "x-received", "x-virus-scanned", "x-virus-status",
+    "x-forefront-antispam-report", "x-sieve", "x-greylist", "x-policyd-weight",
+})
+DELIVERY_PREFIXES = ("x-spam-", "x-rspamd-", "x-virus-", "x-ms-exchange-organization-",
+                     "x-microsoft-antispam", "x-mimecast-", "x-proofpoint-")
+_HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
+
+
+def _is_delivery_field(line: bytes) -> bool:
+    name, colon, _ = line.partition(b":")
+    if not colon:
+        return False
+    text = name.strip().decode("ascii", "replace").lower()
+    return text in DELIVERY_FIELDS or text.startswith(DELIVERY_PREFIXES)
+
+
+def below_delivery_fields(block: bytes) -> bytes | None:
+    """A normalised header block without its leading run of delivery fields, or None when
+    it has no such run (or nothing else)."""
+    lines = block.split(b"\n")
+    cut = 0
+    while cut < len(lines) and lines[cut]:
+        if not _is_delivery_field(lines[cut]):
+            break
+        cut += 1
+        while cut < len(lines) and lines[cut][:1] in (b" ", b"\t"):
+            cut += 1  # folded continuation of that field
+    rest = b"\n".join(lines[cut:])
+    if cut == 0 or not rest.strip():
+        return None
+    return rest
+
+
+def relayed_fingerprint(block: bytes) -> str | None:
+    """The fingerprint of what is left below the delivery fields (see `header_block`)."""
+    rest = below_delivery_fields(block)
+    if rest is None:
+        return None
+    return hashlib.sha256(b"below delivery fields\n" + rest).hexdigest()[:32]
+
+
+def body_digest(raw: bytes) -> str:
+    """sha256 of the text below the header block, line ends and NUL rewrites normalised: two
+    deliveries of one message have the same, whatever their delivery fields."""
+    match = _HEADER_END.search(raw)
+    text = raw[match.end():] if match else b""
+    return hashlib.sha256(_NUL_LIKE.sub(b"", _LINE_ENDS.sub(b"\n", text))).hexdigest()

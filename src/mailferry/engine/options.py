@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mailferry.engine.folders import FolderFilters
+from mailferry.engine.retry import RetryPolicy
+from mailferry.imap import SessionLimits
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,21 @@ class CopyOptions:
     workers: int = 4
     batch_messages: int = 100  # per MULTIAPPEND
     batch_bytes: int = 2 << 20  # bounds memory: at most ~3 batches per worker in flight
-    retries: int = 6  # per folder, for dropped connections and "try again later"
+    # a message above this (or the target's APPENDLIMIT) is reported, never read into memory
+    max_message_size: int = 256 << 20
+    # the retry policy (engine/retry.py): for connecting, preparing and each folder
+    retries: int = 6
     backoff: float = 0.5  # seconds, doubled on each retry
     backoff_max: float = 30.0
+    read_timeout: float = 120.0  # seconds of silence from a server
+    command_timeout: float = 300.0  # per command, plus 1 s per 16 KB it transfers
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retries, self.backoff, self.backoff_max)
+
+    @property
+    def session_limits(self) -> SessionLimits:
+        return SessionLimits(read_timeout=self.read_timeout,
+                             command_timeout=self.command_timeout,
+                             max_literal=self.max_message_size)

@@ -6,14 +6,14 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from mailferry.status import FailureKind, FolderStatus
+
 
 @dataclass(frozen=True)
 class MessageFailure:
     folder: str
     uid: int
-    # "rejected": not in the target; "altered": stored, but not byte-identical;
-    # "normalised": stored with CRLF line endings where the source had bare LF/CR (a warning)
-    kind: str
+    kind: FailureKind
     reason: str  # the server's words
     message_id: str | None = None
     subject: str | None = None
@@ -24,7 +24,7 @@ class MessageFailure:
 class FolderResult:
     source: str
     target: str
-    status: str = "pending"  # synced | unchanged | failed | excluded | planned | paused
+    status: FolderStatus = FolderStatus.PENDING
     copied: int = 0
     present: int = 0  # already in the target (found by fingerprint), not copied again
     duplicates_skipped: int = 0  # --skip-duplicates
@@ -62,8 +62,9 @@ class CopySummary:
 
     @property
     def ok(self) -> bool:
-        return (all(f.kind == "normalised" for f in self.failures) and not self.interrupted
-                and not any(f.status == "failed" for f in self.folders))
+        return (all(f.kind == FailureKind.NORMALISED for f in self.failures)
+                and not self.interrupted
+                and not any(f.status == FolderStatus.FAILED for f in self.folders))
 
     @property
     def exit_status(self) -> int:
@@ -79,7 +80,7 @@ class CopySummary:
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 3),
             "totals": {
-                "folders": len([f for f in self.folders if f.status != "excluded"]),
+                "folders": len([f for f in self.folders if f.status != FolderStatus.EXCLUDED]),
                 "copied": copied,
                 "present": self.total("present"),
                 "duplicates_skipped": self.total("duplicates_skipped"),

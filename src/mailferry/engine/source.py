@@ -1,38 +1,81 @@
-"""What the engine needs from the side it copies *from*.
+"""What the engine needs from the side it copies *from*, in its own terms: folders, UIDs,
+header blocks, bodies, flags changed since a mod-sequence. Never IMAP item strings.
 
-An IMAP session is one such source; a backup directory or an mbox file can be another
-(restore and import reuse the whole copy path, with its matching and crash safety).
+An IMAP session is one such source (`ImapSource`); a backup, an mbox file or a Maildir is
+another (restore and import reuse the whole copy path, with its matching and crash safety).
+Whatever a source answers is checked by the engine, not trusted: see `checked`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from mailferry.imap import Account, FetchItem, ImapSession, ListEntry, Namespace, Selected
+from mailferry.imap import (
+    Account,
+    ImapSession,
+    ListEntry,
+    Namespace,
+    Selected,
+    SessionLimits,
+    uid_set,
+)
+
+UID_SET_CHUNK = 8000  # bytes of UID set per command: servers limit command lines (~8-64 KB)
+
+
+@dataclass(frozen=True)
+class SourceHeader:
+    uid: int
+    flags: tuple[str, ...]
+    internaldate: str
+    size: int | None  # what the source says (RFC822.SIZE can be wrong)
+    header: bytes
+
+
+@dataclass(frozen=True)
+class SourceMessage:
+    uid: int
+    flags: tuple[str, ...]
+    internaldate: str | None
+    body: bytes | None  # None: larger than the limit asked for, so not read
+    size: int  # len(body), or the size announced for a body not read
+
+    @property
+    def too_large(self) -> bool:
+        return self.body is None
 
 
 class MessageSource(Protocol):
-    """Read-only mailbox access: the subset of ImapSession the engine uses on the source.
+    """Read-only access to a mailbox. `uids`, `headers`, `messages` and `flags` apply to the
+    folder last examined; UIDs are passed as integers in ascending order."""
 
-    `uid_fetch` must understand UID sets like b"3,7:9,12:*" and the items the engine asks
-    for (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[] BODY.PEEK[HEADER]); "N:*" includes
-    the highest UID even when it is below N, as in IMAP.
-    """
-
-    capabilities: frozenset[str]
+    @property
+    def condstore(self) -> bool:
+        """Whether `flags(changed_since=...)` can leave out unchanged messages."""
 
     def list_folders(self) -> tuple[list[ListEntry], set[bytes], Namespace]: ...
 
     def status(self, mailbox: bytes) -> dict[str, int]: ...
 
-    def select(self, mailbox: bytes, *, readonly: bool) -> Selected: ...
+    def examine(self, mailbox: bytes) -> Selected: ...
 
-    def uid_fetch(self, uids: bytes, items: bytes, *, changedsince: int | None = None,
-                  ) -> Iterator[FetchItem]: ...
+    def uids(self, first: int = 1) -> list[int]:
+        """Every UID from `first` on."""
 
-    def close(self) -> None: ...
+    def flags(self, last: int, *, changed_since: int | None = None,
+              ) -> Iterator[tuple[int, tuple[str, ...]]]:
+        """(UID, flags) up to UID `last`; only those changed after `changed_since` where the
+        source can tell (CONDSTORE), else all."""
+
+    def headers(self, uids: Sequence[int]) -> Iterator[SourceHeader]: ...
+
+    def messages(self, uids: Sequence[int], *, max_size: int) -> Iterator[SourceMessage]:
+        """Bodies, one at a time; a body above `max_size` is not read (`too_large`)."""
+
+    def close(self) -> None:
+        """Drop the connection (a broken one, or a stream abandoned half way)."""
 
     def logout(self) -> None: ...
 
@@ -42,13 +85,84 @@ class SourceOpener:
     """Opens a MessageSource; `name` identifies it in the state database (no secrets)."""
 
     name: str
-    open: Callable[[], MessageSource]
+    open: Callable[[SessionLimits], MessageSource]
 
 
 def imap_source(account: Account) -> SourceOpener:
-    def open_session() -> ImapSession:
+    def open_session(limits: SessionLimits) -> MessageSource:
         from mailferry.imap import session_for
 
-        return session_for(account)
+        return ImapSource(session_for(account, limits=limits))
 
     return SourceOpener(str(account.endpoint), open_session)
+
+
+def uid_chunks(uids: Sequence[int]) -> Iterator[bytes]:
+    """UID sets for ascending `uids`, each short enough for one command line."""
+    start = 0
+    while start < len(uids):
+        end = len(uids)
+        text = uid_set(uids[start:end])
+        while len(text) > UID_SET_CHUNK and end - start > 1:
+            end = start + max(1, (end - start) // 2)
+            text = uid_set(uids[start:end])
+        yield text
+        start = end
+
+
+class ImapSource:
+    """A MessageSource over one IMAP session: BODY.PEEK and EXAMINE, never a change."""
+
+    def __init__(self, session: ImapSession) -> None:
+        self.session = session
+
+    @property
+    def condstore(self) -> bool:
+        return "CONDSTORE" in self.session.capabilities
+
+    def list_folders(self) -> tuple[list[ListEntry], set[bytes], Namespace]:
+        return self.session.list_folders()
+
+    def status(self, mailbox: bytes) -> dict[str, int]:
+        return self.session.status(mailbox)
+
+    def examine(self, mailbox: bytes) -> Selected:
+        return self.session.select(mailbox, readonly=True)
+
+    def uids(self, first: int = 1) -> list[int]:
+        # "N:*" also matches the highest UID when it is below N
+        return sorted(u for u in self.session.uid_search(b"UID %d:*" % first) if u >= first)
+
+    def flags(self, last: int, *, changed_since: int | None = None,
+              ) -> Iterator[tuple[int, tuple[str, ...]]]:
+        if last < 1:
+            return
+        since = changed_since if self.condstore else None
+        for item in self.session.uid_fetch(b"1:%d" % last, b"(UID FLAGS)", changedsince=since):
+            if item.uid is not None and item.flags is not None:
+                yield item.uid, item.flags
+
+    def headers(self, uids: Sequence[int]) -> Iterator[SourceHeader]:
+        for chunk in uid_chunks(uids):
+            for item in self.session.uid_fetch(
+                    chunk, b"(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER])"):
+                if item.uid is None or item.header is None:
+                    continue  # an unsolicited update, not an answer
+                yield SourceHeader(item.uid, item.flags or (), item.internaldate or "",
+                                   item.size, item.header)
+
+    def messages(self, uids: Sequence[int], *, max_size: int) -> Iterator[SourceMessage]:
+        for chunk in uid_chunks(uids):
+            for item in self.session.uid_fetch(chunk, b"(UID FLAGS INTERNALDATE BODY.PEEK[])",
+                                               max_literal=max_size):
+                if item.uid is None or (item.body is None and item.oversize is None):
+                    continue  # an unsolicited update (`* 3 FETCH (UID 3 FLAGS ...)`)
+                size = len(item.body) if item.body is not None else item.oversize or 0
+                yield SourceMessage(item.uid, item.flags or (), item.internaldate, item.body,
+                                    size)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def logout(self) -> None:
+        self.session.logout()

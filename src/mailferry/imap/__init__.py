@@ -12,6 +12,7 @@ from mailferry.imap.mailboxes import (
     subscribe_mailbox,
 )
 from mailferry.imap.names import decode_name, encode_name
+from mailferry.imap.reader import SessionLimits
 from mailferry.imap.session import (
     AppendMessage,
     AppendResult,
@@ -23,7 +24,8 @@ from mailferry.imap.wire import FetchItem, ListEntry, Namespace, uid_set
 
 __all__ = [
     "Account", "AppendMessage", "AppendResult", "Credentials", "Endpoint", "FetchItem",
-    "ImapSession", "ListEntry", "Namespace", "Selected", "TlsPolicy", "create_mailbox",
+    "ImapSession", "ListEntry", "Namespace", "Selected", "SessionLimits", "TlsPolicy",
+    "create_mailbox",
     "decode_name", "encode_name", "mailbox_listing", "mailbox_status", "personal_namespace",
     "session_for", "subscribe_mailbox", "uid_set",
 ]

@@ -16,19 +16,30 @@ import re
 import socket
 import ssl
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import BinaryIO, cast
 
 from mailferry.errors import (
+    AuthenticationFailed,
+    AuthorizationFailed,
+    CertificateError,
     CommandFailed,
+    CommandTimeout,
     ConnectError,
     ConnectionLost,
+    InsecureConnection,
     MailferryError,
     ProtocolError,
-    Scope,
+    TryAgainLater,
 )
 from mailferry.imap.address import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap.reader import (
+    ConnectionClosed,
+    DeadlinePassed,
+    Reader,
+    SessionLimits,
+    SkippedLiteral,
+)
 from mailferry.imap.wire import (
     FetchItem,
     ListEntry,
@@ -44,9 +55,15 @@ from mailferry.imap.wire import (
 log = logging.getLogger("mailferry.imap")
 _LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}\r\n$")
 MAX_LINE = 8 << 20  # a plain SEARCH answer for 1M messages is ~7 MB on one line
-# response codes after which trying again later may succeed (RFC 5530)
-_TRANSIENT_CODES = {"UNAVAILABLE", "INUSE", "SERVERBUG", "CONTACTADMIN"}
-_TRANSIENT_WORDS = re.compile(rb"try again|temporar|throttl|too many|later", re.I)
+# response codes (RFC 5530) after which trying again later may succeed, and those that say
+# it will not (whatever words follow them)
+_TRANSIENT_CODES = {"UNAVAILABLE", "INUSE", "THROTTLED"}
+_LASTING_CODES = {"AUTHENTICATIONFAILED", "AUTHORIZATIONFAILED", "EXPIRED", "PRIVACYREQUIRED",
+                  "CONTACTADMIN", "NOPERM", "LIMIT", "OVERQUOTA", "ALREADYEXISTS", "NONEXISTENT",
+                  "CANNOT", "CLIENTBUG", "TRYCREATE", "TOOBIG"}
+_TRANSIENT_WORDS = re.compile(rb"try again|temporar|throttl|too many|later|backoff", re.I)
+# Microsoft 365: "Request is throttled. Suggested Backoff Time: 92415 milliseconds"
+_SUGGESTED_BACKOFF = re.compile(rb"suggested backoff time:\s*(\d+)\s*milli", re.I)
 
 
 @dataclass(frozen=True)
@@ -60,7 +77,8 @@ class AppendMessage:
 class AppendResult:
     uid: int | None  # APPENDUID, when the server has UIDPLUS
     error: str | None = None  # the server's words when it refused this message
-    transient: bool = False
+    transient: bool = False  # "try again later"
+    delay: float | None = None  # the wait the server suggested, if it did
 
 
 @dataclass(frozen=True)
@@ -84,14 +102,14 @@ class Selected:
 
 class ImapSession:
     def __init__(self, endpoint: Endpoint, credentials: Credentials, tls: TlsPolicy,
-                 *, timeout: float = 120.0) -> None:
+                 *, limits: SessionLimits | None = None) -> None:
         self.endpoint = endpoint
         self.credentials = credentials
         self.tls = tls
-        self.timeout = timeout
+        self.limits = limits or SessionLimits()
         self.capabilities: frozenset[str] = frozenset()
         self._sock: socket.socket | None = None
-        self._file: BinaryIO | None = None
+        self._reader: Reader | None = None
         self._tag = 0
 
     # -- connection ----------------------------------------------------------------------
@@ -100,7 +118,7 @@ class ImapSession:
         where = str(self.endpoint)
         try:
             raw = socket.create_connection((self.endpoint.host, self.endpoint.port),
-                                           timeout=self.timeout)
+                                           timeout=self.limits.read_timeout)
         except OSError as exc:
             raise ConnectError(f"cannot connect: {exc.strerror or exc}", server=where) from None
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -119,7 +137,7 @@ class ImapSession:
                     self._start_tls(raw)
                     self.capabilities = frozenset()
                 elif not (self.endpoint.is_loopback or self.tls.allow_plaintext):
-                    raise ConnectError(
+                    raise InsecureConnection(
                         "offers no STARTTLS: refusing to send the password in clear text to a"
                         " non-loopback host (use imaps://, or --allow-plaintext if you must)",
                         server=where)
@@ -133,20 +151,19 @@ class ImapSession:
         return self
 
     def _attach(self, sock: socket.socket) -> None:
-        if self._file is not None:
-            self._file.close()  # the plain reader, replaced after STARTTLS
         self._sock = sock
-        self._file = cast(BinaryIO, sock.makefile("rb", buffering=1 << 16))
+        self._reader = Reader(sock, self.limits)  # a new one after STARTTLS
 
     def _start_tls(self, raw: socket.socket) -> None:
         context = ssl.create_default_context(cafile=self.tls.ca_file)
         if not self.tls.verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+        raw.settimeout(self.limits.read_timeout)
         try:
             wrapped = context.wrap_socket(raw, server_hostname=self.endpoint.host)
         except ssl.SSLCertVerificationError as exc:
-            raise ConnectError(
+            raise CertificateError(
                 f"TLS certificate not trusted: {exc.verify_message} (--insecure to skip the"
                 " check, at your own risk)", server=str(self.endpoint)) from None
         except (ssl.SSLError, OSError) as exc:
@@ -169,9 +186,12 @@ class ImapSession:
             else:
                 self.command(b"LOGIN", astring(creds.user), astring(creds.secret),
                              name="LOGIN")
-        except CommandFailed as exc:
-            raise ConnectError(f"login as {creds.user!r} refused: {exc.text}",
+        except TryAgainLater as exc:  # busy, not a refusal of the credentials
+            raise ConnectError(f"login as {creds.user!r}: {exc.text}",
                                server=str(self.endpoint)) from None
+        except CommandFailed as exc:
+            raise AuthenticationFailed(f"login as {creds.user!r} refused: {exc.text}",
+                                       server=str(self.endpoint)) from None
         self._refresh_capabilities()  # they change after login
 
     def _xoauth2(self, token: str) -> None:
@@ -224,13 +244,11 @@ class ImapSession:
         return mailbox_status(self, mailbox)
 
     def close(self) -> None:
-        # the reader holds a reference to the socket: both must close to free the descriptor
-        for closable in (self._file, self._sock):
-            with contextlib.suppress(Exception):
-                if closable is not None:
-                    closable.close()
+        with contextlib.suppress(Exception):
+            if self._sock is not None:
+                self._sock.close()
         self._sock = None
-        self._file = None
+        self._reader = None
 
     def logout(self) -> None:
         with contextlib.suppress(MailferryError):
@@ -255,29 +273,38 @@ class ImapSession:
     def _write(self, data: bytes, command: str = "") -> None:
         if self._sock is None:
             raise ConnectionLost("not connected", server=str(self.endpoint), command=command)
+        # sendall's timeout bounds the whole call: allow for the size at the minimum rate
+        limits = self.limits
+        self._sock.settimeout(max(limits.read_timeout,
+                                  limits.command_timeout + len(data) / max(1, limits.min_rate)))
         try:
             self._sock.sendall(data)
         except (OSError, ssl.SSLError) as exc:
             raise self._lost(exc, command) from None
 
-    def _readline(self, command: str) -> bytes:
-        if self._file is None:
+    def _reading(self, command: str) -> Reader:
+        if self._reader is None:
             raise ConnectionLost("not connected", server=str(self.endpoint), command=command)
+        return self._reader
+
+    def _readline(self, command: str) -> bytes:
+        reader = self._reading(command)
         try:
-            line = self._file.readline(MAX_LINE)
-        except (OSError, ssl.SSLError, ValueError, AttributeError) as exc:
+            line = reader.readline(MAX_LINE)
+        except DeadlinePassed as exc:
+            self.close()
+            raise CommandTimeout(str(exc), server=str(self.endpoint), command=command) from None
+        except (OSError, ssl.SSLError, ValueError, ConnectionClosed) as exc:
             raise self._lost(exc, command) from None
-        if not line:
-            raise self._lost(EOFError("server closed the connection"), command)
-        if not line.endswith(b"\n") and len(line) < MAX_LINE:
-            raise self._lost(EOFError("connection closed in the middle of a line"), command)
         if not line.endswith(b"\n"):
             raise ProtocolError(f"line longer than {MAX_LINE} bytes", server=str(self.endpoint),
                                 command=command)
         return line
 
-    def _read_response(self, command: str = "") -> Response:
-        """One response, literals read by length (never parsed)."""
+    def _read_response(self, command: str = "", max_literal: int | None = None) -> Response:
+        """One response, literals read by length (never parsed); a literal above
+        `max_literal` (default: the session's cap) is skipped and stands as SkippedLiteral."""
+        cap = self.limits.max_literal if max_literal is None else max_literal
         line = self._readline(command)
         response = Response([line])
         while True:
@@ -285,19 +312,26 @@ class ImapSession:
             if not match:
                 return response
             size = int(match.group(1))
-            assert self._file is not None  # _readline checked
+            reader = self._reading(command)
             try:
-                literal = self._file.read(size)
-            except (OSError, ssl.SSLError, ValueError) as exc:
+                if size > cap:
+                    reader.skip(size)
+                    response.literals.append(SkippedLiteral(size))
+                else:
+                    response.literals.append(reader.read_exact(size))
+            except DeadlinePassed as exc:
+                self.close()
+                raise CommandTimeout(str(exc), server=str(self.endpoint),
+                                     command=command) from None
+            except (OSError, ssl.SSLError, ValueError, ConnectionClosed) as exc:
                 raise self._lost(exc, command) from None
-            if len(literal) != size:
-                raise self._lost(EOFError("connection closed inside a literal"), command)
-            response.literals.append(literal)
             line = self._readline(command)
             response.parts.append(line)
 
     def _next_tag(self, name: str) -> bytes:
         self._tag += 1
+        if self._reader is not None:
+            self._reader.start_command()
         log.debug("%s: %s", self.endpoint, name)  # the name only: arguments may be secrets
         return b"M%d" % self._tag
 
@@ -326,13 +360,7 @@ class ImapSession:
             response = self._read_response(name)
 
     def _failed(self, name: str, tagged: Tagged) -> CommandFailed:
-        words = tagged.text.decode("utf-8", "replace").strip()
-        code = tagged.code
-        transient = bool((code and code[0] in _TRANSIENT_CODES)
-                         or _TRANSIENT_WORDS.search(tagged.text))
-        return CommandFailed(f"{tagged.status.decode()} {words}", server=str(self.endpoint),
-                             command=name, text=words, retryable=transient,
-                             scope=Scope.MESSAGE if name == "APPEND" else Scope.FOLDER)
+        return refusal(name, tagged.status, tagged.text, server=str(self.endpoint))
 
     def command(self, verb: bytes, *args: bytes, name: str | None = None,
                 ) -> tuple[list[Response], Tagged]:
@@ -376,10 +404,16 @@ class ImapSession:
         return _selected_from(untagged, tagged)
 
     def uid_search_all(self) -> list[int]:
-        """Every UID of the selected mailbox. With ESEARCH the answer is a compact set
-        ("1:90000,90002"), not one number per message on a single line."""
+        """Every UID of the selected mailbox."""
+        return self.uid_search(b"ALL")
+
+    def uid_search(self, criteria: bytes) -> list[int]:
+        """UIDs of the selected mailbox matching `criteria` (b"ALL", b"UID 7:*"). With
+        ESEARCH the answer is a compact set ("1:90000,90002"), not one number per message
+        on a single line."""
         if "ESEARCH" in self.capabilities:
-            untagged, _ = self.command(b"UID SEARCH", b"RETURN (ALL) ALL", name="UID SEARCH")
+            untagged, _ = self.command(b"UID SEARCH", b"RETURN (ALL) " + criteria,
+                                       name="UID SEARCH")
             for response in untagged:
                 words = response.head.split()
                 if len(words) > 1 and words[1].upper() == b"ESEARCH":
@@ -387,7 +421,7 @@ class ImapSession:
                     if b"ALL" in upper:
                         return parse_uid_set(words[upper.index(b"ALL") + 1])
             return []
-        untagged, _ = self.command(b"UID SEARCH", b"ALL", name="UID SEARCH")
+        untagged, _ = self.command(b"UID SEARCH", criteria, name="UID SEARCH")
         uids: list[int] = []
         for response in untagged:
             head = response.head
@@ -396,12 +430,13 @@ class ImapSession:
         return uids
 
     def uid_fetch(self, uids: bytes, items: bytes, *, changedsince: int | None = None,
-                  ) -> Iterator[FetchItem]:
-        """Stream FETCH results one message at a time; consume it fully before other commands."""
+                  max_literal: int | None = None) -> Iterator[FetchItem]:
+        """Stream FETCH results one message at a time; consume it fully before other commands.
+        A body above `max_literal` bytes is skipped: the item then has `oversize` set."""
         suffix = b" (CHANGEDSINCE %d)" % changedsince if changedsince is not None else b""
         tag = self._send([b"UID FETCH ", uids, b" ", items, suffix], "UID FETCH")
         while True:
-            response = self._read_response("UID FETCH")
+            response = self._read_response("UID FETCH", max_literal)
             head = response.head
             if head.startswith(tag + b" "):
                 status, _, text = head[len(tag) + 1:].rstrip(b"\r\n").partition(b" ")
@@ -431,9 +466,10 @@ class ImapSession:
         if len(messages) > 1 and "MULTIAPPEND" in self.capabilities:
             try:
                 return self._multiappend(mailbox, messages)
-            except CommandFailed as exc:
-                if exc.retryable and "TRYCREATE" not in exc.text.upper():
-                    raise
+            except TryAgainLater:
+                raise
+            except CommandFailed:
+                pass
         if "LITERAL+" in self.capabilities:
             return self._pipelined_appends(mailbox, messages)
         return [self._append_one(mailbox, m) for m in messages]
@@ -500,8 +536,10 @@ class ImapSession:
     def _append_outcome(self, tag: bytes, first: Response | None = None) -> AppendResult:
         try:
             _, tagged = self._finish(tag, first=first, name="APPEND")
+        except TryAgainLater as exc:
+            return AppendResult(None, exc.text, transient=True, delay=exc.delay)
         except CommandFailed as exc:
-            return AppendResult(None, exc.text, transient=exc.retryable)
+            return AppendResult(None, exc.text)
         return _append_uids(tagged, 1)[0]
 
 
@@ -526,22 +564,49 @@ def _selected_from(untagged: list[Response], tagged: Tagged) -> Selected:
         if code:
             name, rest = code
             if name == "UIDVALIDITY":
-                uidvalidity = int(rest)
+                uidvalidity = _number(rest, name)
             elif name == "UIDNEXT":
-                uidnext = int(rest)
+                uidnext = _number(rest, name)
             elif name == "HIGHESTMODSEQ":
-                highestmodseq = int(rest)
+                highestmodseq = _number(rest, name)
             elif name == "PERMANENTFLAGS":
                 permanent = frozenset(rest.decode().strip("()").split())
         words = head.split()
         if len(words) >= 3 and words[2].upper() == b"EXISTS":
-            exists = int(words[1])
+            exists = _number(words[1], "EXISTS")
     if uidvalidity is None:
         raise ProtocolError("SELECT/EXAMINE without UIDVALIDITY")
     return Selected(uidvalidity, uidnext, exists, permanent, highestmodseq)
 
 
-def session_for(account: Account, *, timeout: float = 120.0) -> ImapSession:
-    """A connected, logged-in session."""
+def _number(text: bytes, what: str) -> int:
+    if not text.strip().isdigit():
+        raise ProtocolError(f"{what} is not a number: {bytes(text)[:100]!r}")
+    return int(text)
+
+
+def refusal(command: str, status: bytes, text: bytes, *, server: str) -> CommandFailed:
+    """The error for a NO/BAD, by what the server said: a response code decides (RFC 5530);
+    without one, throttling words mean "try again later"."""
+    words = text.decode("utf-8", "replace").strip()
+    message = f"{status.decode(errors='replace')} {words}"
+    code = response_code(text)
+    name = code[0] if code else ""
+    if name == "AUTHORIZATIONFAILED":
+        return AuthorizationFailed(message, server=server, command=command, text=words)
+    if name in _TRANSIENT_CODES or (name not in _LASTING_CODES
+                                    and _TRANSIENT_WORDS.search(text)):
+        suggested = _SUGGESTED_BACKOFF.search(text)
+        delay = int(suggested.group(1)) / 1000 if suggested else None
+        return TryAgainLater(message, server=server, command=command, text=words, delay=delay)
+    return CommandFailed(message, server=server, command=command, text=words)
+
+
+def session_for(account: Account, *, timeout: float | None = None,
+                limits: SessionLimits | None = None) -> ImapSession:
+    """A connected, logged-in session (`timeout`: of silence on the socket)."""
+    limits = limits or SessionLimits()
+    if timeout is not None:
+        limits = replace(limits, read_timeout=timeout)
     return ImapSession(account.endpoint, account.credentials, account.tls,
-                       timeout=timeout).connect()
+                       limits=limits).connect()

@@ -13,8 +13,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from mailferry.errors import ProtocolError
+from mailferry.imap.reader import SkippedLiteral
 
-Token = bytes | int | None | list["Token"]  # atom/string -> bytes, NIL -> None, list -> list
+# atom/string -> bytes, NIL -> None, list -> list, a literal too large to keep -> SkippedLiteral
+Token = bytes | int | None | SkippedLiteral | list["Token"]
 
 
 @dataclass
@@ -22,7 +24,7 @@ class Response:
     """One server response: the text of its lines and the literals between them."""
 
     parts: list[bytes]
-    literals: list[bytes] = field(default_factory=list)
+    literals: list[bytes | SkippedLiteral] = field(default_factory=list)
 
     @property
     def head(self) -> bytes:
@@ -35,7 +37,7 @@ class Response:
 _ATOM_END = frozenset(b" ()[]{}\"\r\n")
 
 
-def tokenize(parts: Sequence[bytes], literals: Sequence[bytes]) -> list[Token]:
+def tokenize(parts: Sequence[bytes], literals: Sequence[bytes | SkippedLiteral]) -> list[Token]:
     """Tokens of a whole response; `parts[i]` is followed by `literals[i]` if present."""
     root: list[Token] = []
     stack: list[list[Token]] = [root]
@@ -137,12 +139,15 @@ def uid_set(uids: Iterable[int]) -> bytes:
 def parse_uid_set(text: bytes) -> list[int]:
     """b'3:5,9' -> [3, 4, 5, 9]."""
     uids: list[int] = []
-    for piece in text.split(b","):
-        if b":" in piece:
-            low, high = sorted(int(x) for x in piece.split(b":"))
-            uids.extend(range(low, high + 1))
-        elif piece:
-            uids.append(int(piece))
+    try:
+        for piece in text.split(b","):
+            if b":" in piece:
+                low, high = sorted(int(x) for x in piece.split(b":"))
+                uids.extend(range(low, high + 1))
+            elif piece:
+                uids.append(int(piece))
+    except ValueError:
+        raise ProtocolError(f"malformed UID set {bytes(text)[:200]!r}") from None
     return uids
 
 
@@ -160,6 +165,7 @@ class FetchItem:
     modseq: int | None = None
     body: bytes | None = None  # BODY[]
     header: bytes | None = None  # BODY[HEADER]
+    oversize: int | None = None  # BODY[] or BODY[HEADER] skipped: its announced size
 
 
 def _as_int(token: Token, what: str) -> int:
@@ -198,10 +204,12 @@ def parse_fetch(tokens: Sequence[Token]) -> FetchItem:
             if not isinstance(value, list) or not value:
                 raise ProtocolError(f"MODSEQ is not a list: {value!r}")
             values["modseq"] = _as_int(value[0], "MODSEQ")
-        elif name in (b"BODY[]", b"BINARY[]", b"RFC822"):
-            values["body"] = bytes(value) if isinstance(value, bytes) else b""
-        elif name in (b"BODY[HEADER]", b"RFC822.HEADER"):
-            values["header"] = bytes(value) if isinstance(value, bytes) else b""
+        elif name in (b"BODY[]", b"BINARY[]", b"RFC822", b"BODY[HEADER]", b"RFC822.HEADER"):
+            field_name = "body" if name in (b"BODY[]", b"BINARY[]", b"RFC822") else "header"
+            if isinstance(value, SkippedLiteral):
+                values["oversize"] = value.size
+            else:
+                values[field_name] = bytes(value) if isinstance(value, bytes) else b""
     return FetchItem(seq=seq, **values)  # type: ignore[arg-type]
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mailferry.project.users import MailboxUser
+from mailferry.status import MailboxStatus
 from mailferry.store.project_state import STATUSES, MailboxRecord
 
 
@@ -21,8 +22,8 @@ class UserStatus:
     record: MailboxRecord | None  # None: never synced
 
     @property
-    def status(self) -> str:
-        return self.record.status if self.record else "pending"
+    def status(self) -> MailboxStatus:
+        return self.record.status if self.record else MailboxStatus.PENDING
 
     @property
     def messages(self) -> int:

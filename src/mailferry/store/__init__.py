@@ -1,5 +1,11 @@
 """Durable copy state (SQLAlchemy Core; SQLite by default)."""
 
-from mailferry.store.state import FolderState, MappedMessage, StateStore
+from mailferry.store.state import (
+    FailureRecord,
+    FolderState,
+    ForeignMessage,
+    MappedMessage,
+    StateStore,
+)
 
-__all__ = ["FolderState", "MappedMessage", "StateStore"]
+__all__ = ["FailureRecord", "FolderState", "ForeignMessage", "MappedMessage", "StateStore"]

@@ -21,8 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mailferry.errors import StateError
+from mailferry.status import MailboxStatus
 
-STATUSES = ("pending", "copying", "synced", "paused", "failed", "verified")
+STATUSES = tuple(MailboxStatus)
 
 metadata = sa.MetaData()
 mailboxes = sa.Table(
@@ -64,7 +65,7 @@ class MailboxRecord:
     department: str
     source: str
     target: str
-    status: str
+    status: MailboxStatus
     passes: int = 0
     messages: int = 0
     bytes: int = 0
@@ -83,7 +84,7 @@ class MailboxRecord:
 class PassOutcome:
     """What one pass over a mailbox did (built from the engine's CopySummary)."""
 
-    status: str
+    status: MailboxStatus
     copied: int
     bytes: int
     failed: int
@@ -134,7 +135,8 @@ class ProjectState:
               source: str, target: str) -> None:
         """Mark a mailbox as being copied (creating its row on the first pass)."""
         values = dict(target_user=target_user, wave=wave, department=department,
-                      source=source, target=target, status="copying", started_at=time.time())
+                      source=source, target=target, status=MailboxStatus.COPYING,
+                      started_at=time.time())
         with self._tx() as conn:
             updated = conn.execute(mailboxes.update().where(
                 mailboxes.c.source_user == source_user).values(**values))
@@ -150,12 +152,13 @@ class ProjectState:
             bytes=row.bytes + outcome.bytes, last_messages=outcome.copied,
             failed=outcome.failed, seconds=outcome.seconds,
             error=outcome.error, detail=detail)
-        if outcome.status in ("synced", "failed"):
+        if outcome.status in (MailboxStatus.SYNCED, MailboxStatus.FAILED):
             values["last_sync"] = time.time()
         with self._tx() as conn:
             conn.execute(mailboxes.update().where(row.source_user == source_user).values(**values))
 
-    def set_status(self, source_user: str, status: str, error: str | None = None) -> None:
+    def set_status(self, source_user: str, status: MailboxStatus,
+                   error: str | None = None) -> None:
         """For steps after the copy (verification) and for runs that end without a pass."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
@@ -177,9 +180,14 @@ class ProjectState:
             if status is None:  # verified before any sync (e.g. an empty mailbox)
                 conn.execute(mailboxes.insert().values(
                     source_user=source_user, target_user=target_user, wave=wave,
-                    department=department, source=source, target=target, status="pending"))
-                status = "pending"
-            new_status = "verified" if ok else ("synced" if status == "verified" else status)
+                    department=department, source=source, target=target,
+                    status=MailboxStatus.PENDING))
+                status = MailboxStatus.PENDING
+            if ok:
+                new_status = MailboxStatus.VERIFIED
+            else:  # a verified mailbox is no longer proven complete
+                new_status = (MailboxStatus.SYNCED if status == MailboxStatus.VERIFIED
+                              else status)
             conn.execute(mailboxes.update().where(row.source_user == source_user)
                          .values(status=new_status))
             values = dict(verified_at=time.time(), ok=ok,
@@ -201,6 +209,7 @@ class ProjectState:
         for row in rows:
             data = dict(row)
             detail = json.loads(data.pop("detail") or "{}")
+            data["status"] = MailboxStatus(data["status"])
             out[row["source_user"]] = MailboxRecord(
                 **data, folders=detail.get("folders", []), failures=detail.get("failures", []),
                 verification=verified.get(row["source_user"]))

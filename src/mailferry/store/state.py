@@ -21,8 +21,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from mailferry.errors import StateError
+from mailferry.status import FailureKind, MessageOutcome
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# what turns an older state file into this version (run once, in one transaction)
+_MIGRATIONS = {
+    2: [  # v3: the relayed fingerprint of foreign messages (taken again: forget them), and
+          # the size of failed messages (a too-large one is tried again if the cap grows)
+        "ALTER TABLE foreign_messages ADD COLUMN relayed VARCHAR",
+        "DELETE FROM foreign_messages",
+        "ALTER TABLE failures ADD COLUMN size BIGINT",
+    ],
+}
 metadata = sa.MetaData()
 
 meta_table = sa.Table(
@@ -68,14 +78,16 @@ foreign = sa.Table(
     sa.Column("tgt_uid", sa.BigInteger, primary_key=True),
     sa.Column("fingerprint", sa.String, nullable=False),
     sa.Column("flags", sa.String, nullable=False),
+    sa.Column("relayed", sa.String),  # fingerprint below the delivery fields, if any
 )
 failures = sa.Table(
     "failures", metadata,
     sa.Column("folder_id", sa.ForeignKey("folders.id"), primary_key=True),
     sa.Column("src_uid", sa.BigInteger, primary_key=True),
-    sa.Column("kind", sa.String, nullable=False),  # rejected | altered
+    sa.Column("kind", sa.String, nullable=False),  # a FailureKind
     sa.Column("reason", sa.String, nullable=False),
     sa.Column("at", sa.Float, nullable=False),
+    sa.Column("size", sa.BigInteger),
 )
 
 
@@ -99,7 +111,23 @@ class MappedMessage:
     tgt_uid: int | None
     fingerprint: str
     flags: str
-    outcome: str
+    outcome: MessageOutcome
+
+
+@dataclass(frozen=True)
+class ForeignMessage:
+    """A target message no source message has claimed (yet)."""
+
+    fingerprint: str
+    relayed: str | None  # fingerprint below the delivery fields a receiving server adds
+    flags: str
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    kind: FailureKind
+    reason: str
+    size: int | None
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -155,9 +183,17 @@ class StateStore:
                 meta_table.c.key == "schema")).first()
             if row is None:
                 conn.execute(meta_table.insert().values(key="schema", value=str(SCHEMA_VERSION)))
-            elif int(row[0]) != SCHEMA_VERSION:
+                return
+            version = int(row[0])
+            while version in _MIGRATIONS:
+                for statement in _MIGRATIONS[version]:
+                    conn.exec_driver_sql(statement)
+                version += 1
+            if version != SCHEMA_VERSION:
                 raise StateError(f"state database has schema {row[0]}, this mailferry knows "
                                  f"{SCHEMA_VERSION}")
+            conn.execute(meta_table.update().where(meta_table.c.key == "schema").values(
+                value=str(SCHEMA_VERSION)))
 
     def close(self) -> None:
         self._conn.close()
@@ -230,7 +266,7 @@ class StateStore:
         with self._tx() as conn:
             rows = conn.execute(sa.select(messages).where(messages.c.folder_id == folder_id))
             return {r.src_uid: MappedMessage(r.src_uid, r.tgt_uid, r.fingerprint, r.flags,
-                                             r.outcome) for r in rows}
+                                             MessageOutcome(r.outcome)) for r in rows}
 
     def fingerprints_elsewhere(self, pair_id: int, source_name: bytes) -> frozenset[str]:
         """Fingerprints of the messages copied from the pair's other folders."""
@@ -238,14 +274,14 @@ class StateStore:
             rows = conn.execute(sa.select(messages.c.fingerprint).join(
                 folders, folders.c.id == messages.c.folder_id).where(
                 folders.c.pair_id == pair_id, folders.c.source_name != source_name,
-                messages.c.outcome.in_(("copied", "present"))))
+                messages.c.outcome.in_((MessageOutcome.COPIED, MessageOutcome.PRESENT))))
             return frozenset(r[0] for r in rows)
 
-    def foreign(self, folder_id: int) -> dict[int, tuple[str, str]]:
-        """Unclaimed target messages: target UID -> (fingerprint, flags)."""
+    def foreign(self, folder_id: int) -> dict[int, ForeignMessage]:
+        """Unclaimed target messages by target UID."""
         with self._tx() as conn:
             rows = conn.execute(sa.select(foreign).where(foreign.c.folder_id == folder_id))
-            return {r.tgt_uid: (r.fingerprint, r.flags) for r in rows}
+            return {r.tgt_uid: ForeignMessage(r.fingerprint, r.relayed, r.flags) for r in rows}
 
     def record(self, folder_id: int, rows: Iterable[MappedMessage],
                claimed: Iterable[int] = ()) -> None:
@@ -259,18 +295,19 @@ class StateStore:
                 conn.execute(failures.delete().where(
                     failures.c.folder_id == folder_id,
                     failures.c.src_uid.in_([v["src_uid"] for v in values]),
-                    failures.c.kind == "rejected"))
+                    failures.c.kind.in_([k for k in FailureKind if k.missing])))
             if claimed:
                 conn.execute(foreign.delete().where(foreign.c.folder_id == folder_id,
                                                     foreign.c.tgt_uid.in_(claimed)))
 
-    def add_foreign(self, folder_id: int, found: dict[int, tuple[str, str]]) -> None:
+    def add_foreign(self, folder_id: int, found: dict[int, ForeignMessage]) -> None:
         if not found:
             return
         with self._tx() as conn:
             conn.execute(foreign.insert().prefix_with("OR REPLACE"), [
-                dict(folder_id=folder_id, tgt_uid=uid, fingerprint=fp, flags=flags)
-                for uid, (fp, flags) in found.items()])
+                dict(folder_id=folder_id, tgt_uid=uid, fingerprint=m.fingerprint,
+                     relayed=m.relayed, flags=m.flags)
+                for uid, m in found.items()])
 
     def forget_target_uids(self, folder_id: int, tgt_uids: Iterable[int]) -> None:
         """Target messages that vanished: their source messages will be copied again."""
@@ -293,12 +330,15 @@ class StateStore:
             conn.execute(statement, [{"uid": uid, "new_flags": flags}
                                      for uid, flags in flags_by_src_uid.items()])
 
-    def record_failure(self, folder_id: int, src_uid: int, kind: str, reason: str) -> None:
+    def record_failure(self, folder_id: int, src_uid: int, kind: FailureKind, reason: str,
+                       *, size: int | None = None) -> None:
         with self._tx() as conn:
             conn.execute(failures.insert().prefix_with("OR REPLACE").values(
-                folder_id=folder_id, src_uid=src_uid, kind=kind, reason=reason, at=time.time()))
+                folder_id=folder_id, src_uid=src_uid, kind=kind, reason=reason, at=time.time(),
+                size=size))
 
-    def failures(self, folder_id: int) -> dict[int, tuple[str, str]]:
+    def failures(self, folder_id: int) -> dict[int, FailureRecord]:
         with self._tx() as conn:
             rows = conn.execute(sa.select(failures).where(failures.c.folder_id == folder_id))
-            return {r.src_uid: (r.kind, r.reason) for r in rows}
+            return {r.src_uid: FailureRecord(FailureKind(r.kind), r.reason, r.size)
+                    for r in rows}

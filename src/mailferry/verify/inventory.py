@@ -6,11 +6,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from mailferry.engine.fingerprint import fingerprint, message_id
-from mailferry.engine.source import MessageSource
+from mailferry.engine import MessageKey, MessageSource, body_digest, message_id
 
-SHALLOW = b"(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER])"
-DEEP = b"(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
+DEEP_LIMIT = 256 << 20  # --deep: larger bodies are compared by their headers only
 
 
 @dataclass(slots=True)
@@ -23,6 +21,9 @@ class Entry:
     internaldate: str
     sha256: str | None = None  # --deep
     has_nul: bool = False  # --deep: NUL bytes, which some servers rewrite
+    relayed: str | None = None  # fingerprint below the delivery fields, when it has some
+    body_size: int | None = None  # bytes below the header block (RFC822.SIZE minus header)
+    body_sha256: str | None = None  # --deep: `body_digest`
 
 
 @dataclass
@@ -32,22 +33,42 @@ class Inventory:
     bytes_hashed: int = 0
 
 
+def _entry(uid: int, raw: bytes, size: int | None, flags: tuple[str, ...],
+           internaldate: str | None) -> Entry:
+    key = MessageKey.of(raw)
+    return Entry(uid, key.exact, message_id(raw), size if size is not None else len(raw),
+                 frozenset(f for f in flags if f.lower() != "\\recent"), internaldate or "",
+                 relayed=key.relayed)
+
+
 def take_inventory(session: MessageSource, mailbox: bytes, *, deep: bool) -> Inventory:
-    selected = session.select(mailbox, readonly=True)
+    selected = session.examine(mailbox)
     entries: list[Entry] = []
     hashed = 0
-    # the session streams one message at a time: memory stays bounded whatever the folder
-    fetched = session.uid_fetch(b"1:*", DEEP if deep else SHALLOW) if selected.exists else ()
-    for item in fetched:
-        assert item.uid is not None
-        raw = (item.body if deep else item.header) or b""
-        flags = frozenset(f for f in item.flags or () if f.lower() != "\\recent")
-        entry = Entry(item.uid, fingerprint(raw), message_id(raw),
-                      item.size if item.size is not None else len(raw), flags,
-                      item.internaldate or "")
-        if deep:
-            entry.sha256 = hashlib.sha256(raw).hexdigest()
-            entry.has_nul = b"\x00" in raw
-            hashed += len(raw)
+    # the source streams one message at a time: memory stays bounded whatever the folder
+    uids = session.uids() if selected.exists else []
+    if not deep:
+        for header in session.headers(uids):
+            entry = _entry(header.uid, header.header, header.size, header.flags,
+                           header.internaldate)
+            if header.size is not None:
+                entry.body_size = header.size - len(header.header)
+            entries.append(entry)
+        return Inventory(entries, selected.permanent_flags)
+    too_large: list[int] = []
+    for message in session.messages(uids, max_size=DEEP_LIMIT):
+        if message.body is None:
+            too_large.append(message.uid)
+            continue
+        raw = message.body
+        entry = _entry(message.uid, raw, None, message.flags, message.internaldate)
+        entry.sha256 = hashlib.sha256(raw).hexdigest()
+        entry.body_sha256 = body_digest(raw)
+        entry.has_nul = b"\x00" in raw
+        hashed += len(raw)
         entries.append(entry)
+    for header in session.headers(too_large) if too_large else ():
+        entries.append(_entry(header.uid, header.header, header.size, header.flags,
+                              header.internaldate))
+    entries.sort(key=lambda e: e.uid)
     return Inventory(entries, selected.permanent_flags, hashed)

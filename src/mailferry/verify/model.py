@@ -9,7 +9,7 @@ from typing import Any
 @dataclass(frozen=True)
 class Difference:
     folder: str  # source folder (display name)
-    kind: str  # missing | extra | different | folder-missing
+    kind: str  # missing | extra | different | folder-missing; notes: delivered-twice
     source_uid: int | None
     target_uid: int | None
     message_id: str | None
@@ -25,6 +25,7 @@ class FolderCheck:
     source_bytes: int = 0
     target_bytes: int = 0
     differences: int = 0
+    delivered_twice: int = 0  # relayed to both servers: one message, noted
     note: str = ""
 
     @property
@@ -46,6 +47,7 @@ class VerifyReport:
     folders: list[FolderCheck] = field(default_factory=list)
     excluded: list[ExcludedFolder] = field(default_factory=list)
     differences: list[Difference] = field(default_factory=list)
+    notes: list[Difference] = field(default_factory=list)  # not differences: delivered-twice
     seconds: float = 0.0
     bytes_hashed: int = 0  # --deep: source and target BODY[] bytes hashed
 
@@ -72,8 +74,10 @@ class VerifyReport:
                 "target_bytes": sum(f.target_bytes for f in self.folders),
                 **{kind: self.count(kind)
                    for kind in ("missing", "extra", "different", "folder-missing")},
+                "delivered_twice": len(self.notes),
             },
             "folders": [{**asdict(f), "status": f.status} for f in self.folders],
             "excluded": [asdict(e) for e in self.excluded],
             "differences": [asdict(d) for d in self.differences],
+            "notes": [asdict(d) for d in self.notes],
         }

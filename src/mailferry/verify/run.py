@@ -9,10 +9,9 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from mailferry.engine import FolderFilters, SourceOpener, imap_source
+from mailferry.engine import FolderFilters, MessageSource, SourceOpener, imap_source
 from mailferry.engine.folders import folders_from_listing, plan_folders
-from mailferry.engine.source import MessageSource
-from mailferry.imap import Account
+from mailferry.imap import Account, SessionLimits
 from mailferry.verify.compare import compare_folder
 from mailferry.verify.inventory import take_inventory
 from mailferry.verify.model import Difference, ExcludedFolder, FolderCheck, VerifyReport
@@ -24,9 +23,9 @@ def verify_mailbox(source: Account | SourceOpener, target: Account | SourceOpene
     src_opener = imap_source(source) if isinstance(source, Account) else source
     tgt_opener = imap_source(target) if isinstance(target, Account) else target
     report = VerifyReport(src_opener.name, tgt_opener.name, deep)
-    src = src_opener.open()
+    src = src_opener.open(SessionLimits())
     try:
-        tgt = tgt_opener.open()
+        tgt = tgt_opener.open(SessionLimits())
         try:
             _verify(src, tgt, report, filters or FolderFilters())
         finally:
@@ -68,6 +67,8 @@ def _verify(src: MessageSource, tgt: MessageSource, report: VerifyReport,
             check.source_bytes = sum(e.size for e in source_inv.entries)
             check.target_bytes = sum(e.size for e in target_inv.entries)
             report.bytes_hashed += source_inv.bytes_hashed + target_inv.bytes_hashed
-            found = compare_folder(pair.source.display, source_inv, target_inv)
+            found, notes = compare_folder(pair.source.display, source_inv, target_inv)
             check.differences = len(found)
+            check.delivered_twice = len(notes)
             report.differences.extend(found)
+            report.notes.extend(notes)

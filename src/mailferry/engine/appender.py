@@ -1,0 +1,178 @@
+"""The appender: takes batches of fetched messages, decides (through the matcher) which the
+target needs, APPENDs them (MULTIAPPEND where offered) and commits each batch's APPENDUIDs
+at once, so a crash repeats nothing. Runs in its own thread while the next batch is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from mailferry.engine.fingerprint import body_digest
+from mailferry.engine.ledger import FlagFilter, FolderLedger, flags_key
+from mailferry.engine.matcher import Decision, Match, Matcher, MessageKey
+from mailferry.engine.results import Reporter
+from mailferry.engine.source import SourceMessage
+from mailferry.engine.target import target_body_digests
+from mailferry.errors import TryAgainLater
+from mailferry.imap import AppendMessage, ImapSession, uid_set
+from mailferry.status import FailureKind, MessageOutcome
+from mailferry.store import MappedMessage
+
+log = logging.getLogger("mailferry.copy")
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def may_be_rewritten(body: bytes) -> bool:
+    """NUL bytes, or CR/LF not in CRLF pairs: servers rewrite these on APPEND (Dovecot turns
+    NUL into 0x80, bare LF into CRLF and drops a CR before CRLF)."""
+    pairs = body.count(b"\r\n")
+    return b"\x00" in body or body.count(b"\n") != pairs or body.count(b"\r") != pairs
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    message: SourceMessage
+    body: bytes
+    key: MessageKey
+    flags: list[str]
+
+
+def confirm_relayed(target: ImapSession, matcher: Matcher, matches: list[Match],
+                    source_digests: dict[int, str]) -> list[Match]:
+    """Keep the relayed pairings whose bodies are the same; refute the others. Each match's
+    source digest is `source_digests[index]`."""
+    pending = {i: m for i, m in enumerate(matches) if m.relayed}
+    if not pending:
+        return matches
+    stored = target_body_digests(target, [m.target_uid for m in pending.values()
+                                          if m.target_uid is not None])
+    confirmed = list(matches)
+    for index, match in pending.items():
+        if match.target_uid is None or stored.get(match.target_uid) != source_digests.get(index):
+            confirmed[index] = matcher.refute(match)
+    return confirmed
+
+
+@dataclass
+class Appender:
+    target: ImapSession
+    mailbox: bytes
+    matcher: Matcher
+    flags: FlagFilter
+    ledger: FolderLedger
+    reporter: Reporter
+    decided: frozenset[int]  # source UIDs the header pass chose to copy: no decision left
+    # one batch waits while another is appended: overlap with bounded memory
+    batches: queue.Queue[list[SourceMessage] | None] = field(
+        default_factory=lambda: queue.Queue(maxsize=1))
+    error: Exception | None = None
+
+    def run(self) -> None:
+        """The thread's loop: until None arrives; after an error, drain without working."""
+        while True:
+            batch = self.batches.get()
+            if batch is None:
+                return
+            if self.error is not None:
+                continue
+            try:
+                self.append(batch)
+            except Exception as exc:  # handed to the fetching thread, which raises it
+                self.error = exc
+
+    def _decide(self, batch: Sequence[SourceMessage], keys: list[MessageKey]) -> list[Match]:
+        undecided = [i for i, m in enumerate(batch) if m.uid not in self.decided]
+        matches = [Match(Decision.COPY)] * len(batch)
+        if undecided:
+            found = self.matcher.match([keys[i] for i in undecided])
+            digests = {n: body_digest(batch[i].body or b"") for n, i in enumerate(undecided)
+                       if found[n].relayed}
+            found = confirm_relayed(self.target, self.matcher, found, digests)
+            for n, i in enumerate(undecided):
+                matches[i] = found[n]
+        return matches
+
+    def append(self, batch: list[SourceMessage]) -> None:
+        ledger = self.ledger
+        keys = [MessageKey.of(m.body or b"") for m in batch]
+        rows: list[MappedMessage] = []
+        claimed: list[int] = []
+        restore: dict[str, list[int]] = defaultdict(list)
+        outgoing: list[_Outgoing] = []
+        for message, key, match in zip(batch, keys, self._decide(batch, keys), strict=True):
+            flags = self.flags.keep(message.flags)
+            if match.decision is Decision.COPY:
+                outgoing.append(_Outgoing(message, message.body or b"", key, flags))
+                continue
+            if match.decision is Decision.PRESENT:
+                assert match.target_uid is not None
+                ledger.result.present += 1
+                claimed.append(match.target_uid)
+                if self.matcher.flags_of(match.target_uid) != flags_key(flags):
+                    restore[flags_key(flags)].append(match.target_uid)
+            elif match.decision is Decision.ELSEWHERE:
+                ledger.result.in_other_folders += 1
+            else:
+                ledger.result.duplicates_skipped += 1
+            rows.append(MappedMessage(message.uid, match.target_uid, key.exact, flags_key(flags),
+                                      MessageOutcome(match.decision)))
+        for flags_text, target_uids in restore.items():
+            self.target.uid_store_flags(uid_set(target_uids), flags_text.split())
+        transient = self._send(outgoing, rows)
+        ledger.record(rows, claimed)
+        self.reporter.progress(ledger.result.source, len(batch),
+                               sum(len(o.body) for o in outgoing))
+        if transient is not None:
+            raise transient
+
+    def _send(self, outgoing: list[_Outgoing], rows: list[MappedMessage]) -> TryAgainLater | None:
+        """APPEND; rows for what arrived, failures for what was refused; a "try again later"
+        (returned) leaves its messages for the retry."""
+        if not outgoing:
+            return None
+        outcomes = self.target.append(self.mailbox, [
+            AppendMessage(o.body, tuple(o.flags), o.message.internaldate) for o in outgoing])
+        transient: TryAgainLater | None = None
+        read_back: dict[int, _Outgoing] = {}
+        for out, outcome in zip(outgoing, outcomes, strict=True):
+            uid = out.message.uid
+            if outcome.error is not None:
+                if outcome.transient:
+                    transient = TryAgainLater(f"target asked to try again later: {outcome.error}",
+                                              text=outcome.error, command="APPEND",
+                                              delay=outcome.delay)
+                else:
+                    self.ledger.fail(uid, FailureKind.REJECTED, outcome.error, raw=out.body)
+                continue
+            rows.append(MappedMessage(uid, outcome.uid, out.key.exact, flags_key(out.flags),
+                                      MessageOutcome.COPIED))
+            self.ledger.appended(outcome.uid, len(out.body))
+            if outcome.uid is not None and may_be_rewritten(out.body):
+                read_back[outcome.uid] = out
+        if read_back:
+            self._check_stored(read_back)
+        return transient
+
+    def _check_stored(self, appended: dict[int, _Outgoing]) -> None:
+        """Read back the messages a server may have rewritten and say what it did."""
+        for back in self.target.uid_fetch(uid_set(appended), b"(UID BODY.PEEK[])"):
+            out = appended.get(back.uid or 0)
+            if out is None:
+                continue
+            body, stored, source_uid = out.body, back.body or b"", out.message.uid
+            if hashlib.sha256(stored).digest() == hashlib.sha256(body).digest():
+                continue
+            if _LINE_END.sub(b"\n", stored) == _LINE_END.sub(b"\n", body):
+                self.ledger.fail(source_uid, FailureKind.NORMALISED,
+                                 "the target stored the line endings as CRLF, as IMAP requires"
+                                 " (the source had bare LF or CR); text unchanged", raw=body)
+            else:
+                self.ledger.fail(source_uid, FailureKind.ALTERED,
+                                 "the target stored different bytes (NUL or bare CR in the"
+                                 " message, which the target server rewrites)", raw=body)
