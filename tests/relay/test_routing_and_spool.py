@@ -8,7 +8,7 @@ import pytest
 
 from mailferry.errors import ConfigError
 from mailferry.relay import load_state, parse_routes_csv
-from mailferry.relay.spool import Delivery, Spool, SpooledMessage
+from mailferry.relay.spool import Spool, SpooledMessage
 
 BOTH = ("old", "new")
 
@@ -40,7 +40,8 @@ def test_routes_csv_errors_name_file_and_line(
 def _spooled(spool: Spool, spool_id: str, rcpts: dict[str, list[str]]) -> SpooledMessage:
     message = SpooledMessage(spool_id, "s@outside.example", 1000.0, 0)
     for name, recipients in rcpts.items():
-        message.deliveries[name] = Delivery(spool_id, name, list(recipients))
+        for recipient in recipients:
+            message.route(name, recipient)
     spool.store(message, b"Subject: x\r\n\r\nbody\r\n")
     return message
 
@@ -90,3 +91,21 @@ def test_one_relay_per_spool(tmp_path: Path) -> None:
     second = Spool(tmp_path)
     second.open_for_accept()  # free again once the first one closed
     second.close()
+
+
+def test_compaction_never_forgets_a_finished_upstream(tmp_path: Path) -> None:
+    """old done, new pending: after any number of restarts (each compacts the journal)
+    only new is left to do."""
+    spool = Spool(tmp_path)
+    spool.open_for_accept()
+    both = _spooled(spool, "c3", {"old": ["x@bank.example"], "new": ["x@bank.example"]})
+    spool.record_try(both.deliveries["old"])
+    spool.record_done(both.deliveries["old"], ["x@bank.example"])
+    spool.close()
+    for _ in range(3):
+        delivery_side = Spool(tmp_path, tmp_name="tmp-delivery")
+        recovered = delivery_side.open_for_delivery(wait=0)
+        delivery_side.close()
+        assert recovered is not None
+        assert list(recovered["c3"].deliveries) == ["new"]
+    assert list(load_state(tmp_path)["c3"].deliveries) == ["new"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import logging
 import os
@@ -60,12 +59,12 @@ def run(migration_file: Path, verbose: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def queue(migration_file: Path, as_json: bool) -> None:
     """List deliveries waiting in the spool, per upstream, with ages and last errors."""
-    from mailferry.relay import load_state
+    from mailferry.relay import Spool
 
     settings = load_relay_settings(migration_file)
     now = time.time()
     rows: list[dict[str, Any]] = []
-    for message in load_state(settings.spool).values():
+    for message in Spool(settings.spool).pending().values():
         for delivery in message.deliveries.values():
             rows.append({
                 "spool_id": message.spool_id, "upstream": delivery.upstream,
@@ -93,7 +92,9 @@ def queue(migration_file: Path, as_json: bool) -> None:
 @_file_argument
 def flush(migration_file: Path) -> None:
     """Ask the running relay to retry every deferred delivery now."""
-    pid = _running_relay_pid(load_relay_settings(migration_file).spool)
+    from mailferry.relay import Spool
+
+    pid = Spool(load_relay_settings(migration_file).spool).running_relay_pid()
     if pid is None:
         raise click.ClickException("the relay is not running; it retries the spool on start")
     os.kill(pid, signal.SIGUSR1)
@@ -105,12 +106,11 @@ def flush(migration_file: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(migration_file: Path, as_json: bool) -> None:
     """Metrics (accepted, delivered per upstream, deferred, bounced) and queue sizes."""
-    spool = load_relay_settings(migration_file).spool
-    try:
-        report = json.loads((spool / "status.json").read_text())
-    except (FileNotFoundError, ValueError):
-        report = {"metrics": {}, "pending": {}}
-    report["running"] = _running_relay_pid(spool) is not None
+    from mailferry.relay import Spool
+
+    spool = Spool(load_relay_settings(migration_file).spool)
+    report = {"metrics": {}, "pending": {}} | spool.read_status()
+    report["running"] = spool.running_relay_pid() is not None
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -122,19 +122,6 @@ def status(migration_file: Path, as_json: bool) -> None:
         click.echo(f"  delivered to {upstream}: {count}")
     for upstream, count in report.get("pending", {}).items():
         click.echo(f"  pending for {upstream}: {count}")
-
-
-def _running_relay_pid(spool: Path) -> int | None:
-    """The pid of the relay holding the spool's lock, if one does."""
-    try:
-        with open(spool / "lock") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return int((spool / "relay.pid").read_text())
-            return None
-    except (FileNotFoundError, ValueError):
-        return None
 
 
 def _age(seconds: float) -> str:

@@ -6,6 +6,8 @@
     domains = ["bank.example"]
     old = "lmtp://127.0.0.1:24001"          # smtp://host:port, smtps://…, lmtp://host:port
     new = "lmtp://127.0.0.1:24002"
+    # or, to refuse delivering to it without verified TLS:
+    # new = { url = "smtp://mx.new.example:25", tls = "required" }
     default_route = "old"
     routes = "routes.csv"                    # address,route   with route one of old, new, both
 
@@ -40,9 +42,17 @@ class UpstreamURL:
     scheme: str
     host: str
     port: int
+    tls_required: bool = False  # `tls = "required"`: no delivery without verified TLS
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def on_loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,25 @@ def parse_upstream_url(text: str) -> UpstreamURL:
     return UpstreamURL(parts.scheme, parts.hostname, port)
 
 
+_UPSTREAM_TLS = ("opportunistic", "required")
+
+
+def parse_upstream(value: str | dict[str, Any]) -> UpstreamURL:
+    """An upstream: its URL, or a table `{ url = "…", tls = "required" }`."""
+    if isinstance(value, str):
+        return parse_upstream_url(value)
+    unknown = set(value) - {"url", "tls"}
+    if unknown:
+        raise ValueError(f"unknown key {sorted(unknown)[0]!r} (known: tls, url)")
+    if not isinstance(value.get("url"), str):
+        raise ValueError("url: expected a string such as smtp://mx.example:25")
+    tls = value.get("tls", "opportunistic")
+    if tls not in _UPSTREAM_TLS:
+        raise ValueError(f"tls: {tls!r}: expected one of {', '.join(_UPSTREAM_TLS)}")
+    url = parse_upstream_url(value["url"])
+    return UpstreamURL(url.scheme, url.host, url.port, tls_required=tls == "required")
+
+
 def parse_listen(text: str) -> tuple[str, int]:
     host, sep, port = text.strip().rpartition(":")
     host = host.strip("[]")
@@ -145,8 +174,8 @@ _FIELDS = (
     Field("listen", str, default="127.0.0.1:2525", check=parse_listen),
     Field("spool", str, required=True),
     Field("domains", list, required=True, item_types=str, check=_domains),
-    Field("old", str, check=parse_upstream_url),
-    Field("new", str, check=parse_upstream_url),
+    Field("old", (str, dict), check=parse_upstream),
+    Field("new", (str, dict), check=parse_upstream),
     Field("default_route", str, default="old", check=_route),
     Field("routes", str),
     Field("hostname", str),

@@ -3,6 +3,6 @@
 from mailferry.relay.delivery import Metrics
 from mailferry.relay.routing import RoutingTable, parse_routes_csv
 from mailferry.relay.runner import Relay
-from mailferry.relay.spool import load_state
+from mailferry.relay.spool import Spool, load_state
 
-__all__ = ["Metrics", "Relay", "RoutingTable", "load_state", "parse_routes_csv"]
+__all__ = ["Metrics", "Relay", "RoutingTable", "Spool", "load_state", "parse_routes_csv"]

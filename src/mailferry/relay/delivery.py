@@ -2,16 +2,20 @@
 
 Each upstream has its own queue and `upstream_connections` workers, each holding one
 reused connection, so a slow or dead upstream never holds up the other. Every attempt is
-journalled ("try", then "done"/"defer") before and after talking to the upstream.
-Outcomes per recipient: 2xx done; 5xx bounced (a DSN is spooled first, then the
-recipient is marked done); 4xx or a connection failure deferred with exponential
-backoff, and bounced once the message is older than `max_age`.
+journalled ("try", then "done"/"defer") before and after talking to the upstream; when
+the journal cannot take the "try" (a full disk), the attempt waits, because a crash
+could otherwise repeat it unnoticed. Outcomes per recipient: 2xx done; 5xx bounced (a
+DSN is spooled first, then the recipient is marked done); 4xx or a connection failure
+deferred with exponential backoff, and bounced once the message is older than `max_age`.
+A worker survives any error of one attempt: it logs it and the delivery is retried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,12 +24,14 @@ from typing import Any
 from mailferry.errors import ConnectionLost, ProtocolError
 from mailferry.project.relay import RelaySettings, UpstreamURL
 from mailferry.relay.spool import Delivery, Spool, SpooledMessage
-from mailferry.relay.upstream import TIMEOUT, UpstreamClient, client_tls_context
+from mailferry.relay.trouble import OnceLog
+from mailferry.relay.upstream import TIMEOUT, Reply, UpstreamClient, client_tls_context
 
 log = logging.getLogger("mailferry.relay")
 
 # (message, upstream name, recipient -> reason) -> spool a DSN to the sender
 BounceHook = Callable[[SpooledMessage, str, dict[str, str]], Awaitable[None]]
+SPOOL_RETRY_SECONDS = 5.0  # a spool that cannot be written: look again this often
 
 
 @dataclass
@@ -60,12 +66,15 @@ class Deliverer:
         self._busy: set[asyncio.Task[None]] = set()
         self._attempting: set[tuple[str, str]] = set()  # (spool id, upstream)
         self._stopping = False
+        self._spool_trouble = OnceLog(log, "spool not readable or writable; deliveries wait")
 
     # -- scheduling -------------------------------------------------------------------
 
     def start(self) -> None:
-        tls = client_tls_context(self.settings.tls_verify, self.settings.ca_file)
+        opportunistic = client_tls_context(self.settings.tls_verify, self.settings.ca_file)
+        verified = client_tls_context(True, self.settings.ca_file)
         for name, url in self.upstreams.items():
+            tls = verified if url.tls_required else opportunistic
             for _ in range(self.settings.upstream_connections):
                 client = UpstreamClient(url, tls, self.helo_name)
                 self._workers.append(asyncio.create_task(self._work(name, client)))
@@ -83,6 +92,8 @@ class Deliverer:
             self._queues[delivery.upstream].put_nowait(delivery)
             return
         key = (delivery.spool_id, delivery.upstream)
+        if key in self._timers:
+            self._timers[key].cancel()
         self._timers[key] = asyncio.get_running_loop().call_later(
             delay, self._due, key, delivery)
 
@@ -152,30 +163,66 @@ class Deliverer:
         message = self.messages.get(delivery.spool_id)
         if message is None or message.deliveries.get(delivery.upstream) is not delivery:
             return  # finished meanwhile
-        raw = await asyncio.to_thread(self.spool.read_message, delivery.spool_id)
-        self.spool.record_try(delivery)
         try:
-            outcome = await client.deliver(message.mail_from, delivery.recipients, raw)
-        except (ConnectionLost, ProtocolError) as exc:
-            await self._defer(delivery, str(exc))
+            handle = await asyncio.to_thread(self.spool.open_message, delivery.spool_id)
+            try:
+                self.spool.record_try(delivery)
+            except OSError:
+                handle.close()
+                raise
+        except OSError as exc:
+            self._spool_trouble.failed(exc)
+            self._wait_for_spool(delivery)
             return
+        self._spool_trouble.ok()
+        with handle:
+            try:
+                outcome = await client.deliver(message.mail_from, delivery.recipients, handle)
+            except (ConnectionLost, ProtocolError, ssl.SSLError) as exc:
+                await self._defer(delivery, str(exc))
+                return
+        await self._settle(message, delivery, outcome)
+
+    async def _settle(self, message: SpooledMessage, delivery: Delivery,
+                      outcome: dict[str, Reply]) -> None:
         delivered = [rcpt for rcpt, reply in outcome.items() if reply.ok]
         refused = {rcpt: str(reply) for rcpt, reply in outcome.items() if reply.permanent}
-        if refused:
-            await self.bounce(message, delivery.upstream, refused)
-        finished = delivered + list(refused)
-        if finished:
-            self.spool.record_done(delivery, finished)
+        if delivered:
+            self.spool.record_done(delivery, delivered)
         self.metrics.delivered[delivery.upstream] = (
             self.metrics.delivered.get(delivery.upstream, 0) + len(delivered))
-        self.metrics.bounced += len(refused)
+        if refused and await self._bounce(message, delivery.upstream, refused):
+            self.spool.record_done(delivery, list(refused))
+            self.metrics.bounced += len(refused)
+        else:
+            refused = {}
+        delivery.recipients = [rcpt for rcpt in delivery.recipients
+                               if rcpt not in delivered and rcpt not in refused]
         temporary = [(rcpt, reply) for rcpt, reply in outcome.items()
                      if not reply.ok and not reply.permanent]
-        delivery.recipients = [rcpt for rcpt, _ in temporary]
-        if temporary:
-            await self._defer(delivery, f"<{temporary[0][0]}>: {temporary[0][1]}")
+        if delivery.recipients:
+            first = temporary[0] if temporary else (delivery.recipients[0], "DSN not spooled")
+            await self._defer(delivery, f"<{first[0]}>: {first[1]}")
         else:
             self._finish(message, delivery)
+
+    async def _bounce(self, message: SpooledMessage, upstream: str,
+                      failures: dict[str, str]) -> bool:
+        """Spool the DSN; False if the spool could not take it (tried again later)."""
+        try:
+            await self.bounce(message, upstream, failures)
+        except OSError as exc:
+            self._spool_trouble.failed(exc)
+            return False
+        return True
+
+    def _wait_for_spool(self, delivery: Delivery) -> None:
+        """The spool cannot be read or journalled: try again soon, without counting an
+        attempt (the upstream was never asked)."""
+        delivery.next_attempt = time.time() + min(self.settings.retry_initial,
+                                                  SPOOL_RETRY_SECONDS)
+        if not self._stopping:
+            self.schedule(delivery)
 
     async def _defer(self, delivery: Delivery, error: str) -> None:
         message = self.messages.get(delivery.spool_id)
@@ -185,12 +232,12 @@ class Deliverer:
         delivery.last_error = error
         if time.time() - message.received_at >= self.settings.max_age:
             reason = f"4.4.7 gave up after {delivery.attempts} attempts; last error: {error}"
-            await self.bounce(message, delivery.upstream, dict.fromkeys(delivery.recipients,
-                                                                        reason))
-            self.spool.record_done(delivery, delivery.recipients)
-            self.metrics.bounced += len(delivery.recipients)
-            self._finish(message, delivery)
-            return
+            if await self._bounce(message, delivery.upstream,
+                                  dict.fromkeys(delivery.recipients, reason)):
+                self.spool.record_done(delivery, delivery.recipients)
+                self.metrics.bounced += len(delivery.recipients)
+                self._finish(message, delivery)
+                return
         backoff = self.settings.retry_initial * 2 ** min(delivery.attempts - 1, 30)
         delivery.next_attempt = time.time() + min(backoff, self.settings.retry_max)
         self.spool.record_defer(delivery)
@@ -204,4 +251,5 @@ class Deliverer:
         message.deliveries.pop(delivery.upstream, None)
         if not message.deliveries:
             self.messages.pop(message.spool_id, None)
-            self.spool.remove(message.spool_id)
+            with contextlib.suppress(OSError):  # found finished at the next start instead
+                self.spool.remove(message.spool_id)

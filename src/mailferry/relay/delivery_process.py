@@ -1,7 +1,8 @@
 """The relay's delivery process: `python -m mailferry.relay.delivery_process MIGRATION_FILE`.
 
 The SMTP process starts it and writes one line per event to its stdin: a spool id when a
-message was spooled, FLUSH (retry deferred deliveries now), RELOAD (re-read the routes).
+message was spooled, FLUSH (retry deferred deliveries now), RELOAD (re-read the routes:
+the SMTP process watches the file, this one never polls it).
 It runs in its own process so that a kill -9 of the relay does not cut a delivery between
 the upstream's acceptance and our journal record: when its stdin closes (the relay
 stopped or died), it takes no new work, lets the attempts in progress finish and record
@@ -27,14 +28,21 @@ from mailferry.project.relay import RelaySettings, UpstreamURL, load_relay_setti
 from mailferry.relay.bounce import make_dsn
 from mailferry.relay.delivery import Deliverer, Metrics
 from mailferry.relay.routing import RoutesFile
-from mailferry.relay.spool import Delivery, Spool, SpooledMessage, new_spool_id, read_envelope
+from mailferry.relay.spool import (
+    Delivery,
+    Spool,
+    SpooledMessage,
+    new_spool_id,
+    read_envelope,
+    write_json,
+)
+from mailferry.relay.trouble import OnceLog
 
 log = logging.getLogger("mailferry.relay.delivery")
 
 BOUNCE_UPSTREAM = "bounce"  # the `bounce_via` smarthost, for senders outside our domains
-STATUS_FILE = "delivery-status.json"
 PREVIOUS_PROCESS_WAIT = 120.0  # a previous delivery process finishing its last attempts
-HOUSEKEEPING_SECONDS = 0.2  # journal fsync, routes-file check, status file
+HOUSEKEEPING_SECONDS = 0.2  # journal fsync, status file
 METRICS_LOG_SECONDS = 60.0
 
 
@@ -52,6 +60,7 @@ class DeliveryService:
             self.upstreams[BOUNCE_UPSTREAM] = settings.bounce_via
         self._messages: dict[str, SpooledMessage] = {}
         self._deliverer: Deliverer | None = None
+        self._status_trouble = OnceLog(log, "delivery status not written")
 
     async def run(self) -> None:
         messages = await asyncio.to_thread(self.spool.open_for_delivery, PREVIOUS_PROCESS_WAIT)
@@ -59,11 +68,12 @@ class DeliveryService:
             raise ConfigError("a previous delivery process is still running",
                               where=str(self.settings.spool))
         self._messages = messages
-        self.metrics.possible_duplicates = sum(
-            d.in_flight for m in messages.values() for d in m.deliveries.values())
-        if self.metrics.possible_duplicates:
-            log.warning("%d deliveries were cut by a crash; retrying them (the upstream may "
-                        "already have them)", self.metrics.possible_duplicates)
+        for delivery in (d for m in messages.values() for d in m.deliveries.values()):
+            if delivery.in_flight:  # one line each: what an operator dedupes by
+                self.metrics.possible_duplicates += 1
+                log.warning("possible duplicate: spool %s to %s was in flight at a crash; "
+                            "retrying it (the upstream may already have it)",
+                            delivery.spool_id, delivery.upstream)
         self._deliverer = Deliverer(self.settings, self.upstreams, self.spool, messages,
                                     self.metrics, self.hostname, self._bounce)
         self._deliverer.start()
@@ -130,7 +140,7 @@ class DeliveryService:
             log.warning("spool %s: no DSN to <%s>: set bounce_via to reach outside senders",
                         message.spool_id, sender)
             return
-        raw = await asyncio.to_thread(self.spool.read_message, message.spool_id)
+        raw = await asyncio.to_thread(self.spool.read_head, message.spool_id)
         dsn = make_dsn(hostname=self.hostname, mail_from=sender, upstream=upstream,
                        failures=failures, original=raw)
         spool_id = new_spool_id()
@@ -147,8 +157,10 @@ class DeliveryService:
         last_metrics = time.monotonic()
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
-            await asyncio.to_thread(self.spool.sync)
-            self._reload_routes(force=False)
+            try:
+                await asyncio.to_thread(self.spool.sync)
+            except OSError as exc:
+                self.spool.journal_trouble.failed(exc)
             self._write_status()
             if time.monotonic() - last_metrics >= METRICS_LOG_SECONDS:
                 last_metrics = time.monotonic()
@@ -156,15 +168,13 @@ class DeliveryService:
 
     def _write_status(self) -> None:
         pending = self._deliverer.pending_counts() if self._deliverer else {}
-        write_json(self.settings.spool / STATUS_FILE,
-                   {"pid": os.getpid(), "metrics": self.metrics.as_dict(), "pending": pending})
-
-
-def write_json(path: Path, data: object) -> None:
-    """Replace `path` atomically: readers never see half a file."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+        try:
+            write_json(self.spool.delivery_status_path, {
+                "pid": os.getpid(), "metrics": self.metrics.as_dict(), "pending": pending})
+        except OSError as exc:
+            self._status_trouble.failed(exc)
+        else:
+            self._status_trouble.ok()
 
 
 def main(argv: list[str]) -> int:

@@ -70,7 +70,7 @@ class RoutesFile:
         self.path = path
         self.default_route = default_route
         self.configured = configured
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self.table = RoutingTable(default_route)
         if path is not None:
             try:
@@ -88,12 +88,14 @@ class RoutesFile:
         self.table = self._read()
         return True
 
-    def _file_stamp(self) -> tuple[int, int] | None:
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        """What tells a change without reading the file: an edit in place changes the
+        mtime or size, a replacement by rename (editors, config tools) the inode."""
         try:
             stat = os.stat(self.path) if self.path else None
         except FileNotFoundError:
             return None
-        return (stat.st_mtime_ns, stat.st_size) if stat else None
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino) if stat else None
 
     def _read(self) -> RoutingTable:
         assert self.path is not None

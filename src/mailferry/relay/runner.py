@@ -3,9 +3,10 @@
 Messages are accepted here (spooled and fsynced, then 250) and announced to the delivery
 process (see delivery_process.py) on its stdin. Signals: SIGTERM/SIGINT stop cleanly (no
 new connections; the delivery process finishes its attempts in progress), SIGHUP reloads
-the routes file (it is also reloaded when it changes), SIGUSR1 retries every deferred
-delivery now (`mailferry relay flush`). `status.json` in the spool holds the metrics of
-both processes and the queue sizes for `mailferry relay status --json`.
+the routes file (it is also reloaded when it changes: this process looks at the file's
+stat every ROUTES_CHECK_SECONDS and tells the delivery process), SIGUSR1 retries every
+deferred delivery now (`mailferry relay flush`). The spool's status file holds the metrics
+of both processes and the queue sizes for `mailferry relay status --json`.
 """
 
 from __future__ import annotations
@@ -26,15 +27,17 @@ from typing import Any
 from mailferry.errors import ConfigError
 from mailferry.project.relay import RelaySettings
 from mailferry.relay.delivery import Metrics
-from mailferry.relay.delivery_process import STATUS_FILE, write_json
 from mailferry.relay.routing import RoutesFile
-from mailferry.relay.server import ConnectionLimits, LimitedSMTP, RelayHandler, load_auth_users
-from mailferry.relay.spool import Delivery, Spool, SpooledMessage
+from mailferry.relay.server import RelayHandler, load_auth_users
+from mailferry.relay.smtp_session import AuthGuard, ConnectionLimits, RelaySMTP
+from mailferry.relay.spool import IncomingMessage, Spool, SpooledMessage, read_json, write_json
+from mailferry.relay.trouble import OnceLog
 from mailferry.relay.upstream import TIMEOUT
 
 log = logging.getLogger("mailferry.relay")
 
-HOUSEKEEPING_SECONDS = 0.2  # routes-file check, delivery process watch, status file
+STATUS_SECONDS = 0.5  # status file
+ROUTES_CHECK_SECONDS = 2.0  # the routes file's stat (mtime, size, inode)
 DELIVERY_STOP_SECONDS = TIMEOUT + 30  # attempts in progress may wait for their reply
 RESTART_DELAY_SECONDS = 1.0
 
@@ -54,7 +57,9 @@ class Relay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._limits = ConnectionLimits(settings.max_connections,
                                         settings.max_connections_per_client)
+        self._auth_guard = AuthGuard()
         self._delivery: asyncio.subprocess.Process | None = None
+        self._status_trouble = OnceLog(log, "relay status not written")
 
     # -- control (also from other threads) ----------------------------------------------
 
@@ -76,14 +81,11 @@ class Relay:
 
     def status(self) -> dict[str, Any]:
         """Both processes' metrics and the queue sizes, as in status.json."""
-        try:
-            delivery = json.loads((self.settings.spool / STATUS_FILE).read_text())
-        except (FileNotFoundError, ValueError):
-            delivery = {"metrics": {}, "pending": {}}
-        metrics = Metrics(**delivery["metrics"]).as_dict() | {"accepted": self.accepted}
+        delivery = read_json(self.spool.delivery_status_path)
+        metrics = Metrics(**delivery.get("metrics", {})).as_dict() | {"accepted": self.accepted}
         return {"running": self.started.is_set() and not self._stopping, "pid": os.getpid(),
                 "hostname": self.hostname, "listen": f"{self.settings.listen_host}:{self.port}",
-                "updated": time.time(), "metrics": metrics, "pending": delivery["pending"]}
+                "updated": time.time(), "metrics": metrics, "pending": delivery.get("pending", {})}
 
     @property
     def _stopping(self) -> bool:
@@ -104,7 +106,7 @@ class Relay:
             self._install_signals()
         supervisor = asyncio.create_task(self._supervise_delivery())
         housekeeping = asyncio.create_task(self._housekeeping())
-        (self.settings.spool / "relay.pid").write_text(f"{os.getpid()}\n")
+        self.spool.write_pid()
         log.info("relay listening on %s:%s", self.settings.listen_host, self.port)
         self.started.set()
         try:
@@ -120,20 +122,21 @@ class Relay:
             supervisor.cancel()
             await asyncio.gather(supervisor, housekeeping, return_exceptions=True)
             status = self.status()
-            write_json(self.settings.spool / "status.json", status)
+            self._write_status(status)
             self.spool.close()
-            (self.settings.spool / "relay.pid").unlink(missing_ok=True)
+            self.spool.remove_pid()
             log.info("relay stopped: %s", json.dumps(status["metrics"]))
         return Metrics(**status["metrics"])
 
     async def _listen(self) -> asyncio.Server:
-        handler = RelayHandler(self.settings.domains, self.hostname, self._accept,
-                               self.auth_users)
+        handler = RelayHandler(self.settings.domains, self.hostname, self._begin,
+                               self._commit, self.auth_users)
         tls = self._server_tls()
 
-        def make_protocol() -> LimitedSMTP:
-            return LimitedSMTP(
-                handler, self._limits, data_size_limit=self.settings.max_message_size,
+        def make_protocol() -> RelaySMTP:
+            return RelaySMTP(
+                handler, self._limits, self._auth_guard,
+                data_size_limit=self.settings.max_message_size,
                 enable_SMTPUTF8=True, hostname=self.hostname, ident="mailferry relay",
                 tls_context=tls, auth_required=self.auth_users is not None,
                 auth_require_tls=not self.settings.listens_on_loopback,
@@ -168,17 +171,22 @@ class Relay:
 
     # -- accepting ----------------------------------------------------------------------
 
-    async def _accept(self, spool_id: str, mail_from: str, rcpt_tos: list[str],
-                      raw: bytes) -> None:
-        message = SpooledMessage(spool_id, mail_from, time.time(), len(raw))
+    def _begin(self, spool_id: str, mail_from: str, rcpt_tos: list[str],
+               head: bytes) -> IncomingMessage:
+        message = SpooledMessage(spool_id, mail_from, time.time(), 0)
         for rcpt in rcpt_tos:
             for name in self.routes.table.upstreams_for(rcpt):
-                message.deliveries.setdefault(name, Delivery(spool_id, name, []))
-                message.deliveries[name].recipients.append(rcpt)
-        await asyncio.to_thread(self.spool.store, message, raw)
+                message.route(name, rcpt)
+        incoming = self.spool.begin(message, head)
+        if incoming.error is not None:
+            raise incoming.error
+        return incoming
+
+    async def _commit(self, incoming: IncomingMessage) -> None:
+        await asyncio.to_thread(incoming.commit)
         self.accepted += 1
         # a delivery process that is restarting finds it in the spool instead
-        self._tell_delivery(spool_id)
+        self._tell_delivery(incoming.message.spool_id)
 
     # -- the delivery process -----------------------------------------------------------
 
@@ -213,7 +221,18 @@ class Relay:
             await process.wait()
 
     async def _housekeeping(self) -> None:
+        last_routes_check = time.monotonic()
         while True:
-            await asyncio.sleep(HOUSEKEEPING_SECONDS)
-            self.reload_routes(force=False)
-            write_json(self.settings.spool / "status.json", self.status())
+            await asyncio.sleep(STATUS_SECONDS)
+            if time.monotonic() - last_routes_check >= ROUTES_CHECK_SECONDS:
+                last_routes_check = time.monotonic()
+                self.reload_routes(force=False)
+            self._write_status(self.status())
+
+    def _write_status(self, status: dict[str, Any]) -> None:
+        try:
+            write_json(self.spool.status_path, status)
+        except OSError as exc:  # a full disk: the relay goes on; `relay status` lags
+            self._status_trouble.failed(exc)
+        else:
+            self._status_trouble.ok()

@@ -1,7 +1,8 @@
 """A small async SMTP/LMTP client for delivering spooled messages to one upstream.
 
 It speaks just what relaying needs: EHLO/LHLO, STARTTLS when offered (certificates
-verified unless the settings say otherwise), implicit TLS for smtps, MAIL/RCPT/DATA, and
+verified unless the settings say otherwise; an upstream with `tls = "required"` gets no
+mail without verified TLS), implicit TLS for smtps, MAIL/RCPT/DATA, and
 LMTP's one reply per accepted recipient after DATA. Socket and TLS failures are
 translated here, once, into `ConnectionLost` (retry later); a connection is reused for
 the next message after RSET.
@@ -11,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from mailferry.errors import ConnectionLost, ProtocolError
 from mailferry.project.relay import UpstreamURL
 
 TIMEOUT = 60.0  # per reply; RFC 5321 suggests minutes, but a stuck upstream must not stall us
+CHUNK = 64 * 1024  # message bytes read and sent at a time: what one delivery holds in memory
 
 
 @dataclass(frozen=True)
@@ -45,14 +49,35 @@ def client_tls_context(verify: bool, ca_file: Path | None) -> ssl.SSLContext:
     return context
 
 
-def dot_stuff(raw: bytes) -> bytes:
-    """The DATA payload: leading dots doubled, CRLF before the terminating dot."""
-    body = raw.replace(b"\n.", b"\n..")
-    if body.startswith(b"."):
-        body = b"." + body
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
-    return body + b".\r\n"
+def dot_stuffed(message: BinaryIO) -> Iterator[bytes]:
+    """The DATA payload in chunks: leading dots doubled, CRLF before the terminating dot.
+    (The SMTP side refused bare CR and LF, so a dot can only start a line after LF.)"""
+    last = b"\n"  # the byte before the chunk: the message starts a line
+    tail = b""
+    while chunk := message.read(CHUNK):
+        stuffed = chunk.replace(b"\n.", b"\n..")
+        if last == b"\n" and stuffed.startswith(b"."):
+            stuffed = b"." + stuffed
+        tail = (tail + chunk)[-2:]
+        last = chunk[-1:]
+        yield stuffed
+    yield (b"" if tail == b"\r\n" else b"\r\n") + b".\r\n"
+
+
+def is_ascii(message: BinaryIO) -> bool:
+    """Whether the rest of `message` is 7-bit (for BODY=8BITMIME); leaves it where it was."""
+    start = message.tell()
+    try:
+        while chunk := message.read(CHUNK):
+            if not chunk.isascii():
+                return False
+        return True
+    finally:
+        message.seek(start)
+
+
+class TLSRefused(ConnectionLost):
+    """The upstream cannot give the TLS it must: not offered, or not verified."""
 
 
 class UpstreamClient:
@@ -69,18 +94,22 @@ class UpstreamClient:
         self._writer: asyncio.StreamWriter | None = None
         self.extensions: set[str] = set()
 
-    async def deliver(self, mail_from: str, recipients: list[str], raw: bytes
+    async def deliver(self, mail_from: str, recipients: list[str], message: BinaryIO
                       ) -> dict[str, Reply]:
-        """Send one message; returns the reply that decided each recipient's fate."""
+        """Send one message (read from `message` in chunks); returns the reply that
+        decided each recipient's fate."""
         try:
             reset = self._writer is not None  # a reused connection starts with RSET
             if not reset:
                 await self._connect()
-            return await self._transaction(mail_from, recipients, raw, reset=reset)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
+            return await self._transaction(mail_from, recipients, message, reset=reset)
+        except ssl.SSLError as exc:
+            await self.close()
+            raise TLSRefused(f"TLS failed: {exc}", server=str(self.url)) from exc
+        except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
             await self.close()
             raise ConnectionLost(str(exc) or type(exc).__name__, server=str(self.url)) from exc
-        except ProtocolError:
+        except (ConnectionLost, ProtocolError):
             await self.close()
             raise
 
@@ -106,6 +135,9 @@ class UpstreamClient:
         if not greeting.ok:
             raise ConnectionLost(f"greeting {greeting}", server=str(self.url))
         await self._hello()
+        if self.url.tls_required and "STARTTLS" not in self.extensions and not implicit_tls:
+            raise TLSRefused("TLS is required for this upstream but it did not offer "
+                             "STARTTLS; not delivering in clear text", server=str(self.url))
         if "STARTTLS" in self.extensions and not implicit_tls:
             await self._expect_ok("STARTTLS")
             assert self._writer is not None
@@ -120,10 +152,10 @@ class UpstreamClient:
         self.extensions = {line.split()[0].upper() for line in reply.text.splitlines()[1:]
                            if line.strip()}
 
-    async def _transaction(self, mail_from: str, recipients: list[str], raw: bytes, *,
+    async def _transaction(self, mail_from: str, recipients: list[str], message: BinaryIO, *,
                            reset: bool) -> dict[str, Reply]:
         params = ""
-        if "8BITMIME" in self.extensions and not raw.isascii():
+        if "8BITMIME" in self.extensions and not is_ascii(message):
             params += " BODY=8BITMIME"
         if "SMTPUTF8" in self.extensions and not (mail_from + "".join(recipients)).isascii():
             params += " SMTPUTF8"
@@ -141,8 +173,9 @@ class UpstreamClient:
             return outcome | dict.fromkeys(accepted, data)
         assert self._writer is not None
         # 354 with no recipient accepted (a server that does not follow RFC 2920): end it
-        self._writer.write(dot_stuff(raw) if accepted else b".\r\n")
-        await self._writer.drain()
+        for chunk in dot_stuffed(message) if accepted else [b".\r\n"]:
+            self._writer.write(chunk)
+            await self._writer.drain()
         if not accepted:
             await self._read_reply()
         elif self.lmtp:  # one reply per accepted recipient, in RCPT order (RFC 2033)
