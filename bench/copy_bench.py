@@ -38,6 +38,7 @@ from mailferry.imap import (  # noqa: E402
     session_for,
 )
 from testbed import Dovecot, DovecotUser, SeedMessage, snapshot  # noqa: E402
+from testbed.memory import peak_rss_mb  # noqa: E402
 from testbed.messages import make_message, random_flags  # noqa: E402
 
 FOLDERS = ["INBOX", "Sent", "Drafts", "Archive", "Archive/2016", "Archive/2017",
@@ -110,17 +111,6 @@ class Run:
         return self.megabytes / self.seconds if self.seconds else 0.0
 
 
-def _hwm_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def timed(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Wall seconds and peak RSS (MB) of one child process. The peak is VmHWM polled from
     /proc (wait4's ru_maxrss would count the pages the child inherited from this process
@@ -130,7 +120,7 @@ def timed(args: list[str], env: dict[str, str] | None = None) -> tuple[float, fl
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
         peak = 0.0
         while proc.poll() is None:
-            peak = max(peak, _hwm_mb(proc.pid))
+            peak = max(peak, peak_rss_mb(proc.pid))
             time.sleep(0.02)
         seconds = time.monotonic() - started
         out.seek(0)

@@ -94,6 +94,12 @@ class Dovecot:
         port = self.imaps_port if scheme == "imaps" else self.port
         return f"{scheme}://{user}@{self.host}:{port}"
 
+    def refused_logins(self, user: str) -> int:
+        """How many logins as `user` the server refused (from its auth log)."""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return sum(1 for line in text.splitlines()
+                   if f"({user}," in line and "Password mismatch" in line)
+
     def password(self, user: str = "alice") -> str:
         return next(u.password for u in self.users if u.name == user)
 
@@ -234,6 +240,8 @@ protocols = {protocols}
 listen = {self.host}
 {ssl}disable_plaintext_auth = no
 auth_mechanisms = plain login
+# one log line per refused login ("Password mismatch"): tests count what a run costs
+auth_verbose = yes
 default_internal_user = dovecot
 default_login_user = dovenull
 first_valid_uid = 1

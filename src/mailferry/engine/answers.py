@@ -53,6 +53,11 @@ class AnswerCheck:
 
     def finish(self) -> None:
         """IncompleteAnswer if a UID is missing or came more than once."""
+        problem = self.problem()
+        if problem is not None:
+            raise problem
+
+    def problem(self) -> IncompleteAnswer | None:
         problems = []
         if self.waiting:
             missing = sorted(self.waiting)
@@ -60,9 +65,10 @@ class AnswerCheck:
                             f"{self.asked} asked for)")
         if self.repeated:
             problems.append(f"UID {_uids_text(sorted(self.repeated))} returned more than once")
-        if problems:
-            raise IncompleteAnswer("the source's answer is incomplete: " + "; ".join(problems),
-                                   command=self.what)
+        if not problems:
+            return None
+        return IncompleteAnswer("the source's answer is incomplete: " + "; ".join(problems),
+                                command=self.what)
 
 
 def checked(answers: Iterable[T], asked: Sequence[int], *, what: str) -> Iterator[T]:

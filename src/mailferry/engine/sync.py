@@ -36,7 +36,7 @@ from mailferry.engine.options import CopyOptions
 from mailferry.engine.results import FolderResult, MessageFailure, Reporter
 from mailferry.engine.source import MessageSource, SourceMessage
 from mailferry.engine.target import target_inventory
-from mailferry.errors import MailferryError
+from mailferry.errors import IncompleteAnswer, MailferryError
 from mailferry.imap import ImapSession, Selected, uid_set
 from mailferry.status import FailureKind, FolderStatus, MessageOutcome
 from mailferry.store import FailureRecord, FolderState, MappedMessage, StateStore
@@ -73,6 +73,8 @@ class FolderSync:
         limit = self.append_limit
         self.max_size = min(options.max_message_size, limit if limit is not None else 1 << 62)
         self.ledger: FolderLedger | None = None
+        # what the header pass found missing: raised once what did come is copied
+        self._gap: IncompleteAnswer | None = None
 
     @property
     def failures(self) -> list[MessageFailure]:
@@ -106,6 +108,8 @@ class FolderSync:
             decided = frozenset(to_copy)
         if to_copy and not dry_run:
             self._copy_bodies(to_copy, decided, flags, ledger)
+        if self._gap is not None:
+            raise self._gap  # the high-water mark stays: a retry asks again
         if dry_run:
             self.result.status = FolderStatus.PLANNED
             return self.result
@@ -201,11 +205,12 @@ class FolderSync:
                        ledger: FolderLedger) -> list[int]:
         """Decide on headers alone; return the UIDs to copy."""
         seen: list[tuple[int, tuple[str, ...], MessageKey]] = []
-        for header in checked(self.source.headers(candidates), candidates,
-                              what="UID FETCH (headers)"):
+        check = AnswerCheck(candidates, what="UID FETCH (headers)")
+        for header in check.take(self.source.headers(candidates)):
             key = MessageKey.of(header.header)
             _ = key.relayed  # computed now, so the header block is not kept
             seen.append((header.uid, header.flags, key))
+        self._gap = check.problem()
         matches = self.matcher.match([key for _, _, key in seen])
         relayed = [i for i, m in enumerate(matches) if m.relayed]
         if relayed:
