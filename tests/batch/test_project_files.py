@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -118,15 +117,16 @@ def test_bad_users_csv_names_file_and_line(text: str, where: str, message: str) 
     assert caught.value.where == where
 
 
-def test_thousands_of_users_load_in_well_under_a_second(tmp_path: Path) -> None:
+def test_thousands_of_users_load_in_order(tmp_path: Path) -> None:
+    """(How long it takes is measured in bench/users_csv_bench.py, not here.)"""
     path = tmp_path / "users.csv"
     path.write_text("source_user,target_user,department,wave\n" + "".join(
         f"user{n}@old.example,user{n}@new.example,dept{n % 40},wave{n % 10}\n"
         for n in range(5_000)))
-    started = time.perf_counter()
     users = load_users(path)
-    assert len(users) == 5_000
-    assert time.perf_counter() - started < 0.5
+    assert [(u.source_user, u.target_user, u.department, u.wave, u.line) for u in users] == [
+        (f"user{n}@old.example", f"user{n}@new.example", f"dept{n % 40}", f"wave{n % 10}", n + 2)
+        for n in range(5_000)]
 
 
 def test_secret_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
