@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testbed.certs import ServerCerts, make_certs
+from testbed.certs import VERSION, ServerCerts, make_certs
 from testbed.net import free_port, wait_for_port
 
 DEFAULT_SPECIAL = {
@@ -60,7 +60,8 @@ _CERTS: ServerCerts | None = None
 def shared_certs() -> ServerCerts:
     global _CERTS
     if _CERTS is None:
-        _CERTS = make_certs(Path(tempfile.gettempdir()) / f"mailferry-testcerts-{os.getuid()}")
+        _CERTS = make_certs(Path(tempfile.gettempdir())
+                            / f"mailferry-testcerts-v{VERSION}-{os.getuid()}")
     return _CERTS
 
 
@@ -71,6 +72,9 @@ class Dovecot:
     special: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SPECIAL))
     tls: bool = False  # also serve IMAPS and offer STARTTLS with a cert from the test CA
     self_signed: bool = False  # serve a certificate no client should trust
+    # which certificate TLS serves: "ca" (good), "self-signed", or one from the trusted CA
+    # that is still wrong: "wrong-name" (another host) or "expired"
+    certificate: str = "ca"
     lmtp: bool = False
     master: DovecotUser | None = None
     max_message_size: int | None = None
@@ -198,8 +202,7 @@ class Dovecot:
 
     def _config_text(self, uid: int, gid: int) -> str:
         certs = shared_certs()
-        cert, key = ((certs.self_signed_cert, certs.self_signed_key) if self.self_signed
-                     else (certs.server_cert, certs.server_key))
+        cert, key = certs.pair("self-signed" if self.self_signed else self.certificate)
         location = ("maildir:~/Maildir" if self.layout == "dot"
                     else "maildir:~/Maildir:LAYOUT=fs")
         mailboxes = "".join(
