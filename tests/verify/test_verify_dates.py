@@ -9,9 +9,7 @@ from pathlib import Path
 
 from backup_helpers import run_cli
 
-from mailferry.engine import CopyOptions, MailboxCopy
 from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
-from mailferry.store import StateStore
 from mailferry.verify import verify_mailbox
 from testbed import Dovecot, SeedMessage, imap_login, read_folder, seed
 
@@ -51,11 +49,9 @@ def test_an_internaldate_difference_is_reported(source: Dovecot, target: Dovecot
     conn = imap_login(source.host, source.port, "alice", source.password())
     seed(conn, [SeedMessage(_raw(n), "INBOX", ("\\Seen",), DATE) for n in range(4)])
     conn.logout()
-    store = StateStore.open(tmp_path / "state.db")
-    try:
-        assert MailboxCopy(_account(source), _account(target), store, CopyOptions()).run().ok
-    finally:
-        store.close()
+    copied = run_cli(["copy", source.url(), target.url(), "--state", str(tmp_path / "s.db")],
+                     source=source, target=target)
+    assert copied.returncode == 0, copied.stderr
     assert verify_mailbox(_account(source), _account(target)).ok
 
     uid = _redate(target, 2, "08-Jul-2024 09:10:11 +0000")  # received "today"
