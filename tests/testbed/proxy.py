@@ -4,7 +4,10 @@
 `cut_after(down=N)` once N bytes went server->client (mid-FETCH). Each cut fires once.
 `record=True` keeps what clients sent (to count the commands a run costs); `on_down` and
 `on_up` see each chunk either way (a test can SIGKILL the client right after an APPEND
-returns, or in the middle of uploading one).
+returns, or in the middle of uploading one). `hold_down_at(marker, count)` forwards the
+server's bytes up to the end of the count-th `marker` and holds the rest until released:
+the client has exactly what came before, so a test can look at what it did with that and
+then kill it at that point of the stream.
 """
 
 from __future__ import annotations
@@ -15,6 +18,57 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+
+
+class Hold:
+    """Holds a server->client stream after the count-th `marker` of any one connection (the
+    first to get there; a client may open and close others before); `reached` is set then."""
+
+    def __init__(self, marker: bytes, count: int) -> None:
+        self.marker = marker
+        self.count = count
+        self.reached = threading.Event()
+        self._release = threading.Event()
+        self._lock = threading.Lock()
+
+    def counter(self) -> _MarkerCounter:
+        return _MarkerCounter(self.marker, self.count)
+
+    def take(self) -> bool:
+        """True for the one connection that holds (the first one to reach the count)."""
+        with self._lock:
+            if self.reached.is_set():
+                return False
+            self.reached.set()
+            return True
+
+    def wait(self) -> None:
+        self._release.wait()
+
+    def release(self) -> None:
+        self._release.set()
+
+
+class _MarkerCounter:
+    """Counts a marker along one stream, across chunk boundaries."""
+
+    def __init__(self, marker: bytes, count: int) -> None:
+        self.marker = marker
+        self.count = count
+        self.seen = 0
+        self._tail = b""  # the last bytes of the previous chunk: a marker may straddle
+
+    def split(self, data: bytes) -> int | None:
+        """Bytes of `data` up to the end of the count-th marker, or None if not in it."""
+        window = self._tail + data
+        start = 0
+        while (found := window.find(self.marker, start)) >= 0:
+            start = found + len(self.marker)
+            self.seen += 1
+            if self.seen == self.count:
+                return start - len(self._tail)
+        self._tail = window[len(window) - len(self.marker) + 1:] if len(self.marker) > 1 else b""
+        return None
 
 
 @dataclass
@@ -45,6 +99,7 @@ class FaultProxy:
         self.on_up = on_up
         self.throttle_appends = 0  # answer this many APPENDs "NO [UNAVAILABLE] try again later"
         self.throttled = 0
+        self._holds: list[Hold] = []
         threading.Thread(target=self._accept_loop, daemon=True).start()
 
     def cut_after(self, *, up: int | None = None, down: int | None = None,
@@ -53,8 +108,18 @@ class FaultProxy:
         with self._lock:
             self._cuts.append(_Cut(up, down, skip_connections))
 
+    def hold_down_at(self, marker: bytes, count: int) -> Hold:
+        """Hold the next connection's server->client stream after its count-th `marker`."""
+        hold = Hold(marker, count)
+        with self._lock:
+            self._holds.append(hold)
+        return hold
+
     def close(self) -> None:
         self._closed = True
+        with self._lock:
+            for hold in self._holds:
+                hold.release()
         self._listener.close()
         with self._lock:
             for sock in list(self._sockets):
@@ -93,10 +158,12 @@ class FaultProxy:
                 self._sockets.update((client, server))
             state = {"done": False}
             throttle = _AppendThrottle(self, client) if self.throttle_appends else None
+            with self._lock:
+                hold = next((h for h in self._holds if not h.reached.is_set()), None)
             threading.Thread(target=self._pump, args=(client, server, cut.up if cut else None,
                              state, True, throttle), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, cut.down if cut else None,
-                             state, False), daemon=True).start()
+                             state, False, None, hold), daemon=True).start()
 
     def commands(self) -> list[str]:
         """Command names clients sent (`UID FETCH`, `STATUS`, ...), from the recorded bytes."""
@@ -120,14 +187,24 @@ class FaultProxy:
 
     def _pump(self, src: socket.socket, dst: socket.socket, limit: int | None,
               state: dict[str, bool], upstream: bool,
-              throttle: _AppendThrottle | None = None) -> None:
+              throttle: _AppendThrottle | None = None, hold: Hold | None = None) -> None:
         sent = 0
+        counter = hold.counter() if hold is not None else None
         try:
             while True:
                 want = 65536 if limit is None else max(1, min(65536, limit - sent))
                 data = src.recv(want)
                 if not data:
                     break
+                at = counter.split(data) if counter is not None else None
+                if hold is not None and at is not None:
+                    counter = None
+                    if hold.take():
+                        dst.sendall(data[:at])
+                        hold.wait()
+                        data = data[at:]
+                        if not data:
+                            continue
                 if limit is not None and sent + len(data) >= limit:
                     dst.sendall(data[: limit - sent])
                     self.cuts_done += 1

@@ -124,12 +124,23 @@ class _FolderRun:
         return self.result
 
     def _remove_orphans(self) -> None:
-        """Files no committed record names: left by a run killed before its commit."""
+        """Files no committed record names: left by a run killed before its commit. One that
+        is a committed message's file under new flags (a run killed between renaming it and
+        committing the flags) is renamed back, and its flags are updated again; the others
+        are deleted."""
         named = {m.file for m in self.backup.manifest.all_messages()}
+        renamed_away = {parse_file_name(Path(m.file).name): m.file
+                        for m in self.record.messages.values()
+                        if not (self.backup.directory / m.file).exists()}
         for sub in ("cur", "tmp"):
             for entry in os.scandir(self.directory / sub):
                 relative = str(Path(entry.path).relative_to(self.backup.directory))
-                if relative not in named and (sub == "tmp" or parse_file_name(entry.name)):
+                if relative in named:
+                    continue
+                key = parse_file_name(entry.name)
+                if sub == "cur" and key in renamed_away:
+                    os.replace(entry.path, self.backup.directory / renamed_away.pop(key))
+                elif sub == "tmp" or key:
                     os.unlink(entry.path)
 
     def _flag_updates(self, uidvalidity: int) -> list[dict[str, Any]]:
