@@ -82,6 +82,9 @@ def parse_imap_date(text: str) -> dt.datetime | None:
         return None
 
 
+# Only a power cut can show a missing fsync (a killed process loses nothing the kernel has),
+# so no outcome test can catch one: tests/backup/test_backup_durability.py records the fsync
+# calls made through these two helpers and the manifest's commit, and checks their order.
 def write_atomically(path: Path, data: bytes, *, sync: bool = True) -> None:
     """Write beside `path`, fsync, rename over it: a reader (or a crash) sees old or new."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
