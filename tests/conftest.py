@@ -14,7 +14,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from testbed import Dovecot
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus" / "realworld"
 
 
 @pytest.fixture

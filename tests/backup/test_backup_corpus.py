@@ -11,14 +11,12 @@ from backup_helpers import account, backup, mailbox, mailbox_dir, put, restore
 from mailferry.backup import Codec, backup_source, check_backup
 from mailferry.verify import verify_mailbox
 from testbed import Dovecot, SeedMessage
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "realworld"
+from testbed.corpus import corpus_files
 
 
 def test_realworld_corpus_survives_backup_and_restore(source: Dovecot, target: Dovecot,
                                                       tmp_path: Path) -> None:
-    files = sorted(CORPUS.rglob("*.eml"))
-    assert len(files) >= 1000
+    files = corpus_files()
     date = dt.datetime(2014, 7, 1, 8, 0, tzinfo=dt.UTC)
     put(source, [SeedMessage(f.read_bytes(), f.parent.name, ("\\Seen",) if n % 3 else (),
                              date + dt.timedelta(hours=n)) for n, f in enumerate(files)])

@@ -13,13 +13,11 @@ from backup_helpers import restore, run_cli
 
 from mailferry.backup import maildir_source
 from testbed import Dovecot, imap_login, read_folder
+from testbed.corpus import corpus_files
 
 
 def _loose(raw: bytes) -> bytes:
     return re.sub(rb"\r*\n|\r", b"\n", raw).replace(b"\x00", b"\x80")
-
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "realworld"
 
 
 def test_corpus_as_a_maildir_imports_exactly_or_reports_why(target: Dovecot,
@@ -29,7 +27,7 @@ def test_corpus_as_a_maildir_imports_exactly_or_reports_why(target: Dovecot,
         (maildir / sub).mkdir(parents=True)
     sent: dict[str, bytes] = {}
     when = dt.datetime(2012, 3, 4, 5, 6, 7, tzinfo=dt.UTC).timestamp()
-    for n, file in enumerate(sorted(CORPUS.rglob("*.eml"))):
+    for n, file in enumerate(corpus_files()):
         path = maildir / "cur" / f"{n:05d}.corpus:2,{'S' if n % 2 else ''}"
         path.write_bytes(file.read_bytes())
         os.utime(path, (when, when))

@@ -7,14 +7,12 @@ import imaplib
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from copy_helpers import run_copy
 
 from mailferry.engine import fingerprint
 from mailferry.store import StateStore
 from testbed import Dovecot, imap_login
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "realworld"
+from testbed.corpus import corpus_files
 
 
 def _bodies(conn: imaplib.IMAP4, folder: str, item: str) -> dict[int, bytes]:
@@ -30,14 +28,12 @@ def _bodies(conn: imaplib.IMAP4, folder: str, item: str) -> dict[int, bytes]:
     return out
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
 def test_every_corpus_message_arrives_byte_identical_or_is_reported(
         dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
     source, target = dovecot_factory(), dovecot_factory()
     conn = imap_login(source.host, source.port, "alice", "alice-pw")
     refused_by_source: list[str] = []
-    files = sorted(CORPUS.glob("*/*.eml"))
-    assert len(files) > 1000
+    files = corpus_files()
     for directory in sorted({f.parent.name for f in files}):
         conn.create(directory)
     for path in files:
