@@ -72,6 +72,28 @@ def test_parse_list_and_status() -> None:
                                           "HIGHESTMODSEQ": 20}
 
 
+@pytest.mark.parametrize(("line", "expected", "name", "status"), [
+    (b'* STATUS "Old Mail" (MESSAGES 2)\r\n', None, b"Old Mail", {"MESSAGES": 2}),
+    # GNU imap4d 3.15 sends a name with a space unquoted (issue 20, point 2)
+    (b"* STATUS Archive 2003 (MESSAGES 3 UIDNEXT 4)\r\n", None, b"Archive 2003",
+     {"MESSAGES": 3, "UIDNEXT": 4}),
+    (b"* STATUS Old  Mail 2003 (MESSAGES 1)\r\n", b"Old  Mail 2003", b"Old  Mail 2003",
+     {"MESSAGES": 1}),
+    (b"* STATUS Old Mail (MESSAGES 1)\r\n", b"Other", b"Old Mail", {"MESSAGES": 1}),
+    (b"* STATUS INBOX ()\r\n", b"INBOX", b"INBOX", {}),
+])
+def test_parse_status_names(line: bytes, expected: bytes | None, name: bytes,
+                            status: dict[str, int]) -> None:
+    assert parse_status(tokenize([line], []), expected) == (name, status)
+
+
+@pytest.mark.parametrize("line", [b"* STATUS (MESSAGES 1)\r\n", b"* STATUS INBOX MESSAGES 1\r\n",
+                                  b"* STATUS (x) INBOX (MESSAGES 1)\r\n"])
+def test_parse_status_refuses_what_is_ambiguous(line: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        parse_status(tokenize([line], []))
+
+
 @pytest.mark.parametrize(("uids", "text"), [
     ([1, 2, 3, 7, 9, 10], b"1:3,7,9:10"), ([5], b"5"), ([3, 1, 2, 2], b"1:3")])
 def test_uid_sets_round_trip(uids: list[int], text: bytes) -> None:

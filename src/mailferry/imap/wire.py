@@ -246,17 +246,28 @@ def parse_list(tokens: Sequence[Token]) -> ListEntry:
     )
 
 
-def parse_status(tokens: Sequence[Token]) -> tuple[bytes, dict[str, int]]:
-    """`* STATUS INBOX (MESSAGES 3 UIDNEXT 4)` tokens -> (name, {"MESSAGES": 3, ...})."""
-    if len(tokens) < 4 or not isinstance(tokens[3], list) or not isinstance(tokens[2], bytes):
+def parse_status(tokens: Sequence[Token], expected: bytes | None = None,
+                 ) -> tuple[bytes, dict[str, int]]:
+    """`* STATUS INBOX (MESSAGES 3 UIDNEXT 4)` tokens -> (name, {"MESSAGES": 3, ...}).
+
+    Liberal where the meaning is unambiguous: a name with spaces sent unquoted
+    (`* STATUS Archive 2003 (MESSAGES 3)`, as GNU imap4d does) is the atoms before the list,
+    and is `expected` (the name asked for) when it reads the same."""
+    if len(tokens) < 4 or not isinstance(tokens[-1], list):
         raise ProtocolError(f"malformed STATUS response: {tokens!r}")
-    items = tokens[3]
+    words = tokens[2:-1]
+    if not all(isinstance(word, bytes) for word in words):
+        raise ProtocolError(f"malformed STATUS response: {tokens!r}")
+    name = b" ".join(bytes(word) for word in words if isinstance(word, bytes))
+    if expected is not None and len(words) > 1 and expected.split() == name.split():
+        name = expected  # the spacing the tokenizer could not keep
+    items = tokens[-1]
     result: dict[str, int] = {}
     for pos in range(0, len(items) - 1, 2):
         key = items[pos]
         if isinstance(key, bytes):
             result[key.decode().upper()] = _as_int(items[pos + 1], key.decode())
-    return bytes(tokens[2]), result
+    return name, result
 
 
 _CODE = re.compile(rb"\[([^\]]*)\]")
