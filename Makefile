@@ -1,13 +1,19 @@
 # make test  -- set up a fresh Debian machine (as root) and run the whole suite
 # make demo  -- set up, start two throwaway Dovecot servers, copy a sample mailbox twice
 # make bench -- the copy benchmark against mbsync and dsync (see bench/)
-.PHONY: setup test demo bench lint
+# make test-interop -- build the Debian chroots of the other IMAP servers (once, cached), then
+#                     run tests/interop with the slow matrix; a missing server fails here
+.PHONY: setup test test-interop demo bench lint
 
 setup:
 	bash scripts/setup.sh
 
 test: setup
 	.venv/bin/python -m pytest -n 2 -q
+
+test-interop: setup
+	bash scripts/testbed-chroot.sh
+	MAILFERRY_INTEROP=1 .venv/bin/python -m pytest -n 2 -q tests/interop
 
 demo: setup
 	.venv/bin/python scripts/demo.py

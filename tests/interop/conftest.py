@@ -7,15 +7,13 @@ sets MAILFERRY_INTEROP=1 and runs the `interop` tests: there a missing chroot fa
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from interop_helpers import INTEROP, require_chroot
 
 from testbed.chroot import ChrootMissing, ChrootServer
-
-INTEROP = os.environ.get("MAILFERRY_INTEROP") == "1"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -25,13 +23,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("interop"):
             item.add_marker(skip)
-
-
-def require_chroot(error: ChrootMissing) -> None:
-    """Skip in the regular suite, fail in `make test-interop` (which must have built it)."""
-    if INTEROP:
-        pytest.fail(str(error))
-    pytest.skip(str(error))
 
 
 @pytest.fixture

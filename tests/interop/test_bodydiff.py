@@ -31,7 +31,8 @@ CASES = [
     ("from line dropped, lf bodies", b"From a@b Mon Jan  1 00:00:00 2001\n"
      + MSG.replace(b"\r\n", b"\n"), MSG, ("from_line", "line_endings")),
     ("text changed", MSG, MSG.replace(b"line two", b"line 2"), ("other",)),
-    ("everything at once", b"From x\n" + MSG.replace(b"hello", "ü".encode()).replace(b"\r\n", b"\n"),
+    ("everything at once",
+     b"From x\n" + MSG.replace(b"hello", "ü".encode()).replace(b"\r\n", b"\n"),
      b"X-New: 1\r\n" + MSG.replace(b"hello", b"XX").replace(b"line two", b"changed"),
      ("from_line", "line_endings", "eight_bit", "headers", "other")),
     ("no header block", b"\r\njust a body\r\n", b"\njust a body\n", ("line_endings",)),

@@ -17,7 +17,8 @@ from testbed.mutf7 import decode, encode
 
 @pytest.mark.parametrize(("text", "wire"), [
     ("INBOX", "INBOX"), ("Café ☕", "Caf&AOk- &JhU-"), ("Work & Play", "Work &- Play"),
-    ("日本語", "&ZeVnLIqe-"), ("Ünïcödé", "&ANw-n&AO8-c&APY-d&AOk-"), ("~peter/mail", "~peter/mail"),
+    ("日本語", "&ZeVnLIqe-"), ("Ünïcödé", "&ANw-n&AO8-c&APY-d&AOk-"),
+    ("~peter/mail", "~peter/mail"),
 ])
 def test_modified_utf7(text: str, wire: str) -> None:
     assert encode(text) == wire

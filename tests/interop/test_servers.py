@@ -14,6 +14,7 @@ from testbed import SeedMessage, imap_login, read_folder, seed, snapshot
 from testbed.bodydiff import classify
 from testbed.checker import account_snapshot
 from testbed.chroot import ChrootServer, ChrootUser
+from testbed.courier import Courier
 from testbed.cyrus import Cyrus
 from testbed.imap4d import Imap4d
 from testbed.matrix_mailbox import matrix_mailbox, seed_mailbox
@@ -42,16 +43,17 @@ def _start(kind: str, pymap_factory: Callable[..., Pymap],
         return pymap_factory(users=[PymapUser(*u) for u in USERS])
     if kind == "pymap-dict":
         return pymap_factory(backend="dict")
-    chroot_kind = {"imap4d": Imap4d, "cyrus": Cyrus}[kind]
+    chroot_kind = {"imap4d": Imap4d, "cyrus": Cyrus, "courier": Courier}[kind]
     return chroot_factory(chroot_kind, users=[ChrootUser(*u) for u in USERS])
 
 
-KINDS = ["pymap-maildir", "pymap-dict", "imap4d", "cyrus"]
+KINDS = ["pymap-maildir", "pymap-dict", "imap4d", "cyrus", "courier"]
 REWRITES: dict[str, tuple[str, ...]] = {
     "pymap-maildir": ("line_endings",),  # serves every message with bare LF
     "pymap-dict": (),
     "imap4d": ("headers",),  # X-IMAPbase, X-UID and Status: its mbox bookkeeping, shown
     "cyrus": (),
+    "courier": (),
 }
 
 

@@ -14,6 +14,7 @@ missing, extra (duplicates counted), flags, keywords, date, body (with bodydiff'
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import imaplib
@@ -76,8 +77,8 @@ def normalise_name(wire: str, delimiter: str | None, prefix: str) -> str:
 
 # -- reading a server ---------------------------------------------------------------------
 
-_LIST_HEAD = re.compile(rb'^\((?P<attrs>[^)]*)\) (?:"(?P<delim>(?:\\.|[^"\\])*)"|NIL) ?(?P<rest>.*)$',
-                        re.IGNORECASE)
+_LIST_HEAD = re.compile(
+    rb'^\((?P<attrs>[^)]*)\) (?:"(?P<delim>(?:\\.|[^"\\])*)"|NIL) ?(?P<rest>.*)$', re.IGNORECASE)
 
 
 def _unquote(raw: bytes) -> str:
@@ -176,7 +177,7 @@ def account_snapshot(host: str, port: int, user: str, password: str) -> AccountS
     conn = imaplib.IMAP4(host, port)
     try:
         conn.login(user, password)
-        typ, _ = conn.capability()
+        _typ, _ = conn.capability()
         prefix = personal_prefix(conn)
         bodies: dict[str, bytes] = {}
         folders: dict[str, Folder] = {}
@@ -193,10 +194,8 @@ def account_snapshot(host: str, port: int, user: str, password: str) -> AccountS
         return AccountSnapshot(delimiter, prefix, folders, bodies,
                                frozenset(str(c) for c in conn.capabilities))
     finally:
-        try:
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):
             conn.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
 
 
 # -- comparing two accounts ----------------------------------------------------------------
@@ -215,7 +214,8 @@ class Difference:
             text += f" ({', '.join(self.classes)})"
         for side, msg in (("source", self.source), ("target", self.target)):
             if msg is not None:
-                text += f"; {side} {msg.sha256[:12]} {sorted(msg.flags | msg.keywords)} {msg.instant}"
+                flags = sorted(msg.flags | msg.keywords)
+                text += f"; {side} {msg.sha256[:12]} {flags} {msg.instant}"
         return text
 
 
@@ -267,9 +267,15 @@ def _compare_folder(name: str, source: list[Message], target: list[Message],
             return msg.sha256
         if msg.sha256 not in loose:
             loose[msg.sha256] = _loose_key(bodies[msg.sha256])
-        return loose[msg.sha256] if level == 1 else loose[msg.sha256][1]
+        message_id, text = loose[msg.sha256]
+        if level == 1:
+            return message_id, text
+        if level == 2:  # a message without Message-ID pairs only by its own bytes here
+            return message_id or msg.sha256
+        return text
 
-    for level in (0, 1, 2):  # same bytes; same Message-ID and text; same text
+    # same bytes; same Message-ID and text; same Message-ID; same text
+    for level in (0, 1, 2, 3):
         buckets: dict[object, list[Message]] = {}
         for tgt in right:
             buckets.setdefault(key(tgt, target_bodies, level), []).append(tgt)

@@ -100,10 +100,8 @@ class ChrootProcess:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):  # the kernel ends the namespace
             self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - the kernel kills the namespace
-            pass
         self.process = None
 
 

@@ -13,6 +13,7 @@ the matrix then compares against what the source holds, read back, not against t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import imaplib
 import random
@@ -31,6 +32,7 @@ FOLDERS: tuple[tuple[str, ...], ...] = (
     ("Old Mail 2003",), ("Projets",), ("Projets", "Café ☕"), ("Ünïcödé",), ("日本語",),
     ("Work & Play",), ("Sent",), ("Drafts",),
 )
+CORPUS_FOLDERS = (("INBOX",), ("Archive", "2003"), ("Old Mail 2003",), ("Projets", "Café ☕"))
 KEYWORDS = ("$Label1", "$Forwarded", "Work", "$NotJunk")
 FUTURE = dt.datetime(2043, 3, 14, 15, 9, 26, tzinfo=dt.UTC)
 
@@ -95,7 +97,8 @@ def _date(rng: random.Random) -> dt.datetime:
     return start + dt.timedelta(seconds=rng.randrange(span))
 
 
-def matrix_mailbox(*, generated: int = 60, corpus: int = 200, seed: int = 20) -> list[MatrixMessage]:
+def matrix_mailbox(*, generated: int = 60, corpus: int = 200,
+                   seed: int = 20) -> list[MatrixMessage]:
     rng = random.Random(seed)
     out: list[MatrixMessage] = []
     folders = FOLDERS
@@ -111,7 +114,7 @@ def matrix_mailbox(*, generated: int = 60, corpus: int = 200, seed: int = 20) ->
                            date=date)
         out.append(MatrixMessage(raw, folder, flags, keywords, date, f"generated #{n}"))
     for n, path in enumerate(corpus_slice(corpus)):
-        folder = (("INBOX",), ("Archive", "2003"), ("Old Mail 2003",), ("Projets", "Café ☕"))[n % 4]
+        folder = CORPUS_FOLDERS[n % len(CORPUS_FOLDERS)]
         flags = ("\\Seen",) if n % 3 else ()
         keywords = (KEYWORDS[n % len(KEYWORDS)],) if n % 7 == 0 else ()
         out.append(MatrixMessage(path.read_bytes(), folder, flags, keywords, _date(rng),
@@ -168,10 +171,8 @@ class _Seeder:
         return False
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):
             self.conn.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
 
 
 def _create_folders(seeder: _Seeder, folders: list[tuple[str, ...]], delimiter: str,

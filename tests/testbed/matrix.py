@@ -1,0 +1,305 @@
+"""The interop matrix: `mailferry copy` (and imapsync beside it) between ordered pairs of the
+test bed's IMAP servers, checked by testbed.checker (stdlib imaplib + hashlib).
+
+Servers: Dovecot in two layouts ("dovecot-slash": '/', no prefix; "dovecot-dot": "INBOX."
+and '.'), pymap, and, when their chroots are built (scripts/testbed-chroot.sh), GNU Mailutils
+imap4d, Cyrus and Courier-IMAP. Per source: a fresh server seeded with the matrix mailbox
+(testbed.matrix_mailbox), read back once: that read-back, not what seeding tried, is what
+targets are compared with. Per target and tool, a fresh target:
+  1. copy, read the target back, classify every difference (missing, extra, flags, keywords,
+     date, body by class);
+  2. mailferry: re-run with the same state, then with a fresh state file; imapsync: re-run;
+     count the messages each re-run added (duplicates).
+The source is read back again at the end: a copy must never change it.
+bench/interop_matrix.py prints the whole matrix; tests/interop/test_matrix.py asserts it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from testbed import Dovecot
+from testbed.checker import AccountSnapshot, account_snapshot, compare, duplicates
+from testbed.chroot import ChrootMissing, chroot_path
+from testbed.courier import Courier
+from testbed.cyrus import Cyrus
+from testbed.imap4d import Imap4d
+from testbed.matrix_mailbox import MatrixMessage, seed_mailbox
+from testbed.pymap import Pymap
+
+USER = "alice"
+RUN_TIMEOUT = 600  # seconds one copy may take before it counts as hung
+
+
+class Server(Protocol):
+    host: str
+    port: int
+
+    def password(self, user: str = ...) -> str: ...
+    def cleanup(self) -> None: ...
+
+
+FACTORIES: dict[str, Callable[[], Any]] = {
+    "dovecot-slash": lambda: Dovecot(layout="slash"),
+    "dovecot-dot": lambda: Dovecot(layout="dot"),
+    "pymap": Pymap,
+    "imap4d": Imap4d,
+    "cyrus": Cyrus,
+    "courier": Courier,
+}
+CHROOTED = {"imap4d", "cyrus", "courier"}
+REGULAR = ("dovecot-slash", "dovecot-dot", "pymap")
+
+
+def available_servers() -> list[str]:
+    names = list(REGULAR)
+    for name in sorted(CHROOTED):
+        try:
+            chroot_path(name)
+            names.append(name)
+        except ChrootMissing:
+            pass
+    return names
+
+
+@contextmanager
+def running(name: str) -> Iterator[Any]:
+    server = FACTORIES[name]()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def snapshot_of(server: Server) -> AccountSnapshot:
+    return account_snapshot(server.host, server.port, USER, server.password(USER))
+
+
+def find_imapsync() -> str | None:
+    for candidate in (os.environ.get("IMAPSYNC"), shutil.which("imapsync"),
+                      "/work/peers/imapsync"):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+# -- one run of a tool ---------------------------------------------------------------------
+
+@dataclass
+class ToolRun:
+    exit_status: int | None  # None: hung past RUN_TIMEOUT
+    seconds: float
+    copied: int | None = None
+    reported: Counter[str] = field(default_factory=Counter)  # failure kind -> count
+    keywords_dropped: int = 0
+    note: str = ""
+
+
+def _password_file(work: Path, side: str, server: Server) -> Path:
+    path = work / f"{side}.pw"
+    path.write_text(server.password(USER) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def run_mailferry(source: Server, target: Server, state: Path, work: Path) -> ToolRun:
+    command = [sys.executable, "-m", "mailferry", "copy", "--json", "--state", str(state),
+               "--source-password-file", str(_password_file(work, "source", source)),
+               "--target-password-file", str(_password_file(work, "target", target)),
+               f"imap://{USER}@{source.host}:{source.port}",
+               f"imap://{USER}@{target.host}:{target.port}"]
+    started = time.monotonic()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                              cwd=work)
+    except subprocess.TimeoutExpired:
+        return ToolRun(None, time.monotonic() - started, note="hung")
+    run = ToolRun(done.returncode, time.monotonic() - started)
+    try:
+        summary = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        run.note = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        return run
+    run.copied = summary["totals"]["copied"]
+    run.keywords_dropped = sum(summary["totals"]["keywords_dropped"].values())
+    run.reported = Counter(f["kind"] for f in summary["failures"])
+    failed_folders = [f for f in summary["folders"] if f["status"] == "failed"]
+    if failed_folders:
+        run.reported["folder_failed"] = len(failed_folders)
+        run.reported["in_failed_folders"] = sum(f["failed"] for f in failed_folders)
+        run.note = "; ".join(f"{f['source']}: {f['error']}" for f in failed_folders)[:300]
+    return run
+
+
+def run_imapsync(imapsync: str, source: Server, target: Server, work: Path) -> ToolRun:
+    command = [imapsync, "--host1", source.host, "--port1", str(source.port), "--user1", USER,
+               "--passfile1", str(_password_file(work, "source", source)),
+               "--host2", target.host, "--port2", str(target.port), "--user2", USER,
+               "--passfile2", str(_password_file(work, "target", target)),
+               "--nossl1", "--nossl2", "--notls1", "--notls2", "--nolog", "--noreleasecheck"]
+    started = time.monotonic()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                              cwd=work)
+    except subprocess.TimeoutExpired:
+        return ToolRun(None, time.monotonic() - started, note="hung")
+    run = ToolRun(done.returncode, time.monotonic() - started)
+    for line in done.stdout.splitlines():
+        if line.startswith("Messages transferred"):
+            run.copied = int(line.split(":")[1].split()[0])
+        elif line.startswith("Messages skipped"):
+            run.reported["skipped"] = int(line.split(":")[1].split()[0])
+        elif line.startswith("Detected") and "errors" in line:
+            run.reported["errors"] = int(line.split()[1])
+    return run
+
+
+# -- one pair ------------------------------------------------------------------------------
+
+@dataclass
+class PairResult:
+    source: str
+    target: str
+    tool: str
+    first: ToolRun | None = None
+    differences: dict[str, int] = field(default_factory=dict)  # checker's counts
+    matched: int = 0
+    source_messages: int = 0
+    dup_same_state: int | None = None
+    dup_fresh_state: int | None = None
+    examples: list[str] = field(default_factory=list)  # a few differences, described
+    note: str = ""
+
+    @property
+    def unreported(self) -> int:
+        """Messages missing or changed beyond what the tool reported."""
+        if self.first is None:
+            return 0
+        lost = self.differences.get("missing", 0) + self.differences.get("body", 0)
+        reported = sum(n for kind, n in self.first.reported.items() if kind != "folder_failed")
+        return max(0, lost - reported)
+
+    @property
+    def passes(self) -> bool:
+        """Every message exact or reported with its class, no duplicates after re-runs."""
+        d = self.differences
+        keyword_diffs = d.get("keywords", 0)
+        return (self.first is not None and self.first.exit_status is not None
+                and self.unreported == 0 and d.get("extra", 0) == 0 and d.get("flags", 0) == 0
+                and d.get("date", 0) == 0 and keyword_diffs <= self.first.keywords_dropped
+                and not d.get("folder_missing", 0)
+                and (self.first.exit_status == 0) == (d.get("missing", 0) == 0)
+                and not self.dup_same_state and not self.dup_fresh_state)
+
+
+def _check(result: PairResult, source: AccountSnapshot, target: Server) -> AccountSnapshot:
+    after = snapshot_of(target)
+    comparison = compare(source, after)
+    result.differences = dict(comparison.counts())
+    result.matched = comparison.matched
+    result.source_messages = source.count()
+    result.examples = [d.describe() for d in comparison.differences[:8]]
+    return after
+
+
+def mailferry_pair(source_name: str, source: Server, source_snap: AccountSnapshot,
+                   target_name: str) -> PairResult:
+    result = PairResult(source_name, target_name, "mailferry")
+    with running(target_name) as target, tempfile.TemporaryDirectory(prefix="mf-matrix-") as tmp:
+        work = Path(tmp)
+        result.first = run_mailferry(source, target, work / "state.db", work)
+        first = _check(result, source_snap, target)
+        run_mailferry(source, target, work / "state.db", work)
+        second = snapshot_of(target)
+        result.dup_same_state = duplicates(first, second)
+        run_mailferry(source, target, work / "fresh-state.db", work)
+        result.dup_fresh_state = duplicates(second, snapshot_of(target))
+    return result
+
+
+def imapsync_pair(imapsync: str, source_name: str, source: Server,
+                  source_snap: AccountSnapshot, target_name: str) -> PairResult:
+    result = PairResult(source_name, target_name, "imapsync")
+    with running(target_name) as target, tempfile.TemporaryDirectory(prefix="mf-matrix-") as tmp:
+        work = Path(tmp)
+        result.first = run_imapsync(imapsync, source, target, work)
+        first = _check(result, source_snap, target)
+        run_imapsync(imapsync, source, target, work)
+        result.dup_same_state = duplicates(first, snapshot_of(target))
+    return result
+
+
+@dataclass
+class SeededSource:
+    name: str
+    server: Any
+    snapshot: AccountSnapshot
+    refused: list[str]
+
+
+@contextmanager
+def seeded(name: str, mailbox: list[MatrixMessage]) -> Iterator[SeededSource]:
+    with running(name) as server:
+        report = seed_mailbox(server.host, server.port, USER, server.password(USER), mailbox,
+                              server=name)
+        yield SeededSource(name, server, snapshot_of(server), report.refused)
+
+
+def run_matrix(servers: list[str], mailbox: list[MatrixMessage], *, tools: tuple[str, ...] =
+               ("mailferry", "imapsync"), log: Callable[[str], None] = print,
+               ) -> tuple[list[PairResult], dict[str, list[str]]]:
+    imapsync = find_imapsync() if "imapsync" in tools else None
+    results: list[PairResult] = []
+    refusals: dict[str, list[str]] = {}
+    for source_name in servers:
+        with seeded(source_name, mailbox) as source:
+            refusals[source_name] = source.refused
+            log(f"{source_name}: seeded, holds {source.snapshot.count()} messages "
+                f"({len(source.refused)} refusals at seeding)")
+            for target_name in servers:
+                if target_name == source_name:
+                    continue
+                if "mailferry" in tools:
+                    results.append(mailferry_pair(source_name, source.server, source.snapshot,
+                                                  target_name))
+                    log(format_row(results[-1]))
+                if imapsync is not None:
+                    results.append(imapsync_pair(imapsync, source_name, source.server,
+                                                 source.snapshot, target_name))
+                    log(format_row(results[-1]))
+            if not compare(source.snapshot, snapshot_of(source.server)).exact:
+                log(f"!! {source_name}: the SOURCE changed during the copies")
+    return results, refusals
+
+
+# -- printing ------------------------------------------------------------------------------
+
+def format_row(r: PairResult) -> str:
+    first = r.first
+    exit_status = "hung" if first is None or first.exit_status is None else first.exit_status
+    changes = ", ".join(f"{k} {v}" for k, v in sorted(r.differences.items())) or "exact"
+    reported = ", ".join(f"{k} {v}" for k, v in sorted(first.reported.items())) if first else ""
+    dropped = first.keywords_dropped if first else 0
+    dups = (f"{r.dup_same_state}" if r.tool == "imapsync"
+            else f"{r.dup_same_state}/{r.dup_fresh_state}")
+    return (f"{r.source:>13} -> {r.target:<13} {r.tool:<9} exit {exit_status!s:<4} "
+            f"copied {first.copied if first else '-'!s:>4}/{r.source_messages:<4} "
+            f"dups {dups:<6} {'PASS' if r.passes else 'FAIL'}  checker: {changes}"
+            f"{'  | reported: ' + reported if reported else ''}"
+            f"{'  | kw dropped ' + str(dropped) if dropped else ''}"
+            f"{'  | ' + first.note if first and first.note else ''}")
+
+
