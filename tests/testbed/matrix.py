@@ -16,8 +16,11 @@ bench/interop_matrix.py prints the whole matrix; tests/interop/test_matrix.py as
 
 from __future__ import annotations
 
+import contextlib
+import imaplib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,15 +34,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from testbed import Dovecot
-from testbed.checker import AccountSnapshot, account_snapshot, compare, duplicates
+from testbed.checker import (
+    AccountSnapshot,
+    account_snapshot,
+    compare,
+    duplicates,
+    quote,
+)
 from testbed.chroot import ChrootMissing, chroot_path
 from testbed.courier import Courier
 from testbed.cyrus import Cyrus
 from testbed.imap4d import Imap4d
-from testbed.matrix_mailbox import MatrixMessage, seed_mailbox
+from testbed.matrix_mailbox import MatrixMessage, seed_mailbox, server_layout
 from testbed.pymap import Pymap
 
 USER = "alice"
+PROBE_FOLDER = "mf-probe"
 RUN_TIMEOUT = 600  # seconds one copy may take before it counts as hung
 
 
@@ -180,6 +190,7 @@ class PairResult:
     source_messages: int = 0
     dup_same_state: int | None = None
     dup_fresh_state: int | None = None
+    avoidable_rejections: int | None = None  # missing, yet the target takes them when offered
     examples: list[str] = field(default_factory=list)  # a few differences, described
     note: str = ""
 
@@ -202,17 +213,53 @@ class PairResult:
                 and d.get("date", 0) == 0 and keyword_diffs <= self.first.keywords_dropped
                 and not d.get("folder_missing", 0)
                 and (self.first.exit_status == 0) == (d.get("missing", 0) == 0)
-                and not self.dup_same_state and not self.dup_fresh_state)
+                and not self.dup_same_state and not self.dup_fresh_state
+                and not self.avoidable_rejections)
 
 
-def _check(result: PairResult, source: AccountSnapshot, target: Server) -> AccountSnapshot:
+def _check(result: PairResult, source: AccountSnapshot, target: Server,
+           ) -> tuple[AccountSnapshot, list[bytes]]:
+    """The target read back, and the bodies of the source messages it lacks."""
     after = snapshot_of(target)
     comparison = compare(source, after)
     result.differences = dict(comparison.counts())
     result.matched = comparison.matched
     result.source_messages = source.count()
     result.examples = [d.describe() for d in comparison.differences[:8]]
-    return after
+    missing = [source.bodies[d.source.sha256] for d in comparison.differences
+               if d.kind == "missing" and d.source is not None]
+    return after, missing
+
+
+def probe_rejections(target: Server, bodies: list[bytes], limit: int = 40) -> int:
+    """How many of these messages the target takes when offered directly, as they are or with
+    CRLF line endings (issue 20 point 7): a rejection the copy could have avoided. Appended
+    with imaplib into a folder of its own, after every other check."""
+    conn = imaplib.IMAP4(target.host, target.port)
+    accepted = 0
+    try:
+        conn.login(USER, target.password(USER))
+        wire = server_layout(conn)[1] + PROBE_FOLDER
+        typ, words = conn.create(quote(wire))
+        if typ != "OK":
+            raise RuntimeError(f"probe: CREATE {wire} refused: {words!r}")
+        for body in bodies[:limit]:
+            for attempt in (body, re.sub(rb"\r?\n|\r", b"\r\n", body)):
+                try:
+                    typ, _ = conn.append(quote(wire), None, None, attempt)
+                except imaplib.IMAP4.abort:
+                    conn = imaplib.IMAP4(target.host, target.port)
+                    conn.login(USER, target.password(USER))
+                    typ = "NO"
+                except imaplib.IMAP4.error:
+                    typ = "BAD"
+                if typ == "OK":
+                    accepted += 1
+                    break
+    finally:
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):
+            conn.logout()
+    return accepted
 
 
 def mailferry_pair(source_name: str, source: Server, source_snap: AccountSnapshot,
@@ -221,12 +268,13 @@ def mailferry_pair(source_name: str, source: Server, source_snap: AccountSnapsho
     with running(target_name) as target, tempfile.TemporaryDirectory(prefix="mf-matrix-") as tmp:
         work = Path(tmp)
         result.first = run_mailferry(source, target, work / "state.db", work)
-        first = _check(result, source_snap, target)
+        first, missing = _check(result, source_snap, target)
         run_mailferry(source, target, work / "state.db", work)
         second = snapshot_of(target)
         result.dup_same_state = duplicates(first, second)
         run_mailferry(source, target, work / "fresh-state.db", work)
         result.dup_fresh_state = duplicates(second, snapshot_of(target))
+        result.avoidable_rejections = probe_rejections(target, missing) if missing else 0
     return result
 
 
@@ -236,7 +284,7 @@ def imapsync_pair(imapsync: str, source_name: str, source: Server,
     with running(target_name) as target, tempfile.TemporaryDirectory(prefix="mf-matrix-") as tmp:
         work = Path(tmp)
         result.first = run_imapsync(imapsync, source, target, work)
-        first = _check(result, source_snap, target)
+        first, _missing = _check(result, source_snap, target)
         run_imapsync(imapsync, source, target, work)
         result.dup_same_state = duplicates(first, snapshot_of(target))
     return result
@@ -293,11 +341,13 @@ def format_row(r: PairResult) -> str:
     changes = ", ".join(f"{k} {v}" for k, v in sorted(r.differences.items())) or "exact"
     reported = ", ".join(f"{k} {v}" for k, v in sorted(first.reported.items())) if first else ""
     dropped = first.keywords_dropped if first else 0
+    avoid = r.avoidable_rejections
     dups = (f"{r.dup_same_state}" if r.tool == "imapsync"
             else f"{r.dup_same_state}/{r.dup_fresh_state}")
     return (f"{r.source:>13} -> {r.target:<13} {r.tool:<9} exit {exit_status!s:<4} "
             f"copied {first.copied if first else '-'!s:>4}/{r.source_messages:<4} "
             f"dups {dups:<6} {'PASS' if r.passes else 'FAIL'}  checker: {changes}"
+            f"{'  | avoidable rejections ' + str(avoid) if avoid else ''}"
             f"{'  | reported: ' + reported if reported else ''}"
             f"{'  | kw dropped ' + str(dropped) if dropped else ''}"
             f"{'  | ' + first.note if first and first.note else ''}")
