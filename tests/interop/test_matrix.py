@@ -62,7 +62,8 @@ def _explain(result: PairResult) -> str:
     first = result.first
     return (f"{result.source} -> {result.target}: exit "
             f"{first.exit_status if first else None}, differences {result.differences}, "
-            f"reported {dict(first.reported) if first else {}}, unreported "
+            f"reported {first.reported if first else {}}, keywords dropped "
+            f"{first.keywords_dropped if first else 0}, unreported "
             f"{result.unreported}, duplicates {result.dup_same_state}/{result.dup_fresh_state}"
             f"{', ' + first.note if first and first.note else ''}\n  "
             + "\n  ".join(result.examples))
