@@ -1,16 +1,7 @@
-"""The interop matrix: `mailferry copy` (and imapsync beside it) between every ordered pair of
-the test bed's IMAP servers, checked by tests/testbed/checker.py (stdlib imaplib + hashlib).
-
-Servers: Dovecot in two layouts ("dovecot-slash": '/', no prefix; "dovecot-dot": "INBOX."
-and '.'), pymap, and, when their chroots are built (scripts/testbed-chroot.sh), GNU Mailutils
-imap4d, Cyrus and Courier-IMAP. Per source: a fresh server seeded with the matrix mailbox
-(testbed/matrix_mailbox.py), read back once: that read-back, not what seeding tried, is what
-targets are compared with. Per target and tool, a fresh target:
-  1. copy, read the target back, classify every difference (missing, extra, flags, keywords,
-     date, body by class);
-  2. mailferry: re-run with the same state, then with a fresh state file; imapsync: re-run;
-     count the messages each re-run added (duplicates).
-The source is read back again at the end: a copy must never change it.
+"""Prints the interop matrix: `mailferry copy` and imapsync side by side between every ordered
+pair of the test bed's IMAP servers (Dovecot in two layouts, pymap, and imap4d, Cyrus and
+Courier-IMAP when scripts/testbed-chroot.sh has built their chroots), checked independently.
+What a pair runs and how it is judged: tests/testbed/matrix.py; the servers: docs/interop.md.
 
 Run: `.venv/bin/python bench/interop_matrix.py [--servers a,b] [--corpus N] [--json FILE]`.
 Only 127.0.0.1 is used. imapsync is found through $IMAPSYNC, PATH or /work/peers/imapsync;

@@ -125,19 +125,26 @@ def _password_file(work: Path, side: str, server: Server) -> Path:
     return path
 
 
+def _run_tool(command: list[str], work: Path,
+              ) -> tuple[ToolRun, subprocess.CompletedProcess[str] | None]:
+    started = time.monotonic()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                              cwd=work)
+    except subprocess.TimeoutExpired:
+        return ToolRun(None, time.monotonic() - started, note="hung"), None
+    return ToolRun(done.returncode, time.monotonic() - started), done
+
+
 def run_mailferry(source: Server, target: Server, state: Path, work: Path) -> ToolRun:
     command = [sys.executable, "-m", "mailferry", "copy", "--json", "--state", str(state),
                "--source-password-file", str(_password_file(work, "source", source)),
                "--target-password-file", str(_password_file(work, "target", target)),
                f"imap://{USER}@{source.host}:{source.port}",
                f"imap://{USER}@{target.host}:{target.port}"]
-    started = time.monotonic()
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                              cwd=work)
-    except subprocess.TimeoutExpired:
-        return ToolRun(None, time.monotonic() - started, note="hung")
-    run = ToolRun(done.returncode, time.monotonic() - started)
+    run, done = _run_tool(command, work)
+    if done is None:
+        return run
     try:
         summary = json.loads(done.stdout)
     except json.JSONDecodeError:
@@ -160,13 +167,9 @@ def run_imapsync(imapsync: str, source: Server, target: Server, work: Path) -> T
                "--host2", target.host, "--port2", str(target.port), "--user2", USER,
                "--passfile2", str(_password_file(work, "target", target)),
                "--nossl1", "--nossl2", "--notls1", "--notls2", "--nolog", "--noreleasecheck"]
-    started = time.monotonic()
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                              cwd=work)
-    except subprocess.TimeoutExpired:
-        return ToolRun(None, time.monotonic() - started, note="hung")
-    run = ToolRun(done.returncode, time.monotonic() - started)
+    run, done = _run_tool(command, work)
+    if done is None:
+        return run
     for line in done.stdout.splitlines():
         if line.startswith("Messages transferred"):
             run.copied = int(line.split(":")[1].split()[0])
