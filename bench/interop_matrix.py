@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -32,6 +33,8 @@ def main() -> int:
     parser.add_argument("--tools", default="mailferry,imapsync")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    # stopped from a script (SIGINT is ignored in background jobs): still stop every server
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     servers = args.servers.split(",") if args.servers else available_servers()
     tools = tuple(args.tools.split(","))
     if "imapsync" in tools and find_imapsync() is None:
