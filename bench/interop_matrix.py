@@ -28,6 +28,7 @@ from testbed.matrix_mailbox import matrix_mailbox  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--servers", help="comma-separated (default: every available one)")
+    parser.add_argument("--sources", help="comma-separated sources (default: every server)")
     parser.add_argument("--generated", type=int, default=60)
     parser.add_argument("--corpus", type=int, default=200)
     parser.add_argument("--tools", default="mailferry,imapsync")
@@ -41,7 +42,8 @@ def main() -> int:
         print("imapsync not found ($IMAPSYNC, PATH, /work/peers/imapsync): column skipped")
     started = time.monotonic()
     results, refusals = run_matrix(servers, matrix_mailbox(generated=args.generated,
-                                                           corpus=args.corpus), tools=tools)
+                                                           corpus=args.corpus), tools=tools,
+                                   sources=args.sources.split(",") if args.sources else None)
     print(f"\n{len(results)} runs in {time.monotonic() - started:.0f} s; servers: "
           + ", ".join(servers))
     for name, refused in refusals.items():

@@ -312,11 +312,12 @@ def seeded(name: str, mailbox: list[MatrixMessage]) -> Iterator[SeededSource]:
 
 def run_matrix(servers: list[str], mailbox: list[MatrixMessage], *, tools: tuple[str, ...] =
                ("mailferry", "imapsync"), log: Callable[[str], None] = print,
+               sources: list[str] | None = None,
                ) -> tuple[list[PairResult], dict[str, list[str]]]:
     imapsync = find_imapsync() if "imapsync" in tools else None
     results: list[PairResult] = []
     refusals: dict[str, list[str]] = {}
-    for source_name in servers:
+    for source_name in sources or servers:
         with seeded(source_name, mailbox) as source:
             refusals[source_name] = source.refused
             log(f"{source_name}: seeded, holds {source.snapshot.count()} messages "
