@@ -23,9 +23,8 @@ from pathlib import Path
 
 from testbed import mutf7
 from testbed.checker import personal_prefix, quote
+from testbed.corpus import corpus_files
 from testbed.messages import make_message
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "realworld"
 
 FOLDERS: tuple[tuple[str, ...], ...] = (
     ("INBOX",), ("Archive",), ("Archive", "2003"), ("Archive", "2003", "Q1"),
@@ -74,9 +73,9 @@ def _corpus_traits(raw: bytes) -> set[str]:
 
 def corpus_slice(count: int, *, max_size: int = 200_000) -> list[Path]:
     """`count` corpus files, deterministic: every malformed kind first, then ordinary ones."""
-    if not CORPUS.is_dir() or count <= 0:
+    if count <= 0:
         return []
-    files = sorted(p for p in CORPUS.glob("*/*.eml") if p.stat().st_size <= max_size)
+    files = [p for p in corpus_files() if p.stat().st_size <= max_size]  # loud when missing
     traits = {p: _corpus_traits(p.read_bytes()) for p in files}
     chosen: list[Path] = []
     quotas = {"nul": 3, "mixed_line_ends": 8, "eight_bit_header": 12, "from_line": 8,
