@@ -1,9 +1,10 @@
 """aiosmtpd's SMTP session, hardened for a relay that faces the internet.
 
 - Connection limits: per client address and in total (421 when over). When every slot is
-  taken, a newcomer evicts the connection that has been silent longest (no complete
-  command or data line for IDLE_UNDER_PRESSURE seconds): clients that trickle bytes lose
-  their slots to real senders. Each command must also arrive within COMMAND_TIMEOUT.
+  taken, a newcomer evicts the connection that has kept the relay waiting longest (no
+  complete command or data line for IDLE_UNDER_PRESSURE seconds while it was the client's
+  turn): clients that trickle bytes lose their slots to real senders, which answer in
+  milliseconds. Each command must also arrive within COMMAND_TIMEOUT.
 - DATA is written to the spool as it arrives (memory per connection stays at a line and
   a write buffer, whatever the message size), and refused with 550 if it holds a bare CR
   or bare LF (RFC 5321 2.3.8): a lenient upstream could read `<LF>.<LF>` or `<CR>.<CR><LF>`
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailferry.relay")
 
 COMMAND_TIMEOUT = 60.0  # seconds for a client to send its next command (or data line)
-IDLE_UNDER_PRESSURE = 10.0  # silent this long while all slots are taken: evicted
+IDLE_UNDER_PRESSURE = 2.0  # silent this long while all slots are taken: evicted
 MAX_AUTH_FAILURES = 3  # per connection, then 421 and close
 ADDRESS_AUTH_FAILURES = 6  # per client address within the window, then AUTH is refused
 AUTH_FAILURE_WINDOW = 600.0
@@ -109,11 +110,18 @@ class RelaySMTP(SMTP):
         self._evicted = False
         self._auth_failures = 0
         self._last_heard = time.monotonic()
+        self._clients_turn = False  # we wait for a line from the client (not it for us)
 
     # -- slots --------------------------------------------------------------------------
 
     def silent_for(self) -> float:
-        return time.monotonic() - self._last_heard
+        """How long the client has kept us waiting (0 while it waits for us)."""
+        return time.monotonic() - self._last_heard if self._clients_turn else 0.0
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        # aiosmtpd calls this when a complete command arrived: now it is our turn
+        self._clients_turn = False
+        super()._reset_timeout(duration)
 
     def evict(self) -> None:
         """Give this connection's slot to a newcomer (it was silent too long)."""
@@ -162,6 +170,7 @@ class RelaySMTP(SMTP):
 
     async def push(self, status: Any) -> None:
         self._last_heard = time.monotonic()  # the client's turn starts now
+        self._clients_turn = True
         await super().push(status)
 
     # -- AUTH -----------------------------------------------------------------------------
@@ -224,6 +233,7 @@ class RelaySMTP(SMTP):
         limit = self.data_size_limit
         size = 0
         refusal: str | None = None
+        timer_reset_at = time.monotonic()
         while True:
             try:
                 line = await self._reader.readuntil(b"\r\n")
@@ -231,10 +241,13 @@ class RelaySMTP(SMTP):
                 await self._reader.read(exc.consumed)
                 refusal = refusal or "500 5.5.6 line too long"
                 continue
-            self._last_heard = time.monotonic()
-            self._reset_timeout()
             if line == b".\r\n":
+                self._reset_timeout()
                 return refusal
+            self._last_heard = now = time.monotonic()
+            if now - timer_reset_at >= 1.0:  # a timer per line would cost more than the line
+                super()._reset_timeout()
+                timer_reset_at = now
             size += len(line)
             if refusal is not None:
                 continue
