@@ -40,9 +40,13 @@ def sinks() -> Iterator[Callable[..., SmtpSink]]:
 
 
 def _config(tmp_path: Path, old_url: str, new_url: str, extra: str = "") -> Path:
-    return write_config(tmp_path, old_url=old_url, new_url=new_url,
+    path = write_config(tmp_path, old_url=old_url, new_url=new_url,
                         routes="alice@bank.example,both\n",
                         extra=f'ca_file = "{shared_certs().ca_cert}"\n' + extra)
+    if extra.startswith("new = "):  # a table instead of the URL
+        path.write_text("\n".join(line for line in path.read_text().splitlines()
+                                  if line != 'new = "x"') + "\n")
+    return path
 
 
 def test_starttls_to_lmtp_and_smtp_upstreams_verified_against_the_ca(
@@ -101,3 +105,51 @@ def test_untrusted_upstream_certificate_is_refused_unless_verification_is_off(
         assert count(untrusted, "alice") == 0
     else:
         wait_until(lambda: count(untrusted, "alice") == 1)
+
+
+@pytest.mark.parametrize("which", ["wrong_name", "expired"])
+def test_trusted_ca_but_wrong_name_or_expired_certificate_is_refused(
+    tmp_path: Path, sinks: Callable[..., SmtpSink], run_relay: Callable[..., RelayThread],
+    which: str
+) -> None:
+    """Signed by the CA the relay trusts, so only the name check or the dates can refuse
+    it: the delivery is deferred, with the reason, and nothing reaches the upstream."""
+    cert = shared_certs().pair(which.replace("_", "-"))
+    good, doubtful = sinks(), sinks(tls=True, cert=cert)
+    relay = run_relay(load(_config(tmp_path, f"smtp://127.0.0.1:{good.port}",
+                                   f"smtp://127.0.0.1:{doubtful.port}")))
+    send(relay.port, ["alice@bank.example"], message(1))
+    wait_until(lambda: len(good.received) == 1 and _last_error(tmp_path) != "")
+    assert doubtful.received == []
+    reason = {"wrong_name": "address mismatch", "expired": "certificate has expired"}[which]
+    assert "TLS failed" in _last_error(tmp_path) and reason in _last_error(tmp_path)
+    metrics = relay.stop()
+    assert metrics.delivered == {"old": 1}
+
+
+def test_tls_required_upstream_without_starttls_gets_nothing_and_says_why(
+    tmp_path: Path, sinks: Callable[..., SmtpSink], run_relay: Callable[..., RelayThread]
+) -> None:
+    """As when a man in the middle strips STARTTLS from the upstream's EHLO reply."""
+    good, stripped = sinks(tls=True), sinks()
+    relay = run_relay(load(_config(
+        tmp_path, f"smtp://127.0.0.1:{good.port}", "x",
+        f'new = {{ url = "smtp://127.0.0.1:{stripped.port}", tls = "required" }}\n')))
+    send(relay.port, ["alice@bank.example"], message(1))
+    wait_until(lambda: len(good.received) == 1 and _last_error(tmp_path) != "")
+    assert stripped.received == []
+    assert "TLS is required" in _last_error(tmp_path)
+    relay.stop()
+    # the same upstream with STARTTLS offered gets the message
+    offering = sinks(tls=True)
+    config = tmp_path / "migration.toml"
+    config.write_text(config.read_text().replace(str(stripped.port), str(offering.port)))
+    relay = run_relay(load(config))
+    wait_until(lambda: len(offering.received) == 1)
+    assert offering.received[0].tls
+    relay.stop()
+
+
+def _last_error(tmp_path: Path) -> str:
+    return " ".join(d.last_error for m in load_state(tmp_path / "spool").values()
+                    for d in m.deliveries.values())

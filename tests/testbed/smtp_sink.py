@@ -1,7 +1,8 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd in a thread) that keeps what it receives.
 
 For tests of SMTP clients such as the relay: STARTTLS (`tls=True`) or implicit TLS
-(`implicit_tls=True`) with the test CA's certificate, temporary failures on demand
+(`implicit_tls=True`) with the test CA's certificate (or `cert=(cert, key)`, e.g.
+`shared_certs().pair("expired")`), temporary failures on demand
 (`defer_first=N` answers 451 to the first N DATA), and the envelope and bytes of every
 message it accepted in `received`.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import ssl
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -49,10 +51,10 @@ class _Handler:
 
 class SmtpSink:
     def __init__(self, *, tls: bool = False, implicit_tls: bool = False,
-                 defer_first: int = 0) -> None:
+                 defer_first: int = 0, cert: tuple[Path, Path] | None = None) -> None:
         certs = shared_certs()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(certs.server_cert, certs.server_key)
+        context.load_cert_chain(*(cert or (certs.server_cert, certs.server_key)))
         self.port = free_port()
         self._handler = _Handler(defer_first)
         self._controller = Controller(
