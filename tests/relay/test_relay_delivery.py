@@ -48,6 +48,8 @@ def test_realworld_corpus_relays_byte_identical(
                           )
     relay = run_relay(load(config))
     files = sorted(CORPUS.rglob("*.eml"))[::25]  # a spread of sources, malformed ones included
+    # no test passes on zero items: a missing corpus is a broken checkout, said loudly
+    assert len(files) >= 20, f"the real-world corpus is missing or nearly empty: {CORPUS}"
     sent = []
     for path in files:
         # an SMTP client sends lines ending CRLF; everything else is kept as is
