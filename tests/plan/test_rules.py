@@ -68,6 +68,8 @@ def caps(names: list[str], after_login: bool = True) -> Fact:
 ALL_CAPS = ["IMAP4rev1", "UIDPLUS", "CONDSTORE", "SPECIAL-USE", "MOVE", "LITERAL+"]
 SENDING = {'# sending_ips = ["198.51.100.26"]': 'sending_ips = ["198.51.100.26"]'}
 
+RELAY = ('[relay]\nspool = "spool"\ndomains = ["bank.example"]\nold = "lmtp://127.0.0.1:24"\n'
+         'new = {new}\n\n[check]')
 # (rule, replacements in the example, facts, now, fires)
 CASES: list[tuple[str, dict[str, str], list[Fact], dt.datetime, bool]] = [
     ("domain.transfer-during-dns-change", {}, [], NOW, True),
@@ -155,6 +157,10 @@ CASES: list[tuple[str, dict[str, str], list[Fact], dt.datetime, bool]] = [
     ("plan.no-backup", {}, [], NOW, False),
     ("plan.no-fallback", {'fallback = "keep': 'fallback = "" # "keep'}, [], NOW, True),
     ("plan.no-fallback", {}, [], NOW, False),
+    ("relay.upstream-cleartext", {"[check]": RELAY.format(new='"smtp://mx.newmail.example"')},
+     [], NOW, True),
+    ("relay.upstream-cleartext", {"[check]": RELAY.format(
+        new='{ url = "smtp://mx.newmail.example", tls = "required" }')}, [], NOW, False),
     ("facts.unknown", {}, [Fact("dns.mx", "bank.example", None, NOW, "dns 127.0.0.1:9",
                                 "MX bank.example: timed out")], NOW, True),
     ("facts.unknown", {}, [mx(300)], NOW, False),

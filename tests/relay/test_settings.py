@@ -79,3 +79,29 @@ def test_auth_on_public_address_without_tls_is_refused(tmp_path: Path) -> None:
                                                ("4h", 14400.0), ("5d", 432000.0), (0.5, 0.5)])
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
+
+
+def test_upstream_table_with_required_tls_and_listen_default(tmp_path: Path) -> None:
+    text = ISSUE_EXAMPLE.replace('listen = "127.0.0.1:2525"\n', "").replace(
+        'new = "lmtp://127.0.0.1:24002"',
+        'new = { url = "smtp://mx.new.example", tls = "required" }')
+    settings = parse_relay_section(TomlFile.parse(text, tmp_path / "migration.toml"))
+    assert settings is not None
+    assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 2525)
+    assert settings.upstreams["new"] == UpstreamURL("smtp", "mx.new.example", 25,
+                                                    tls_required=True)
+    assert not settings.upstreams["old"].tls_required
+
+
+@pytest.mark.parametrize(("table", "words"), [
+    ('{ url = "smtp://mx.new.example", tls = "maybe" }', "expected one of opportunistic"),
+    ('{ tls = "required" }', "url: expected a string"),
+    ('{ url = "smtp://mx.new.example", verify = false }', "unknown key 'verify'"),
+])
+def test_bad_upstream_tables_name_file_line_and_key(tmp_path: Path, table: str, words: str
+                                                    ) -> None:
+    text = ISSUE_EXAMPLE.replace('"lmtp://127.0.0.1:24002"', table)
+    with pytest.raises(ConfigError) as caught:
+        parse_relay_section(TomlFile.parse(text, tmp_path / "migration.toml"))
+    assert str(caught.value).startswith(f"{tmp_path / 'migration.toml'}:6: [relay] new")
+    assert words in str(caught.value)

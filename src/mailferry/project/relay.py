@@ -171,7 +171,7 @@ def _positive(value: int) -> int:
 
 
 _FIELDS = (
-    Field("listen", str, default="127.0.0.1:2525", check=parse_listen),
+    Field("listen", str, default=("127.0.0.1", 2525), check=parse_listen),  # default: parsed
     Field("spool", str, required=True),
     Field("domains", list, required=True, item_types=str, check=_domains),
     Field("old", (str, dict), check=parse_upstream),

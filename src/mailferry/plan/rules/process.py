@@ -1,4 +1,4 @@
-"""Hazards of the way the migration is run: pilot, backup, fallback."""
+"""Hazards of the way the migration is run: pilot, backup, fallback, the relay's upstreams."""
 
 from __future__ import annotations
 
@@ -37,6 +37,20 @@ def no_fallback(ctx: RuleContext) -> Iterator[Hit]:
                   "old accounts and restore the old MX record).")
 
 
+def relay_upstream_cleartext(ctx: RuleContext) -> Iterator[Hit]:
+    relay = ctx.migration.relay
+    if relay is None:
+        return
+    for name, url in relay.upstreams.items():
+        verified_smtps = url.scheme == "smtps" and relay.tls_verify
+        if not url.on_loopback and not url.tls_required and not verified_smtps:
+            yield Hit(f"the relay delivers to {name} ({url}) over the network with "
+                      "opportunistic TLS: a man in the middle who strips STARTTLS gets the "
+                      "mail in clear text",
+                      f'Write {name} = {{ url = "{url}", tls = "required" }} in [relay].',
+                      subject=str(url))
+
+
 RULES = (
     Rule("pilot.missing", Severity.WARNING, Category.PLAN, "No pilot wave", no_pilot,
          ("waves",)),
@@ -46,4 +60,6 @@ RULES = (
          ("pilot",)),
     Rule("plan.no-fallback", Severity.WARNING, Category.PLAN, "No fallback plan", no_fallback,
          ("cutover",)),
+    Rule("relay.upstream-cleartext", Severity.WARNING, Category.PLAN,
+         "Relay upstream without required TLS", relay_upstream_cleartext, ("relay",)),
 )
