@@ -258,3 +258,20 @@ def test_a_real_sender_gets_through_while_300_clients_trickle(
         wait_until(lambda: len(sink.received) == 1, timeout=max(1.0, deadline - time.monotonic()))
     relay.stop()
     assert b"real-1" in sink.received[0].data
+
+
+def test_a_line_over_64_kib_is_refused_and_the_session_stays_in_step(
+    tmp_path: Path, sink: SmtpSink, run_relay: Callable[..., RelayThread]
+) -> None:
+    relay = _relay(tmp_path, sink, run_relay)
+    wire = Wire(relay.port)
+    wire.say(b"EHLO client.example")
+    wire.say(b"MAIL FROM:<sender@outside.example>")
+    wire.say(b"RCPT TO:<alice@bank.example>")
+    assert wire.say(b"DATA")[0] == 354
+    code, _ = wire.say(b"Subject: long\r\n\r\n" + b"x" * 70_000 + b"\r\nshort line\r\n.")
+    assert code == 500
+    assert wire.say(b"NOOP")[0] == 250
+    wire.close()
+    relay.stop()
+    assert sink.received == [] and not list((tmp_path / "spool" / "msg").iterdir())
