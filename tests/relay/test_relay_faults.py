@@ -103,3 +103,24 @@ def test_routes_file_is_reloaded_when_it_changes_and_a_bad_edit_is_ignored(
     send(relay.port, ["alice@bank.example"], message(3, tag="broken"))
     wait_until(lambda: count(old, "alice") == 3 and count(new, "alice") == 2)
     assert [b"after-2" in m or b"broken-3" in m for m in fetch_all(new, "alice")] == [True, True]
+
+
+def test_a_pending_dsn_survives_a_restart(
+    tmp_path: Path, old: Dovecot, new: Dovecot, run_relay: Callable[..., RelayThread]
+) -> None:
+    """dave has no mailbox on "old" (550): the DSN to bob goes to "new", which is down
+    until after a restart of the relay."""
+    with FaultProxy("127.0.0.1", free_port()) as new_door:
+        config = write_config(tmp_path, old_port=old.lmtp_port, new_port=new_door.port,
+                              routes="bob@bank.example,new\n")
+        relay = run_relay(load(config))
+        assert send(relay.port, ["dave@bank.example"], message(1, tag="lost"),
+                    mail_from="bob@bank.example") == {}
+        wait_until(lambda: any(m.is_bounce for m in load_state(tmp_path / "spool").values()))
+        relay.stop()
+        new_door.upstream = ("127.0.0.1", new.lmtp_port)
+        relay = run_relay(load(config))
+        wait_until(lambda: count(new, "bob") == 1)
+        relay.stop()
+    assert b"Final-Recipient: rfc822; dave@bank.example" in fetch_all(new, "bob")[0]
+    assert load_state(tmp_path / "spool") == {}

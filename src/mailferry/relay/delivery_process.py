@@ -29,7 +29,6 @@ from mailferry.relay.bounce import make_dsn
 from mailferry.relay.delivery import Deliverer, Metrics
 from mailferry.relay.routing import RoutesFile
 from mailferry.relay.spool import (
-    Delivery,
     Spool,
     SpooledMessage,
     new_spool_id,
@@ -146,7 +145,8 @@ class DeliveryService:
         spool_id = new_spool_id()
         bounce = SpooledMessage(spool_id, "", time.time(), len(dsn), is_bounce=True)
         for name, recipients in targets.items():
-            bounce.deliveries[name] = Delivery(spool_id, name, recipients)
+            for recipient in recipients:
+                bounce.route(name, recipient)  # in its envelope too: it survives a restart
         await asyncio.to_thread(self.spool.store, bounce, dsn)
         self._messages[spool_id] = bounce
         assert self._deliverer is not None

@@ -38,6 +38,7 @@ MAX_AUTH_FAILURES = 3  # per connection, then 421 and close
 ADDRESS_AUTH_FAILURES = 6  # per client address within the window, then AUTH is refused
 AUTH_FAILURE_WINDOW = 600.0
 AUTH_FAILURE_DELAY = 0.5  # seconds before the next command is read after a failure
+MAX_TRACKED_ADDRESSES = 10_000  # failure records kept; beyond, stale ones are dropped
 
 
 class ConnectionLimits:
@@ -76,7 +77,11 @@ class AuthGuard:
         self._failures: dict[str, deque[float]] = {}
 
     def failed(self, client: str) -> None:
-        self._failures.setdefault(client, deque()).append(time.monotonic())
+        now = time.monotonic()
+        if len(self._failures) >= MAX_TRACKED_ADDRESSES:  # many addresses: forget old ones
+            self._failures = {address: failures for address, failures in self._failures.items()
+                              if now - failures[-1] <= AUTH_FAILURE_WINDOW}
+        self._failures.setdefault(client, deque()).append(now)
 
     def locked(self, client: str) -> bool:
         failures = self._failures.get(client)
