@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from mailferry.project.relay import RelaySettings, parse_relay_section
 from mailferry.project.tomlfile import TomlFile
 from mailferry.relay import Metrics, Relay
 from testbed import Dovecot, DovecotUser, imap_login
+from testbed.smtp_sink import SmtpSink
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "realworld"
 USERS = [DovecotUser(name, f"{name}-pw") for name in ("alice", "bob", "carol")]
@@ -217,3 +219,64 @@ def message_ids(server: Dovecot, user: str) -> list[str]:
                 if isinstance(item, tuple)]
     finally:
         conn.logout()
+
+
+def sink_ids(sink: SmtpSink) -> Counter[str]:
+    """The Message-ID of every message the sink holds, duplicates included."""
+    return Counter(line.split(b":", 1)[1].strip().decode()
+                   for got in sink.received for line in got.data.split(b"\r\n")
+                   if line.lower().startswith(b"message-id:"))
+
+
+def both_to_sink_and_door(directory: Path, sink: SmtpSink, door_port: int, port: int) -> Path:
+    """alice routed to both: "old" is the SMTP sink, "new" is LMTP behind a door (a
+    FaultProxy the test points at a real server when "new" comes back)."""
+    return write_config(directory, old_url=f"smtp://127.0.0.1:{sink.port}",
+                        new_url=f"lmtp://127.0.0.1:{door_port}", listen=f"127.0.0.1:{port}",
+                        routes="alice@bank.example,both\n")
+
+
+class SenderLoad:
+    """`clients` threads, each sending `per_client` messages to users in turn, retrying
+    (as a new message) until the relay says 250. `accepted`: Message-ID -> user."""
+
+    def __init__(self, port: int, clients: int, per_client: int, users: list[str], *,
+                 tag: str = "k", size: int = 2000, attempts: int = 100) -> None:
+        self.port = port
+        self.per_client = per_client
+        self.users = users
+        self.tag = tag
+        self.size = size
+        self.attempts = attempts
+        self.accepted: dict[str, str] = {}
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._client, args=(n,))
+                         for n in range(clients)]
+
+    def start(self) -> SenderLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def join(self, timeout: float) -> None:
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _client(self, number: int) -> None:
+        for n in range(self.per_client):
+            user = self.users[(number + n) % len(self.users)]
+            for attempt in range(self.attempts):  # bounded: the relay is down for a moment
+                if self.stop.is_set():
+                    return
+                # a retry is a new message: one whose 250 the kill cut may arrive as well
+                tag = f"{self.tag}{number}a{attempt}"
+                try:
+                    send(self.port, [f"{user}@bank.example"],
+                         message(n, tag=tag, size=self.size))
+                except (OSError, smtplib.SMTPException):
+                    self.stop.wait(0.05)
+                    continue
+                with self._lock:
+                    self.accepted[f"<{tag}-{n}@test.example>"] = user
+                break

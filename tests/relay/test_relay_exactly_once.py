@@ -14,12 +14,13 @@ from typing import Any
 
 from relaykit import (
     RelayProcess,
+    both_to_sink_and_door,
     mailferry,
     message,
     message_ids,
     send,
+    sink_ids,
     wait_until,
-    write_config,
 )
 
 from mailferry.relay import load_state
@@ -30,15 +31,6 @@ MESSAGES = 10
 RESTARTS = 3
 
 
-def _sink_ids(sink: SmtpSink) -> Counter[str]:
-    ids: Counter[str] = Counter()
-    for got in sink.received:
-        for line in got.data.split(b"\r\n"):
-            if line.lower().startswith(b"message-id:"):
-                ids[line.split(b":", 1)[1].strip().decode()] += 1
-    return ids
-
-
 def test_finished_half_of_a_both_delivery_survives_sigterm_restarts(
     tmp_path: Path, new: Dovecot
 ) -> None:
@@ -47,9 +39,7 @@ def test_finished_half_of_a_both_delivery_survives_sigterm_restarts(
     and gets each message once."""
     port = free_port()
     with SmtpSink() as old, FaultProxy("127.0.0.1", free_port()) as new_door:
-        config = write_config(tmp_path, old_url=f"smtp://127.0.0.1:{old.port}",
-                              new_url=f"lmtp://127.0.0.1:{new_door.port}",
-                              listen=f"127.0.0.1:{port}", routes="alice@bank.example,both\n")
+        config = both_to_sink_and_door(tmp_path, old, new_door.port, port)
         relay = RelayProcess(config, port).start()
         try:
             wanted = {f"<restart-{n}@test.example>" for n in range(MESSAGES)}
@@ -66,7 +56,7 @@ def test_finished_half_of_a_both_delivery_survives_sigterm_restarts(
                 wait_until(lambda previous=before: _delivery_status(tmp_path).get("pid")
                            not in (None, previous)
                            and _delivery_status(tmp_path)["metrics"]["deferred"] >= MESSAGES)
-            assert _sink_ids(old) == Counter(dict.fromkeys(wanted, 1))
+            assert sink_ids(old) == Counter(dict.fromkeys(wanted, 1))
             new_door.upstream = ("127.0.0.1", new.lmtp_port)  # "new" is back
             assert mailferry("relay", "flush", str(config)).returncode == 0
             wait_until(lambda: len(message_ids(new, "alice")) >= MESSAGES)
@@ -75,7 +65,7 @@ def test_finished_half_of_a_both_delivery_survives_sigterm_restarts(
             assert relay.wait() == 0
         finally:
             relay.kill()
-        assert _sink_ids(old) == Counter(dict.fromkeys(wanted, 1))
+        assert sink_ids(old) == Counter(dict.fromkeys(wanted, 1))
         assert Counter(message_ids(new, "alice")) == Counter(dict.fromkeys(wanted, 1))
     assert "Traceback" not in relay.log_path.read_text()
 

@@ -18,7 +18,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from relaykit import RelayProcess, mailferry, message, message_ids, send, wait_until, write_config
+from relaykit import (
+    RelayProcess,
+    both_to_sink_and_door,
+    mailferry,
+    message,
+    message_ids,
+    send,
+    sink_ids,
+    wait_until,
+)
 
 from testbed import Dovecot, FaultProxy, free_port
 from testbed.smtp_sink import SmtpSink
@@ -60,20 +69,12 @@ def fill(path: Path) -> None:
                     handle.write(b"x" * size)
 
 
-def _ids(sink: SmtpSink) -> Counter[str]:
-    return Counter(line.split(b":", 1)[1].strip().decode()
-                   for got in sink.received for line in got.data.split(b"\r\n")
-                   if line.lower().startswith(b"message-id:"))
-
-
 def test_full_spool_answers_451_keeps_running_and_delivers_everything_once_space_returns(
     tmp_path: Path, small_disk: Path, new: Dovecot
 ) -> None:
     port = free_port()
     with SmtpSink() as old, FaultProxy("127.0.0.1", free_port()) as new_door:
-        config = write_config(tmp_path, old_url=f"smtp://127.0.0.1:{old.port}",
-                              new_url=f"lmtp://127.0.0.1:{new_door.port}",
-                              listen=f"127.0.0.1:{port}", routes="alice@bank.example,both\n")
+        config = both_to_sink_and_door(tmp_path, old, new_door.port, port)
         relay = RelayProcess(config, port).start()
         try:
             # 1. a message bigger than the disk: 451, and its half-written file is gone
@@ -109,7 +110,7 @@ def test_full_spool_answers_451_keeps_running_and_delivers_everything_once_space
             assert status["pid"] == delivery_pid  # the delivery process never restarted
         finally:
             relay.kill()
-        assert _ids(old) == Counter(dict.fromkeys(wanted_new, 1))
+        assert sink_ids(old) == Counter(dict.fromkeys(wanted_new, 1))
         assert Counter(message_ids(new, "alice")) == Counter(dict.fromkeys(wanted_new, 1))
     log = relay.log_path.read_text()
     assert "Traceback" not in log and "delivery process exited" not in log

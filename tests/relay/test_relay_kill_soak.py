@@ -13,13 +13,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import smtplib
-import threading
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from relaykit import RelayProcess, count, message, message_ids, send, wait_until, write_config
+from relaykit import RelayProcess, SenderLoad, count, message_ids, wait_until, write_config
 
 from testbed import Dovecot, free_port
 
@@ -60,33 +58,12 @@ def test_kill_9_soak_loses_nothing_and_logs_every_possible_duplicate(
                           routes="alice@bank.example,both\nbob@bank.example,new\n")
     config.write_text(config.read_text().replace("retry_max = 1\n", "retry_max = 3\n"))
     relay = RelayProcess(config, port).start()
-    accepted: dict[str, str] = {}  # Message-ID -> user, for every 250
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def client(number: int) -> None:
-        users = list(ROUTES)
-        for n in range(PER_CLIENT):
-            user = users[(number + n) % len(users)]
-            for attempt in range(200):  # bounded: the relay is down for a moment
-                if stop.is_set():
-                    return
-                # a retry is a new message: one whose 250 the kill cut may arrive as well
-                tag = f"s{number}a{attempt}"
-                try:
-                    send(port, [f"{user}@bank.example"], message(n, tag=tag, size=1500))
-                except (OSError, smtplib.SMTPException):
-                    stop.wait(0.05)
-                    continue
-                with lock:
-                    accepted[f"<{tag}-{n}@test.example>"] = user
-                break
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    load = SenderLoad(port, CLIENTS, PER_CLIENT, list(ROUTES), tag="s", size=1500,
+                      attempts=200)
+    accepted = load.accepted  # Message-ID -> user, for every 250
     on_the_wire = 0  # deliveries cut by the kills
     try:
-        for thread in threads:
-            thread.start()
+        load.start()
         for at, victim in KILLS:
             wait_until(lambda at=at: len(accepted) >= at, timeout=120, step=0.01)
             delivery_pid = _delivery_pid(spool)
@@ -103,8 +80,7 @@ def test_kill_9_soak_loses_nothing_and_logs_every_possible_duplicate(
                 relay.start()
             # the next kill finds a delivery process that has recovered this one
             wait_until(lambda pid=delivery_pid: _delivery_pid(spool) != pid, timeout=150)
-        for thread in threads:
-            thread.join(180)
+        load.join(180)
         assert len(accepted) == CLIENTS * PER_CLIENT
         servers = {"old": old, "new": new}
         expected = {(upstream, user): {mid for mid, u in accepted.items() if u == user}
@@ -117,7 +93,7 @@ def test_kill_9_soak_loses_nothing_and_logs_every_possible_duplicate(
         relay.signal(signal.SIGTERM)
         assert relay.wait(90) == 0
     finally:
-        stop.set()
+        load.stop.set()
         relay.kill()
     duplicates = 0
     for user, upstreams in ROUTES.items():

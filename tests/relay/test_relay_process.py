@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import smtplib
-import threading
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from relaykit import (
     RelayProcess,
+    SenderLoad,
     count,
     mailferry,
     message,
@@ -104,29 +103,10 @@ def test_kill_9_under_load_loses_nothing_and_counts_duplicates(
                           listen=f"127.0.0.1:{port}",
                           routes="alice@bank.example,both\nbob@bank.example,new\n")
     relay = RelayProcess(config, port).start()
-    accepted: dict[str, str] = {}  # Message-ID -> user, for every 250
-    lock = threading.Lock()
-
-    def client(number: int) -> None:
-        users = list(ROUTES)
-        for n in range(PER_CLIENT):
-            user = users[(number + n) % len(users)]
-            for attempt in range(100):  # bounded: the relay is down for a moment
-                # a retry is a new message: one whose 250 the kill cut may arrive as well
-                tag = f"k{number}a{attempt}"
-                try:
-                    send(port, [f"{user}@bank.example"], message(n, tag=tag, size=2000))
-                except (OSError, smtplib.SMTPException):
-                    threading.Event().wait(0.05)
-                    continue
-                with lock:
-                    accepted[f"<{tag}-{n}@test.example>"] = user
-                break
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    load = SenderLoad(port, CLIENTS, PER_CLIENT, list(ROUTES))
+    accepted = load.accepted  # Message-ID -> user, for every 250
     try:
-        for thread in threads:
-            thread.start()
+        load.start()
         wait_until(lambda: len(accepted) >= 400, timeout=60, step=0.01)
         delivery_pid = json.loads((tmp_path / "spool" / "delivery-status.json").read_text())[
             "pid"]
@@ -136,8 +116,7 @@ def test_kill_9_under_load_loses_nothing_and_counts_duplicates(
             relay.start()
         else:
             os.kill(delivery_pid, signal.SIGKILL)  # the relay starts another one
-        for thread in threads:
-            thread.join(120)
+        load.join(120)
         expected = {(upstream, user): sum(1 for u in accepted.values() if u == user)
                     for user, upstreams in ROUTES.items() for upstream in upstreams}
         servers = {"old": old, "new": new}
@@ -146,6 +125,7 @@ def test_kill_9_under_load_loses_nothing_and_counts_duplicates(
         relay.signal(signal.SIGTERM)
         assert relay.wait() == 0
     finally:
+        load.stop.set()
         relay.kill()
     # the killed relay's delivery process finished its attempts and left by itself
     wait_until(lambda: not _alive(delivery_pid), timeout=10)
