@@ -24,7 +24,6 @@ from mailferry.relay import Metrics, Relay
 from testbed import Dovecot, DovecotUser, imap_login
 from testbed.smtp_sink import SmtpSink
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "realworld"
 USERS = [DovecotUser(name, f"{name}-pw") for name in ("alice", "bob", "carol")]
 
 def write_config(directory: Path, *, old_port: int = 0, new_port: int = 0, old_url: str = "",

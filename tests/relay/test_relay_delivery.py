@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from relaykit import (
-    CORPUS,
     RelayThread,
     count,
     fetch_all,
@@ -19,6 +18,7 @@ from relaykit import (
 )
 
 from testbed import Dovecot
+from testbed.corpus import corpus_files
 
 
 def test_routes_send_each_recipient_to_old_new_or_both_byte_identical(
@@ -47,9 +47,8 @@ def test_realworld_corpus_relays_byte_identical(
     config = write_config(tmp_path, old_port=old.lmtp_port, new_port=new.lmtp_port,
                           )
     relay = run_relay(load(config))
-    files = sorted(CORPUS.rglob("*.eml"))[::25]  # a spread of sources, malformed ones included
-    # no test passes on zero items: a missing corpus is a broken checkout, said loudly
-    assert len(files) >= 20, f"the real-world corpus is missing or nearly empty: {CORPUS}"
+    # a spread of sources, malformed ones included; a missing corpus fails loudly
+    files = corpus_files()[::25]
     sent = []
     for path in files:
         # an SMTP client sends lines ending CRLF; everything else is kept as is

@@ -152,4 +152,4 @@ def test_tls_required_upstream_without_starttls_gets_nothing_and_says_why(
 
 def _last_error(tmp_path: Path) -> str:
     return " ".join(d.last_error for m in load_state(tmp_path / "spool").values()
-                    for d in m.deliveries.values())
+                    for d in m.deliveries.values() if d.last_error)
