@@ -5,6 +5,7 @@ of the test bed's SMTP sink, and asserts what the upstream holds."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import smtplib
 import socket
 import threading
@@ -57,7 +58,8 @@ class Wire:
         return self.reply()
 
     def close(self) -> None:
-        self.stream.close()
+        with contextlib.suppress(OSError):  # the relay may have closed it first
+            self.stream.close()
         self.sock.close()
 
 
