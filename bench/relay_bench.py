@@ -5,7 +5,8 @@ Starts two throwaway Dovecot servers with LMTP, then `mailferry relay` as a real
 SMTP clients each send their share of `--messages` over one persistent connection.
 Reports: messages/s accepted (250s over the sending time), messages/s delivered (every
 message stored by both upstreams, counted over IMAP), p50/p99 accept latency (DATA sent
-to 250), peak RSS of the relay and of its delivery process, and whether every message
+to 250), peak RSS of the relay and of its delivery process, the CPU time each process
+used per message (steadier than messages/s on a shared machine), and whether every message
 arrived exactly once on each upstream. Postfix is not compared (see the closing note in
 README's relay section). Only 127.0.0.1 is used.
 Run: `.venv/bin/python bench/relay_bench.py [--messages 5000] [--clients 10] [--json]`.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import smtplib
 import statistics
@@ -79,6 +81,12 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(messages: int, clients: int, size: int, upstream_connections: int, workdir: Path
         ) -> dict[str, Any]:
     old = Dovecot(lmtp=True, users=USERS).start()
@@ -122,6 +130,7 @@ def run(messages: int, clients: int, size: int, upstream_connections: int, workd
             time.sleep(0.05)
         deliver_seconds = time.perf_counter() - start
         rss = {"relay": peak_rss_mb(relay.pid), "delivery": peak_rss_mb(status["pid"])}
+        cpu = {"relay": cpu_seconds(relay.pid), "delivery": cpu_seconds(status["pid"])}
         relay.send_signal(signal.SIGTERM)
         relay.wait(120)
         copies = {name: message_ids(server) for name, server in (("old", old), ("new", new))}
@@ -135,6 +144,7 @@ def run(messages: int, clients: int, size: int, upstream_connections: int, workd
                 "p50": round(statistics.median(latencies) * 1000, 2),
                 "p99": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)},
             "peak_rss_mb": {k: round(v, 1) for k, v in rss.items()},
+            "cpu_ms_per_message": {k: round(v * 1000 / total, 2) for k, v in cpu.items()},
             "exactly_once": {name: len(seen) == total and max(seen.values()) == 1
                              for name, seen in copies.items()},
             "relay_exit": relay.returncode,
@@ -167,6 +177,7 @@ def main() -> None:
     latency = result["accept_latency_ms"]
     print(f"  accept latency: p50 {latency['p50']} ms, p99 {latency['p99']} ms")
     print(f"  peak RSS: {result['peak_rss_mb']}")
+    print(f"  CPU per message (ms): {result['cpu_ms_per_message']}")
     print(f"  exactly once per upstream: {result['exactly_once']}")
 
 
