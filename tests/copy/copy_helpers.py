@@ -66,10 +66,12 @@ def subscriptions(server: Dovecot, user: str = "alice") -> set[str]:
 
 
 def write_project(root: Path, source_port: int, target_port: int,
-                  users: Sequence[tuple[str, str, str]], extra: str = "") -> Path:
-    """A migration.toml (password logins on both sides), users.csv and secrets.csv for
-    `mailferry sync`; `users`: (name, source password, target password)."""
-    (root / "migration.toml").write_text(f"""\
+                  users: Sequence[tuple[str, str, str]], *, extra: str = "", head: str = "",
+                  waves: dict[str, str] | None = None) -> Path:
+    """A migration.toml (password logins on both sides; `head` before, `extra` after),
+    users.csv and secrets.csv for `mailferry sync`; `users`: (name, source password, target
+    password), `waves`: user -> wave."""
+    (root / "migration.toml").write_text(f"""{head}\
 [source]
 imap = "imap://127.0.0.1:{source_port}"
 auth = "password"
@@ -86,8 +88,8 @@ secrets = "secrets.csv"
 state = "state.db"
 backoff = 0.05
 {extra}""")
-    (root / "users.csv").write_text("source_user,target_user,department,wave\n"
-                                    + "".join(f"{name},{name},,\n" for name, _, _ in users))
+    (root / "users.csv").write_text("source_user,target_user,department,wave\n" + "".join(
+        f"{name},{name},,{(waves or {}).get(name, '')}\n" for name, _, _ in users))
     (root / "secrets.csv").write_text("user,source_password,target_password\n" + "".join(
         f"{name},{source},{target}\n" for name, source, target in users))
     return root / "migration.toml"

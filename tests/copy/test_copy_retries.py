@@ -36,7 +36,7 @@ def test_a_wrong_password_costs_one_login_per_user(
         conn.logout()
     project = write_project(tmp_path, source.port, target.port,
                             [("u1", "pw-u1", "pw-u1"), ("u2", "not-the-password", "pw-u2")],
-                            "retries = 3\n")
+                            extra="retries = 3\n")
     result = run_cli(["sync", str(project), "--json"])
     assert result.returncode == 1, (result.stdout, result.stderr)
     outcomes = json.loads(result.stdout)["mailboxes"]

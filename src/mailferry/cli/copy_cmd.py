@@ -45,6 +45,13 @@ from .output import ProgressReporter, print_json
               help="Folders copied at once (each on its own pair of connections).")
 @click.option("--batch-size", type=click.IntRange(1, 1000), default=100, show_default=True,
               help="Messages per APPEND round trip (lower it for servers that limit commands).")
+@click.option("--max-message-size", type=click.IntRange(1), default=256 << 20,
+              show_default=True, metavar="BYTES",
+              help="Larger messages are listed as too large and never read into memory (the "
+                   "target's APPENDLIMIT lowers this).")
+@click.option("--command-timeout", type=click.FloatRange(1), default=300.0, show_default=True,
+              metavar="SECONDS", help="Give up on a server's answer after this long (plus 1 s "
+              "per 16 KB it sends): a server that trickles cannot stall the run.")
 @tls_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--log-file", type=click.Path(path_type=Path), default=None,
@@ -53,8 +60,9 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
          target_password_file: Path | None, state_path: Path, maps: tuple[str, ...],
          include: tuple[str, ...], exclude: tuple[str, ...], exclude_special: tuple[str, ...],
          no_automap: bool, skip_duplicates: bool, all_mail: str, dry_run: bool, workers: int,
-         batch_size: int, insecure: bool, allow_plaintext: bool, ca_file: str | None,
-         as_json: bool, log_file: Path | None) -> None:
+         batch_size: int, max_message_size: int, command_timeout: float, insecure: bool,
+         allow_plaintext: bool, ca_file: str | None, as_json: bool,
+         log_file: Path | None) -> None:
     """Copy every folder of one mailbox to another, exactly and incrementally.
 
     URLs are imap://user@host:port (STARTTLS when offered; plain only to loopback) or
@@ -67,7 +75,8 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     options = CopyOptions(
         filters=folder_filters(maps, include, exclude, exclude_special, no_automap),
         skip_duplicates=skip_duplicates, all_mail=all_mail, dry_run=dry_run, workers=workers,
-        batch_messages=batch_size)
+        batch_messages=batch_size, max_message_size=max_message_size,
+        command_timeout=command_timeout)
     if not state_path.parent.exists():
         raise ConfigError(f"directory {state_path.parent} does not exist", where="--state")
     if log_file is not None:

@@ -54,7 +54,8 @@ def confirm_relayed(target: ImapSession, matcher: Matcher, matches: list[Match],
                                           if m.target_uid is not None])
     confirmed = list(matches)
     for index, match in pending.items():
-        if match.target_uid is None or stored.get(match.target_uid) != source_digests.get(index):
+        digest = stored[match.target_uid][0] if match.target_uid in stored else None
+        if digest is None or digest != source_digests.get(index):
             confirmed[index] = matcher.refute(match)
     return confirmed
 
@@ -121,7 +122,7 @@ class Appender:
             else:
                 ledger.result.duplicates_skipped += 1
             rows.append(MappedMessage(message.uid, match.target_uid, key.exact, flags_key(flags),
-                                      MessageOutcome(match.decision)))
+                                      MessageOutcome(match.decision), key.relayed))
         for flags_text, target_uids in restore.items():
             self.target.uid_store_flags(uid_set(target_uids), flags_text.split())
         transient = self._send(outgoing, rows)
@@ -151,7 +152,7 @@ class Appender:
                     self.ledger.fail(uid, FailureKind.REJECTED, outcome.error, raw=out.body)
                 continue
             rows.append(MappedMessage(uid, outcome.uid, out.key.exact, flags_key(out.flags),
-                                      MessageOutcome.COPIED))
+                                      MessageOutcome.COPIED, out.key.relayed))
             self.ledger.appended(outcome.uid, len(out.body))
             if outcome.uid is not None and may_be_rewritten(out.body):
                 read_back[outcome.uid] = out

@@ -29,6 +29,8 @@ class FolderResult:
     present: int = 0  # already in the target (found by fingerprint), not copied again
     duplicates_skipped: int = 0  # --skip-duplicates
     in_other_folders: int = 0  # \All folder: already copied from a label folder
+    # our copies removed because the relay delivered the same message to the target later
+    relayed_twins: int = 0
     failed: int = 0
     flags_updated: int = 0
     bytes: int = 0
@@ -85,6 +87,7 @@ class CopySummary:
                 "present": self.total("present"),
                 "duplicates_skipped": self.total("duplicates_skipped"),
                 "in_other_folders": self.total("in_other_folders"),
+                "relayed_twins": self.total("relayed_twins"),
                 "failed": self.total("failed"),
                 "flags_updated": self.total("flags_updated"),
                 "bytes": self.total("bytes"),

@@ -36,6 +36,7 @@ from mailferry.engine.options import CopyOptions
 from mailferry.engine.results import FolderResult, MessageFailure, Reporter
 from mailferry.engine.source import MessageSource, SourceMessage
 from mailferry.engine.target import target_inventory
+from mailferry.engine.twins import retire_copies_with_relayed_twins
 from mailferry.errors import IncompleteAnswer, MailferryError
 from mailferry.imap import ImapSession, Selected, uid_set
 from mailferry.status import FailureKind, FolderStatus, MessageOutcome
@@ -172,6 +173,9 @@ class FolderSync:
         if not self.options.dry_run and state.id:
             self.store.forget_target_uids(state.id, vanished)
             self.store.add_foreign(state.id, found)
+            self.result.relayed_twins += retire_copies_with_relayed_twins(
+                self.target, self.store, state.id, mapped, foreign, present)
+            self.ledger.target_messages = len(present)
         for uid in sorted(foreign):
             message = foreign[uid]
             self.matcher.add_target(uid, MessageKey(message.fingerprint, relayed=message.relayed),
@@ -240,7 +244,7 @@ class FolderSync:
             else:
                 self.result.duplicates_skipped += 1
             rows.append(MappedMessage(uid, match.target_uid, key.exact, kept,
-                                      MessageOutcome(match.decision)))
+                                      MessageOutcome(match.decision), key.relayed))
         if not self.options.dry_run:
             for kept, tgt_uids in restore.items():
                 self.target.uid_store_flags(uid_set(tgt_uids), kept.split())

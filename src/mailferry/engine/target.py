@@ -32,12 +32,13 @@ def target_inventory(target: ImapSession, known: set[int],
     return present, found
 
 
-def target_body_digests(target: ImapSession, uids: Iterable[int]) -> dict[int, str]:
-    """`body_digest` of each target message asked for (those that are still there)."""
+def target_body_digests(target: ImapSession, uids: Iterable[int],
+                        ) -> dict[int, tuple[str, str]]:
+    """(`body_digest`, flags) of each target message asked for (those still there)."""
     wanted = sorted(set(uids))
-    digests: dict[int, str] = {}
+    digests: dict[int, tuple[str, str]] = {}
     for chunk in uid_chunks(wanted):
-        for item in target.uid_fetch(chunk, b"(UID BODY.PEEK[])"):
+        for item in target.uid_fetch(chunk, b"(UID FLAGS BODY.PEEK[])"):
             if item.uid is not None and item.body is not None:
-                digests[item.uid] = body_digest(item.body)
+                digests[item.uid] = (body_digest(item.body), flags_key(item.flags or ()))
     return digests

@@ -450,6 +450,11 @@ class ImapSession:
                 if item.uid is not None:  # unsolicited flag updates carry no UID
                     yield item
 
+    def uid_expunge(self, uids: bytes) -> None:
+        """Remove exactly these messages (UIDPLUS), not every \\Deleted one."""
+        self.command(b"UID STORE", uids, b"+FLAGS.SILENT", b"(\\Deleted)", name="UID STORE")
+        self.command(b"UID EXPUNGE", uids, name="UID EXPUNGE")
+
     def uid_store_flags(self, uids: bytes, flags: Sequence[str]) -> None:
         flag_list = b"(" + " ".join(flags).encode() + b")"
         self.command(b"UID STORE", uids, b"FLAGS.SILENT", flag_list, name="UID STORE")

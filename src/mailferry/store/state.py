@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from mailferry.errors import StateError
 from mailferry.status import FailureKind, MessageOutcome
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # what turns an older state file into this version (run once, in one transaction)
 _MIGRATIONS = {
     2: [  # v3: the relayed fingerprint of foreign messages (taken again: forget them), and
@@ -31,6 +31,9 @@ _MIGRATIONS = {
         "ALTER TABLE foreign_messages ADD COLUMN relayed VARCHAR",
         "DELETE FROM foreign_messages",
         "ALTER TABLE failures ADD COLUMN size BIGINT",
+    ],
+    3: [  # v4: the relayed fingerprint of copied messages (a late relay twin replaces ours)
+        "ALTER TABLE messages ADD COLUMN relayed VARCHAR",
     ],
 }
 metadata = sa.MetaData()
@@ -70,7 +73,8 @@ messages = sa.Table(
     sa.Column("tgt_uid", sa.BigInteger),  # None: skipped duplicate, or no UIDPLUS
     sa.Column("fingerprint", sa.String, nullable=False),
     sa.Column("flags", sa.String, nullable=False),  # space-separated, sorted
-    sa.Column("outcome", sa.String, nullable=False),  # copied | present | duplicate
+    sa.Column("outcome", sa.String, nullable=False),  # a MessageOutcome
+    sa.Column("relayed", sa.String),  # fingerprint below the delivery fields, if any
 )
 foreign = sa.Table(
     "foreign_messages", metadata,
@@ -112,6 +116,7 @@ class MappedMessage:
     fingerprint: str
     flags: str
     outcome: MessageOutcome
+    relayed: str | None = None  # fingerprint below the delivery fields, if it has some
 
 
 @dataclass(frozen=True)
@@ -266,7 +271,8 @@ class StateStore:
         with self._tx() as conn:
             rows = conn.execute(sa.select(messages).where(messages.c.folder_id == folder_id))
             return {r.src_uid: MappedMessage(r.src_uid, r.tgt_uid, r.fingerprint, r.flags,
-                                             MessageOutcome(r.outcome)) for r in rows}
+                                             MessageOutcome(r.outcome), r.relayed)
+                    for r in rows}
 
     def fingerprints_elsewhere(self, pair_id: int, source_name: bytes) -> frozenset[str]:
         """Fingerprints of the messages copied from the pair's other folders."""
@@ -287,7 +293,8 @@ class StateStore:
                claimed: Iterable[int] = ()) -> None:
         """Commit copies (and the foreign target messages they claimed) in one transaction."""
         values = [dict(folder_id=folder_id, src_uid=m.src_uid, tgt_uid=m.tgt_uid,
-                       fingerprint=m.fingerprint, flags=m.flags, outcome=m.outcome) for m in rows]
+                       fingerprint=m.fingerprint, flags=m.flags, outcome=m.outcome,
+                       relayed=m.relayed) for m in rows]
         claimed = list(claimed)
         with self._tx() as conn:
             if values:
