@@ -130,3 +130,39 @@ def test_unsolicited_flag_updates_are_not_messages(path: str, target: Dovecot,
         summary = copy(source, target, tmp_path / "state.db")
     assert summary.ok, summary.to_json()
     assert inbox(target) == expected(path)  # no empty message, nothing twice
+
+
+def test_a_source_that_answers_uid_ranges_with_nothing_is_still_copied(
+        target: Dovecot, tmp_path: Path) -> None:
+    """GNU imap4d answers `UID SEARCH UID 1:*` with an empty SEARCH (but `UID SEARCH ALL`
+    with every UID): the folder must not look empty."""
+    server = scripted_source(lambda answers: answers)
+
+    def search(command: Command) -> None:
+        if b"UID" in [a.upper() for a in command.args if isinstance(a, bytes)]:
+            command.send(b"* SEARCH\r\n")
+            command.ok()
+        else:
+            command.default()
+
+    server.script("UID SEARCH", search)
+    with server:
+        summary = copy(server, target, tmp_path / "state.db")
+    assert summary.ok and summary.total("copied") == len(MESSAGES), summary.to_json()
+    assert inbox(target) == Counter(MESSAGES)
+
+
+def test_a_search_answer_short_of_the_folder_is_not_taken(target: Dovecot,
+                                                          tmp_path: Path) -> None:
+    server = scripted_source(lambda answers: answers)
+
+    def short(command: Command) -> None:  # five messages, four UIDs
+        command.send(b"* SEARCH 1 2 4 5\r\n")
+        command.ok()
+
+    server.script("UID SEARCH", short)
+    with server:
+        summary = copy(server, target, tmp_path / "state.db")
+    (folder,) = summary.folders
+    assert folder.status == "failed" and "4 UIDs for a folder of 5" in (folder.error or "")
+    assert MESSAGES[2] not in inbox(target)

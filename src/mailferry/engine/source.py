@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from mailferry.errors import IncompleteAnswer
 from mailferry.imap import (
     Account,
     ImapSession,
@@ -115,6 +116,7 @@ class ImapSource:
 
     def __init__(self, session: ImapSession) -> None:
         self.session = session
+        self._exists = 0  # messages in the folder last examined
 
     @property
     def condstore(self) -> bool:
@@ -127,11 +129,19 @@ class ImapSource:
         return self.session.status(mailbox)
 
     def examine(self, mailbox: bytes) -> Selected:
-        return self.session.select(mailbox, readonly=True)
+        selected = self.session.select(mailbox, readonly=True)
+        self._exists = selected.exists
+        return selected
 
     def uids(self, first: int = 1) -> list[int]:
-        # "N:*" also matches the highest UID when it is below N
-        return sorted(u for u in self.session.uid_search(b"UID %d:*" % first) if u >= first)
+        # SEARCH ALL, not "UID n:*": some servers (GNU imap4d) answer the range with an
+        # empty SEARCH, which would copy nothing and say so cheerfully. An answer with fewer
+        # UIDs than the folder's messages is not taken either.
+        every = self.session.uid_search(b"ALL")
+        if len(set(every)) < self._exists:
+            raise IncompleteAnswer(f"UID SEARCH ALL returned {len(set(every))} UIDs for a "
+                                   f"folder of {self._exists} messages", command="UID SEARCH")
+        return sorted(u for u in set(every) if u >= first)
 
     def flags(self, last: int, *, changed_since: int | None = None,
               ) -> Iterator[tuple[int, tuple[str, ...]]]:
