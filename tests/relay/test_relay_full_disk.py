@@ -87,6 +87,8 @@ def test_full_spool_answers_451_keeps_running_and_delivers_everything_once_space
             for n in range(PENDING):
                 assert send(port, ["alice@bank.example"], message(n, tag="full")) == {}
             wait_until(lambda: len(old.received) == PENDING)
+            # (written every 0.2 s; its first write may have met the full disk of step 1)
+            wait_until(lambda: (small_disk / "delivery-status.json").exists())
             delivery_pid = json.loads((small_disk / "delivery-status.json").read_text())["pid"]
             # 3. the disk fills up: new mail gets 451; "new" comes back meanwhile, but
             # its deliveries cannot be journalled, so they wait

@@ -76,6 +76,7 @@ class DeliveryService:
         self._deliverer = Deliverer(self.settings, self.upstreams, self.spool, messages,
                                     self.metrics, self.hostname, self._bounce)
         self._deliverer.start()
+        self._write_status()  # `relay status` names this process from its first moment
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
