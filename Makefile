@@ -3,7 +3,8 @@
 # make bench -- the copy benchmark against mbsync and dsync (see bench/)
 # make test-interop -- build the Debian chroots of the other IMAP servers (once, cached), then
 #                     run tests/interop with the slow matrix; a missing server fails here
-.PHONY: setup test test-interop demo bench lint
+# make mutation -- mutation testing of the pure modules (mutmut; docs/mutation.md), not in `make test`
+.PHONY: setup test test-interop demo bench lint mutation
 
 setup:
 	bash scripts/setup.sh
@@ -24,3 +25,8 @@ bench: setup
 lint: setup
 	.venv/bin/ruff check src tests bench scripts
 	.venv/bin/mypy
+
+mutation: setup
+	rm -rf mutants
+	.venv/bin/mutmut run --max-children 2
+	.venv/bin/python scripts/mutation_score.py
