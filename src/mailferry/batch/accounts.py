@@ -70,6 +70,9 @@ class AccountFactory:
     def source_account(self, user: MailboxUser) -> Account:
         return self._account(self.sides[0], user)
 
+    def target_account(self, user: MailboxUser) -> Account:
+        return self._account(self.sides[1], user)
+
     def _account(self, side: _Side, user: MailboxUser) -> Account:
         login = user.source_user if side.name == "source" else user.target_user
         endpoint = _endpoint(side.server, login)

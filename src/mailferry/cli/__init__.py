@@ -30,6 +30,9 @@ COMMANDS: dict[str, str] = {
     "sync": "sync_cmd:sync",
     "status": "project_cmd:status",
     "report": "project_cmd:report",
+    "monitor": "monitor_cmd:monitor",
+    "deliverability": "monitor_cmd:deliverability",
+    "dmarc": "monitor_cmd:dmarc",
 }
 
 

@@ -19,7 +19,13 @@ from mailferry.batch import PILOT, draw_pilot, select_mailboxes, waves_of
 from mailferry.errors import ConfigError
 from mailferry.project.settings import ProjectSettings, load_project
 from mailferry.project.users import MailboxUser, assign_waves, load_users
-from mailferry.report import ProjectReport, build_report, report_html, report_json
+from mailferry.report import (
+    ProjectReport,
+    attach_monitoring,
+    build_report,
+    report_html,
+    report_json,
+)
 from mailferry.report.model import human_bytes
 from mailferry.status import MailboxStatus
 from mailferry.store.project_state import STATUSES, MailboxRecord, ProjectState
@@ -104,10 +110,12 @@ def status(migration_file: Path, wave: str | None, names: tuple[str, ...], as_js
     settings, users = load(migration_file)
     users = select_mailboxes(users, wave=wave, names=names)
     report = build_report(settings.name, users, read_records(settings))
+    attach_monitoring(report, settings.sync.state)
     if as_json:
         print_json(report_json(report))
         return
     print_status(report, Console())
+    print_monitoring(report, Console())
 
 
 def print_status(report: ProjectReport, console: Console) -> None:
@@ -139,6 +147,33 @@ def print_status(report: ProjectReport, console: Console) -> None:
     console.print(users_table)
 
 
+def print_monitoring(report: ProjectReport, console: Console) -> None:
+    """The Monitoring section: the last monitor pass's checks that are not simply ok, the
+    open incidents and the late mail per user (nothing if the monitor never ran)."""
+    data = report.extra.get("monitoring")
+    if not data or not data.get("last_pass"):
+        return
+    last = data["last_pass"]
+    table = Table(title=f"Monitoring: last pass {_when(last['at'])} ({last['phase']}), "
+                        f"{last['alerts']} need a person")
+    for column in ("status", "area", "subject", "what"):
+        table.add_column(column, overflow="fold", no_wrap=column == "status")
+    styles = {"alert": "bold red", "warn": "yellow", "info": "dim", "ok": "green"}
+    for check in last["checks"]:
+        if check["status"] != "ok":
+            table.add_row(f"[{styles[check['status']]}]{check['status']}[/]", check["area"],
+                          check["subject"], check["message"])
+    console.print(table)
+    if data["late_mail"]:
+        late = Table(title="Late mail copied after the cutover")
+        for column in ("user", "messages", "last pass", "error"):
+            late.add_column(column)
+        for row in data["late_mail"]:
+            late.add_row(row["source_user"], str(row["messages"]), str(row["last_messages"]),
+                         row["error"] or "")
+        console.print(late)
+
+
 def _when(epoch: float | None) -> str:
     if epoch is None:
         return "-"
@@ -158,6 +193,7 @@ def report(migration_file: Path, html_path: Path | None, as_json: bool) -> None:
     settings, users = load(migration_file)
     data = build_report(settings.name, users, read_records(settings),
                         now=dt.datetime.now(dt.UTC))
+    attach_monitoring(data, settings.sync.state)
     if html_path is not None:
         try:
             html_path.write_text(report_html(data), encoding="utf-8")

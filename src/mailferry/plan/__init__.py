@@ -1,21 +1,39 @@
 """Planning a cutover: facts from the real world (RDAP, DNS, servers), hazard rules
 over them, and a dated runbook. The CLI uses only what is exported here."""
 
-from mailferry.plan.check import ALL_CATEGORIES, CheckReport, evaluate, run_checks
-from mailferry.plan.facts import Category, Fact, Facts
+from mailferry.plan.check import (
+    ALL_CATEGORIES,
+    CheckReport,
+    evaluate,
+    evaluate_rules,
+    gather_facts,
+    run_checks,
+)
+from mailferry.plan.dns_facts import dns_facts
+from mailferry.plan.facts import Category, Clock, Fact, FactRecorder, Facts
 from mailferry.plan.findings import Finding, Severity
+from mailferry.plan.resolver import Lookup, Resolver
 from mailferry.plan.rules import CATALOGUE, RULES_BY_ID
+from mailferry.plan.rules.dmarc import DMARC_SOURCE
 
 __all__ = [
     "ALL_CATEGORIES",
     "CATALOGUE",
+    "DMARC_SOURCE",
     "RULES_BY_ID",
     "Category",
     "CheckReport",
+    "Clock",
     "Fact",
+    "FactRecorder",
     "Facts",
     "Finding",
+    "Lookup",
+    "Resolver",
     "Severity",
+    "dns_facts",
     "evaluate",
+    "evaluate_rules",
+    "gather_facts",
     "run_checks",
 ]

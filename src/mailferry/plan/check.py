@@ -70,6 +70,13 @@ def evaluate(migration: Migration, facts: Facts, categories: Collection[Category
     return run_rules(rules, RuleContext(migration, facts, now))
 
 
+def evaluate_rules(migration: Migration, facts: Facts, rule_ids: Collection[str],
+                   now: dt.datetime) -> list[Finding]:
+    """Only the rules named (the monitor picks those that still matter after the cutover)."""
+    rules = [r for r in CATALOGUE if r.id in rule_ids]
+    return run_rules(rules, RuleContext(migration, facts, now))
+
+
 def run_checks(migration: Migration, categories: Collection[Category] = ALL_CATEGORIES,
                clock: Clock = utc_now, now: dt.datetime | None = None) -> CheckReport:
     """`now` is the moment rules reason from (default: the clock), for what-if planning."""

@@ -17,6 +17,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailferry.project.endpoints import Endpoint, parse_endpoint
+from mailferry.project.monitor import (
+    DeliverabilitySettings,
+    MonitorSettings,
+    parse_deliverability_section,
+    parse_monitor_section,
+)
 from mailferry.project.relay import RelaySettings, parse_relay_section
 from mailferry.project.tomlfile import Field, TomlFile
 from mailferry.project.windows import Window, parse_window
@@ -189,7 +195,8 @@ SECTIONS: dict[str, list[Field]] = {
         Field("timeout", (int, float), default=5.0),
     ],
 }
-KNOWN_SECTIONS = (*SECTIONS, "relay", "waves")  # [waves.NAME]: FILTER_FIELDS per wave
+# [waves.NAME]: FILTER_FIELDS per wave; [relay], [monitor], [deliverability]: their modules
+KNOWN_SECTIONS = (*SECTIONS, "relay", "waves", "monitor", "deliverability")
 
 
 @dataclass(frozen=True)
@@ -269,6 +276,19 @@ class Migration:
     notify: Notify
     check: CheckOptions
     relay: RelaySettings | None
+    monitor: MonitorSettings | None = None  # [monitor]: mailferry monitor
+    deliverability: DeliverabilitySettings | None = None  # [deliverability]
+
+    @property
+    def decommission(self) -> dt.datetime:
+        """When the old provider is switched off: [monitor] decommission, else the start of
+        [source] account_expiry, else cutover + [plan] rollback_days."""
+        if self.monitor is not None and self.monitor.decommission is not None:
+            return self.monitor.decommission
+        if self.source.account_expiry is not None:
+            return dt.datetime.combine(self.source.account_expiry, dt.time(),
+                                       tzinfo=self.timezone)
+        return self.cutover + dt.timedelta(days=self.plan.rollback_days)
 
 
 def load_migration(path: str | Path) -> Migration:
@@ -294,6 +314,7 @@ def build_migration(doc: TomlFile) -> Migration:
     source = Account(**_section(doc, "source", required=True))
     target = Account(**_section(doc, "target", required=True))
     pilot = doc.section("pilot", SECTIONS["pilot"])
+    relay = parse_relay_section(doc)  # [relay] belongs to the relay, which validates it
     return Migration(
         path=doc.path, name=head["name"], domains=head["domains"], timezone=timezone,
         cutover=cutover, windows=head["windows"], source=source, target=target,
@@ -302,7 +323,9 @@ def build_migration(doc: TomlFile) -> Migration:
         plan=PlanOptions(**_section(doc, "plan")),
         notify=Notify(**_section(doc, "notify")),
         check=CheckOptions(**_section(doc, "check")),
-        relay=parse_relay_section(doc),  # [relay] belongs to the relay, which validates it
+        relay=relay,
+        monitor=parse_monitor_section(doc, has_relay=relay is not None, zone=timezone),
+        deliverability=parse_deliverability_section(doc),
     )
 
 

@@ -14,6 +14,8 @@ from typing import Any
 from jinja2 import Environment
 
 from mailferry.report.model import ProjectReport, human_bytes, iso
+from mailferry.report.monitoring import KEY as MONITORING
+from mailferry.report.monitoring import monitoring_data, monitoring_html
 from mailferry.store.project_state import STATUSES
 
 _env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
@@ -146,4 +148,5 @@ SECTIONS: list[Section] = [
             _template(_USERS)),
     Section("failures", "Failures, in the servers' words", _failures, _template(_FAILURES)),
     Section("verification", "Verification", _verification, _verification_html),
+    Section(MONITORING, "Monitoring", monitoring_data, monitoring_html),
 ]
