@@ -90,7 +90,7 @@ def _collect(ctx: MonitorContext, settings: DeliverabilitySettings, sent: list[_
         for s in sent}
     waiting = {s.token for s in sent if s.error is None}
     errors: dict[str, str] = {}
-    since = ctx.clock.now().date() - dt.timedelta(days=1)
+    since = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)  # the servers' real time
     while waiting:
         for system in SYSTEMS:
             if not any(rows[t]["system"] == system for t in waiting):

@@ -100,8 +100,10 @@ def _look(ctx: MonitorContext, pending: list[Probe], watched: list[str], token: 
     by_token = {p.token: p for p in pending}
     found: dict[str, dict[str, Any]] = {p.token: dict(p.detail.get("found", {}))
                                         for p in pending}
-    oldest = min((p.sent_at for p in pending), default=time.time())
-    since = dt.datetime.fromtimestamp(oldest, dt.UTC).date() - dt.timedelta(days=1)
+    # INTERNALDATE is the servers' real time, whatever the monitor's clock says: a probe
+    # older than that is given up anyway
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=_GIVE_UP * monitor.probe_timeout)
+             - dt.timedelta(days=1)).date()
     errors: dict[str, str] = {}
     while True:
         for system in watched:
