@@ -101,6 +101,7 @@ class World:
     relay_port: int | None = None  # a [relay] section listening here
     monitor_extra: str = ""
     probe_wait: float = 20
+    probe_timeout: str = "15m"  # "" leaves the key out (a test writes its own)
     extra: str = ""
     users: list[DovecotUser] = field(default_factory=lambda: USERS)
 
@@ -174,7 +175,7 @@ timeout = 2
 probe_address = "probe@bank.example"
 probe_user = "probe"
 smtp_port = {self.mx_port}
-probe_timeout = "15m"
+{f'probe_timeout = "{self.probe_timeout}"' if self.probe_timeout else ""}
 probe_wait = {self.probe_wait}
 decommission = {DECOMMISSION}
 {alerts}{webhook}{self.monitor_extra}
