@@ -5,6 +5,7 @@ file and line, with nothing sent."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -66,10 +67,8 @@ def test_the_loop_serves_metrics_and_stops_on_sigterm(world: Callable[..., World
                 "mailferry_probe_latency_seconds{" not in text:
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, text
-            try:
+            with contextlib.suppress(httpx.HTTPError):  # not listening yet
                 text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-            except httpx.HTTPError:
-                pass
             time.sleep(0.5)
         lines = {line.split(" ")[0]: line.split(" ")[1] for line in text.splitlines()
                  if line and not line.startswith("#")}
