@@ -100,6 +100,8 @@ class World:
     webhook_url: str = ""
     relay_port: int | None = None  # a [relay] section listening here
     monitor_extra: str = ""
+    probe: bool = True  # False: no probe_address/probe_user (no probes sent)
+    old_upstream: str = ""  # the relay's `old` (default: the old Dovecot's LMTP)
     probe_wait: float = 20
     probe_timeout: str = "15m"  # "" leaves the key out (a test writes its own)
     extra: str = ""
@@ -128,7 +130,7 @@ class World:
 listen = "127.0.0.1:{self.relay_port}"
 spool = "./spool"
 domains = ["bank.example", "old.bank.example", "new.bank.example"]
-old = "lmtp://127.0.0.1:{self.old.lmtp_port}"
+old = "{self.old_upstream or f'lmtp://127.0.0.1:{self.old.lmtp_port}'}"
 new = "lmtp://127.0.0.1:{self.new.lmtp_port}"
 default_route = "new"
 routes = "routes.csv"
@@ -172,8 +174,8 @@ rdap_url = "{self.rdap_url}"
 timeout = 2
 
 [monitor]
-probe_address = "probe@bank.example"
-probe_user = "probe"
+{'probe_address = "probe@bank.example"' if self.probe else ""}
+{'probe_user = "probe"' if self.probe else ""}
 smtp_port = {self.mx_port}
 {f'probe_timeout = "{self.probe_timeout}"' if self.probe_timeout else ""}
 probe_wait = {self.probe_wait}
