@@ -1,5 +1,6 @@
 # make test  -- set up a fresh Debian machine (as root) and run the whole suite
-# make demo  -- set up, start two throwaway Dovecot servers, copy a sample mailbox twice
+# make demo  -- set up, start two throwaway Dovecot servers, copy a sample mailbox twice,
+#               then a project in waves, then one monitor pass after a cutover
 # make bench -- the copy benchmark against mbsync and dsync (see bench/)
 # make test-interop -- build the Debian chroots of the other IMAP servers (once, cached), then
 #                     run tests/interop with the slow matrix; a missing server fails here

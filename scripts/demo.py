@@ -2,7 +2,8 @@
 
 The source is laid out like many old providers ('.' delimiter, "INBOX." prefix, "Sent
 Messages"), the target like many new ones ('/' delimiter, "Sent Items"). The second copy
-finds nothing to do. Then, if present, the project demo (many users in waves) runs.
+finds nothing to do. Then the project demo (many users in waves) runs, then one monitor
+pass after a cutover (scripts/demo_monitor.py).
 """
 
 from __future__ import annotations
@@ -60,8 +61,12 @@ def main() -> int:
     project_demo = REPO / "scripts" / "demo_project.py"
     if project_demo.exists():
         banner("a migration project: 20 users in waves")
-        return subprocess.run([sys.executable, str(project_demo)]).returncode
-    return 0
+        code = subprocess.run([sys.executable, str(project_demo)]).returncode
+        if code != 0:
+            return code
+    banner("after the cutover: mailferry monitor")
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "demo_monitor.py")],
+                          env={**os.environ, "COLUMNS": "140"}).returncode
 
 
 if __name__ == "__main__":

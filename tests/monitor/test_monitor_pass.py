@@ -12,6 +12,7 @@ from monitorkit import CUTOVER, World, inbox_subjects
 from mailferry.monitor import CheckStatus, PassResult, run_pass
 from mailferry.store import MonitorState
 from testbed import imap_login
+from testbed.rdap import RdapServer, rdap_domain
 
 
 def _by_key(result: PassResult) -> dict[str, tuple[CheckStatus, str]]:
@@ -107,3 +108,25 @@ def test_a_probe_in_junk_is_a_warning_with_the_receivers_verdicts(
     assert detail["folder"] == "Junk" and detail["junk"] is True
     assert detail["verdicts"]["x-spam-status"] == ["Yes, score=7.1"]
     assert "spf=fail" in message
+
+
+def test_a_domain_about_to_expire_is_an_alert_with_its_registrar_and_locks(
+        world: Callable[..., World]) -> None:
+    expires = CUTOVER + dt.timedelta(days=20, hours=6)  # [monitor] domain_expiry_days: 30
+    server = RdapServer({"bank.example": rdap_domain(
+        "bank.example", status=["client transfer prohibited"], registrar="Slow Registrar",
+        events={"registration": "2009-03-11T09:27:04Z",
+                "expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ")})}).start()
+    try:
+        w = world(with_relay=False, probe=False, rdap_url=server.url)
+        ctx = w.context(CUTOVER + dt.timedelta(hours=1))
+        try:
+            result = run_pass(ctx)
+        finally:
+            ctx.state.close()
+    finally:
+        server.stop()
+    status, message = _by_key(result)["domain bank.example"]
+    assert status == CheckStatus.ALERT, message
+    assert f"expires {expires:%Y-%m-%d} (20 days)" in message
+    assert "Slow Registrar" in message and "clientTransferProhibited" in message
