@@ -71,6 +71,17 @@ SENDING = {'# sending_ips = ["198.51.100.26"]': 'sending_ips = ["198.51.100.26"]
 RELAY = ('[relay]\nspool = "spool"\ndomains = ["bank.example"]\nold = "lmtp://127.0.0.1:24"\n'
          'new = {new}\n\n[check]')
 # (rule, replacements in the example, facts, now, fires)
+def dmarc_source(before: tuple[int, int], after: tuple[int, int]) -> Fact:
+    """A sending source in DMARC aggregate reports: (messages, aligned) per side."""
+    def side(messages: int, aligned: int) -> dict[str, int]:
+        return {"messages": messages, "aligned": aligned, "spf_aligned": aligned,
+                "dkim_aligned": 0}
+
+    return known("dmarc.source", "bank.example 203.0.113.77", {
+        "domain": "bank.example", "source_ip": "203.0.113.77", "names": ["crm.example"],
+        "before": side(*before), "after": side(*after)})
+
+
 CASES: list[tuple[str, dict[str, str], list[Fact], dt.datetime, bool]] = [
     ("domain.transfer-during-dns-change", {}, [], NOW, True),
     ("domain.transfer-during-dns-change", {}, [mx(300)], NOW, True),
@@ -164,6 +175,9 @@ CASES: list[tuple[str, dict[str, str], list[Fact], dt.datetime, bool]] = [
     ("facts.unknown", {}, [Fact("dns.mx", "bank.example", None, NOW, "dns 127.0.0.1:9",
                                 "MX bank.example: timed out")], NOW, True),
     ("facts.unknown", {}, [mx(300)], NOW, False),
+    ("dmarc.unaligned-source", {}, [dmarc_source(before=(12, 12), after=(9, 0))], NOW, True),
+    ("dmarc.unaligned-source", {}, [dmarc_source(before=(0, 0), after=(5, 2))], NOW, True),
+    ("dmarc.unaligned-source", {}, [dmarc_source(before=(12, 0), after=(9, 9))], NOW, False),
 ]
 
 
