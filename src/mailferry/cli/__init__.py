@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "monitor": "monitor_cmd:monitor",
     "deliverability": "monitor_cmd:deliverability",
     "dmarc": "monitor_cmd:dmarc",
+    "notify": "notify_cmd:notify",
 }
 
 

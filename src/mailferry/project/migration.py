@@ -24,6 +24,7 @@ from mailferry.project.monitor import (
     parse_monitor_section,
 )
 from mailferry.project.relay import RelaySettings, parse_relay_section
+from mailferry.project.secrets import check_reference
 from mailferry.project.tomlfile import Field, TomlFile
 from mailferry.project.windows import Window, parse_window
 
@@ -132,6 +133,26 @@ FILTER_FIELDS = [
     Field("skip_duplicates", bool, default=False),
 ]
 
+# [waves.NAME]: the filter keys above, plus when the wave moves (local wall time in the
+# migration's zone, or a date: the whole day); the notices to its users say it.
+WAVE_FIELDS = [
+    *FILTER_FIELDS,
+    Field("start", (dt.datetime, dt.date), default=None),
+    Field("end", (dt.datetime, dt.date), default=None),
+]
+CREDENTIALS = ("none", "letter")
+
+
+def _credentials(value: str) -> str:
+    if value not in CREDENTIALS:
+        raise ValueError(f"{value!r}: choose one of {', '.join(CREDENTIALS)}")
+    return value
+
+
+def _one_endpoint(protocol: str) -> Callable[[str], Endpoint]:
+    return lambda url: parse_endpoint(url, protocol)
+
+
 SECTIONS: dict[str, list[Field]] = {
     "migration": [
         Field("name", str, required=True),
@@ -175,6 +196,19 @@ SECTIONS: dict[str, list[Field]] = {
     "notify": [
         Field("lead_days", int, default=7, check=_at_least(0)),
         Field("date", dt.date, default=None),
+        # mailferry notify: who signs, who helps, how notices are submitted
+        Field("sender", str, default=None),  # "IT <it@bank.example>"
+        Field("support", str, default=None),  # "helpdesk@bank.example, +60 3 1234 5678"
+        Field("smtp", str, default=None, check=_one_endpoint("smtp")),  # submission server
+        Field("smtp_user", str, default=None),
+        Field("smtp_password", str, default=None, check=check_reference),
+        Field("ca_file", str, default=None),  # trust this CA for STARTTLS (private CAs)
+        Field("rate", int, default=60, check=_at_least(1)),  # notices per minute
+        Field("retries", int, default=3, check=_at_least(0)),  # per notice, for 4xx answers
+        Field("credentials", str, default="none", check=_credentials),
+        Field("language", str, default="en"),  # for users without a language column
+        Field("templates", str, default=None),  # directory overriding shipped templates
+        Field("autoconfig_url", str, default=None, check=_http_url),  # autoconfig serve
     ],
     "users": [
         Field("file", str, required=True),  # users.csv, relative to migration.toml
@@ -248,6 +282,18 @@ class PlanOptions:
 class Notify:
     lead_days: int
     date: dt.date | None
+    sender: str | None = None
+    support: str | None = None
+    smtp: Endpoint | None = None
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)  # env:NAME or file:PATH
+    ca_file: str | None = None
+    rate: int = 60
+    retries: int = 3
+    credentials: str = "none"
+    language: str = "en"
+    templates: str | None = None
+    autoconfig_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ sections a copy needs: [source], [target], [users], optional [filters], [waves.N
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +17,7 @@ from mailferry.project.migration import (
     FILTER_FIELDS,
     KNOWN_SECTIONS,
     SECTIONS,
+    WAVE_FIELDS,
     Account,
     Pilot,
     build_migration,
@@ -37,6 +38,14 @@ class FolderRules:
     map: tuple[tuple[str, str], ...] = ()
     automap: bool = True
     skip_duplicates: bool = False
+
+
+@dataclass(frozen=True)
+class WaveTimes:
+    """When a wave moves ([waves.NAME] start/end): aware, in the migration's zone."""
+
+    start: dt.datetime
+    end: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class ProjectSettings:
     pilot: Pilot | None
     windows: tuple[Window, ...]
     timezone: ZoneInfo
+    wave_times: dict[str, WaveTimes] = field(default_factory=dict)  # waves with a start
 
     @property
     def base(self) -> Path:
@@ -110,6 +120,7 @@ def build_project(doc: TomlFile) -> ProjectSettings:
         sync=SyncSettings(base / sync["state"], sync["mailboxes"], sync["workers"],
                           sync["retries"], float(sync["backoff"])),
         pilot=pilot, windows=windows, timezone=zone,
+        wave_times=_wave_times(doc, zone, pilot),
     )
 
 
@@ -149,6 +160,36 @@ def _wave_filters(doc: TomlFile, filters: FolderRules) -> dict[str, FolderRules]
             raise doc.error(str(exc), "waves", wave) from None
         if not isinstance(table, dict):
             raise doc.error("expected a table of filter keys", "waves", wave)
-        checked = validate_table(doc, ("waves", wave), table, FILTER_FIELDS)
-        out[wave] = replace(filters, **{k: v for k, v in checked.items() if k in table})
+        checked = validate_table(doc, ("waves", wave), table, WAVE_FIELDS)
+        kept = {f.name for f in FILTER_FIELDS}
+        out[wave] = replace(filters, **{k: v for k, v in checked.items()
+                                        if k in table and k in kept})
     return out
+
+
+def _wave_times(doc: TomlFile, zone: ZoneInfo, pilot: Pilot | None) -> dict[str, WaveTimes]:
+    """[waves.NAME] start/end; the pilot wave defaults to [pilot] date (the whole day)."""
+    out: dict[str, WaveTimes] = {}
+    if pilot is not None and pilot.date is not None:
+        out["pilot"] = WaveTimes(_moment(pilot.date, zone), None)
+    waves = doc.data.get("waves", {})
+    for wave, table in waves.items() if isinstance(waves, dict) else ():
+        start, end = table.get("start"), table.get("end")
+        if start is None:
+            if end is not None:
+                raise doc.error("end without start", "waves", wave, "end")
+            continue
+        times = WaveTimes(_moment(start, zone), _moment(end, zone, end=True)
+                          if end is not None else None)
+        if times.end is not None and times.end <= times.start:
+            raise doc.error("end must be after start", "waves", wave, "end")
+        out[wave] = times
+    return out
+
+
+def _moment(value: dt.date, zone: ZoneInfo, *, end: bool = False) -> dt.datetime:
+    """A date-time is wall time in `zone`; a date is its start (or, as an end, its end)."""
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(zone)
+    day = value + dt.timedelta(days=1) if end else value
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone)

@@ -4,9 +4,12 @@
     ana@old.example,ana@new.example,sales,pilot
     bo@old.example,,support,
 
-`target_user` empty: the same name as on the source. `wave` empty: not assigned yet. Every
-problem is a ConfigError naming file:line. Parsing is the csv module and a dict: thousands
-of rows load in milliseconds.
+`target_user` empty: the same name as on the source. `wave` empty: not assigned yet.
+Optional columns after these, in any order, for the notices to users (`mailferry notify`):
+`name` (how to greet them), `language` (en, fr, ...), `timezone` (an IANA zone: dates in
+their notices are in it), `notify_address` (where notices go; default their source
+address). Every problem is a ConfigError naming file:line. Parsing is the csv module and a
+dict: thousands of rows load in milliseconds.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import io
 import os
 import re
 import tempfile
+import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +27,8 @@ from pathlib import Path
 from mailferry.errors import ConfigError
 
 HEADER = ("source_user", "target_user", "department", "wave")
+OPTIONAL_COLUMNS = ("name", "language", "timezone", "notify_address")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}([_-][A-Za-z]{2,4})?$")
 _WAVE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -33,6 +39,10 @@ class MailboxUser:
     department: str
     wave: str  # "" = not assigned yet
     line: int
+    name: str = ""  # the optional columns: "" when absent or empty
+    language: str = ""
+    timezone: str = ""
+    notify_address: str = ""
 
 
 def check_wave_name(name: str) -> str:
@@ -54,8 +64,12 @@ def load_users(path: Path) -> list[MailboxUser]:
 def parse_users(text: str, path: Path = Path("users.csv")) -> list[MailboxUser]:
     rows = csv.reader(io.StringIO(text, newline=""))
     header = next(rows, None)
-    if header is None or tuple(h.strip().lower() for h in header) != HEADER:
-        raise ConfigError(f"header must be {','.join(HEADER)}", where=f"{path}:1")
+    columns = tuple(h.strip().lower() for h in header or ())
+    extra = columns[len(HEADER):]
+    if columns[:len(HEADER)] != HEADER or len(set(extra)) != len(extra) or any(
+            c not in OPTIONAL_COLUMNS for c in extra):
+        raise ConfigError(f"header must be {','.join(HEADER)}, then any of "
+                          f"{','.join(OPTIONAL_COLUMNS)}", where=f"{path}:1")
     users: list[MailboxUser] = []
     seen: dict[str, int] = {}
     targets: dict[str, int] = {}
@@ -64,9 +78,11 @@ def parse_users(text: str, path: Path = Path("users.csv")) -> list[MailboxUser]:
         where = f"{path}:{line}"
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) != len(HEADER):
-            raise ConfigError(f"expected {len(HEADER)} columns, got {len(row)}", where=where)
-        source, target, department, wave = (cell.strip() for cell in row)
+        if len(row) != len(columns):
+            raise ConfigError(f"expected {len(columns)} columns, got {len(row)}", where=where)
+        source, target, department, wave = (cell.strip() for cell in row[:len(HEADER)])
+        optional = _optional_cells(dict(zip(extra, (c.strip() for c in row[len(HEADER):]),
+                                            strict=True)), where)
         if not source:
             raise ConfigError("source_user: empty", where=where)
         target = target or source
@@ -86,8 +102,29 @@ def parse_users(text: str, path: Path = Path("users.csv")) -> list[MailboxUser]:
             raise ConfigError(f"target_user {target!r} already on line {targets[target]}",
                               where=where)
         seen[source] = targets[target] = line
-        users.append(MailboxUser(source, target, department, wave, line))
+        users.append(MailboxUser(source, target, department, wave, line, **optional))
     return users
+
+
+def _optional_cells(cells: dict[str, str], where: str) -> dict[str, str]:
+    language = cells.get("language", "")
+    if language and not _LANGUAGE.match(language):
+        raise ConfigError(f"language {language!r}: a language code such as en or fr",
+                          where=where)
+    zone = cells.get("timezone", "")
+    if zone:
+        try:
+            zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"timezone {zone!r}: an IANA zone such as Europe/Paris",
+                              where=where) from None
+    address = cells.get("notify_address", "")
+    if address and (address.count("@") != 1 or any(c.isspace() or c in "<>,\"'" for c in address)):
+        raise ConfigError(f"notify_address {address!r}: one plain address", where=where)
+    if any(c in "\r\n" for c in cells.get("name", "")):
+        raise ConfigError("name: one line", where=where)
+    return {"language": language.lower().replace("_", "-"), **{
+        k: v for k, v in cells.items() if k != "language"}}
 
 
 def assign_waves(path: Path, assignments: Mapping[str, str]) -> list[MailboxUser]:
@@ -102,10 +139,14 @@ def assign_waves(path: Path, assignments: Mapping[str, str]) -> list[MailboxUser
 def write_users(path: Path, users: Iterable[MailboxUser]) -> None:
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(HEADER)
+    users = list(users)
+    # an optional column is kept when any user has a value in it
+    extra = [c for c in OPTIONAL_COLUMNS if any(getattr(u, c) for u in users)]
+    writer.writerow((*HEADER, *extra))
     for user in users:
         target = "" if user.target_user == user.source_user else user.target_user
-        writer.writerow((user.source_user, target, user.department, user.wave))
+        writer.writerow((user.source_user, target, user.department, user.wave,
+                         *(getattr(user, c) for c in extra)))
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:

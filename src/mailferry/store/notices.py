@@ -1,0 +1,142 @@
+"""The journal of notices to users, in the project's state file (own table).
+
+One row per (user, kind, about): `about` is what the notice announced (the wave start, ISO;
+"" for "moved"). Protocol, so that a re-run sends nothing twice and a SIGKILL loses none:
+1. `begin` commits state "sending" before the message is submitted;
+2. `sent` commits state "sent" (with the time) once the server accepted it;
+3. `failed` commits the server's answer for a notice it refused (tried again next run).
+A row still "sending" at start was in flight at a crash: it is sent again (the only
+repeat), with the same Message-ID. No message text and no secret is stored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from mailferry.errors import StateError
+
+
+class NoticeState(StrEnum):
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+metadata = sa.MetaData()
+journal = sa.Table(
+    "notify_journal", metadata,
+    sa.Column("source_user", sa.String, primary_key=True),
+    sa.Column("kind", sa.String, primary_key=True),
+    sa.Column("about", sa.String, primary_key=True),
+    sa.Column("state", sa.String, nullable=False),
+    sa.Column("recipient", sa.String, nullable=False),
+    sa.Column("message_id", sa.String, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("sent_at", sa.Float),
+    sa.Column("error", sa.String),  # the server's answer to the last refusal
+)
+
+
+@dataclass(frozen=True)
+class NoticeRecord:
+    source_user: str
+    kind: str
+    about: str
+    state: NoticeState
+    recipient: str
+    message_id: str
+    attempts: int
+    updated_at: float
+    sent_at: float | None
+    error: str | None
+
+
+class NoticeJournal:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._conn = engine.connect()
+
+    @classmethod
+    def open(cls, path: str | Path) -> NoticeJournal:
+        path = Path(path)
+        if not path.parent.exists():
+            raise StateError(f"{path}: directory {path.parent} does not exist")
+        engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.StaticPool,
+                                  connect_args={"timeout": 30})
+        sa.event.listen(engine, "connect", _pragmas)
+        try:
+            journal_ = cls(engine)
+            with journal_._tx() as conn:
+                metadata.create_all(conn)
+        except sa.exc.DatabaseError as exc:
+            raise StateError(f"{path}: not a usable state database ({exc.orig})") from None
+        return journal_
+
+    def close(self) -> None:
+        self._conn.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> NoticeJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self._conn.begin():
+            yield self._conn
+
+    def records(self) -> list[NoticeRecord]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(journal).order_by(
+                journal.c.source_user, journal.c.updated_at)).mappings().all()
+        return [NoticeRecord(**{**row, "state": NoticeState(row["state"])}) for row in rows]
+
+    def _upsert(self, conn: Connection, key: dict[str, str], values: dict[str, Any]) -> None:
+        where = sa.and_(*(journal.c[k] == v for k, v in key.items()))
+        if conn.execute(journal.update().where(where).values(**values)).rowcount == 0:
+            conn.execute(journal.insert().values(**key, **values))
+
+    def begin(self, *, source_user: str, kind: str, about: str, recipient: str,
+              message_id: str) -> None:
+        key = dict(source_user=source_user, kind=kind, about=about)
+        with self._tx() as conn:
+            attempts = conn.execute(sa.select(journal.c.attempts).where(sa.and_(
+                *(journal.c[k] == v for k, v in key.items())))).scalar_one_or_none() or 0
+            self._upsert(conn, key, dict(state=NoticeState.SENDING, recipient=recipient,
+                                         message_id=message_id, attempts=attempts + 1,
+                                         updated_at=time.time(), error=None))
+
+    def sent(self, *, source_user: str, kind: str, about: str) -> None:
+        now = time.time()
+        self._finish(source_user, kind, about, dict(state=NoticeState.SENT, updated_at=now,
+                                                    sent_at=now, error=None))
+
+    def failed(self, *, source_user: str, kind: str, about: str, error: str) -> None:
+        self._finish(source_user, kind, about, dict(state=NoticeState.FAILED,
+                                                    updated_at=time.time(), error=error))
+
+    def _finish(self, source_user: str, kind: str, about: str, values: dict[str, Any]) -> None:
+        with self._tx() as conn:
+            conn.execute(journal.update().where(
+                journal.c.source_user == source_user, journal.c.kind == kind,
+                journal.c.about == about).values(**values))
+
+
+def _pragmas(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # shares the file with the copy state
+    cursor.execute("PRAGMA synchronous=FULL")  # a "sent" must survive a power cut too
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
