@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "deliverability": "monitor_cmd:deliverability",
     "dmarc": "monitor_cmd:dmarc",
     "notify": "notify_cmd:notify",
+    "autoconfig": "autoconfig_cmd:autoconfig",
 }
 
 
