@@ -78,6 +78,7 @@ EXPECTED_DNS: dict[str, Any] = {
     "dns.cname[autoconfig.bank.example]": [],
     "dns.cname[autodiscover.bank.example]": ["autodiscover.oldmail.example"],
     "mta_sts[bank.example]": ["v=STSv1; id=20260101"],
+    "mta_sts.policy[bank.example]": None,  # announced, but mta-sts.bank.example has no address
     "spf[spf.newmail.example]": {
         "record": "v=spf1 ip4:198.51.100.0/24 include:_spf2.newmail.example -all",
         "lookups": 1, "domains": ["_spf2.newmail.example"], "errors": []},

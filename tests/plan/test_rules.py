@@ -172,6 +172,24 @@ CASES: list[tuple[str, dict[str, str], list[Fact], dt.datetime, bool]] = [
      [], NOW, True),
     ("relay.upstream-cleartext", {"[check]": RELAY.format(
         new='{ url = "smtp://mx.newmail.example", tls = "required" }')}, [], NOW, False),
+    ("clients.discovery-old-provider", {}, [known("dns.srv", "_imaps._tcp.bank.example",
+                                                  ["0 1 993 imap.oldmail.example."])], NOW, True),
+    ("clients.discovery-old-provider", {}, [known("dns.cname", "autoconfig.bank.example",
+                                                  ["autoconfig.oldmail.example"])], NOW, True),
+    ("clients.discovery-old-provider", {}, [
+        known("dns.srv", "_imaps._tcp.bank.example", ["0 1 993 imap.newmail.example."]),
+        known("dns.srv", "_submission._tcp.bank.example", ["0 0 0 ."]),
+        known("dns.cname", "autodiscover.bank.example", ["autodiscover.newmail.example"])],
+     NOW, False),
+    ("mta-sts.new-mx-not-covered", {}, [known("mta_sts.policy", "bank.example", {
+        "mode": "enforce", "mx": ["mx1.oldmail.example"], "max_age": 86400})], NOW, True),
+    ("mta-sts.new-mx-not-covered", {}, [known("mta_sts.policy", "bank.example", {
+        "mode": "enforce", "mx": ["*.newmail.example", "mx1.oldmail.example"],
+        "max_age": 86400})], NOW, False),
+    ("mta-sts.new-mx-not-covered", {}, [known("mta_sts.policy", "bank.example", {
+        "mode": "enforce", "mx": ["*.mx.newmail.example"], "max_age": 86400})], NOW, True),
+    ("mta-sts.new-mx-not-covered", {}, [known("mta_sts.policy", "bank.example", None)],
+     NOW, False),
     ("facts.unknown", {}, [Fact("dns.mx", "bank.example", None, NOW, "dns 127.0.0.1:9",
                                 "MX bank.example: timed out")], NOW, True),
     ("facts.unknown", {}, [mx(300)], NOW, False),

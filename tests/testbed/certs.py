@@ -53,6 +53,13 @@ class ServerCerts:
                 "wrong-name": (self.wrong_name_cert, self.wrong_name_key),
                 "expired": (self.expired_cert, self.expired_key)}[kind]
 
+    def issue(self, host: str, directory: Path) -> tuple[Path, Path]:
+        """(certificate, key) from the test CA for `host` (e.g. mta-sts.bank.example),
+        written to `directory`: for a server a client reaches by that name."""
+        cert, key = directory / f"{host}.pem", directory / f"{host}.key"
+        _signed_by_ca(self.ca_cert.parent, cert, key, [x509.DNSName(host)], days=(-1, 30))
+        return cert, key
+
 
 def _run(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 
 from mailferry.plan.facts import Clock, Fact, FactRecorder
 from mailferry.plan.mailauth import dkim_has_key, parse_dmarc
+from mailferry.plan.mta_sts import PolicyError, fetch_policy
 from mailferry.plan.resolver import Lookup, Resolver
 from mailferry.plan.spf import evaluate_spf
 from mailferry.project.migration import Migration
@@ -41,6 +42,7 @@ def dns_facts(migration: Migration, resolver: Resolver, clock: Clock) -> list[Fa
                                lambda lk: {"records": list(lk.records),
                                            "has_key": dkim_has_key(lk.records)}))
         facts += _discovery(rec, resolver, domain)
+        facts += _mta_sts_policy(migration, resolver, domain, clock)
     if migration.target.spf_include:  # its lookups count once it is included
         facts.append(_spf(rec, resolver, migration.target.spf_include))
     for host in sorted(mail_hosts):
@@ -111,6 +113,33 @@ def _discovery(rec: FactRecorder, resolver: Resolver, domain: str) -> list[Fact]
     facts.append(_fact(rec, "mta_sts", domain, resolver.txt(f"_mta-sts.{domain}"),
                        lambda lk: [r for r in lk.records if r.lower().startswith("v=stsv1")]))
     return facts
+
+
+def _mta_sts_policy(migration: Migration, resolver: Resolver, domain: str,
+                    clock: Clock) -> list[Fact]:
+    """The policy itself, when the domain announces one with an _mta-sts record. A policy
+    host without an address is known (value None: no sender can fetch a policy)."""
+    announced = resolver.txt(f"_mta-sts.{domain}")
+    dns_rec = FactRecorder(resolver.label, clock)
+    if announced.error:
+        return [dns_rec.unknown("mta_sts.policy", domain, announced.error)]
+    if not any(r.lower().startswith("v=stsv1") for r in announced.records):
+        return []
+    host = f"mta-sts.{domain}"
+    address = resolver.lookup(host, "A")
+    if address.error:
+        return [dns_rec.unknown("mta_sts.policy", domain, address.error)]
+    if not address.records:
+        return [dns_rec.ok("mta_sts.policy", domain, None)]
+    check = migration.check
+    rec = FactRecorder(f"https {host}:{check.https_port}", clock)
+    try:
+        policy = fetch_policy(domain, address.records[0], port=check.https_port,
+                              ca_file=check.ca_file, timeout=check.timeout)
+    except PolicyError as exc:
+        return [rec.unknown("mta_sts.policy", domain, str(exc))]
+    return [rec.ok("mta_sts.policy", domain, {"mode": policy.mode, "mx": list(policy.mx),
+                                              "max_age": policy.max_age})]
 
 
 def _addresses(rec: FactRecorder, resolver: Resolver, host: str) -> Fact:

@@ -227,6 +227,7 @@ SECTIONS: dict[str, list[Field]] = {
         Field("rdap_url", str, default=None, check=_http_url),
         Field("ca_file", str, default=None),
         Field("timeout", (int, float), default=5.0),
+        Field("https_port", int, default=443, check=_at_least(1)),  # MTA-STS policy fetch
     ],
 }
 # [waves.NAME]: FILTER_FIELDS per wave; [relay], [monitor], [deliverability]: their modules
@@ -304,6 +305,7 @@ class CheckOptions:
     rdap_url: str | None = None
     ca_file: str | None = None
     timeout: float = 5.0
+    https_port: int = 443  # where the MTA-STS policy is fetched (test beds use another)
 
 
 @dataclass(frozen=True)

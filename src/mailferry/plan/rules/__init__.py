@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from mailferry.plan.findings import Rule
-from mailferry.plan.rules import dmarc, dns, domain, process, schedule, servers, unknown
+from mailferry.plan.rules import clients, dmarc, dns, domain, process, schedule, servers, unknown
 
 CATALOGUE: tuple[Rule, ...] = (
-    *domain.RULES, *dns.RULES, *servers.RULES, *schedule.RULES, *process.RULES,
-    *dmarc.RULES, *unknown.RULES,
+    *domain.RULES, *dns.RULES, *clients.RULES, *servers.RULES, *schedule.RULES,
+    *process.RULES, *dmarc.RULES, *unknown.RULES,
 )
 RULES_BY_ID = {rule.id: rule for rule in CATALOGUE}
 
