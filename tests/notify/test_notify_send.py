@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from notifykit import (
+    MAILFERRY,
     SCRIPT_NAME,
     SMTP_PASSWORD,
+    SMTP_USER,
     ZONE,
     parse,
     parts,
@@ -102,6 +106,16 @@ def test_a_rerun_sends_nothing_twice_and_the_list_says_who_got_what(
         ("ana@old.example", "before", "sent"), ("jean@old.example", "before", "sent"),
         ("x@old.example", "before", "sent")]
     assert all(n["sent_at"] and n["recipient"] == n["source_user"] for n in listed)
+    status = subprocess.run([str(MAILFERRY), "status", str(project.toml), "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0, status.stderr
+    people = json.loads(status.stdout)
+    assert people["wave_times"]["pilot"]["start"] == pilot_start().isoformat()
+    assert sorted((n["source_user"], n["kind"], n["state"]) for n in people["notices"]) == [
+        (u, "before", "sent") for u in ("ana@old.example", "jean@old.example", "x@old.example")]
+    shown = subprocess.run([str(MAILFERRY), "status", str(project.toml)], capture_output=True,
+                           text=True, timeout=120, env={**os.environ, "COLUMNS": "200"}).stdout
+    assert "Wave dates (Asia/Kuala_Lumpur)" in shown and "Notices" in shown
 
 
 def test_a_changed_date_is_announced_once_then_the_reminder_comes_the_day_before(
@@ -129,7 +143,6 @@ def test_a_changed_date_is_announced_once_then_the_reminder_comes_the_day_before
 
 
 def test_a_4xx_is_retried_and_a_5xx_is_reported_for_that_user_only(tmp_path: Path) -> None:
-    from notifykit import SMTP_USER
     with SmtpSink(tls=True, auth=(SMTP_USER, SMTP_PASSWORD), defer_first=1,
                   reject=frozenset({"jean@old.example"})) as sink:
         project = write_project(tmp_path, sink.port)
@@ -151,10 +164,6 @@ def test_a_4xx_is_retried_and_a_5xx_is_reported_for_that_user_only(tmp_path: Pat
 def test_a_wrong_smtp_password_is_exit_2_and_never_printed(tmp_path: Path,
                                                             sink: SmtpSink) -> None:
     project = write_project(tmp_path, sink.port)
-    import os
-    import subprocess
-
-    from notifykit import MAILFERRY
     env = {**os.environ, "NOTIFY_SMTP_PASSWORD": "not-the-password-42"}
     done = subprocess.run([str(MAILFERRY), "notify", str(project.toml)], capture_output=True,
                           text=True, env=env, timeout=60)

@@ -31,6 +31,7 @@ from mailferry.status import MailboxStatus
 from mailferry.store.project_state import STATUSES, MailboxRecord, ProjectState
 
 from .output import print_json
+from .people_status import people_json, print_people
 
 _STYLE = {MailboxStatus.SYNCED: "green", MailboxStatus.VERIFIED: "bold green",
           MailboxStatus.FAILED: "bold red", MailboxStatus.PAUSED: "yellow",
@@ -111,11 +112,13 @@ def status(migration_file: Path, wave: str | None, names: tuple[str, ...], as_js
     users = select_mailboxes(users, wave=wave, names=names)
     report = build_report(settings.name, users, read_records(settings))
     attach_monitoring(report, settings.sync.state)
+    selected = {u.source_user for u in users}
     if as_json:
-        print_json(report_json(report))
+        print_json({**report_json(report), **people_json(settings, selected)})
         return
     print_status(report, Console())
     print_monitoring(report, Console())
+    print_people(settings, selected, Console())
 
 
 def print_status(report: ProjectReport, console: Console) -> None:
