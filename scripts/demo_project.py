@@ -2,23 +2,28 @@
 
 A source Dovecot with realistic, varied mailboxes; a target Dovecot reached through its
 master user (no user passwords on the target side); a pilot of 4 drawn across departments,
-then the rest, then a delta pass after new mail arrives. Prints the status table and
-writes the HTML report. Run it directly or from scripts/demo.py (`make demo`).
+told in advance (notices in English and French, sent to a local SMTP sink and saved as
+.eml files), then the rest, then a delta pass after new mail arrives. Prints the status
+table and writes the HTML report and the mail clients' autoconfig files. Run it directly
+or from scripts/demo.py (`make demo`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from testbed import Dovecot, DovecotUser, SeedMessage, imap_login, seed  # noqa: E402
 from testbed.messages import make_message, random_flags, sample_mailbox  # noqa: E402
+from testbed.smtp_sink import SmtpSink  # noqa: E402
 
 DEPARTMENTS = ("sales", "support", "marketing", "development")
 FOLDERS = ["INBOX", "Sent", "Drafts", "Trash", "Projects", "Projects/2025", "Customers/Acme",
@@ -43,14 +48,26 @@ def put(server: Dovecot, user: DovecotUser, messages: list[SeedMessage]) -> None
 
 
 def write_project(workdir: Path, source: Dovecot, target: Dovecot,
-                  users: list[DovecotUser]) -> Path:
+                  users: list[DovecotUser], sink_port: int) -> Path:
     (workdir / "master.pw").write_text(MASTER.password + "\n")
-    (workdir / "users.csv").write_text("source_user,target_user,department,wave\n" + "".join(
-        f"{u.name},,{DEPARTMENTS[n % 4]},\n" for n, u in enumerate(users)))
+    # every third user reads French; notices go to their address at the organisation
+    (workdir / "users.csv").write_text(
+        "source_user,target_user,department,wave,name,language,notify_address\n" + "".join(
+            f"{u.name},,{DEPARTMENTS[n % 4]},,{u.name.title()},{'fr' if n % 3 == 0 else 'en'},"
+            f"{u.name}@example.org\n" for n, u in enumerate(users)))
+    zone = ZoneInfo("Europe/Paris")
+    pilot = dt.datetime.combine(dt.datetime.now(zone).date() + dt.timedelta(days=3),
+                                dt.time(18, 0))
     (workdir / "secrets.csv").write_text("user,source_password,target_password\n" + "".join(
         f"{u.name},{u.password},\n" for u in users))
     toml = workdir / "migration.toml"
     toml.write_text(f"""\
+[migration]
+name = "Example Org"
+domains = ["example.org"]
+timezone = "{zone.key}"
+cutover = {(pilot + dt.timedelta(days=14)).isoformat()}
+
 [source]
 imap = "imap://127.0.0.1:{source.port}"
 auth = "password"
@@ -61,6 +78,7 @@ imap = "imap://127.0.0.1:{target.port}"
 auth = "master"
 master_user = "{MASTER.name}"
 master_password = "file:master.pw"   # never the secret itself
+smtp = "submission://smtp.example.org:587"  # what the notices tell people to set up
 
 [users]
 file = "users.csv"
@@ -71,6 +89,16 @@ exclude_special = ["\\\\Trash"]        # as announced to users: the trash does n
 
 [pilot]
 size = 4
+
+[waves.pilot]                          # local time in [migration] timezone
+start = {pilot.isoformat()}
+end = {(pilot + dt.timedelta(hours=15)).isoformat()}
+
+[notify]
+lead_days = 7
+sender = "Example Org IT <it@example.org>"
+support = "it-help@example.org, extension 4242"
+smtp = "smtp://127.0.0.1:{sink_port}"   # the demo's local SMTP sink (loopback, no TLS)
 
 [sync]
 state = "state.db"
@@ -91,11 +119,16 @@ def main() -> int:
         for n, user in enumerate(users):  # from a few dozen messages to a few hundred
             put(source, user, sample_mailbox(rng.randint(20, 250), FOLDERS, seed=n,
                                              sizes=(1500, rng.choice((8000, 30000, 90000)))))
-        toml = write_project(workdir, source, target, users)
-        print(f"project in {workdir}: migration.toml, users.csv, secrets.csv")
+        sink = SmtpSink().start()
+        try:
+            toml = write_project(workdir, source, target, users, sink.port)
+            print(f"project in {workdir}: migration.toml, users.csv, secrets.csv")
 
-        banner("mailferry waves --draw-pilot  (4 users across the 4 departments)")
-        mailferry("waves", str(toml), "--draw-pilot")
+            banner("mailferry waves --draw-pilot  (4 users across the 4 departments)")
+            mailferry("waves", str(toml), "--draw-pilot")
+            tell_the_pilot(toml, workdir, sink)
+        finally:
+            sink.stop()
         banner("mailferry sync --wave pilot")
         mailferry("sync", str(toml), "--wave", "pilot")
         banner("mailferry sync  (everyone else; the pilot costs one STATUS per folder)")
@@ -112,6 +145,25 @@ def main() -> int:
         mailferry("report", str(toml), "--html", str(report))
         print(f"\nHTML report: {report}")
         return code
+
+
+def tell_the_pilot(toml: Path, workdir: Path, sink: SmtpSink) -> None:
+    """Notices to the pilot wave: a preview, the real sending to the local sink, a re-run
+    that sends nothing, and the autoconfig files their mail clients can use."""
+    banner("mailferry notify --preview  (what the pilot users will get; nothing is sent)")
+    mailferry("notify", str(toml), "--wave", "pilot", "--preview", str(workdir / "preview"))
+    banner(f"mailferry notify --wave pilot  (to the local SMTP sink on 127.0.0.1:{sink.port})")
+    mailferry("notify", str(toml), "--wave", "pilot")
+    received = workdir / "notices-received"
+    received.mkdir()
+    for n, message in enumerate(sink.received):
+        (received / f"{n + 1:02d}-{message.rcpt_tos[0]}.eml").write_bytes(message.data)
+    banner("mailferry notify --wave pilot  (again: nothing is sent twice)")
+    mailferry("notify", str(toml), "--wave", "pilot")
+    mailferry("notify", str(toml), "--list")
+    mailferry("autoconfig", "--project", str(toml), "--out", str(workdir / "autoconfig"))
+    print(f"\nThe sink received {len(sink.received)} notices; each is in {received}/ "
+          f"(open the .eml in a mail client). Previews: {workdir / 'preview'}/")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ def test_each_pilot_user_gets_one_notice_in_their_language_and_zone(
     assert 'NOT moved: the folder "Trash"' in text
     assert 'NOT moved: folders matching "Archive/Old*"' in text
     assert "<strong>Not moved</strong>: the folder “Trash”" in html
+    assert "both servers" not in text  # no [relay]: nobody is promised dual delivery
 
     jean = parse(got["jean@old.example"][0])
     text, html = parts(jean)

@@ -106,4 +106,5 @@ def notice_context(project: NotifyProject, user: MailboxUser, kind: NoticeKind,
         "support": project.migration.notify.support,
         "credentials": project.migration.notify.credentials,
         "autoconfig": project.mobileconfig_link(user),
+        "dual_delivery": project.migration.relay is not None,  # new mail reaches both
     }
