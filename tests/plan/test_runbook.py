@@ -174,3 +174,32 @@ def test_init_writes_a_file_that_loads(tmp_path: Path,
     with pytest.raises(SystemExit) as exit_info:
         main(["init", str(path)])
     assert exit_info.value.code == 2  # no overwrite without --force
+
+
+WAVES = """[waves.pilot]
+start = 2026-11-29T13:00:00
+end = 2026-11-29T20:00:00
+
+[waves.finance]
+start = 2026-12-05T08:00:00
+
+[waves.sales]
+start = 2026-12-06T08:00:00
+
+[plan]"""
+
+
+def test_wave_dates_date_the_pilot_and_the_waves() -> None:
+    rb = runbook({"registrar_transfer = 2026-12-10": "registrar_transfer = 2027-01-10",
+                  "[plan]": WAVES})
+    assert rb.feasible, rb.problems
+    zone = rb.migration.timezone
+    assert rb.step("pilot").start == dt.datetime(2026, 11, 29, 13, 0, tzinfo=zone)
+    waves = rb.step("waves")
+    assert waves.start == dt.datetime(2026, 12, 5, 8, 0, tzinfo=zone)
+    assert "finance 2026-12-05 08:00, sales 2026-12-06 08:00" in waves.spec.title
+    early = runbook({"registrar_transfer = 2026-12-10": "registrar_transfer = 2027-01-10",
+                     "[plan]": WAVES.replace("2026-11-29T13", "2026-11-24T13").replace(
+                         "2026-11-29T20", "2026-11-24T20")})
+    assert not early.feasible  # the pilot's date is inside the notice lead time
+    assert any(f.rule == "notify.too-late" for f in early.findings)

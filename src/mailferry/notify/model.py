@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from mailferry.errors import ConfigError
 from mailferry.notify.locale import format_day, format_moment, special_folder
 from mailferry.project.endpoints import Endpoint
-from mailferry.project.migration import Migration, load_migration
-from mailferry.project.settings import ProjectSettings, WaveTimes, build_project
+from mailferry.project.migration import Migration, WaveTimes, load_migration
+from mailferry.project.settings import ProjectSettings, build_project
 from mailferry.project.tomlfile import TomlFile
 from mailferry.project.users import MailboxUser, load_users
 

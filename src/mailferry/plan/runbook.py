@@ -191,12 +191,15 @@ def _specs(migration: Migration, facts: Facts, assumptions: list[str]) -> list[S
         specs.append(StepSpec(
             "pilot", f"Pilot wave: {m.pilot.size} users, with dual delivery", ready,
             duration=dt.timedelta(days=m.pilot.days), in_window=True,
-            wanted=_day_start(m.pilot.date, m),
+            wanted=m.wave_times["pilot"].start if "pilot" in m.wave_times else None,
             fallback="Pilot users go back to the old accounts; dual delivery kept their mail."))
         waves_after = [Edge("pilot")]
+    dated = sorted((t.start, w) for w, t in m.wave_times.items() if w != "pilot")
+    named = f" ({', '.join(f'{w} {start:%Y-%m-%d %H:%M}' for start, w in dated)})" if dated else ""
     specs += [
-        StepSpec("waves", "Migrate the other users in waves", waves_after, duration=days,
-                 in_window=True, fallback="Stop the wave; its users keep the old accounts."),
+        StepSpec("waves", f"Migrate the other users in waves{named}", waves_after,
+                 duration=days, in_window=True, wanted=dated[0][0] if dated else None,
+                 fallback="Stop the wave; its users keep the old accounts."),
         StepSpec("cutover", "Cut over: point MX to the new provider",
                  [Edge("waves"), Edge("lower-ttl", dt.timedelta(seconds=ttl),
                                       f"old TTL {ttl} s")],

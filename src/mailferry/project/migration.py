@@ -25,7 +25,7 @@ from mailferry.project.monitor import (
 )
 from mailferry.project.relay import RelaySettings, parse_relay_section
 from mailferry.project.secrets import check_reference
-from mailferry.project.tomlfile import Field, TomlFile
+from mailferry.project.tomlfile import Field, TomlFile, validate_table
 from mailferry.project.windows import Window, parse_window
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
@@ -309,6 +309,14 @@ class CheckOptions:
 
 
 @dataclass(frozen=True)
+class WaveTimes:
+    """When a wave moves ([waves.NAME] start/end): aware, in the migration's zone."""
+
+    start: dt.datetime
+    end: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class Migration:
     path: Path
     name: str
@@ -326,6 +334,7 @@ class Migration:
     relay: RelaySettings | None
     monitor: MonitorSettings | None = None  # [monitor]: mailferry monitor
     deliverability: DeliverabilitySettings | None = None  # [deliverability]
+    wave_times: dict[str, WaveTimes] = field(default_factory=dict)  # waves with a start
 
     @property
     def decommission(self) -> dt.datetime:
@@ -374,7 +383,41 @@ def build_migration(doc: TomlFile) -> Migration:
         relay=relay,
         monitor=parse_monitor_section(doc, has_relay=relay is not None, zone=timezone),
         deliverability=parse_deliverability_section(doc),
+        wave_times=parse_wave_times(doc, timezone, Pilot(**pilot) if pilot else None),
     )
+
+
+def parse_wave_times(doc: TomlFile, zone: ZoneInfo, pilot: Pilot | None) -> dict[str, WaveTimes]:
+    """[waves.NAME] start/end; the pilot wave defaults to [pilot] date (the whole day)."""
+    out: dict[str, WaveTimes] = {}
+    if pilot is not None and pilot.date is not None:
+        out["pilot"] = WaveTimes(_moment(pilot.date, zone), None)
+    waves = doc.data.get("waves", {})
+    if not isinstance(waves, dict):
+        raise doc.error("expected tables [waves.NAME]", "waves")
+    for wave, table in waves.items():
+        if not isinstance(table, dict):
+            raise doc.error("expected a table of wave keys", "waves", wave)
+        checked = validate_table(doc, ("waves", wave), table, WAVE_FIELDS)
+        start, end = checked["start"], checked["end"]
+        if start is None:
+            if end is not None:
+                raise doc.error("end without start", "waves", wave, "end")
+            continue
+        times = WaveTimes(_moment(start, zone), _moment(end, zone, end=True)
+                          if end is not None else None)
+        if times.end is not None and times.end <= times.start:
+            raise doc.error("end must be after start", "waves", wave, "end")
+        out[wave] = times
+    return out
+
+
+def _moment(value: dt.date, zone: ZoneInfo, *, end: bool = False) -> dt.datetime:
+    """A date-time is wall time in `zone`; a date is its start (or, as an end, its end)."""
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(zone)
+    day = value + dt.timedelta(days=1) if end else value
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone)
 
 
 def _zone(doc: TomlFile, name: str) -> ZoneInfo:

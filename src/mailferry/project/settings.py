@@ -20,7 +20,9 @@ from mailferry.project.migration import (
     WAVE_FIELDS,
     Account,
     Pilot,
+    WaveTimes,
     build_migration,
+    parse_wave_times,
 )
 from mailferry.project.secrets import check_reference
 from mailferry.project.tomlfile import TomlFile, validate_table
@@ -38,14 +40,6 @@ class FolderRules:
     map: tuple[tuple[str, str], ...] = ()
     automap: bool = True
     skip_duplicates: bool = False
-
-
-@dataclass(frozen=True)
-class WaveTimes:
-    """When a wave moves ([waves.NAME] start/end): aware, in the migration's zone."""
-
-    start: dt.datetime
-    end: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -120,7 +114,7 @@ def build_project(doc: TomlFile) -> ProjectSettings:
         sync=SyncSettings(base / sync["state"], sync["mailboxes"], sync["workers"],
                           sync["retries"], float(sync["backoff"])),
         pilot=pilot, windows=windows, timezone=zone,
-        wave_times=_wave_times(doc, zone, pilot),
+        wave_times=parse_wave_times(doc, zone, pilot),
     )
 
 
@@ -166,30 +160,3 @@ def _wave_filters(doc: TomlFile, filters: FolderRules) -> dict[str, FolderRules]
                                         if k in table and k in kept})
     return out
 
-
-def _wave_times(doc: TomlFile, zone: ZoneInfo, pilot: Pilot | None) -> dict[str, WaveTimes]:
-    """[waves.NAME] start/end; the pilot wave defaults to [pilot] date (the whole day)."""
-    out: dict[str, WaveTimes] = {}
-    if pilot is not None and pilot.date is not None:
-        out["pilot"] = WaveTimes(_moment(pilot.date, zone), None)
-    waves = doc.data.get("waves", {})
-    for wave, table in waves.items() if isinstance(waves, dict) else ():
-        start, end = table.get("start"), table.get("end")
-        if start is None:
-            if end is not None:
-                raise doc.error("end without start", "waves", wave, "end")
-            continue
-        times = WaveTimes(_moment(start, zone), _moment(end, zone, end=True)
-                          if end is not None else None)
-        if times.end is not None and times.end <= times.start:
-            raise doc.error("end must be after start", "waves", wave, "end")
-        out[wave] = times
-    return out
-
-
-def _moment(value: dt.date, zone: ZoneInfo, *, end: bool = False) -> dt.datetime:
-    """A date-time is wall time in `zone`; a date is its start (or, as an end, its end)."""
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(zone)
-    day = value + dt.timedelta(days=1) if end else value
-    return dt.datetime.combine(day, dt.time(), tzinfo=zone)

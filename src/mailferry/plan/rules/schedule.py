@@ -36,8 +36,8 @@ def cutover_outside_window(ctx: RuleContext) -> Iterator[Hit]:
 def first_user_date(ctx: RuleContext) -> dt.date:
     """The first day users see a change: the pilot, or the cutover without one."""
     m = ctx.migration
-    if m.pilot is not None and m.pilot.date is not None:
-        return m.pilot.date
+    if m.wave_times:  # [waves.NAME] start, or [pilot] date: the first wave to move
+        return min(t.start for t in m.wave_times.values()).date()
     return m.cutover.date()
 
 
