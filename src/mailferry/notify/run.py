@@ -181,8 +181,9 @@ def write_letters(project: NotifyProject, renderer: Renderer, users: Sequence[Ma
         raise ConfigError("[users] secrets: the file with the new passwords",
                           where=str(project.migration.path))
     secrets = load_secrets(project.settings.secrets_file)
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
+    if not directory.exists():  # a new directory is private; an existing one is the admin's
+        directory.mkdir(parents=True)
+        os.chmod(directory, 0o700)
     written = []
     for user in users:
         password = secrets.get(user.source_user)
