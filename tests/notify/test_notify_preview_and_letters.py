@@ -89,12 +89,18 @@ def test_a_language_without_templates_is_exit_2_naming_the_line(tmp_path: Path,
     assert sink.received == []
 
 
-def test_project_templates_override_the_shipped_ones(tmp_path: Path, sink: SmtpSink) -> None:
+def test_project_templates_override_the_shipped_ones_and_the_profile_link_shows(
+        tmp_path: Path, sink: SmtpSink) -> None:
     custom = tmp_path / "mytemplates" / "en"
     custom.mkdir(parents=True)
     (custom / "subject.txt.j2").write_text("Move of {{ user.login }} on {{ wave.start_day }}")
-    project = write_project(tmp_path, sink.port, extra_notify='templates = "mytemplates"')
+    project = write_project(tmp_path, sink.port, extra_notify='templates = "mytemplates"\n'
+                            'autoconfig_url = "https://autoconfig.bank.example/"')
     assert run_notify(project, "--user", "ana@old.example").returncode == 0
     message = parse(sink.received[0].data)
     assert message["Subject"].startswith("Move of ana@bank.example on ")
-    assert "Hello Ana Lima" in parts(message)[0]  # the body is still the shipped one
+    text, html = parts(message)
+    assert "Hello Ana Lima" in text  # the body is still the shipped one
+    # with autoconfig served, the notice links the user's own Apple profile
+    link = "https://autoconfig.bank.example/mobileconfig/ana@bank.example"
+    assert f"open this profile: {link}" in text and f'<a href="{link}">' in html
