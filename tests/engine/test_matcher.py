@@ -126,3 +126,37 @@ def test_relayed_fingerprint_and_body_digest_ignore_only_what_servers_change() -
     assert body_digest(MESSAGES["A-old"].replace(b"\r\n", b"\n")) == body_digest(
         MESSAGES["A-new"])
     assert body_digest(MESSAGES["A-old"]) != body_digest(MESSAGES["B-new"])
+
+
+# -- through a server's rewrite (issue 20 point 5) --------------------------------------------
+
+EIGHT_BIT = (b"From: J\xc3\xbcrgen <j@x>\r\nSubject: Gr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln und"
+             b" einer sehr langen Betreffzeile\r\nMessage-ID: <k@x>\r\n\r\nbody k\r\n")
+FROM_LINE = b"From j@x Mon Jan  1 00:00:00 2024\r\n"
+# (what the source holds, what the target stored)
+REWRITES = {
+    "Cyrus: 8-bit header bytes replaced by X": (EIGHT_BIT, EIGHT_BIT.replace(
+        b"\xc3\xbc", b"XX").replace(b"\xc3\x9f", b"XX").replace(b"\xc3\xb6", b"XX")),
+    "pymap: LF, re-folded, leading From line dropped": (FROM_LINE + EIGHT_BIT, EIGHT_BIT.replace(
+        b"\r\n", b"\n").replace(b" und einer", b" und\n einer")),
+    "imap4d: bookkeeping fields injected": (EIGHT_BIT, EIGHT_BIT.replace(
+        b"\r\n\r\n", b"\r\nStatus: RO\r\nX-UID: 4\r\nX-IMAPbase: 1 4\r\n\r\n")),
+}
+
+
+@pytest.mark.parametrize(("source", "stored"), list(REWRITES.values()), ids=list(REWRITES))
+def test_a_message_the_target_rewrote_is_present(source: bytes, stored: bytes) -> None:
+    matcher = Matcher()
+    matcher.add_target(5, MessageKey.of(stored), "")
+    assert MessageKey.of(stored).exact != MessageKey.of(source).exact
+    assert matcher.match([MessageKey.of(source)]) == [Match(P, 5, rewritten=True)]
+
+
+def test_exact_matches_go_before_rewritten_ones_and_different_messages_never_pair() -> None:
+    matcher = Matcher()
+    matcher.add_target(1, MessageKey.of(REWRITES["imap4d: bookkeeping fields injected"][1]), "")
+    matcher.add_target(2, MessageKey.of(EIGHT_BIT), "")
+    other = EIGHT_BIT.replace(b"<k@x>", b"<k2@x>")
+    assert matcher.match([MessageKey.of(other), MessageKey.of(EIGHT_BIT),
+                          MessageKey.of(EIGHT_BIT)]) == [
+        Match(C), Match(P, 2), Match(P, 1, rewritten=True)]

@@ -3,8 +3,9 @@ on demand (repeat a UID, leave a message out, announce a 2 GB literal, trickle a
 second, die in the middle of a MULTIAPPEND, refuse a login in a given way).
 
 It speaks enough IMAP4rev1 to be a source or a target: CAPABILITY, LOGIN, AUTHENTICATE
-PLAIN, LIST, LSUB, STATUS, SELECT, EXAMINE, UID SEARCH, UID FETCH, UID STORE, APPEND
-(LITERAL+, MULTIAPPEND, APPENDUID), CREATE, SUBSCRIBE, NOOP, LOGOUT. Mail lives in memory
+PLAIN, LIST, LSUB, STATUS, SELECT, EXAMINE, UNSELECT, CLOSE, UID SEARCH, UID FETCH, UID STORE,
+APPEND (LITERAL+, MULTIAPPEND, APPENDUID when UIDPLUS is announced), CREATE, SUBSCRIBE, NOOP,
+LOGOUT. Mail lives in memory
 (`server.folders(user)`), so tests read back what arrived without another client.
 
 Behaviour is scripted per command: `server.script("UID FETCH", hook)` makes every UID FETCH
@@ -355,6 +356,14 @@ class _Connection(socketserver.BaseRequestHandler):
     def _examine(self, command: Command) -> None:
         self._select(command, b"READ-ONLY")
 
+    def _unselect(self, command: Command) -> None:
+        self.selected = None
+        command.ok()
+
+    def _close(self, command: Command) -> None:  # nothing is ever expunged here
+        self.selected = None
+        command.ok()
+
     def _uid_search(self, command: Command) -> None:
         folder = command.folder
         uids = [m.uid for m in folder.messages]
@@ -410,6 +419,9 @@ class _Connection(socketserver.BaseRequestHandler):
             elif isinstance(token, bytes):
                 date = token.decode()
         uids = ",".join(str(u) for u in added)
+        if "UIDPLUS" not in self.server.capabilities.split():
+            command.ok("appended")
+            return
         command.ok(f"[APPENDUID {folder.uidvalidity} {uids}] appended")
 
 

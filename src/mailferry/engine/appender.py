@@ -35,6 +35,10 @@ def may_be_rewritten(body: bytes) -> bool:
     return b"\x00" in body or body.count(b"\n") != pairs or body.count(b"\r") != pairs
 
 
+LOST = ("the target answered OK to the APPEND but does not hold the message (it has no UIDPLUS,"
+        " so it was looked for by its fingerprint after the batch): retried on the next run")
+
+
 @dataclass(frozen=True)
 class _Outgoing:
     message: SourceMessage
@@ -114,6 +118,7 @@ class Appender:
             if match.decision is Decision.PRESENT:
                 assert match.target_uid is not None
                 ledger.result.present += 1
+                ledger.result.present_rewritten += match.rewritten
                 claimed.append(match.target_uid)
                 if self.matcher.flags_of(match.target_uid) != flags_key(flags):
                     restore[flags_key(flags)].append(match.target_uid)
@@ -137,28 +142,70 @@ class Appender:
         (returned) leaves its messages for the retry."""
         if not outgoing:
             return None
+        # without UIDPLUS nothing says where (or whether) a message landed: look for it
+        confirm = "UIDPLUS" not in self.target.capabilities
+        if confirm:  # GNU imap4d keeps one APPEND into the mailbox a session has selected
+            self.target.unselect(self.mailbox)
         outcomes = self.target.append(self.mailbox, [
             AppendMessage(o.body, tuple(o.flags), o.message.internaldate) for o in outgoing])
         transient: TryAgainLater | None = None
-        read_back: dict[int, _Outgoing] = {}
+        stored: list[tuple[_Outgoing, int | None]] = []
         for out, outcome in zip(outgoing, outcomes, strict=True):
-            uid = out.message.uid
-            if outcome.error is not None:
-                if outcome.transient:
-                    transient = TryAgainLater(f"target asked to try again later: {outcome.error}",
-                                              text=outcome.error, command="APPEND",
-                                              delay=outcome.delay)
-                else:
-                    self.ledger.fail(uid, FailureKind.REJECTED, outcome.error, raw=out.body)
+            if outcome.error is None:
+                stored.append((out, outcome.uid))
+            elif outcome.transient:
+                transient = TryAgainLater(f"target asked to try again later: {outcome.error}",
+                                          text=outcome.error, command="APPEND",
+                                          delay=outcome.delay)
+            else:
+                self.ledger.fail(out.message.uid, FailureKind.REJECTED, outcome.error,
+                                 raw=out.body)
+        if confirm:
+            self.target.select(self.mailbox, readonly=False)
+            stored = self._locate(stored)
+        read_back: dict[int, _Outgoing] = {}
+        for out, uid in stored:
+            if confirm and uid is None:
+                self.ledger.fail(out.message.uid, FailureKind.REJECTED, LOST, raw=out.body)
                 continue
-            rows.append(MappedMessage(uid, outcome.uid, out.key.exact, flags_key(out.flags),
+            rows.append(MappedMessage(out.message.uid, uid, out.key.exact, flags_key(out.flags),
                                       MessageOutcome.COPIED, out.key.relayed))
-            self.ledger.appended(outcome.uid, len(out.body))
-            if outcome.uid is not None and may_be_rewritten(out.body):
-                read_back[outcome.uid] = out
+            self.ledger.appended(uid, len(out.body))
+            if uid is not None and may_be_rewritten(out.body):
+                read_back[uid] = out
         if read_back:
             self._check_stored(read_back)
         return transient
+
+    def _locate(self, stored: list[tuple[_Outgoing, int | None]],
+                ) -> list[tuple[_Outgoing, int | None]]:
+        """The UID of each appended message, found among the UIDs the folder gained by its
+        fingerprint (exact, then robust: the server may have rewritten its header), in
+        order; None for a message the folder does not hold."""
+        watermark = self.ledger.max_target_uid
+        exact: dict[str, list[int]] = defaultdict(list)
+        robust: dict[str, list[int]] = defaultdict(list)
+        for item in self.target.uid_fetch(b"%d:*" % (watermark + 1), b"(UID BODY.PEEK[HEADER])"):
+            if item.uid is None or item.uid <= watermark or item.header is None:
+                continue  # "n:*" names the last message even when nothing is above n-1
+            key = MessageKey.of(item.header)
+            exact[key.exact].append(item.uid)
+            if key.robust is not None:
+                robust[key.robust].append(item.uid)
+        taken: set[int] = set()
+
+        def take(uids: list[int]) -> int | None:
+            for uid in sorted(uids):
+                if uid not in taken:
+                    taken.add(uid)
+                    return uid
+            return None
+
+        found: list[int | None] = [take(exact.get(out.key.exact, [])) for out, _ in stored]
+        for index, (out, _) in enumerate(stored):
+            if found[index] is None and out.key.robust is not None:
+                found[index] = take(robust.get(out.key.robust, []))
+        return [(out, uid) for (out, _), uid in zip(stored, found, strict=True)]
 
     def _check_stored(self, appended: dict[int, _Outgoing]) -> None:
         """Read back the messages a server may have rewritten and say what it did."""

@@ -32,6 +32,35 @@ def header_block(raw: bytes) -> bytes:
     return text.rstrip(b"\n") + b"\n"
 
 
+# Fields a server writes into the messages it stores (mbox bookkeeping: GNU imap4d, Courier,
+# UW); they are no part of the message a client appended.
+BOOKKEEPING_FIELDS = frozenset({
+    b"x-imapbase", b"x-imap", b"x-uid", b"status", b"x-status", b"x-keywords",
+    b"content-length", b"lines",
+})
+_HIGH_RUN = re.compile(rb"[X\x80-\xff]+")
+_WHITESPACE = re.compile(rb"\s+")
+
+
+def robust_fingerprint(raw: bytes) -> str:
+    """A fingerprint that sees through what servers do to a message's header on the way in
+    (issue 20 point 4): a leading mbox "From " line dropped, leading blank lines dropped,
+    fields re-folded or their names' case changed, raw 8-bit bytes replaced by 'X' (Cyrus),
+    mbox bookkeeping fields injected (imap4d). Two messages with this fingerprint differ in
+    header whitespace, 8-bit bytes or bookkeeping only."""
+    text = _LINE_ENDS.sub(b"\n", raw[:HEADER_LIMIT])
+    if text.startswith(b"From "):
+        text = text.split(b"\n", 1)[1] if b"\n" in text else b""
+    text = text.lstrip(b" \t\n")
+    end = text.find(b"\n\n")
+    if end >= 0:
+        text = text[: end + 1]
+    fields = re.split(rb"\n(?![ \t])", _NUL_LIKE.sub(b"", text))
+    kept = [f for f in fields if f.partition(b":")[0].strip().lower() not in BOOKKEEPING_FIELDS]
+    block = _WHITESPACE.sub(b"", _HIGH_RUN.sub(b"X", b"\n".join(kept))).lower()
+    return "r" + hashlib.sha256(block).hexdigest()[:31]
+
+
 def fingerprint(raw: bytes) -> str:
     return block_fingerprint(header_block(raw))
 

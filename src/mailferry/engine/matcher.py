@@ -4,9 +4,13 @@ and j in the pool mean exactly k-j copies.
 
 Pure (no I/O): the header pass and the appender both ask it, and tests drive it with tables.
 
-A source message is matched in two rounds, each over the whole batch in UID order:
+A source message is matched in three rounds, each over the whole batch in UID order:
 1. exactly: a pool message with the same fingerprint (the whole header block);
-2. otherwise, in this order: a message another folder already brought (an \\All folder's
+2. through a rewrite: a pool message with the same *robust* fingerprint (what survives the
+   rewrites servers do on the way in: re-folded headers, 8-bit bytes replaced, bookkeeping
+   fields injected; see fingerprint.robust_fingerprint), so a re-run against a server that
+   rewrote our copies does not copy them again (issue 20 point 5);
+3. otherwise, in this order: a message another folder already brought (an \\All folder's
    copy of a labelled message), a duplicate the user asked to skip, a *relayed* twin, or
    copy it. A relayed twin has the same header block below the delivery fields each
    receiving server prepends (dual delivery: the old and the new server each stored the
@@ -24,18 +28,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from mailferry.engine.fingerprint import block_fingerprint, header_block, relayed_fingerprint
+from mailferry.engine.fingerprint import (
+    block_fingerprint,
+    header_block,
+    relayed_fingerprint,
+    robust_fingerprint,
+)
 
 
 class MessageKey:
     """How the matcher knows a message: its fingerprint, and (computed when first needed)
     its fingerprint below the delivery fields."""
 
-    __slots__ = ("_block", "_relayed", "exact")
+    __slots__ = ("_block", "_relayed", "exact", "robust")
 
     def __init__(self, exact: str, *, block: bytes | None = None,
-                 relayed: str | None = None) -> None:
+                 relayed: str | None = None, robust: str | None = None) -> None:
         self.exact = exact
+        self.robust = robust  # None: known from the state store, which keeps exact only
         self._block = block
         self._relayed = relayed
 
@@ -43,7 +53,7 @@ class MessageKey:
     def of(cls, raw: bytes) -> MessageKey:
         """From a whole message or its header block."""
         block = header_block(raw)
-        return cls(block_fingerprint(block), block=block)
+        return cls(block_fingerprint(block), block=block, robust=robust_fingerprint(raw))
 
     @property
     def relayed(self) -> str | None:
@@ -68,6 +78,7 @@ class Match:
     decision: Decision
     target_uid: int | None = None  # the pool message claimed (PRESENT)
     relayed: bool = False  # claimed below the delivery fields: confirm the bodies
+    rewritten: bool = False  # claimed through a rewrite the target server made
 
 
 @dataclass
@@ -86,6 +97,7 @@ class Matcher:
     elsewhere: frozenset[str] = frozenset()  # fingerprints another folder brought
     _by_exact: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     _by_relayed: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    _by_robust: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     _entries: dict[int, _Entry] = field(default_factory=dict)
     _seen: set[str] = field(default_factory=set)  # fingerprints the target folder holds
 
@@ -95,9 +107,14 @@ class Matcher:
         self._entries[uid] = entry
         self._by_exact[key.exact].append(entry)
         self._seen.add(key.exact)
-        relayed = key.relayed
+        self._index(entry)
+
+    def _index(self, entry: _Entry) -> None:
+        relayed = entry.key.relayed
         if relayed is not None:
             self._by_relayed[relayed].append(entry)
+        if entry.key.robust is not None:
+            self._by_robust[entry.key.robust].append(entry)
 
     def add_known(self, fingerprints: Iterable[str]) -> None:
         """Fingerprints of messages already copied into the folder (for skip_duplicates)."""
@@ -116,6 +133,11 @@ class Matcher:
             entry = _take(self._by_exact.get(key.exact))
             if entry is not None:
                 results[index] = Match(Decision.PRESENT, entry.uid)
+        for index, key in enumerate(keys):
+            if results[index] is None and key.robust is not None:
+                entry = _take(self._by_robust.get(key.robust))
+                if entry is not None:
+                    results[index] = Match(Decision.PRESENT, entry.uid, rewritten=True)
         for index, key in enumerate(keys):
             if results[index] is None:
                 results[index] = self._second_round(key)
@@ -141,9 +163,7 @@ class Matcher:
             entry = self._entries[match.target_uid]
             entry.claimed = False
             self._by_exact[entry.key.exact].append(entry)
-            relayed = entry.key.relayed
-            if relayed is not None:
-                self._by_relayed[relayed].append(entry)
+            self._index(entry)
         return Match(Decision.COPY)
 
 

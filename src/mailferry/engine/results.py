@@ -27,6 +27,7 @@ class FolderResult:
     status: FolderStatus = FolderStatus.PENDING
     copied: int = 0
     present: int = 0  # already in the target (found by fingerprint), not copied again
+    present_rewritten: int = 0  # of those: found through a rewrite the target server made
     duplicates_skipped: int = 0  # --skip-duplicates
     in_other_folders: int = 0  # \All folder: already copied from a label folder
     # our copies removed because the relay delivered the same message to the target later
@@ -85,6 +86,7 @@ class CopySummary:
                 "folders": len([f for f in self.folders if f.status != FolderStatus.EXCLUDED]),
                 "copied": copied,
                 "present": self.total("present"),
+                "present_rewritten": self.total("present_rewritten"),
                 "duplicates_skipped": self.total("duplicates_skipped"),
                 "in_other_folders": self.total("in_other_folders"),
                 "relayed_twins": self.total("relayed_twins"),

@@ -159,7 +159,7 @@ class FolderSync:
         again (their copies vanished)."""
         foreign = self.store.foreign(state.id) if state.id else {}
         by_tgt = {m.tgt_uid: m for m in mapped.values() if m.tgt_uid is not None}
-        present, found = target_inventory(self.target, set(by_tgt) | set(foreign))
+        present, found, robust = target_inventory(self.target, set(by_tgt) | set(foreign))
         assert self.ledger is not None
         self.ledger.target_messages = len(present)
         self.ledger.max_target_uid = max(present, default=0)
@@ -178,8 +178,8 @@ class FolderSync:
             self.ledger.target_messages = len(present)
         for uid in sorted(foreign):
             message = foreign[uid]
-            self.matcher.add_target(uid, MessageKey(message.fingerprint, relayed=message.relayed),
-                                    message.flags)
+            self.matcher.add_target(uid, MessageKey(message.fingerprint, relayed=message.relayed,
+                                                    robust=robust.get(uid)), message.flags)
         return recopy
 
     # -- step 2: flag changes ----------------------------------------------------------------
@@ -236,6 +236,7 @@ class FolderSync:
             if match.decision is Decision.PRESENT:
                 assert match.target_uid is not None
                 self.result.present += 1
+                self.result.present_rewritten += match.rewritten
                 claimed.append(match.target_uid)
                 if self.matcher.flags_of(match.target_uid) != kept:
                     restore[kept].append(match.target_uid)

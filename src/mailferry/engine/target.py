@@ -16,12 +16,14 @@ HEADER_FETCH_CHUNK = 500
 
 
 def target_inventory(target: ImapSession, known: set[int],
-                     ) -> tuple[set[int], dict[int, ForeignMessage]]:
-    """Every UID of the selected target folder, and the messages among them not in `known`
-    (their fingerprints from BODY[HEADER])."""
+                     ) -> tuple[set[int], dict[int, ForeignMessage], dict[int, str]]:
+    """Every UID of the selected target folder, the messages among them not in `known`
+    (their fingerprints from BODY[HEADER]), and those messages' robust fingerprints (kept
+    in memory only: the state store keeps the exact one)."""
     present = set(target.uid_search_all())
     unknown = sorted(present - known)
     found: dict[int, ForeignMessage] = {}
+    robust: dict[int, str] = {}
     for start in range(0, len(unknown), HEADER_FETCH_CHUNK):
         chunk = unknown[start:start + HEADER_FETCH_CHUNK]
         for item in target.uid_fetch(uid_set(chunk), b"(UID FLAGS BODY.PEEK[HEADER])"):
@@ -29,7 +31,9 @@ def target_inventory(target: ImapSession, known: set[int],
                 continue
             key = MessageKey.of(item.header)
             found[item.uid] = ForeignMessage(key.exact, key.relayed, flags_key(item.flags or ()))
-    return present, found
+            if key.robust is not None:
+                robust[item.uid] = key.robust
+    return present, found, robust
 
 
 def target_body_digests(target: ImapSession, uids: Iterable[int],

@@ -403,6 +403,15 @@ class ImapSession:
             untagged, tagged = self.command(verb, *args)
         return _selected_from(untagged, tagged)
 
+    def unselect(self, mailbox: bytes) -> None:
+        """Leave the selected `mailbox` without expunging anything: UNSELECT (RFC 3691) where
+        offered, else EXAMINE it and CLOSE (closing a read-only mailbox expunges nothing)."""
+        if "UNSELECT" in self.capabilities:
+            self.command(b"UNSELECT")
+            return
+        self.select(mailbox, readonly=True)
+        self.command(b"CLOSE")
+
     def uid_search_all(self) -> list[int]:
         """Every UID of the selected mailbox."""
         return self.uid_search(b"ALL")

@@ -1,0 +1,135 @@
+"""Quirks of IMAP servers other than Dovecot (issue 20), reproduced by the scripted server so
+the regular suite covers them without the chroots of tests/interop: a target without
+UIDPLUS that loses APPENDs into its selected mailbox (GNU imap4d), targets that rewrite what
+they store (mbox bookkeeping fields, 8-bit bytes, re-folded headers). Each is checked on
+what the target holds afterwards, and again after re-runs with the same and a fresh state."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
+from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.store import StateStore
+from testbed.messages import make_message
+from testbed.scripted_imap import Command, ScriptedImap
+
+FOLDERS = {"INBOX": 9, "Work": 6}
+
+
+def _account(server: ScriptedImap) -> Account:
+    return Account(Endpoint.parse(server.url()), Credentials("alice", "alice-pw"), TlsPolicy())
+
+
+def scripted_source() -> ScriptedImap:
+    server = ScriptedImap()
+    rng = random.Random(20)
+    n = 0
+    for name, count in FOLDERS.items():
+        folder = server.folder(name)
+        for _ in range(count):
+            n += 1
+            folder.add(make_message(rng, n, size=600), {"\\Seen"} if n % 2 else set())
+    return server
+
+
+def copy(source: ScriptedImap, target: ScriptedImap, state: Path) -> CopySummary:
+    store = StateStore.open(state)
+    try:
+        return MailboxCopy(imap_source(_account(source)), _account(target), store,
+                           CopyOptions(retries=2, backoff=0.01, batch_messages=4)).run()
+    finally:
+        store.close()
+
+
+def held(server: ScriptedImap, clean: Callable[[bytes], bytes] = lambda raw: raw,
+         ) -> dict[str, list[bytes]]:
+    return {name: sorted(clean(m.raw) for m in folder.messages)
+            for name, folder in server.folders().items()}
+
+
+# -- GNU imap4d as a target ----------------------------------------------------------------
+
+_BOOKKEEPING = re.compile(rb"^(?:X-UID|Status|X-IMAPbase): .*\r\n", re.M)
+
+
+def without_bookkeeping(raw: bytes) -> bytes:
+    return _BOOKKEEPING.sub(b"", raw)
+
+
+def imap4d_like() -> ScriptedImap:
+    """No UIDPLUS, no MULTIAPPEND; an APPEND into the mailbox this session selected is
+    answered OK but kept only if it is the first since the SELECT; every stored message
+    gets imap4d's bookkeeping fields at the end of its header."""
+    server = ScriptedImap(capabilities="IMAP4rev1 LITERAL+ UNSELECT IDLE")
+    appended_since_select: set[int] = set()
+
+    def select(command: Command) -> None:
+        appended_since_select.discard(id(command.conn))
+        command.default()
+
+    def append(command: Command) -> None:
+        name = command.args[0]
+        folder = server.folders().get(name.decode() if isinstance(name, bytes) else "")
+        if folder is None:
+            command.default()
+            return
+        if command.conn.selected is folder and id(command.conn) in appended_since_select:
+            command.ok("APPEND Completed")  # and the message is gone
+            return
+        before = len(folder.messages)
+        command.default()
+        for message in folder.messages[before:]:
+            head, sep, body = message.raw.partition(b"\r\n\r\n")
+            message.raw = (head + b"\r\nStatus: O\r\nX-UID: %d\r\n" % message.uid).rstrip(
+                b"\r\n") + sep + body
+        if command.conn.selected is folder:
+            appended_since_select.add(id(command.conn))
+
+    server.script("SELECT", select)
+    server.script("APPEND", append)
+    return server
+
+
+def test_a_target_without_uidplus_keeps_every_message_and_reruns_add_nothing(
+        tmp_path: Path) -> None:
+    """Issue 20 point 3: before, "copied 15" with one message per folder kept, exit 0."""
+    source, target = scripted_source(), imap4d_like()
+    with source, target:
+        summary = copy(source, target, tmp_path / "state.db")
+        assert summary.ok, summary.to_json()
+        assert held(target, without_bookkeeping) == held(source)
+        assert summary.total("copied") == sum(FOLDERS.values())
+        copy(source, target, tmp_path / "state.db")
+        assert held(target, without_bookkeeping) == held(source)  # same state: nothing new
+        again = copy(source, target, tmp_path / "fresh.db")
+        assert held(target, without_bookkeeping) == held(source)  # fresh state: nothing new
+        assert again.total("present") == sum(FOLDERS.values())
+        assert again.total("present_rewritten") == sum(FOLDERS.values())
+
+
+def test_a_message_the_target_loses_is_reported_not_counted(tmp_path: Path) -> None:
+    """Without UIDPLUS an APPEND answered OK is looked for, not trusted: a target that
+    drops every second message gets them reported as failures."""
+    source, target = scripted_source(), imap4d_like()
+    dropped: list[int] = []
+
+    def lossy(command: Command) -> None:
+        dropped.append(1)
+        if len(dropped) % 2 == 0:
+            command.ok("APPEND Completed")
+            return
+        command.default()
+
+    target.script("APPEND", lossy)
+    with source, target:
+        summary = copy(source, target, tmp_path / "state.db")
+        kept = sum(len(f.messages) for f in target.folders().values())
+    assert not summary.ok
+    assert summary.total("copied") == kept
+    assert len([f for f in summary.failures if f.kind == "rejected"]) == \
+        sum(FOLDERS.values()) - kept > 0
+    assert all("does not hold the message" in f.reason for f in summary.failures)
