@@ -38,7 +38,8 @@ class FailureKind(StrEnum):
     REJECTED = "rejected"  # not in the target: the server refused it (its words say why)
     TOO_LARGE = "too-large"  # not in the target: over APPENDLIMIT or the size cap, not read
     ALTERED = "altered"  # stored, but not byte-identical
-    NORMALISED = "normalised"  # stored with CRLF where the source had bare LF/CR (a warning)
+    NORMALISED = "normalised"  # stored with its text unchanged but its line endings (a warning)
+    DATE_CHANGED = "date-changed"  # stored with another INTERNALDATE than the source's
 
     @property
     def missing(self) -> bool:

@@ -100,9 +100,12 @@ def test_a_target_without_uidplus_keeps_every_message_and_reruns_add_nothing(
     source, target = scripted_source(), imap4d_like()
     with source, target:
         summary = copy(source, target, tmp_path / "state.db")
-        assert summary.ok, summary.to_json()
         assert held(target, without_bookkeeping) == held(source)
         assert summary.total("copied") == sum(FOLDERS.values())
+        # every message is reported as changed, by class, naming the fields imap4d added
+        assert [f.kind for f in summary.failures] == ["altered"] * sum(FOLDERS.values())
+        assert all("[headers]" in f.reason and "status, x-uid" in f.reason
+                   for f in summary.failures), summary.failures
         copy(source, target, tmp_path / "state.db")
         assert held(target, without_bookkeeping) == held(source)  # same state: nothing new
         again = copy(source, target, tmp_path / "fresh.db")
@@ -133,3 +136,61 @@ def test_a_message_the_target_loses_is_reported_not_counted(tmp_path: Path) -> N
     assert len([f for f in summary.failures if f.kind == "rejected"]) == \
         sum(FOLDERS.values()) - kept > 0
     assert all("does not hold the message" in f.reason for f in summary.failures)
+
+
+# -- targets that rewrite what they store (issue 20 points 4 and 5) ---------------------------
+
+PLAIN = b"From: a@x\r\nTo: b@x\r\nSubject: plain\r\nMessage-ID: <plain@x>\r\n\r\nhello\r\n"
+EIGHT_BIT = (b"From: J\xc3\xbcrgen <j@x>\r\nSubject: Gr\xc3\xbc\xc3\x9fe\r\nMessage-ID: <8@x>\r\n"
+             b"\r\nhallo\r\n")
+NO_FINAL_NEWLINE = b"From: a@x\r\nSubject: cut\r\nMessage-ID: <cut@x>\r\n\r\nno end"
+FUTURE = "14-Mar-2043 15:09:26 +0000"
+LONG = (b"From: a@x\r\nSubject: a subject long enough to be folded by a server that re-folds"
+        b" headers at sixty columns\r\nMessage-ID: <long@x>\r\n\r\ntext\r\n")
+
+
+def rewriting_target() -> ScriptedImap:
+    """What Cyrus, Courier, pymap and Dovecot do, one each: 8-bit header bytes become 'X', a
+    final CRLF is added, long header lines are re-folded, a future date becomes the default."""
+    server = ScriptedImap()
+
+    def append(command: Command) -> None:
+        name = command.args[0]
+        folder = server.folders().get(name.decode() if isinstance(name, bytes) else "")
+        before = len(folder.messages) if folder else 0
+        command.default()
+        for message in folder.messages[before:] if folder else []:
+            head, sep, body = message.raw.partition(b"\r\n\r\n")
+            head = re.sub(rb"[\x80-\xff]", b"X", head)
+            head = head.replace(b" by a server", b"\r\n by a server")
+            body = body if body.endswith(b"\r\n") else body + b"\r\n"
+            message.raw = head + sep + body
+            if message.internaldate.endswith("2043 15:09:26 +0000"):
+                message.internaldate = "30-Nov-2026 12:00:00 +0000"
+
+    server.script("APPEND", append)
+    return server
+
+
+def test_every_rewrite_is_reported_by_class_and_reruns_see_through_it(tmp_path: Path) -> None:
+    """Before: only NUL or bare CR/LF messages were read back; these four arrived changed and
+    the copy said nothing; a re-run with a fresh state copied the rewritten ones again."""
+    source, target = ScriptedImap(), rewriting_target()
+    inbox = source.folder("INBOX")
+    for raw in (PLAIN, EIGHT_BIT, NO_FINAL_NEWLINE, LONG):
+        inbox.add(raw)
+    inbox.add(PLAIN.replace(b"<plain@x>", b"<future@x>"), internaldate=FUTURE)
+    with source, target:
+        summary = copy(source, target, tmp_path / "state.db")
+        reported = {(f.message_id, f.kind): f.reason for f in summary.failures}
+        assert set(reported) == {("<8@x>", "altered"), ("<cut@x>", "normalised"),
+                                 ("<long@x>", "altered"), ("<future@x>", "date-changed")}
+        assert reported[("<8@x>", "altered")].endswith("[eight_bit]")
+        assert reported[("<cut@x>", "normalised")].endswith("[final_newline]")
+        assert reported[("<long@x>", "altered")].endswith("[headers]")
+        assert "30-Nov-2026" in reported[("<future@x>", "date-changed")]
+        assert len(target.folder("INBOX").messages) == 5
+        copy(source, target, tmp_path / "state.db")
+        again = copy(source, target, tmp_path / "fresh.db")
+        assert len(target.folder("INBOX").messages) == 5  # no duplicate either time
+        assert again.total("present") == 5 and again.total("present_rewritten") == 2

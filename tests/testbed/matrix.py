@@ -199,10 +199,11 @@ class PairResult:
 
     @property
     def unreported(self) -> int:
-        """Messages missing or changed beyond what the tool reported."""
+        """Messages missing, changed or re-dated beyond what the tool reported (one report
+        per message and kind of difference)."""
         if self.first is None:
             return 0
-        lost = self.differences.get("missing", 0) + self.differences.get("body", 0)
+        lost = sum(self.differences.get(kind, 0) for kind in ("missing", "body", "date"))
         reported = sum(n for kind, n in self.first.reported.items() if kind != "folder_failed")
         return max(0, lost - reported)
 
@@ -213,7 +214,7 @@ class PairResult:
         keyword_diffs = d.get("keywords", 0)
         return (self.first is not None and self.first.exit_status in (0, 1)
                 and self.unreported == 0 and d.get("extra", 0) == 0 and d.get("flags", 0) == 0
-                and d.get("date", 0) == 0 and keyword_diffs <= self.first.keywords_dropped
+                and keyword_diffs <= self.first.keywords_dropped
                 and not d.get("folder_missing", 0)
                 and not (self.first.exit_status == 0 and d.get("missing", 0))
                 and not self.dup_same_state and not self.dup_fresh_state

@@ -5,10 +5,8 @@ at once, so a crash repeats nothing. Runs in its own thread while the next batch
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ from dataclasses import dataclass, field
 from mailferry.engine.fingerprint import body_digest
 from mailferry.engine.ledger import FlagFilter, FolderLedger, flags_key
 from mailferry.engine.matcher import Decision, Match, Matcher, MessageKey
+from mailferry.engine.readback import Appended, ReadBack
 from mailferry.engine.results import Reporter
 from mailferry.engine.source import SourceMessage
 from mailferry.engine.target import target_body_digests
@@ -25,14 +24,6 @@ from mailferry.status import FailureKind, MessageOutcome
 from mailferry.store import MappedMessage
 
 log = logging.getLogger("mailferry.copy")
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-
-
-def may_be_rewritten(body: bytes) -> bool:
-    """NUL bytes, or CR/LF not in CRLF pairs: servers rewrite these on APPEND (Dovecot turns
-    NUL into 0x80, bare LF into CRLF and drops a CR before CRLF)."""
-    pairs = body.count(b"\r\n")
-    return b"\x00" in body or body.count(b"\n") != pairs or body.count(b"\r") != pairs
 
 
 LOST = ("the target answered OK to the APPEND but does not hold the message (it has no UIDPLUS,"
@@ -77,6 +68,9 @@ class Appender:
     batches: queue.Queue[list[SourceMessage] | None] = field(
         default_factory=lambda: queue.Queue(maxsize=1))
     error: Exception | None = None
+
+    def __post_init__(self) -> None:
+        self.read_back = ReadBack(self.target, self.mailbox, self.ledger)
 
     def run(self) -> None:
         """The thread's loop: until None arrives; after an error, drain without working."""
@@ -163,7 +157,7 @@ class Appender:
         if confirm:
             self.target.select(self.mailbox, readonly=False)
             stored = self._locate(stored)
-        read_back: dict[int, _Outgoing] = {}
+        read_back: list[Appended] = []
         for out, uid in stored:
             if confirm and uid is None:
                 self.ledger.fail(out.message.uid, FailureKind.REJECTED, LOST, raw=out.body)
@@ -171,10 +165,10 @@ class Appender:
             rows.append(MappedMessage(out.message.uid, uid, out.key.exact, flags_key(out.flags),
                                       MessageOutcome.COPIED, out.key.relayed))
             self.ledger.appended(uid, len(out.body))
-            if uid is not None and may_be_rewritten(out.body):
-                read_back[uid] = out
-        if read_back:
-            self._check_stored(read_back)
+            if uid is not None:
+                read_back.append(Appended(out.message.uid, uid, out.body,
+                                          out.message.internaldate))
+        self.read_back.check(read_back)
         return transient
 
     def _locate(self, stored: list[tuple[_Outgoing, int | None]],
@@ -206,21 +200,3 @@ class Appender:
             if found[index] is None and out.key.robust is not None:
                 found[index] = take(robust.get(out.key.robust, []))
         return [(out, uid) for (out, _), uid in zip(stored, found, strict=True)]
-
-    def _check_stored(self, appended: dict[int, _Outgoing]) -> None:
-        """Read back the messages a server may have rewritten and say what it did."""
-        for back in self.target.uid_fetch(uid_set(appended), b"(UID BODY.PEEK[])"):
-            out = appended.get(back.uid or 0)
-            if out is None:
-                continue
-            body, stored, source_uid = out.body, back.body or b"", out.message.uid
-            if hashlib.sha256(stored).digest() == hashlib.sha256(body).digest():
-                continue
-            if _LINE_END.sub(b"\n", stored) == _LINE_END.sub(b"\n", body):
-                self.ledger.fail(source_uid, FailureKind.NORMALISED,
-                                 "the target stored the line endings as CRLF, as IMAP requires"
-                                 " (the source had bare LF or CR); text unchanged", raw=body)
-            else:
-                self.ledger.fail(source_uid, FailureKind.ALTERED,
-                                 "the target stored different bytes (NUL or bare CR in the"
-                                 " message, which the target server rewrites)", raw=body)

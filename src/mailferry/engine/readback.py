@@ -1,0 +1,200 @@
+"""What the target did to the messages we appended: read back, compared, each change
+reported by class (issue 20 point 4).
+
+Servers rewrite on the way in, and most say nothing: Cyrus replaces raw 8-bit header bytes
+by 'X', Courier appends a final CRLF, pymap serves bare LF and re-folds headers, imap4d
+writes its mbox bookkeeping fields into the header, Dovecot replaces a future INTERNALDATE
+by the time of the APPEND. So after every batch the target's RFC822.SIZE and INTERNALDATE of
+each appended message are fetched (one round trip), and whole bodies are read back for the
+first batch into each folder, for every message whose size changed, for messages of the
+kinds servers are known to rewrite (NUL, bare CR or LF, no final line ending, 8-bit header
+bytes, a leading "From " line) and, once one ordinary message came back changed, for every
+message of that folder.
+
+Classes of change, peeled off in this order (the rest is "other"): from_line, line_endings,
+final_newline, eight_bit, headers (fields injected, dropped or re-folded), other; and a
+date replaced. Line endings and a final newline leave the text as it was: a warning
+(`normalised`); anything else is `altered`, a changed date is `date-changed`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mailferry.engine.ledger import FolderLedger
+from mailferry.imap import FetchItem, ImapSession, uid_set
+from mailferry.status import FailureKind
+
+_ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
+_EIGHT_BIT = re.compile(rb"[\x80-\xff]")
+_FIELD_START = re.compile(rb"\n(?![ \t])")
+WARNING_CLASSES = frozenset({"line_endings", "final_newline"})
+EXPLAINED = {
+    "from_line": "a leading mbox \"From \" line dropped or added",
+    "line_endings": "line endings changed (CRLF vs bare LF or CR)",
+    "final_newline": "a final line ending added or removed",
+    "eight_bit": "raw 8-bit bytes in the header replaced",
+    "headers": "header fields injected, dropped or re-folded",
+    "other": "the text itself changed",
+}
+
+
+@dataclass(frozen=True)
+class Appended:
+    """One message as we sent it and where the target put it."""
+
+    source_uid: int
+    target_uid: int
+    body: bytes
+    internaldate: str | None
+
+
+def rewrite_prone(body: bytes) -> bool:
+    """Kinds of message servers are known to rewrite on APPEND."""
+    pairs = body.count(b"\r\n")
+    head = body[:body.find(b"\n\n") if b"\n\n" in body else 65536]
+    return (b"\x00" in body or body.count(b"\n") != pairs or body.count(b"\r") != pairs
+            or not body.endswith(b"\n") or body.startswith((b"From ", b"\r\n", b" "))
+            or _EIGHT_BIT.search(head) is not None)
+
+
+def _header_and_text(lf_text: bytes) -> tuple[bytes, bytes]:
+    end = lf_text.find(b"\n\n")
+    return (lf_text, b"") if end < 0 else (lf_text[:end + 1], lf_text[end + 1:])
+
+
+def _fields(head: bytes) -> list[bytes]:
+    """Unfolded, whitespace collapsed, names lower-cased: what survives re-folding."""
+    found = []
+    for field in _FIELD_START.split(head.strip(b"\n")):
+        name, _, value = field.partition(b":")
+        found.append(name.strip().lower() + b":" + b" ".join(value.split()))
+    return found
+
+
+def rewrite_classes(sent: bytes, stored: bytes) -> list[str]:
+    """How `stored` differs from `sent`, by class; [] when they are the same bytes."""
+    if sent == stored:
+        return []
+    classes: list[str] = []
+    a, b = sent, stored
+    if a.startswith(b"From ") != b.startswith(b"From "):
+        classes.append("from_line")
+        a, b = (x.split(b"\n", 1)[1] if x.startswith(b"From ") and b"\n" in x else x
+                for x in (a, b))
+    if set(_ANY_LINE_END.findall(a)) != set(_ANY_LINE_END.findall(b)):
+        classes.append("line_endings")
+    a, b = _ANY_LINE_END.sub(b"\n", a), _ANY_LINE_END.sub(b"\n", b)
+    if a.rstrip(b"\n") == b.rstrip(b"\n") and a != b:
+        return [*classes, "final_newline"]
+    if len(a) - len(a.rstrip(b"\n")) != len(b) - len(b.rstrip(b"\n")):
+        classes.append("final_newline")
+        a, b = a.rstrip(b"\n"), b.rstrip(b"\n")
+    (head_a, text_a), (head_b, text_b) = _header_and_text(a), _header_and_text(b)
+    if len(_EIGHT_BIT.findall(head_a)) != len(_EIGHT_BIT.findall(head_b)):
+        classes.append("eight_bit")
+        head_a, head_b = _EIGHT_BIT.sub(b"X", head_a), _EIGHT_BIT.sub(b"X", head_b)
+    if head_a != head_b:
+        classes.append("headers")
+    if text_a != text_b:
+        classes.append("other")
+    return classes or ["other"]
+
+
+def _injected_fields(sent: bytes, stored: bytes) -> list[str]:
+    """Names of the header fields the target added (for the report's words)."""
+    def names(raw: bytes) -> list[bytes]:
+        head, _ = _header_and_text(_ANY_LINE_END.sub(b"\n", raw))
+        return [f.partition(b":")[0] for f in _fields(head)]
+    before = set(names(sent))
+    return sorted({n.decode("ascii", "replace") for n in names(stored) if n not in before})
+
+
+def instant(internaldate: str | None) -> dt.datetime | None:
+    if not internaldate:
+        return None
+    try:
+        return dt.datetime.strptime(internaldate.strip(), "%d-%b-%Y %H:%M:%S %z")
+    except ValueError:
+        return None
+
+
+class ReadBack:
+    """One target folder's read-back, batch after batch (see the module's docstring)."""
+
+    def __init__(self, target: ImapSession, mailbox: bytes, ledger: FolderLedger) -> None:
+        self.target = target
+        self.mailbox = mailbox
+        self.ledger = ledger
+        self.first_batch = True
+        self.read_all = False  # an ordinary message came back changed: read back everything
+
+    def _fetch(self, uids: list[int], items: bytes) -> dict[int, FetchItem]:
+        """The items of these UIDs; a server that sent no EXISTS for our APPENDs (Courier
+        into its selected mailbox) sees them after a NOOP, or else after a new SELECT."""
+        found: dict[int, FetchItem] = {}
+        for attempt in range(3):
+            wanted = [u for u in uids if u not in found]
+            if not wanted:
+                break
+            if attempt == 1:
+                self.target.command(b"NOOP")
+            elif attempt == 2:
+                self.target.select(self.mailbox, readonly=False)
+            for item in self.target.uid_fetch(uid_set(wanted), items):
+                if item.uid in wanted:
+                    found[item.uid] = item
+        return found
+
+    def check(self, appended: Iterable[Appended]) -> None:
+        batch = list(appended)
+        if not batch:
+            return
+        meta = self._fetch([a.target_uid for a in batch], b"(UID RFC822.SIZE INTERNALDATE)")
+        wanted = [a for a in batch if self.first_batch or self.read_all
+                  or rewrite_prone(a.body)
+                  or (a.target_uid in meta and meta[a.target_uid].size != len(a.body))]
+        self.first_batch = False
+        bodies = self._fetch([a.target_uid for a in wanted], b"(UID BODY.PEEK[])") \
+            if wanted else {}
+        for message in batch:
+            item = meta.get(message.target_uid)
+            if item is None:
+                self.ledger.fail(message.source_uid, FailureKind.REJECTED,
+                                 f"the target gave UID {message.target_uid} for this message "
+                                 "but does not hold it", raw=message.body)
+                continue
+            self._check_date(message, item.internaldate)
+            stored = bodies.get(message.target_uid)
+            if stored is not None and stored.body is not None:
+                self._check_body(message, stored.body)
+
+    def _check_date(self, message: Appended, stored: str | None) -> None:
+        sent = instant(message.internaldate)
+        kept = instant(stored)
+        if sent is not None and kept is not None and sent != kept:
+            self.ledger.fail(message.source_uid, FailureKind.DATE_CHANGED,
+                             f"the target stored the date {stored} for {message.internaldate}",
+                             raw=message.body)
+
+    def _check_body(self, message: Appended, stored: bytes) -> None:
+        classes = rewrite_classes(message.body, stored)
+        if not classes:
+            return
+        if not rewrite_prone(message.body):
+            self.read_all = True
+        words = "; ".join(EXPLAINED[c] for c in classes)
+        injected = _injected_fields(message.body, stored) if "headers" in classes else []
+        if injected:
+            words += f" (added: {', '.join(injected[:6])})"
+        warning = set(classes) <= WARNING_CLASSES
+        kind = FailureKind.NORMALISED if warning else FailureKind.ALTERED
+        self.ledger.fail(message.source_uid, kind,
+                         f"the target stored it changed: {words} [{', '.join(classes)}]",
+                         raw=message.body)
+
+
+__all__ = ["Appended", "ReadBack", "rewrite_classes", "rewrite_prone"]
