@@ -194,3 +194,37 @@ def test_every_rewrite_is_reported_by_class_and_reruns_see_through_it(tmp_path: 
         again = copy(source, target, tmp_path / "fresh.db")
         assert len(target.folder("INBOX").messages) == 5  # no duplicate either time
         assert again.total("present") == 5 and again.total("present_rewritten") == 2
+
+
+def test_a_target_that_refuses_bare_newlines_gets_crlf_and_the_message_is_reported(
+        tmp_path: Path) -> None:
+    """Issue 20 point 7: Cyrus refuses bare LF ("Message contains bare newlines"); before,
+    every message of an LF source (pymap) was rejected."""
+    source, target = ScriptedImap(), ScriptedImap()
+    lf = PLAIN.replace(b"\r\n", b"\n")
+    source.folder("INBOX").add(lf)
+    source.folder("INBOX").add(PLAIN.replace(b"<plain@x>", b"<crlf@x>"))
+    nul = PLAIN.replace(b"<plain@x>", b"<nul@x>").replace(b"hello", b"he\0llo").replace(
+        b"\r\n", b"\n")
+    source.folder("INBOX").add(nul)
+
+    def cyrus_append(command: Command) -> None:
+        for token in command.args:
+            if isinstance(token, bytes) and re.search(rb"(?<!\r)\n", token) and len(token) > 40:
+                command.no("Message contains bare newlines")
+                return
+            if isinstance(token, bytes) and b"\0" in token:
+                command.no("Message contains NUL characters")
+                return
+        command.default()
+
+    target.script("APPEND", cyrus_append)
+    with source, target:
+        summary = copy(source, target, tmp_path / "state.db")
+    assert sorted(m.raw for m in target.folder("INBOX").messages) == sorted(
+        [PLAIN, PLAIN.replace(b"<plain@x>", b"<crlf@x>")])
+    kinds = {f.message_id: (f.kind, f.reason) for f in summary.failures}
+    assert kinds["<plain@x>"][0] == "normalised" and "bare newlines" in kinds["<plain@x>"][1]
+    assert kinds["<nul@x>"][0] == "rejected"
+    assert kinds["<nul@x>"][1].startswith("Message contains NUL characters (with CRLF")
+    assert "<crlf@x>" not in kinds

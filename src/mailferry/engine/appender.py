@@ -7,23 +7,27 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mailferry.engine.fingerprint import body_digest
 from mailferry.engine.ledger import FlagFilter, FolderLedger, flags_key
 from mailferry.engine.matcher import Decision, Match, Matcher, MessageKey
-from mailferry.engine.readback import Appended, ReadBack
+from mailferry.engine.readback import Appended, ReadBack, has_bare_line_ends
 from mailferry.engine.results import Reporter
 from mailferry.engine.source import SourceMessage
 from mailferry.engine.target import target_body_digests
 from mailferry.errors import TryAgainLater
-from mailferry.imap import AppendMessage, ImapSession, uid_set
+from mailferry.imap import AppendMessage, AppendResult, ImapSession, uid_set
 from mailferry.status import FailureKind, MessageOutcome
 from mailferry.store import MappedMessage
 
 log = logging.getLogger("mailferry.copy")
+
+
+_ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 LOST = ("the target answered OK to the APPEND but does not hold the message (it has no UIDPLUS,"
@@ -140,8 +144,7 @@ class Appender:
         confirm = "UIDPLUS" not in self.target.capabilities
         if confirm:  # GNU imap4d keeps one APPEND into the mailbox a session has selected
             self.target.unselect(self.mailbox)
-        outcomes = self.target.append(self.mailbox, [
-            AppendMessage(o.body, tuple(o.flags), o.message.internaldate) for o in outgoing])
+        outcomes = self._append(outgoing)
         transient: TryAgainLater | None = None
         stored: list[tuple[_Outgoing, int | None]] = []
         for out, outcome in zip(outgoing, outcomes, strict=True):
@@ -170,6 +173,35 @@ class Appender:
                                           out.message.internaldate))
         self.read_back.check(read_back)
         return transient
+
+    def _append(self, outgoing: list[_Outgoing]) -> list[AppendResult]:
+        """APPEND; a message refused with bare LF or CR in it is offered once more with CRLF
+        line endings (Cyrus refuses bare newlines), and reported as normalised if taken."""
+        outcomes = self.target.append(self.mailbox, [
+            AppendMessage(o.body, tuple(o.flags), o.message.internaldate) for o in outgoing])
+        again = [i for i, (out, outcome) in enumerate(zip(outgoing, outcomes, strict=True))
+                 if outcome.error is not None and not outcome.transient
+                 and has_bare_line_ends(out.body)]
+        if not again:
+            return outcomes
+        fixed = {i: replace(outgoing[i], body=_ANY_LINE_END.sub(b"\r\n", outgoing[i].body))
+                 for i in again}
+        retried = self.target.append(self.mailbox, [
+            AppendMessage(o.body, tuple(o.flags), o.message.internaldate) for o in fixed.values()])
+        for i, outcome in zip(again, retried, strict=True):
+            if outcome.error is None:
+                self.ledger.fail(outgoing[i].message.uid, FailureKind.NORMALISED,
+                                 "the target refused it with bare LF or CR line endings "
+                                 f"({outcomes[i].error}): sent with CRLF, text unchanged "
+                                 "[line_endings]", raw=outgoing[i].body)
+                outgoing[i] = fixed[i]  # what the target holds now: read back against this
+                outcomes[i] = outcome
+            elif not outcome.transient:
+                outcomes[i] = replace(outcome, error=f"{outcome.error} (with CRLF line endings;"
+                                      f" as it was: {outcomes[i].error})")
+            else:
+                outcomes[i] = outcome
+        return outcomes
 
     def _locate(self, stored: list[tuple[_Outgoing, int | None]],
                 ) -> list[tuple[_Outgoing, int | None]]:

@@ -52,11 +52,16 @@ class Appended:
     internaldate: str | None
 
 
+def has_bare_line_ends(body: bytes) -> bool:
+    """LF or CR not in CRLF pairs."""
+    pairs = body.count(b"\r\n")
+    return body.count(b"\n") != pairs or body.count(b"\r") != pairs
+
+
 def rewrite_prone(body: bytes) -> bool:
     """Kinds of message servers are known to rewrite on APPEND."""
-    pairs = body.count(b"\r\n")
     head = body[:body.find(b"\n\n") if b"\n\n" in body else 65536]
-    return (b"\x00" in body or body.count(b"\n") != pairs or body.count(b"\r") != pairs
+    return (b"\x00" in body or has_bare_line_ends(body)
             or not body.endswith(b"\n") or body.startswith((b"From ", b"\r\n", b" "))
             or _EIGHT_BIT.search(head) is not None)
 
@@ -197,4 +202,4 @@ class ReadBack:
                          raw=message.body)
 
 
-__all__ = ["Appended", "ReadBack", "rewrite_classes", "rewrite_prone"]
+__all__ = ["Appended", "ReadBack", "has_bare_line_ends", "rewrite_classes", "rewrite_prone"]
