@@ -15,7 +15,7 @@ from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
 from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
 from mailferry.store import StateStore
 from testbed.messages import make_message
-from testbed.scripted_imap import Command, ScriptedImap
+from testbed.scripted_imap import Command, ScriptedFolder, ScriptedImap
 
 FOLDERS = {"INBOX": 9, "Work": 6}
 
@@ -228,3 +228,40 @@ def test_a_target_that_refuses_bare_newlines_gets_crlf_and_the_message_is_report
     assert kinds["<nul@x>"][0] == "rejected"
     assert kinds["<nul@x>"][1].startswith("Message contains NUL characters (with CRLF")
     assert "<crlf@x>" not in kinds
+
+
+def test_keywords_a_target_refuses_are_counted_once_across_retries(tmp_path: Path) -> None:
+    """Issue 20 point 8: a batch cut short by a dropped connection counted its dropped
+    keywords again on every retry (359 reported for 100 dropped)."""
+    source, target = ScriptedImap(), ScriptedImap()
+    for n in range(6):
+        source.folder("INBOX").add(PLAIN.replace(b"<plain@x>", b"<k%d@x>" % n),
+                                   {"$Label1", "Work", "\\Seen"})
+    appends: list[int] = []
+
+    def no_keywords(command: Command) -> None:
+        folder = server_folder(target, command)
+        command.conn.selected = folder
+        command.send(b"* %d EXISTS\r\n" % len(folder.messages),
+                     b"* OK [PERMANENTFLAGS (\\Seen \\Deleted \\*X)] no keywords\r\n",
+                     b"* OK [UIDVALIDITY 1] ok\r\n* OK [UIDNEXT %d] ok\r\n" % folder.uidnext)
+        command.ok("[READ-WRITE] selected")
+
+    def crash_twice(command: Command) -> None:
+        appends.append(1)
+        if len(appends) <= 2:
+            command.close()
+            return
+        command.default()
+
+    target.script("SELECT", no_keywords)
+    target.script("APPEND", crash_twice)
+    with source, target:
+        summary = copy(source, target, tmp_path / "state.db")
+    assert len(target.folder("INBOX").messages) == 6, summary.to_json()
+    assert summary.keywords_dropped == {"$Label1": 6, "Work": 6}
+
+
+def server_folder(server: ScriptedImap, command: Command) -> ScriptedFolder:
+    name = command.args[0]
+    return server.folder(name.decode() if isinstance(name, bytes) else "INBOX")

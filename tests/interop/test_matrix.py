@@ -30,8 +30,6 @@ P9 = "issue 20 point 9: behaviours to take in stride"
 KNOWN_FAILING_SMALL: dict[tuple[str, str], str] = {
     ("dovecot-slash", "pymap"): f"{P4}; {P5}",
     ("dovecot-dot", "pymap"): f"{P4}; {P5}",
-    ("pymap", "dovecot-slash"): P4,
-    ("pymap", "dovecot-dot"): P4,
 }
 DATE = f"{P4}: Dovecot stores the time of the copy for a 2043 INTERNALDATE, unreported"
 NEWLINE = f"{P4}: Courier adds a final CRLF, unreported"

@@ -108,8 +108,9 @@ class Appender:
         claimed: list[int] = []
         restore: dict[str, list[int]] = defaultdict(list)
         outgoing: list[_Outgoing] = []
+        dropped: dict[int, list[str]] = {}  # counted once the message is settled, so a
         for message, key, match in zip(batch, keys, self._decide(batch, keys), strict=True):
-            flags = self.flags.keep(message.flags)
+            flags, dropped[message.uid] = self.flags.split(message.flags)  # retry recounts none
             if match.decision is Decision.COPY:
                 outgoing.append(_Outgoing(message, message.body or b"", key, flags))
                 continue
@@ -130,6 +131,8 @@ class Appender:
             self.target.uid_store_flags(uid_set(target_uids), flags_text.split())
         transient = self._send(outgoing, rows)
         ledger.record(rows, claimed)
+        for row in rows:
+            self.flags.count(dropped[row.src_uid])
         self.reporter.progress(ledger.result.source, len(batch),
                                sum(len(o.body) for o in outgoing))
         if transient is not None:

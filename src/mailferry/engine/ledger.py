@@ -55,9 +55,16 @@ class FlagFilter:
     dropped: Counter[str] = field(default_factory=Counter)
 
     def keep(self, flags: Iterable[str]) -> list[str]:
-        allowed, dropped = allowed_flags(flags, self.permanent)
-        self.dropped.update(dropped)
+        allowed, dropped = self.split(flags)
+        self.count(dropped)
         return allowed
+
+    def split(self, flags: Iterable[str]) -> tuple[list[str], list[str]]:
+        """(flags kept, keywords dropped), not counted yet."""
+        return allowed_flags(flags, self.permanent)
+
+    def count(self, dropped: Iterable[str]) -> None:
+        self.dropped.update(dropped)
 
 
 class FolderLedger:
