@@ -27,10 +27,7 @@ P7 = "issue 20 point 7: bare-LF bodies sent as they are (Cyrus refuses them)"
 P9 = "issue 20 point 9: behaviours to take in stride"
 
 # (source, target) -> why it fails today; the small mailbox of the regular suite
-KNOWN_FAILING_SMALL: dict[tuple[str, str], str] = {
-    ("dovecot-slash", "pymap"): f"{P4}; {P5}",
-    ("dovecot-dot", "pymap"): f"{P4}; {P5}",
-}
+KNOWN_FAILING_SMALL: dict[tuple[str, str], str] = {}
 DATE = f"{P4}: Dovecot stores the time of the copy for a 2043 INTERNALDATE, unreported"
 NEWLINE = f"{P4}: Courier adds a final CRLF, unreported"
 EIGHT_BIT = f"{P4}: Cyrus replaces 8-bit header bytes by 'X', unreported"

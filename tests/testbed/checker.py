@@ -239,17 +239,18 @@ class Comparison:
         return counts
 
 
-def _loose_key(raw: bytes) -> tuple[bytes, bytes]:
-    """What survives every rewrite bodydiff knows: Message-ID and the normalised body text."""
+def _loose_key(raw: bytes) -> tuple[bytes, bytes, tuple[bytes, ...]]:
+    """What survives every rewrite bodydiff knows: Message-ID, the normalised body text, and
+    the header fields unfolded (pymap re-serialises some MIME bodies, keeping the header)."""
     text = raw.split(b"\n", 1)[1] if raw.startswith(b"From ") and b"\n" in raw else raw
-    text = re.sub(rb"\r\n|\r", b"\n", text)
+    text = re.sub(rb"\r\n|\r", b"\n", text).lstrip(b" \t\n")  # pymap drops leading blanks
     head, _, body = text.partition(b"\n\n")
     message_id = b""
     for line in bodydiff.header_fields(head):
         if line.startswith(b"message-id:"):
             message_id = line
             break
-    return message_id, body.rstrip(b"\n")
+    return message_id, body.rstrip(b"\n"), tuple(bodydiff.header_fields(head))
 
 
 def _compare_folder(name: str, source: list[Message], target: list[Message],
@@ -260,22 +261,24 @@ def _compare_folder(name: str, source: list[Message], target: list[Message],
     right = list(target)
     pairs: list[tuple[Message, Message]] = []
 
-    loose: dict[str, tuple[bytes, bytes]] = {}
+    loose: dict[str, tuple[bytes, bytes, tuple[bytes, ...]]] = {}
 
     def key(msg: Message, bodies: dict[str, bytes], level: int) -> object:
         if level == 0:
             return msg.sha256
         if msg.sha256 not in loose:
             loose[msg.sha256] = _loose_key(bodies[msg.sha256])
-        message_id, text = loose[msg.sha256]
+        message_id, text, fields = loose[msg.sha256]
         if level == 1:
             return message_id, text
         if level == 2:  # a message without Message-ID pairs only by its own bytes here
             return message_id or msg.sha256
-        return text
+        if level == 3:
+            return text
+        return fields
 
-    # same bytes; same Message-ID and text; same Message-ID; same text
-    for level in (0, 1, 2, 3):
+    # same bytes; same Message-ID and text; same Message-ID; same text; same header fields
+    for level in (0, 1, 2, 3, 4):
         buckets: dict[object, list[Message]] = {}
         for tgt in right:
             buckets.setdefault(key(tgt, target_bodies, level), []).append(tgt)
