@@ -15,7 +15,7 @@ from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
 from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
 from mailferry.store import StateStore
 from testbed.messages import make_message
-from testbed.scripted_imap import Command, ScriptedFolder, ScriptedImap
+from testbed.scripted_imap import Command, Literal, ScriptedFolder, ScriptedImap
 
 FOLDERS = {"INBOX": 9, "Work": 6}
 
@@ -40,7 +40,7 @@ def copy(source: ScriptedImap, target: ScriptedImap, state: Path) -> CopySummary
     store = StateStore.open(state)
     try:
         return MailboxCopy(imap_source(_account(source)), _account(target), store,
-                           CopyOptions(retries=2, backoff=0.01, batch_messages=4)).run()
+                           CopyOptions(retries=4, backoff=0.01, batch_messages=4)).run()
     finally:
         store.close()
 
@@ -247,15 +247,15 @@ def test_keywords_a_target_refuses_are_counted_once_across_retries(tmp_path: Pat
                      b"* OK [UIDVALIDITY 1] ok\r\n* OK [UIDNEXT %d] ok\r\n" % folder.uidnext)
         command.ok("[READ-WRITE] selected")
 
-    def crash_twice(command: Command) -> None:
+    def crash_once(command: Command) -> None:
         appends.append(1)
-        if len(appends) <= 2:
+        if len(appends) == 1:
             command.close()
             return
         command.default()
 
     target.script("SELECT", no_keywords)
-    target.script("APPEND", crash_twice)
+    target.script("APPEND", crash_once)
     with source, target:
         summary = copy(source, target, tmp_path / "state.db")
     assert len(target.folder("INBOX").messages) == 6, summary.to_json()
@@ -265,3 +265,39 @@ def test_keywords_a_target_refuses_are_counted_once_across_retries(tmp_path: Pat
 def server_folder(server: ScriptedImap, command: Command) -> ScriptedFolder:
     name = command.args[0]
     return server.folder(name.decode() if isinstance(name, bytes) else "INBOX")
+
+
+def test_a_message_the_target_dies_on_fails_alone(tmp_path: Path) -> None:
+    """Issue 20 point 6: pymap drops the connection (`* BYE [SERVERBUG]`) in the middle of
+    a MULTIAPPEND, keeping the messages before the one it died on. Before: every retry died
+    on it again, the folder failed after 7 attempts with nothing after it copied, and each
+    retry appended again what came before it."""
+    source, target = ScriptedImap(), ScriptedImap()
+    for n in range(8):
+        body = b"POISON\r\n" if n == 3 else b"fine\r\n"
+        source.folder("INBOX").add(PLAIN.replace(b"<plain@x>", b"<p%d@x>" % n).replace(
+            b"hello\r\n", body))
+
+    def dies_on_poison(command: Command) -> None:
+        literals = [bytes(t) for t in command.args if isinstance(t, Literal)]
+        if not any(b"POISON" in body for body in literals):
+            command.default()
+            return
+        folder = server_folder(target, command)
+        for body in literals[:[b"POISON" in b for b in literals].index(True)]:
+            folder.add(body)  # what came before it is kept
+        command.send(b"* BYE [SERVERBUG] Unhandled server error.\r\n")
+        command.close()
+
+    target.script("APPEND", dies_on_poison)
+    with source, target:
+        summary = copy(source, target, tmp_path / "state.db")
+        kept = sorted(m.raw for m in target.folder("INBOX").messages)
+        assert kept == sorted(m.raw for m in source.folder("INBOX").messages
+                              if b"POISON" not in m.raw)
+        (failure,) = summary.failures
+        assert failure.message_id == "<p3@x>" and failure.kind == "rejected"
+        assert "SERVERBUG" in failure.reason
+        copy(source, target, tmp_path / "state.db")
+        copy(source, target, tmp_path / "fresh.db")
+        assert sorted(m.raw for m in target.folder("INBOX").messages) == kept

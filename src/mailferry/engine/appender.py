@@ -19,7 +19,7 @@ from mailferry.engine.readback import Appended, ReadBack, has_bare_line_ends
 from mailferry.engine.results import Reporter
 from mailferry.engine.source import SourceMessage
 from mailferry.engine.target import target_body_digests
-from mailferry.errors import TryAgainLater
+from mailferry.errors import ConnectionLost, TryAgainLater
 from mailferry.imap import AppendMessage, AppendResult, ImapSession, uid_set
 from mailferry.status import FailureKind, MessageOutcome
 from mailferry.store import MappedMessage
@@ -32,6 +32,25 @@ _ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 LOST = ("the target answered OK to the APPEND but does not hold the message (it has no UIDPLUS,"
         " so it was looked for by its fingerprint after the batch): retried on the next run")
+
+
+@dataclass
+class PoisonWatch:
+    """What the attempts at one folder learnt about messages the target dies on (issue 20
+    point 6: pymap answers some APPENDs with `* BYE [SERVERBUG]` and drops the connection).
+    After a connection lost during an APPEND of several messages, messages go one at a time,
+    so the one the server dies on is known: once it killed the connection twice (a network
+    cut is not the message's fault) it is reported with the server's words and not sent
+    again in this run; the others go on."""
+
+    one_at_a_time: bool = False
+    deaths: dict[int, int] = field(default_factory=dict)  # source UID -> connections lost
+    poison: dict[int, str] = field(default_factory=dict)  # source UID -> the server's words
+
+    def died_on(self, uid: int, words: str) -> None:
+        self.deaths[uid] = self.deaths.get(uid, 0) + 1
+        if self.deaths[uid] >= 2:
+            self.poison[uid] = words
 
 
 @dataclass(frozen=True)
@@ -68,6 +87,7 @@ class Appender:
     ledger: FolderLedger
     reporter: Reporter
     decided: frozenset[int]  # source UIDs the header pass chose to copy: no decision left
+    watch: PoisonWatch = field(default_factory=PoisonWatch)
     # one batch waits while another is appended: overlap with bounded memory
     batches: queue.Queue[list[SourceMessage] | None] = field(
         default_factory=lambda: queue.Queue(maxsize=1))
@@ -111,6 +131,11 @@ class Appender:
         dropped: dict[int, list[str]] = {}  # counted once the message is settled, so a
         for message, key, match in zip(batch, keys, self._decide(batch, keys), strict=True):
             flags, dropped[message.uid] = self.flags.split(message.flags)  # retry recounts none
+            if match.decision is Decision.COPY and message.uid in self.watch.poison:
+                ledger.fail(message.uid, FailureKind.REJECTED, "the target dropped the connection"
+                            f" when this message was sent: {self.watch.poison[message.uid]}",
+                            raw=message.body or b"")
+                continue
             if match.decision is Decision.COPY:
                 outgoing.append(_Outgoing(message, message.body or b"", key, flags))
                 continue
@@ -180,8 +205,7 @@ class Appender:
     def _append(self, outgoing: list[_Outgoing]) -> list[AppendResult]:
         """APPEND; a message refused with bare LF or CR in it is offered once more with CRLF
         line endings (Cyrus refuses bare newlines), and reported as normalised if taken."""
-        outcomes = self.target.append(self.mailbox, [
-            AppendMessage(o.body, tuple(o.flags), o.message.internaldate) for o in outgoing])
+        outcomes = self._watched_append(outgoing)
         again = [i for i, (out, outcome) in enumerate(zip(outgoing, outcomes, strict=True))
                  if outcome.error is not None and not outcome.transient
                  and has_bare_line_ends(out.body)]
@@ -204,6 +228,23 @@ class Appender:
                                       f" as it was: {outcomes[i].error})")
             else:
                 outcomes[i] = outcome
+        return outcomes
+
+    def _watched_append(self, outgoing: list[_Outgoing]) -> list[AppendResult]:
+        """APPEND, watching for a connection lost (see PoisonWatch)."""
+        groups = ([[o] for o in outgoing] if self.watch.one_at_a_time else [outgoing])
+        outcomes: list[AppendResult] = []
+        for group in groups:
+            try:
+                outcomes += self.target.append(self.mailbox, [
+                    AppendMessage(o.body, tuple(o.flags), o.message.internaldate)
+                    for o in group])
+            except ConnectionLost as exc:
+                if len(group) > 1:
+                    self.watch.one_at_a_time = True
+                else:
+                    self.watch.died_on(group[0].message.uid, str(exc))
+                raise
         return outcomes
 
     def _locate(self, stored: list[tuple[_Outgoing, int | None]],

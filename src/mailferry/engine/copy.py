@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from mailferry.engine.appender import PoisonWatch
 from mailferry.engine.folders import Folder, FolderPair, folders_from_listing, plan_folders
 from mailferry.engine.options import CopyOptions
 from mailferry.engine.results import (
@@ -257,11 +258,12 @@ class MailboxCopy:
         result = FolderResult(pair.source.display, pair.target_display, note=pair.note)
         failures: list[MessageFailure] = []
         started = time.monotonic()
+        watch = PoisonWatch()  # what one attempt learns about messages the target dies on
 
         def attempt() -> None:
             src, tgt = worker.sessions()
             sync = FolderSync(src, tgt, self.store, self._pair_id, pair, self.options,
-                              self.reporter, result=result, elsewhere=elsewhere)
+                              self.reporter, result=result, elsewhere=elsewhere, watch=watch)
             try:
                 sync.run()
             finally:

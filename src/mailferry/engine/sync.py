@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from mailferry.engine.answers import AnswerCheck, checked
-from mailferry.engine.appender import Appender, confirm_relayed
+from mailferry.engine.appender import Appender, PoisonWatch, confirm_relayed
 from mailferry.engine.fingerprint import body_digest
 from mailferry.engine.folders import FolderPair
 from mailferry.engine.ledger import FlagFilter, FolderLedger, allowed_flags, flags_key
@@ -58,7 +58,8 @@ class FolderSync:
     def __init__(self, source: MessageSource, target: ImapSession, store: StateStore, pair_id: int,
                  pair: FolderPair, options: CopyOptions, reporter: Reporter,
                  result: FolderResult | None = None,
-                 elsewhere: frozenset[str] = frozenset()) -> None:
+                 elsewhere: frozenset[str] = frozenset(),
+                 watch: PoisonWatch | None = None) -> None:
         self.source = source
         self.target = target
         self.store = store
@@ -74,6 +75,7 @@ class FolderSync:
         limit = self.append_limit
         self.max_size = min(options.max_message_size, limit if limit is not None else 1 << 62)
         self.ledger: FolderLedger | None = None
+        self.watch = watch or PoisonWatch()  # shared by the attempts at this folder
         # what the header pass found missing: raised once what did come is copied
         self._gap: IncompleteAnswer | None = None
 
@@ -263,7 +265,7 @@ class FolderSync:
     def _copy_bodies(self, to_copy: list[int], decided: frozenset[int], flags: FlagFilter,
                      ledger: FolderLedger) -> None:
         appender = Appender(self.target, self.pair.target_wire, self.matcher, flags, ledger,
-                            self.reporter, decided=decided)
+                            self.reporter, decided=decided, watch=self.watch)
         # one batch read ahead while the previous one is appended: overlap, bounded memory
         thread = threading.Thread(target=appender.run, name="append", daemon=True)
         thread.start()
