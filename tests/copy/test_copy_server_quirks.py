@@ -301,3 +301,19 @@ def test_a_message_the_target_dies_on_fails_alone(tmp_path: Path) -> None:
         copy(source, target, tmp_path / "state.db")
         copy(source, target, tmp_path / "fresh.db")
         assert sorted(m.raw for m in target.folder("INBOX").messages) == kept
+
+
+def test_a_rewritten_copy_is_found_when_the_source_header_ends_early(tmp_path: Path) -> None:
+    """A message starting with a blank line has an empty BODY[HEADER] on the source, so the
+    header pass cannot pair it with the copy pymap stored without that line; the body can.
+    Before: a re-run with a fresh state copied it again."""
+    source, target = ScriptedImap(), ScriptedImap()
+    odd = b"\r\n\r\nSubject: obsolete syntax\r\nDate: x\r\n\r\nbody\r\n"
+    source.folder("INBOX").add(odd)
+    source.folder("INBOX").add(PLAIN)
+    target.folder("INBOX").add(odd.lstrip(b"\r\n"))  # what pymap stores
+    target.folder("INBOX").add(PLAIN)
+    with source, target:
+        summary = copy(source, target, tmp_path / "fresh.db")
+    assert len(target.folder("INBOX").messages) == 2, summary.to_json()
+    assert summary.total("present_rewritten") == 1

@@ -111,7 +111,10 @@ class Appender:
 
     def _decide(self, batch: Sequence[SourceMessage], keys: list[MessageKey]) -> list[Match]:
         undecided = [i for i, m in enumerate(batch) if m.uid not in self.decided]
-        matches = [Match(Decision.COPY)] * len(batch)
+        # the header pass saw BODY[HEADER], where a server may end the header elsewhere than
+        # the whole message does (a leading blank line): the pool's rewritten copies once more
+        matches = [self.matcher.rewritten_copy(key) if m.uid in self.decided
+                   else Match(Decision.COPY) for m, key in zip(batch, keys, strict=True)]
         if undecided:
             found = self.matcher.match([keys[i] for i in undecided])
             digests = {n: body_digest(batch[i].body or b"") for n, i in enumerate(undecided)

@@ -143,6 +143,11 @@ class Matcher:
                 results[index] = self._second_round(key)
         return [r for r in results if r is not None]
 
+    def rewritten_copy(self, key: MessageKey) -> Match:
+        """A pool message this one's robust fingerprint finds, claimed; else COPY."""
+        entry = _take(self._by_robust.get(key.robust)) if key.robust is not None else None
+        return Match(Decision.PRESENT, entry.uid, rewritten=True) if entry else Match(Decision.COPY)
+
     def _second_round(self, key: MessageKey) -> Match:
         if key.exact in self.elsewhere:
             return Match(Decision.ELSEWHERE)
