@@ -10,7 +10,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, connect, imap_source
+from mailferry.engine import (
+    CopyOptions,
+    CopySummary,
+    MailboxCopy,
+    MirrorCap,
+    MirrorReport,
+    connect,
+    imap_source,
+)
 from mailferry.errors import ConfigError
 from mailferry.store import StateStore
 
@@ -41,6 +49,13 @@ from .output import ProgressReporter, print_json
               help="A Gmail-style \\All folder: copy only messages no other folder holds "
                    "(archived mail), or copy it whole (every message once more).")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--mirror", is_flag=True,
+              help="Mirror mode: our copies follow the source's moves and deletions (only "
+                   "messages mailferry paired; never the source).")
+@click.option("--mirror-cap", default="10%", show_default=True, metavar="N|P%",
+              help="Removals per folder above which a mirror pass stops (a percentage of "
+                   "the folder, at least 10 messages, or a number).")
+@click.option("--force", is_flag=True, help="Mirror mode: go on above the cap.")
 @click.option("--workers", type=click.IntRange(1, 32), default=4, show_default=True,
               help="Folders copied at once (each on its own pair of connections).")
 @click.option("--batch-size", type=click.IntRange(1, 1000), default=100, show_default=True,
@@ -59,7 +74,8 @@ from .output import ProgressReporter, print_json
 def copy(source_url: str, target_url: str, source_password_file: Path | None,
          target_password_file: Path | None, state_path: Path, maps: tuple[str, ...],
          include: tuple[str, ...], exclude: tuple[str, ...], exclude_special: tuple[str, ...],
-         no_automap: bool, skip_duplicates: bool, all_mail: str, dry_run: bool, workers: int,
+         no_automap: bool, skip_duplicates: bool, all_mail: str, dry_run: bool, mirror: bool,
+         mirror_cap: str, force: bool, workers: int,
          batch_size: int, max_message_size: int, command_timeout: float, insecure: bool,
          allow_plaintext: bool, ca_file: str | None, as_json: bool,
          log_file: Path | None) -> None:
@@ -75,6 +91,7 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     options = CopyOptions(
         filters=folder_filters(maps, include, exclude, exclude_special, no_automap),
         skip_duplicates=skip_duplicates, all_mail=all_mail, dry_run=dry_run, workers=workers,
+        mirror=mirror, mirror_cap=parse_cap(mirror_cap, "--mirror-cap"), force=force,
         batch_messages=batch_size, max_message_size=max_message_size,
         command_timeout=command_timeout)
     if not state_path.parent.exists():
@@ -106,6 +123,32 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     sys.exit(summary.exit_status)
 
 
+def parse_cap(value: str, where: str) -> MirrorCap:
+    try:
+        return MirrorCap.parse(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc), where=where) from None
+
+
+def print_mirror(report: MirrorReport, console: Console, *, dry_run: bool) -> None:
+    """Every move and removal of a mirror pass, one line each (also in the log)."""
+    if not report.enabled:
+        if report.note:
+            console.print(f"mirror: {report.note}", markup=False, highlight=False)
+        return
+    verb = "would be " if dry_run else ""
+    for action in report.actions:
+        where = f" -> {action.to}" if action.to else ""
+        console.print(f"mirror: {verb}{action.action} {action.folder}{where}: "
+                      f"Message-ID {action.message_id or '(none)'}, date "
+                      f"{action.date or '(none)'}", markup=False, highlight=False)
+    console.print(f"mirror: {report.count('moved')} {verb}moved, {report.count('removed')} "
+                  f"{verb}removed, {report.repaired} re-paired", markup=False, highlight=False)
+    for problem in (report.note, report.stopped, report.error):
+        if problem:
+            console.print(f"mirror: {problem}", markup=False, highlight=False)
+
+
 def print_summary(summary: CopySummary, console: Console) -> None:
     title = "Dry run: nothing changed" if summary.dry_run else "Copy summary"
     table = Table(title=f"{title}  {summary.source} -> {summary.target}")
@@ -122,6 +165,7 @@ def print_summary(summary: CopySummary, console: Console) -> None:
                       *[str(getattr(folder, c)) for c in columns],
                       folder.error or folder.note)
     console.print(table)
+    print_mirror(summary.mirror, console, dry_run=summary.dry_run)
     if summary.dry_run:
         console.print("folders to create: " + (", ".join(summary.created) or "none"))
         console.print(f"messages to copy: {summary.total('to_copy')}")

@@ -13,11 +13,14 @@ from mailferry.engine.fingerprint import (
 )
 from mailferry.engine.folders import FolderFilters
 from mailferry.engine.matcher import Decision, Match, Matcher, MessageKey
+from mailferry.engine.mirror_plan import MirrorCap
 from mailferry.engine.options import CopyOptions
 from mailferry.engine.results import (
     CopySummary,
     FolderResult,
     MessageFailure,
+    MirrorAction,
+    MirrorReport,
     Reporter,
     SilentReporter,
 )
@@ -44,6 +47,9 @@ __all__ = [
     "MessageFailure",
     "MessageKey",
     "MessageSource",
+    "MirrorAction",
+    "MirrorCap",
+    "MirrorReport",
     "Reporter",
     "RetryPolicy",
     "SessionPair",

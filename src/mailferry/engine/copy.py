@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 
 from mailferry.engine.appender import PoisonWatch
 from mailferry.engine.folders import Folder, FolderPair, folders_from_listing, plan_folders
+from mailferry.engine.mirror import MirrorPass
 from mailferry.engine.options import CopyOptions
 from mailferry.engine.results import (
     CopySummary,
     FolderResult,
     MessageFailure,
+    MirrorReport,
     Reporter,
     SilentReporter,
 )
@@ -136,6 +138,8 @@ class MailboxCopy:
 
             work = policy.run(lambda: self._prepare(summary, control), what="preparing",
                               stop=self.stop, before_retry=reset)
+            if self.options.mirror:  # moves and removals first: the copy then pairs the rest
+                self._mirror(summary, control)
             # an \All folder goes last, once the label folders' messages are known
             last = [w for w in work if self._unfiled_only(w.pair)]
             self._run_workers([w for w in work if w not in last], summary, control)
@@ -152,6 +156,7 @@ class MailboxCopy:
         src_session, tgt_session = control.sessions()
         src, tgt = _survey(src_session.list_folders()), _survey(tgt_session.list_folders())
         plan = plan_folders(src.folders, tgt.folders, tgt.namespace, self.options.filters)
+        self._scope = (plan.pairs, frozenset(f.wire for f in src.folders))
         for excluded in plan.excluded:
             summary.folders.append(FolderResult(excluded.source.display, "",
                                                 FolderStatus.EXCLUDED, note=excluded.reason))
@@ -196,6 +201,26 @@ class MailboxCopy:
         work.sort(key=lambda w: -w.expected)  # biggest first: the slowest folder starts early
         self.reporter.planned(len(work), sum(w.expected for w in work), 0)
         return work
+
+    def _mirror(self, summary: CopySummary, control: SessionPair) -> None:
+        """The mirror pass (engine/mirror.py), with the policy's retries: a retry plans again
+        from the state, so what was done is not done twice. A failure fails the pass (exit
+        1); the copy goes on."""
+        pairs, listed = self._scope
+        report = summary.mirror = MirrorReport(enabled=True)
+
+        def attempt() -> None:
+            src, tgt = control.sessions()
+            MirrorPass(src, tgt, self.store, self._pair_id, pairs, listed, self.options,
+                       report).run()
+
+        try:
+            self.options.retry_policy.run(attempt, what="mirror pass", stop=self.stop,
+                                          before_retry=control.drop)
+        except MailferryError as exc:
+            control.drop()
+            report.error = str(exc)
+            log.warning("mirror pass failed: %s", exc)
 
     def _unchanged(self, state: FolderState | None, pair: FolderPair, status: dict[str, int],
                    src: MessageSource, tgt: ImapSession) -> bool:

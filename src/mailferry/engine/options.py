@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mailferry.engine.folders import FolderFilters
+from mailferry.engine.mirror_plan import MirrorCap
 from mailferry.engine.retry import RetryPolicy
 from mailferry.imap import SessionLimits
 
@@ -17,6 +18,11 @@ class CopyOptions:
     # what no other copied folder holds (archived mail), "copy" copies it whole
     all_mail: str = "unfiled"
     dry_run: bool = False
+    # mirror mode (engine/mirror.py): our copies follow their source messages' moves and
+    # deletions; above the cap per folder the pass stops unless `force`
+    mirror: bool = False
+    mirror_cap: MirrorCap = field(default_factory=MirrorCap)
+    force: bool = False
     # folders copied at once, each over its own source and target connection (MULTIAPPEND
     # on 4 connections to 4 folders: 2,200-4,400 msgs/s; same folder: no gain)
     workers: int = 4

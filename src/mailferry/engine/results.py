@@ -42,6 +42,38 @@ class FolderResult:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class MirrorAction:
+    """One target message a mirror pass moved or removed, named for the report."""
+
+    action: str  # "moved" or "removed"
+    folder: str  # the target folder it was in
+    message_id: str | None
+    date: str | None  # its Date header (INTERNALDATE when it has none)
+    to: str | None = None  # the target folder it went to ("moved")
+
+
+@dataclass
+class MirrorReport:
+    """What the mirror pass of one mailbox did (or, in a dry run, would do)."""
+
+    enabled: bool = False
+    note: str = ""  # why it did not run (cutover passed, UIDVALIDITY changed, ...)
+    actions: list[MirrorAction] = field(default_factory=list)
+    repaired: int = 0  # renumbered on the source, paired again where they are
+    stopped: str | None = None  # the cap was exceeded: nothing was moved or removed
+    error: str | None = None
+
+    def count(self, action: str) -> int:
+        return sum(1 for a in self.actions if a.action == action)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "note": self.note, "moved": self.count("moved"),
+                "removed": self.count("removed"), "repaired": self.repaired,
+                "stopped": self.stopped, "error": self.error,
+                "actions": [asdict(a) for a in self.actions]}
+
+
 @dataclass
 class CopySummary:
     source: str
@@ -52,6 +84,7 @@ class CopySummary:
     created: list[str] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False  # stopped early (signal): some folders are "paused"
+    mirror: MirrorReport = field(default_factory=MirrorReport)
 
     def total(self, attribute: str) -> int:
         return sum(int(getattr(f, attribute)) for f in self.folders)
@@ -67,6 +100,7 @@ class CopySummary:
     def ok(self) -> bool:
         return (all(f.kind == FailureKind.NORMALISED for f in self.failures)
                 and not self.interrupted
+                and self.mirror.stopped is None and self.mirror.error is None
                 and not any(f.status == FolderStatus.FAILED for f in self.folders))
 
     @property
@@ -98,6 +132,7 @@ class CopySummary:
                 "keywords_dropped": dict(self.keywords_dropped),
             },
             "created": self.created,
+            "mirror": self.mirror.to_json(),
             "folders": [{**asdict(f), "keywords_dropped": dict(f.keywords_dropped)}
                         for f in self.folders],
             "failures": [asdict(f) for f in self.failures],

@@ -464,6 +464,13 @@ class ImapSession:
         self.command(b"UID STORE", uids, b"+FLAGS.SILENT", b"(\\Deleted)", name="UID STORE")
         self.command(b"UID EXPUNGE", uids, name="UID EXPUNGE")
 
+    def uid_move(self, uids: bytes, mailbox: bytes) -> None:
+        """RFC 6851 MOVE: atomic on the server, the message keeps its flags and date."""
+        self.command(b"UID MOVE", uids, astring(mailbox), name="UID MOVE")
+
+    def uid_copy(self, uids: bytes, mailbox: bytes) -> None:
+        self.command(b"UID COPY", uids, astring(mailbox), name="UID COPY")
+
     def uid_store_flags(self, uids: bytes, flags: Sequence[str]) -> None:
         flag_list = b"(" + " ".join(flags).encode() + b")"
         self.command(b"UID STORE", uids, b"FLAGS.SILENT", flag_list, name="UID STORE")

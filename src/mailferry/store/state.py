@@ -230,6 +230,15 @@ class StateStore:
                            row.src_uidnext, row.src_highestmodseq, row.tgt_uidvalidity,
                            bool(row.complete), row.tgt_uidnext, row.tgt_messages)
 
+    def folders_of(self, pair_id: int) -> list[FolderState]:
+        """Every folder recorded for the pair (also those the source no longer lists)."""
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(folders).where(folders.c.pair_id == pair_id)
+                                .order_by(folders.c.id)).all()
+        return [FolderState(r.id, r.source_name, r.target_name, r.src_uidvalidity,
+                            r.src_uidnext, r.src_highestmodseq, r.tgt_uidvalidity,
+                            bool(r.complete), r.tgt_uidnext, r.tgt_messages) for r in rows]
+
     def start_folder(self, pair_id: int, source_name: bytes, target_name: bytes,
                      src_uidvalidity: int, tgt_uidvalidity: int) -> FolderState:
         """The folder's state, reset when a UIDVALIDITY or the target folder changed: what
@@ -273,6 +282,39 @@ class StateStore:
             return {r.src_uid: MappedMessage(r.src_uid, r.tgt_uid, r.fingerprint, r.flags,
                                              MessageOutcome(r.outcome), r.relayed)
                     for r in rows}
+
+    def mapped_uids(self, folder_id: int) -> list[int]:
+        """The source UIDs recorded for the folder, ascending (integers only: a 100,000
+        message folder costs a few MB, not its rows)."""
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(messages.c.src_uid).where(
+                messages.c.folder_id == folder_id).order_by(messages.c.src_uid))
+            return [int(r[0]) for r in rows]
+
+    def mapped_rows(self, folder_id: int, src_uids: Iterable[int]) -> list[MappedMessage]:
+        """The recorded rows of these source UIDs (those that have one), by source UID."""
+        wanted = sorted(set(src_uids))
+        out: list[MappedMessage] = []
+        with self._tx() as conn:
+            for start in range(0, len(wanted), 500):  # bounded IN lists
+                rows = conn.execute(sa.select(messages).where(
+                    messages.c.folder_id == folder_id,
+                    messages.c.src_uid.in_(wanted[start:start + 500])))
+                out.extend(MappedMessage(r.src_uid, r.tgt_uid, r.fingerprint, r.flags,
+                                         MessageOutcome(r.outcome), r.relayed) for r in rows)
+        return sorted(out, key=lambda m: m.src_uid)
+
+    def forget_source_uids(self, folder_id: int, src_uids: Iterable[int]) -> None:
+        """Source messages that left the folder (mirror mode): their rows go, so their
+        target messages are no longer ours to pair or to touch from this folder."""
+        gone = sorted(set(src_uids))
+        if not gone:
+            return
+        with self._tx() as conn:
+            for start in range(0, len(gone), 500):
+                conn.execute(messages.delete().where(
+                    messages.c.folder_id == folder_id,
+                    messages.c.src_uid.in_(gone[start:start + 500])))
 
     def fingerprints_elsewhere(self, pair_id: int, source_name: bytes) -> frozenset[str]:
         """Fingerprints of the messages copied from the pair's other folders."""
