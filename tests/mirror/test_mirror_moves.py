@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from mirrorkit import Client, assert_mirrored, mailbox, run_copy
 
 from testbed import Dovecot, SeedMessage, imap_login, seed
@@ -17,6 +19,14 @@ from testbed.messages import make_message
 
 STRASSE = "Projekte/Stra&AN8-e"  # "Projekte/Straße" in modified UTF-7
 NESTED = "Archive/2024/Q1"
+
+
+@pytest.fixture(params=["move", "no-move"])
+def target(request: pytest.FixtureRequest, dovecot_factory: Callable[..., Dovecot]) -> Dovecot:
+    """The target with MOVE, and without it (then UID COPY, \\Deleted, UID EXPUNGE)."""
+    if request.param == "move":
+        return dovecot_factory()
+    return dovecot_factory(without_capabilities=("MOVE",))
 
 
 def _messages(count: int, folder: str, start: int, *, flags: tuple[str, ...] = ()

@@ -79,6 +79,8 @@ class Dovecot:
     master: DovecotUser | None = None
     max_message_size: int | None = None
     advertise_appendlimit: bool = False  # also say max_message_size as APPENDLIMIT=
+    # capabilities not to advertise after login (e.g. ("MOVE",): a target without MOVE)
+    without_capabilities: tuple[str, ...] = ()
     base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mf-dovecot-")))
     host: str = "127.0.0.1"
     port: int = 0
@@ -217,6 +219,8 @@ class Dovecot:
                  if self.max_message_size else "")
         if self.advertise_appendlimit and self.max_message_size:
             quota += f"imap_capability = +APPENDLIMIT={self.max_message_size}\n"
+        if self.without_capabilities:
+            quota += f"imap_capability = {_capabilities_without(self.without_capabilities)}\n"
         master = ""
         if self.master:
             master = (
@@ -276,3 +280,16 @@ service anvil {{
   chroot =
 }}
 {lmtp}"""
+
+
+# what Dovecot 2.3 (Debian's 2.3.19) advertises after login; imap_capability replaces it whole
+_POST_LOGIN_CAPABILITIES = (
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES "
+    "THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN "
+    "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES "
+    "WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW "
+    "STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE")
+
+
+def _capabilities_without(left_out: tuple[str, ...]) -> str:
+    return " ".join(c for c in _POST_LOGIN_CAPABILITIES.split() if c not in left_out)
