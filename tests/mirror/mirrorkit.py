@@ -39,8 +39,11 @@ def run_copy(source: Dovecot, target: Dovecot, state: Path, *, target_port: int 
 
 def run_cli(args: Sequence[str], source: Dovecot, target: Dovecot, *,
             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": source.password(),
-           "MAILFERRY_TARGET_PASSWORD": target.password()}
+    """The real command; `copy` takes alice's passwords from the environment."""
+    env = dict(os.environ)
+    if any(u.name == "alice" for u in source.users):
+        env.update(MAILFERRY_SOURCE_PASSWORD=source.password(),
+                   MAILFERRY_TARGET_PASSWORD=target.password())
     return subprocess.run([*MAILFERRY, *args], capture_output=True, text=True, env=env,
                           timeout=300, cwd=cwd, stdin=subprocess.DEVNULL)
 
@@ -112,13 +115,13 @@ def mailbox(server: Dovecot, user: str = "alice") -> Mailbox:
             snapshot(server.host, server.port, user, server.password(user)).items() if messages}
 
 
-def assert_mirrored(source: Dovecot, target: Dovecot, *,
+def assert_mirrored(source: Dovecot, target: Dovecot, *, user: str = "alice",
                     target_only: dict[str, list[bytes]] | None = None) -> None:
     """The target holds exactly what the source holds, plus `target_only` (raw messages per
     folder that reached the target some other way: never touched)."""
-    expected = mailbox(source)
-    found = mailbox(target)
-    conn = imap_login(target.host, target.port, "alice", target.password())
+    expected = mailbox(source, user)
+    found = mailbox(target, user)
+    conn = imap_login(target.host, target.port, user, target.password(user))
     try:
         for folder, raws in (target_only or {}).items():
             bodies = {m.body: m for m in read_folder(conn, folder)}
@@ -138,3 +141,37 @@ def assert_mirrored(source: Dovecot, target: Dovecot, *,
         missing = expected[folder] - found[folder]
         extra = found[folder] - expected[folder]
         assert not missing and not extra, (folder, len(missing), len(extra))
+
+
+def write_project(root: Path, source: Dovecot, target: Dovecot, waves: dict[str, str],
+                  *, cutover: str, extra: str = "") -> Path:
+    """migration.toml (a whole migration: its cutover matters here), users.csv (user ->
+    wave) and secrets.csv, every user with the same password on both servers."""
+    (root / "migration.toml").write_text(f"""\
+[migration]
+name = "bank"
+domains = ["bank.example"]
+timezone = "Europe/Berlin"
+cutover = {cutover}
+
+[source]
+imap = "imap://127.0.0.1:{source.port}"
+auth = "password"
+
+[target]
+imap = "imap://127.0.0.1:{target.port}"
+auth = "password"
+
+[users]
+file = "users.csv"
+secrets = "secrets.csv"
+
+[sync]
+state = "state.db"
+backoff = 0.05
+{extra}""")
+    (root / "users.csv").write_text("source_user,target_user,department,wave\n" + "".join(
+        f"{name},{name},,{wave}\n" for name, wave in waves.items()))
+    (root / "secrets.csv").write_text("user,source_password,target_password\n" + "".join(
+        f"{name},{source.password(name)},{target.password(name)}\n" for name in waves))
+    return root / "migration.toml"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 
 from mailferry.batch.accounts import AccountFactory, account_urls
 from mailferry.batch.limits import Concurrency, plan_concurrency
 from mailferry.batch.runner import MailboxJob
-from mailferry.engine import CopyOptions, FolderFilters
+from mailferry.engine import CopyOptions, FolderFilters, MirrorCap
 from mailferry.project.settings import FolderRules, ProjectSettings
 from mailferry.project.users import MailboxUser
 
@@ -33,11 +35,21 @@ def concurrency_for(settings: ProjectSettings, selected: int, *, mailboxes: int 
 
 
 def build_jobs(settings: ProjectSettings, users: Sequence[MailboxUser], factory: AccountFactory,
-               workers: int) -> list[MailboxJob]:
+               workers: int, *, mirror: bool | None = None, force: bool = False,
+               now: dt.datetime | None = None) -> list[MailboxJob]:
     """One job per user; filters from [filters] with the user's [waves.NAME] overrides.
-    Checks every user's credentials first, so bad input stops the run before it starts."""
+    Mirror mode from [sync]/[waves.NAME] mirror (or `mirror`, the command line's), off for a
+    user whose cutover has passed at `now`. Checks every user's credentials first, so bad
+    input stops the run before it starts."""
     factory.check(list(users))
-    return [MailboxJob(user, account_urls(settings, user), partial(factory.accounts, user),
-                       copy_options(settings.rules_for(user.wave), workers,
-                                    retries=settings.sync.retries, backoff=settings.sync.backoff))
-            for user in users]
+    now = now or dt.datetime.now(dt.UTC)
+    cap = MirrorCap.parse(settings.sync.mirror_cap)
+    jobs = []
+    for user in users:
+        options = copy_options(settings.rules_for(user.wave), workers,
+                               retries=settings.sync.retries, backoff=settings.sync.backoff)
+        on, note = settings.mirror_for(user.wave, now, wanted=mirror)
+        options = replace(options, mirror=on, mirror_cap=cap, force=force, mirror_note=note)
+        jobs.append(MailboxJob(user, account_urls(settings, user),
+                               partial(factory.accounts, user), options))
+    return jobs

@@ -182,8 +182,10 @@ def _outcome(summary: CopySummary | None, error: str | None, paused: bool,
         status = MailboxStatus.SYNCED
     else:
         status = MailboxStatus.FAILED
-        error = _folder_errors(summary) or f"{len(summary.failures)} messages failed"
+        mirror = summary.mirror
+        error = (_folder_errors(summary) or mirror.stopped or mirror.error
+                 or f"{len(summary.failures)} messages failed")
     return PassOutcome(status, summary.total("copied"), summary.total("bytes"),
                        len(summary.failures), seconds,
                        None if status == MailboxStatus.SYNCED else error, data["folders"],
-                       data["failures"])
+                       data["failures"], data["mirror"])

@@ -91,6 +91,14 @@ class LiveBatchReporter:
         self.console.print(f"{user.source_user}: {outcome.status}, {outcome.copied} messages "
                            f"copied in {outcome.seconds:.1f}s{note}", markup=False,
                            highlight=False)
+        mirror = outcome.mirror
+        if mirror.get("enabled"):
+            self.console.print(f"{user.source_user}: mirror: {mirror['moved']} moved, "
+                               f"{mirror['removed']} removed (each in the report and the log)",
+                               markup=False, highlight=False)
+        elif mirror.get("note"):
+            self.console.print(f"{user.source_user}: {mirror['note']}", markup=False,
+                               highlight=False)
 
     def waiting_for_window(self, opens_at: str) -> None:
         if self._waiting_shown != opens_at:  # once per window, not once per lane and tick
@@ -119,20 +127,26 @@ def _stop_on_signals(stop: threading.Event, console: Console) -> None:
               help="Mailboxes at once (default [sync] mailboxes; capped by max_connections).")
 @click.option("--workers", type=click.IntRange(1, 32), default=None,
               help="Folders at once per mailbox (default [sync] workers).")
+@click.option("--mirror/--no-mirror", default=None,
+              help="Mirror mode (default [sync] mirror, per wave [waves.NAME] mirror): our "
+                   "copies follow the user's moves and deletions, until the user's cutover.")
+@click.option("--force", is_flag=True,
+              help="Mirror mode: go on when a folder's removals exceed [sync] mirror_cap.")
 @click.option("--insecure", is_flag=True, help="Don't verify TLS certificates (not advised).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.option("--log-file", type=click.Path(path_type=Path), default=None,
               help="Write a detailed log here.")
 def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_for_window: bool,
-         mailboxes: int | None, workers: int | None, insecure: bool, as_json: bool,
-         log_file: Path | None) -> None:
+         mailboxes: int | None, workers: int | None, mirror: bool | None, force: bool,
+         insecure: bool, as_json: bool, log_file: Path | None) -> None:
     """Copy the selected mailboxes (default: every user in users.csv). A later run copies
     only what arrived since (delta pass)."""
     settings, users = load(migration_file)
     selected = select_mailboxes(users, wave=wave, names=names)
     concurrency = concurrency_for(settings, len(selected), mailboxes=mailboxes, workers=workers)
     factory = AccountFactory(settings, TlsPolicy(verify=not insecure))
-    jobs = build_jobs(settings, selected, factory, concurrency.workers)
+    jobs = build_jobs(settings, selected, factory, concurrency.workers, mirror=mirror,
+                      force=force)
     if log_file is not None:
         logging.basicConfig(filename=str(log_file), level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -157,7 +171,7 @@ def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_fo
                                     "workers": concurrency.workers},
                     "mailboxes": {user: {"status": o.status, "copied": o.copied,
                                          "bytes": o.bytes, "failed": o.failed,
-                                         "error": o.error}
+                                         "error": o.error, "mirror": o.mirror}
                                   for user, o in result.outcomes.items()}})
     else:
         print_status(build_report(settings.name, selected, records), Console())

@@ -140,6 +140,8 @@ class MailboxCopy:
                               stop=self.stop, before_retry=reset)
             if self.options.mirror:  # moves and removals first: the copy then pairs the rest
                 self._mirror(summary, control)
+            else:
+                summary.mirror.note = self.options.mirror_note
             # an \All folder goes last, once the label folders' messages are known
             last = [w for w in work if self._unfiled_only(w.pair)]
             self._run_workers([w for w in work if w not in last], summary, control)

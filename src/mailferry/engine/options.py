@@ -23,6 +23,7 @@ class CopyOptions:
     mirror: bool = False
     mirror_cap: MirrorCap = field(default_factory=MirrorCap)
     force: bool = False
+    mirror_note: str = ""  # why mirror mode is off for this mailbox (its cutover passed)
     # folders copied at once, each over its own source and target connection (MULTIAPPEND
     # on 4 connections to 4 folders: 2,200-4,400 msgs/s; same folder: no gain)
     workers: int = 4

@@ -104,6 +104,13 @@ def _windows(values: list[str]) -> tuple[Window, ...]:
     return tuple(parse_window(v) for v in values)
 
 
+def _mirror_cap(value: str | int) -> str | int:
+    from mailferry.engine import MirrorCap
+
+    MirrorCap.parse(value)  # raises ValueError with the reason
+    return value
+
+
 def _folder_map(table: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     renames = []
     for src, dst in table.items():
@@ -139,6 +146,9 @@ WAVE_FIELDS = [
     *FILTER_FIELDS,
     Field("start", (dt.datetime, dt.date), default=None),
     Field("end", (dt.datetime, dt.date), default=None),
+    # mirror mode for this wave, and its own cutover (a pilot group cuts over earlier)
+    Field("mirror", bool, default=None),
+    Field("cutover", dt.datetime, default=None),
 ]
 CREDENTIALS = ("none", "letter")
 
@@ -221,6 +231,9 @@ SECTIONS: dict[str, list[Field]] = {
         Field("workers", int, default=2, check=_at_least(1)),  # folders at once per mailbox
         Field("retries", int, default=3, check=_at_least(0)),  # per mailbox, transient errors
         Field("backoff", (int, float), default=5.0),  # seconds, doubled per retry
+        # mirror mode before the cutover: moves and deletions follow (engine/mirror.py)
+        Field("mirror", bool, default=False),
+        Field("mirror_cap", (str, int), default="10%", check=_mirror_cap),
     ],
     "check": [
         Field("nameservers", list, default=(), item_types=str, check=_nameservers),

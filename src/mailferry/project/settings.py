@@ -49,6 +49,16 @@ class SyncSettings:
     workers: int
     retries: int
     backoff: float
+    mirror: bool = False
+    mirror_cap: str | int = "10%"
+
+
+@dataclass(frozen=True)
+class WaveMirror:
+    """[waves.NAME] mirror and cutover; None: the project's."""
+
+    mirror: bool | None = None
+    cutover: dt.datetime | None = None  # aware
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,8 @@ class ProjectSettings:
     windows: tuple[Window, ...]
     timezone: ZoneInfo
     wave_times: dict[str, WaveTimes] = field(default_factory=dict)  # waves with a start
+    cutover: dt.datetime | None = None  # [migration] cutover, aware
+    wave_mirror: dict[str, WaveMirror] = field(default_factory=dict)
 
     @property
     def base(self) -> Path:
@@ -73,6 +85,20 @@ class ProjectSettings:
 
     def rules_for(self, wave: str) -> FolderRules:
         return self.wave_filters.get(wave, self.filters)
+
+    def mirror_for(self, wave: str, now: dt.datetime, *, wanted: bool | None = None,
+                   ) -> tuple[bool, str]:
+        """(mirror mode on for a user of `wave` at `now`, why not when it is asked for but
+        off): it stops by itself once the user's cutover (the wave's, else the project's)
+        has passed, and a later pass only adds late mail."""
+        own = self.wave_mirror.get(wave, WaveMirror())
+        if wanted is None:  # the command line's --mirror/--no-mirror goes first
+            wanted = self.sync.mirror if own.mirror is None else own.mirror
+        cutover = own.cutover or self.cutover
+        if wanted and cutover is not None and now >= cutover:
+            return False, (f"mirroring stopped: the cutover ({cutover.isoformat()}) has "
+                           "passed; this pass only adds late mail")
+        return wanted, ""
 
     def local_time(self, moment: dt.datetime) -> dt.datetime:
         """`moment` (aware) as naive wall time in the migration's zone, as windows are."""
@@ -92,9 +118,11 @@ def build_project(doc: TomlFile) -> ProjectSettings:
     if "migration" in doc.data:
         migration = build_migration(doc)  # a whole migration: every section validated
         name, windows, zone = migration.name, migration.windows, migration.timezone
+        cutover: dt.datetime | None = migration.cutover
         source, target, pilot = migration.source, migration.target, migration.pilot
     else:
         name, windows, zone = doc.path.parent.name or "migration", (), ZoneInfo("UTC")
+        cutover = None
         source = Account(**_table(doc, "source", required=True))
         target = Account(**_table(doc, "target", required=True))
         pilot_table = doc.section("pilot", SECTIONS["pilot"])
@@ -112,9 +140,11 @@ def build_project(doc: TomlFile) -> ProjectSettings:
         secrets_file=base / users["secrets"] if users["secrets"] else None,
         filters=filters, wave_filters=_wave_filters(doc, filters),
         sync=SyncSettings(base / sync["state"], sync["mailboxes"], sync["workers"],
-                          sync["retries"], float(sync["backoff"])),
+                          sync["retries"], float(sync["backoff"]), sync["mirror"],
+                          sync["mirror_cap"]),
         pilot=pilot, windows=windows, timezone=zone,
-        wave_times=parse_wave_times(doc, zone, pilot),
+        wave_times=parse_wave_times(doc, zone, pilot), cutover=cutover,
+        wave_mirror=_wave_mirror(doc, zone),
     )
 
 
@@ -158,5 +188,17 @@ def _wave_filters(doc: TomlFile, filters: FolderRules) -> dict[str, FolderRules]
         kept = {f.name for f in FILTER_FIELDS}
         out[wave] = replace(filters, **{k: v for k, v in checked.items()
                                         if k in table and k in kept})
+    return out
+
+
+def _wave_mirror(doc: TomlFile, zone: ZoneInfo) -> dict[str, WaveMirror]:
+    """[waves.NAME] mirror and cutover (validated with the filters in `_wave_filters`); a
+    cutover without an offset is wall time in the migration's zone."""
+    out: dict[str, WaveMirror] = {}
+    for wave, table in doc.data.get("waves", {}).items():
+        cutover = table.get("cutover")
+        if cutover is not None and cutover.tzinfo is None:
+            cutover = cutover.replace(tzinfo=zone)
+        out[wave] = WaveMirror(table.get("mirror"), cutover)
     return out
 

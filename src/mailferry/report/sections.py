@@ -131,6 +131,26 @@ def _verification_html(report: ProjectReport) -> str:
     return _VERIFICATION_TEMPLATE.render(rows=_verification(report) or [])
 
 
+_MIRROR = """
+{% for u in rows %}<h3>{{ u.source_user }}</h3>
+{% if u.stopped %}<p class="failed">{{ u.stopped }}</p>{% endif %}
+{% if u.note %}<p>{{ u.note }}</p>{% endif %}
+<table><tr><th>action</th><th>folder</th><th>to</th><th>Message-ID</th><th>date</th></tr>
+{% for a in u.actions %}<tr><td>{{ a.action }}</td><td>{{ a.folder }}</td><td>{{ a.to or '' }}</td>
+<td>{{ a.message_id or '(none)' }}</td><td>{{ a.date or '' }}</td></tr>
+{% else %}<tr><td colspan="5">nothing moved or removed</td></tr>{% endfor %}</table>
+{% endfor %}
+"""
+_MIRROR_TEMPLATE = _env.from_string(_MIRROR)
+
+
+def _mirror(report: ProjectReport) -> list[dict[str, Any]] | None:
+    """What the last mirror pass of each mailbox moved and removed (None: no mirror pass)."""
+    rows = [{"source_user": u.user.source_user, **u.record.mirror} for u in report.users
+            if u.record and (u.record.mirror.get("enabled") or u.record.mirror.get("note"))]
+    return rows or None
+
+
 def _failures(report: ProjectReport) -> list[dict[str, Any]]:
     return [{"source_user": u.user.source_user, "error": u.record.error if u.record else None,
              "messages": u.failures}
@@ -147,6 +167,8 @@ SECTIONS: list[Section] = [
     Section("users", "Users and folders", lambda r: [u.to_json() for u in r.users],
             _template(_USERS)),
     Section("failures", "Failures, in the servers' words", _failures, _template(_FAILURES)),
+    Section("mirror", "Mirror mode: moved and removed in the last pass", _mirror,
+            lambda r: _MIRROR_TEMPLATE.render(rows=_mirror(r) or [])),
     Section("verification", "Verification", _verification, _verification_html),
     Section(MONITORING, "Monitoring", monitoring_data, monitoring_html),
 ]

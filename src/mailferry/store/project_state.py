@@ -77,6 +77,7 @@ class MailboxRecord:
     error: str | None = None
     folders: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    mirror: dict[str, Any] = field(default_factory=dict)  # the last pass's mirror report
     verification: dict[str, Any] | None = None  # the last verify (see record_verification)
 
 
@@ -92,6 +93,7 @@ class PassOutcome:
     error: str | None
     folders: list[dict[str, Any]]
     failures: list[dict[str, Any]]
+    mirror: dict[str, Any] = field(default_factory=dict)  # what a mirror pass moved, removed
 
 
 class ProjectState:
@@ -144,8 +146,8 @@ class ProjectState:
                 conn.execute(mailboxes.insert().values(source_user=source_user, **values))
 
     def finish(self, source_user: str, outcome: PassOutcome) -> None:
-        detail = json.dumps({"folders": outcome.folders, "failures": outcome.failures},
-                            ensure_ascii=False, default=str)
+        detail = json.dumps({"folders": outcome.folders, "failures": outcome.failures,
+                             "mirror": outcome.mirror}, ensure_ascii=False, default=str)
         row = mailboxes.c
         values: dict[str, Any] = dict(
             status=outcome.status, passes=row.passes + 1, messages=row.messages + outcome.copied,
@@ -212,6 +214,7 @@ class ProjectState:
             data["status"] = MailboxStatus(data["status"])
             out[row["source_user"]] = MailboxRecord(
                 **data, folders=detail.get("folders", []), failures=detail.get("failures", []),
+                mirror=detail.get("mirror", {}),
                 verification=verified.get(row["source_user"]))
         return out
 
