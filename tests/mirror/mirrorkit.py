@@ -5,7 +5,6 @@ bed (testbed.snapshot), independently of mailferry."""
 
 from __future__ import annotations
 
-import imaplib
 import os
 import subprocess
 import sys

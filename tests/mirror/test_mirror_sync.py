@@ -81,7 +81,7 @@ def test_sync_mirrors_until_the_users_cutover(dovecot_factory: Callable[..., Dov
     text = log.read_text()
     for action in removed:
         assert action["folder"] == "INBOX" and action["message_id"] and action["date"]
-        assert f"removed INBOX: Message-ID {action['message_id']}, date {action['date']}" in text
+        assert f"removing INBOX: Message-ID {action['message_id']}, date {action['date']}" in text
     report = run_cli(["report", str(project), "--json"], source, target, cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     listed = json.loads(report.stdout)["mirror"]

@@ -218,18 +218,21 @@ class MirrorPass:
             names = self._names([m.tgt_uid for m in messages])
             moves: dict[bytes, list[Departed]] = defaultdict(list)
             removals: list[Departed] = []
+            announced: dict[int, MirrorAction] = {}
             for message in messages:
                 if message.tgt_uid not in names:
                     continue  # gone already (an earlier pass was cut short): nothing to do
                 name = names[message.tgt_uid]
                 if id(message) in moving:
                     arrival = destination[id(message)]
-                    self._record("moved", message, name, arrival.target_folder)
+                    announced[id(message)] = self._announce(
+                        "moved", message, name, arrival.target_folder)
                     moves[arrival.target_wire].append(message)
                 elif id(message) in removing:
-                    self._record("removed", message, name)
+                    announced[id(message)] = self._announce("removed", message, name)
                     removals.append(message)
             if dry_run:
+                self.report.actions.extend(announced.values())
                 continue
             expunge: list[int] = []
             settled = [m for m in messages if m.tgt_uid not in names
@@ -253,16 +256,24 @@ class MirrorPass:
             for chunk in uid_chunks(sorted(expunge)):
                 self.target.uid_expunge(chunk)
             self._forget(settled)
+            done = [announced[id(m)] for m in settled if id(m) in announced]
+            self.report.actions.extend(done)
+            log.info("mirror: %s: %d moved, %d removed", messages[0].target_folder,
+                     sum(1 for a in done if a.action == "moved"),
+                     sum(1 for a in done if a.action == "removed"))
 
-    def _record(self, action: str, message: Departed, name: _Name, to: str | None = None,
-                ) -> None:
-        verb = "would be " + action if self.options.dry_run else action
+    def _announce(self, action: str, message: Departed, name: _Name, to: str | None = None,
+                  ) -> MirrorAction:
+        """Logged before the command, so a message removed by a pass that was killed before
+        it heard back is in that run's log; the report lists what was done."""
+        verb = {"moved": "moving", "removed": "removing"}[action]
+        if self.options.dry_run:
+            verb = "would be " + action
         where = f" to {to}" if to else ""
         log.info("mirror: %s %s%s: Message-ID %s, date %s (source folder %s)", verb,
                  message.target_folder, where, name.message_id or "(none)",
                  name.date or "(none)", message.source_folder)
-        self.report.actions.append(MirrorAction(action, message.target_folder,
-                                                name.message_id, name.date, to))
+        return MirrorAction(action, message.target_folder, name.message_id, name.date, to)
 
     def _forget(self, messages: Sequence[Departed]) -> None:
         by_state: dict[int, list[int]] = defaultdict(list)
