@@ -93,6 +93,7 @@ class MirrorPass:
         self.listed = listed
         self.options = options
         self.report = report or MirrorReport(enabled=True)
+        self._target_validity: dict[bytes, int | None] = {}  # as recorded, per target folder
 
     def run(self) -> MirrorReport:
         departed, arrivals, paired, uncapped, recorded = self._departed()
@@ -125,6 +126,7 @@ class MirrorPass:
         uncapped: set[int] = set()
         recorded: set[bytes] = set()  # source folders with a state this pass compared
         for state in self.store.folders_of(self.pair_id):
+            self._target_validity[state.target_name] = state.tgt_uidvalidity
             pair = self.pairs.get(state.source_name)
             if pair is None and state.source_name in self.listed:
                 continue  # excluded now, or not selectable: not mirrored
@@ -139,11 +141,12 @@ class MirrorPass:
             else:
                 recorded.add(pair.source.wire)
                 selected = self.source.examine(pair.source.wire)
-                if selected.uidvalidity != state.src_uidvalidity:
-                    self._note(f"{pair.source.display}: UIDVALIDITY changed, re-paired by "
-                               "fingerprint; nothing removed in this folder")
-                    continue
-                gone, new = _merge(recorded_uids, self.source.uids())
+                if selected.uidvalidity == state.src_uidvalidity:
+                    gone, new = _merge(recorded_uids, self.source.uids())
+                else:  # every UID is new: re-paired by fingerprint first, the rest capped
+                    self._note(f"{pair.source.display}: UIDVALIDITY changed on the source; "
+                               "its messages are paired again by fingerprint")
+                    gone, new = recorded_uids, self.source.uids()
                 source_name, target_name = pair.source.display, pair.target_display
                 if pair.source.special_use in UNCAPPED_SPECIAL_USES:
                     uncapped.add(state.id)
@@ -208,10 +211,17 @@ class MirrorPass:
                 waiting = self._unpaired_in(
                     {destination[id(m)].target_wire for m in messages if id(m) in moving})
             try:
-                self.target.select(wire, readonly=dry_run)
+                selected = self.target.select(wire, readonly=dry_run)
             except TryAgainLater:
                 raise
             except CommandFailed:  # the target folder is gone: nothing of ours left there
+                if not dry_run:
+                    self._forget(messages)
+                continue
+            if selected.uidvalidity != self._target_validity.get(wire):
+                # our target UIDs mean nothing now: never act on them; the copy re-pairs
+                self._note(f"{messages[0].target_folder}: UIDVALIDITY changed on the target; "
+                           "nothing moved or removed there")
                 if not dry_run:
                     self._forget(messages)
                 continue
