@@ -16,7 +16,7 @@ from typing import Any
 from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
 from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
 from mailferry.store import StateStore
-from testbed import Dovecot, imap_login, read_folder, snapshot
+from testbed import Dovecot, SeedMessage, imap_login, read_folder, seed, snapshot
 
 MAILFERRY = [sys.executable, "-m", "mailferry"]
 
@@ -45,6 +45,15 @@ def run_cli(args: Sequence[str], source: Dovecot, target: Dovecot, *,
                    MAILFERRY_TARGET_PASSWORD=target.password())
     return subprocess.run([*MAILFERRY, *args], capture_output=True, text=True, env=env,
                           timeout=300, cwd=cwd, stdin=subprocess.DEVNULL)
+
+
+def put(server: Dovecot, messages: Sequence[SeedMessage], user: str = "alice") -> None:
+    """APPEND as a mail client or a delivery would (the test bed's imaplib seeding)."""
+    conn = imap_login(server.host, server.port, user, server.password(user))
+    try:
+        seed(conn, messages)
+    finally:
+        conn.logout()
 
 
 def _quote(name: str) -> str:

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from mirrorkit import Client, assert_mirrored, mailbox, run_copy
+from mirrorkit import Client, assert_mirrored, mailbox, put, run_copy
 
-from testbed import Dovecot, SeedMessage, imap_login, seed
+from testbed import Dovecot, SeedMessage
 from testbed.messages import make_message
 
 STRASSE = "Projekte/Stra&AN8-e"  # "Projekte/Straße" in modified UTF-7
@@ -37,16 +37,8 @@ def _messages(count: int, folder: str, start: int, *, flags: tuple[str, ...] = (
             for n in range(count)]
 
 
-def _put(server: Dovecot, messages: list[SeedMessage]) -> None:
-    conn = imap_login(server.host, server.port, "alice", server.password())
-    try:
-        seed(conn, messages)
-    finally:
-        conn.logout()
-
-
 def _first_pass(source: Dovecot, target: Dovecot, state: Path) -> None:
-    _put(source, _messages(40, "INBOX", 0) + _messages(6, NESTED, 100)
+    put(source, _messages(40, "INBOX", 0) + _messages(6, NESTED, 100)
          + _messages(6, STRASSE, 200) + _messages(8, "Trash", 300, flags=("\\Seen",)))
     first = run_copy(source, target, state, mirror=True)
     assert first.ok and first.total("copied") == 60
@@ -59,7 +51,7 @@ def test_moves_deletions_trash_and_flags_follow_the_user(source: Dovecot, target
     state = tmp_path / "state.db"
     _first_pass(source, target, state)
     elsewhere = make_message(random.Random(9), 999, size=800)  # reached the target another way
-    _put(target, [SeedMessage(elsewhere, "INBOX")])
+    put(target, [SeedMessage(elsewhere, "INBOX")])
     with Client(source) as user:
         inbox = user.uids("INBOX")
         user.move("INBOX", inbox[0:5], NESTED)  # into a nested folder
@@ -70,7 +62,7 @@ def test_moves_deletions_trash_and_flags_follow_the_user(source: Dovecot, target
         user.empty("Trash")
         user.flag("INBOX", inbox[20:26], "+FLAGS", "\\Flagged $Work")
         user.flag("INBOX", inbox[26:28], "-FLAGS", "\\Seen")
-    _put(source, _messages(2, "INBOX", 500))  # late mail
+    put(source, _messages(2, "INBOX", 500))  # late mail
     before = mailbox(target)
 
     second = run_copy(source, target, state, mirror=True)

@@ -9,18 +9,10 @@ import datetime as dt
 import random
 from pathlib import Path
 
-from mirrorkit import Client, assert_mirrored, mailbox, run_copy
+from mirrorkit import Client, assert_mirrored, mailbox, put, run_copy
 
-from testbed import Dovecot, SeedMessage, imap_login, seed
+from testbed import Dovecot, SeedMessage
 from testbed.messages import make_message
-
-
-def _put(server: Dovecot, messages: list[SeedMessage]) -> None:
-    conn = imap_login(server.host, server.port, "alice", server.password())
-    try:
-        seed(conn, messages)
-    finally:
-        conn.logout()
 
 
 def _messages(count: int, folder: str, start: int) -> list[SeedMessage]:
@@ -33,7 +25,7 @@ def _messages(count: int, folder: str, start: int) -> list[SeedMessage]:
 def test_a_folder_lost_on_the_source_stops_at_the_cap(source: Dovecot, target: Dovecot,
                                                       tmp_path: Path) -> None:
     state = tmp_path / "state.db"
-    _put(source, _messages(20, "INBOX", 0) + _messages(30, "Projects/Bank", 100))
+    put(source, _messages(20, "INBOX", 0) + _messages(30, "Projects/Bank", 100))
     assert run_copy(source, target, state, mirror=True).ok
     with Client(source) as user:
         user.drop_folder("Projects/Bank")  # by accident, or a broken server
@@ -65,7 +57,7 @@ def test_the_cap_as_a_number_and_the_trash_exempt(source: Dovecot, target: Dovec
     from mailferry.engine import MirrorCap
 
     state = tmp_path / "state.db"
-    _put(source, _messages(12, "INBOX", 0) + _messages(15, "Trash", 50))
+    put(source, _messages(12, "INBOX", 0) + _messages(15, "Trash", 50))
     assert run_copy(source, target, state, mirror=True).ok
     with Client(source) as user:
         user.delete("INBOX", user.uids("INBOX")[:3])
@@ -95,9 +87,9 @@ def test_a_dual_delivered_message_deleted_on_the_old_system(source: Dovecot, tar
     deletes it on the old system: it goes on the new one too. Another message that only the
     new server holds (delivered after the routes switched) is never touched."""
     state = tmp_path / "state.db"
-    _put(source, _messages(5, "INBOX", 0) + [SeedMessage(DELIVERED_OLD + RELAYED)])
+    put(source, _messages(5, "INBOX", 0) + [SeedMessage(DELIVERED_OLD + RELAYED)])
     late = DELIVERED_NEW.replace(b"b7", b"c9") + RELAYED.replace(b"offers-49", b"offers-50")
-    _put(target, [SeedMessage(DELIVERED_NEW + RELAYED), SeedMessage(late)])
+    put(target, [SeedMessage(DELIVERED_NEW + RELAYED), SeedMessage(late)])
     first = run_copy(source, target, state, mirror=True)
     assert first.ok and first.total("copied") == 5 and first.total("present") == 1
     with Client(source) as user:
