@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from copy_helpers import mailbox, run_copy
 
+from mailferry.engine import fingerprint
 from testbed import Dovecot, SeedMessage, imap_login, seed
 
 DATE = dt.datetime(2021, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
@@ -97,3 +98,24 @@ def test_same_headers_different_bodies_with_one_already_in_the_target(
     assert summary.ok, summary.to_json()
     assert (summary.total("copied"), summary.total("present")) == (1, 1)
     assert bodies(target) == bodies(source)
+
+
+def test_a_message_without_header_lines_has_one_fingerprint(source: Dovecot, target: Dovecot,
+                                                            state: Path) -> None:
+    """A message whose first line is blank has an empty header block (RFC 5322: the header
+    ends at the first empty line). The engine fingerprints the source's BODY[] and the
+    target's BODY[HEADER]: both must stop at that first line, or the copy is recorded under
+    a fingerprint the target's copy does not have (the body read as header lines)."""
+    put(source, [b"\r\nno header at all\r\n\r\nsecond paragraph\r\n"])
+    assert run_copy(source, target, state).total("copied") == 1
+    for server in (source, target):
+        conn = imap_login(server.host, server.port, "alice", server.password())
+        try:
+            conn.select("INBOX", readonly=True)
+            typ, data = conn.uid("FETCH", "1:*", "(BODY.PEEK[] BODY.PEEK[HEADER])")
+        finally:
+            conn.logout()
+        assert typ == "OK"
+        whole, header = (part[1] for part in data if isinstance(part, tuple))
+        assert header == b"\r\n" and whole.startswith(b"\r\nno header")
+        assert fingerprint(whole) == fingerprint(header)

@@ -25,9 +25,10 @@ HEADER_LIMIT = 256 * 1024  # a header block larger than this is hashed up to her
 def header_block(raw: bytes) -> bytes:
     """The header lines of `raw` (a whole message or its BODY[HEADER]), normalised."""
     text = _LINE_ENDS.sub(b"\n", raw[:HEADER_LIMIT])
-    end = text.find(b"\n\n")
+    # the first empty line ends the header; one at the very top means there is none
+    end = (b"\n" + text).find(b"\n\n")
     if end >= 0:
-        text = text[: end + 1]
+        text = text[:end]
     text = _NUL_LIKE.sub(b"", _TRAILING_BLANKS.sub(b"\n", text))
     return text.rstrip(b"\n") + b"\n"
 
