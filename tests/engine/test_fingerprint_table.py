@@ -104,6 +104,8 @@ def test_relayed_fingerprint_ignores_the_run_and_nothing_else() -> None:
     (b"A: 1\r\n\r\nnul\x00here", b"A: 1\r\n\r\nnul\x80here", True),
     (b"A: 1\r\n\r\nbody", b"A: 1\r\n\r\nbodY", False),
     (b"no header end", b"", True),  # nothing below a header block: the empty text
+    (b"no header end", b"A: 1\r\n\r\n", True),
+    (b"A: 1\r\n\r\nnul\x00here", b"A: 1\r\n\r\nnulhere", True),  # NUL dropped, not replaced
 ])
 def test_body_digest(a: bytes, b: bytes, same: bool) -> None:
     assert (body_digest(a) == body_digest(b)) is same

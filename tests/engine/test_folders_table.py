@@ -134,6 +134,10 @@ def test_notes_say_why_a_name_changed() -> None:
     # an explicit --map wins over the special use, and says so
     pairs, _ = plan_of(source[:1], target=target, renames=(("Trash", "Bin"),))
     assert pairs == [("Trash", b"Bin", "--map")]
+    # a --map of a folder two levels down too
+    nested = [folder("Old/Trash", "\\Trash")]
+    pairs, _ = plan_of(nested, target=target, renames=(("Old/Trash", "Bin"),))
+    assert pairs == [("Old/Trash", b"Bin", "--map")]
 
 
 def test_existing_targets_and_subscriptions() -> None:

@@ -170,6 +170,25 @@ def test_list_attributes_and_delimiters() -> None:
     assert parse_list(tokens(b'* LIST () "." INBOX\r\n')).delimiter == "."
 
 
+@pytest.mark.parametrize(("line", "expected", "name"), [
+    # a quoted name keeps its own spacing, whatever was asked
+    (b'* STATUS "a  b" (MESSAGES 1)\r\n', b"a b", b"a  b"),
+    # a name sent unquoted in two atoms is the name asked for when it reads the same
+    (b"* STATUS Archive 2003 (MESSAGES 1)\r\n", b"Archive  2003", b"Archive  2003"),
+    (b"* STATUS Archive 2003 (MESSAGES 1)\r\n", b"Archive 2004", b"Archive 2003"),
+    (b"* STATUS Archive 2003 (MESSAGES 1)\r\n", None, b"Archive 2003"),
+])
+def test_status_names(line: bytes, expected: bytes | None, name: bytes) -> None:
+    assert parse_status(tokens(line), expected) == (name, {"MESSAGES": 1})
+
+
+@pytest.mark.parametrize("line", [b"* STATUS INBOX\r\n", b"* STATUS INBOX MESSAGES 1\r\n",
+                                  b"* STATUS (x) (MESSAGES 1)\r\n"])
+def test_status_refusals(line: bytes) -> None:
+    with pytest.raises(ProtocolError, match=r"^malformed STATUS response: "):
+        parse_status(tokens(line))
+
+
 def test_status_refusals_and_item_names() -> None:
     with pytest.raises(ProtocolError, match="expected a number for unseen, got b'x'"):
         parse_status(tokens(b"* STATUS INBOX (unseen x)\r\n"))
@@ -191,7 +210,9 @@ def test_untagged_responses_by_kind() -> None:
     responses = [Response([line]) for line in (
         b"* LIST () \"/\" INBOX\r\n", b"* list () \"/\" Work\r\n", b"* 3 EXISTS\r\n",
         b"* 4 exists\r\n", b"A1 OK LIST done\r\n", b"+ LIST\r\n", b"*\r\n", b"* 5\r\n",
-        b"* STATUS INBOX (MESSAGES 1)\r\n", b"* (LIST) x\r\n")]
+        b"* STATUS INBOX (MESSAGES 1)\r\n", b"* (LIST) x\r\n", b"* SEARCH\r\n")]
+    # an empty SEARCH is two tokens, and still a SEARCH
+    assert list(iter_untagged(responses, b"SEARCH")) == [[b"*", b"SEARCH"]]
     assert [t[-1] for t in iter_untagged(responses, b"LIST")] == [b"INBOX", b"Work"]
     assert [t[1] for t in iter_untagged(responses, b"EXISTS")] == [b"3", b"4"]
     assert [t[2] for t in iter_untagged(responses, b"STATUS")] == [b"INBOX"]

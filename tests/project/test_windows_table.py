@@ -86,6 +86,9 @@ def test_edges(text: str, minute: int, inside: bool) -> None:
     # the earliest of several
     (["Wed 10:00-11:00", "Tue 22:00-23:00"], MON, MON + dt.timedelta(days=1, hours=22)),
     (["Sun 23:00-Mon 01:00"], MON.replace(hour=2), MON + dt.timedelta(days=6, hours=23)),
+    # the seconds of the moment never carry into the opening
+    (["Mon 20:00-21:00"], MON.replace(hour=19, minute=59, second=59, microsecond=999),
+     MON.replace(hour=20)),
     # a Sunday moment: next week's Monday computed from this week's
     (["Mon 06:00-07:00"], MON + dt.timedelta(days=6, hours=12),
      MON + dt.timedelta(days=7, hours=6)),
