@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from test_rules import CUTOVER, mx, status
+from rule_cases import CUTOVER, mx, status
 from world import NOW, example
 
 from mailferry.cli import main
