@@ -8,6 +8,7 @@ import datetime as dt
 import email
 from collections.abc import Callable
 
+import pytest
 from monitorkit import CUTOVER, WebhookEndpoint, World
 
 from mailferry.monitor import CheckStatus, run_pass
@@ -70,12 +71,15 @@ def test_a_lost_probe_alerts_once_and_resolves_once(
 
 
 def test_a_failed_webhook_is_tried_again_at_the_next_pass_only_until_it_gets_through(
-        world: Callable[..., World], webhook: WebhookEndpoint) -> None:
-    """The endpoint refuses (HTTP 503) once: the next pass tells it; the one after does not."""
+        world: Callable[..., World], webhook: WebhookEndpoint,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The endpoint refuses (HTTP 503) once: the next pass tells it; the one after does not.
+    Every POST carries the Bearer token from webhook_token; the token is stored nowhere."""
+    monkeypatch.setenv("HOOK_TOKEN", "hook-s3cret")
     with SmtpSink() as black_hole:
         w = world(with_relay=False, mx_port=black_hole.port, alert_port=0,
                   probe_wait=1,
-                  monitor_extra="dual_delivery = false\n")
+                  monitor_extra='dual_delivery = false\nwebhook_token = "env:HOOK_TOKEN"\n')
         start = CUTOVER + dt.timedelta(hours=1)
         ctx = w.context(start)
         try:
@@ -92,3 +96,6 @@ def test_a_failed_webhook_is_tried_again_at_the_next_pass_only_until_it_gets_thr
     assert any(c.area == "alerting" and "HTTP 503" in c.message for c in failed.checks)
     opened = [p for p in webhook.posts if p["incident"] == "probe new"]
     assert [p["event"] for p in opened] == ["opened", "opened"]  # the refused one, then once
+    assert {h["Authorization"] for h in webhook.headers} == {"Bearer hook-s3cret"}
+    for stored in w.root.glob("state.db*"):  # the database and its journal, if any
+        assert b"hook-s3cret" not in stored.read_bytes()
