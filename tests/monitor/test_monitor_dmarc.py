@@ -71,6 +71,10 @@ def write_reports(directory: Path) -> None:
                          aggregate_xml("y-after", AFTER, [(NEW_PROVIDER, 5, "pass", "pass")],
                                        org="yahoo.com"))
     (directory / "yahoo.zip").write_bytes(buffer.getvalue())
+    # a report whose day straddles the cutover counts on the side of its middle (before)
+    straddling = aggregate_xml("r-straddling", CUTOVER - dt.timedelta(hours=20),
+                               [(NEW_PROVIDER, 7, "pass", "pass")])
+    (directory / "google.com!bank.example!straddling.xml").write_bytes(straddling)
     (directory / "notes.txt").write_text("not a report\n")
 
 
@@ -88,7 +92,7 @@ def test_a_source_that_broke_at_the_cutover_is_a_finding_with_advice(
     done = mailferry("dmarc", str(reports), "--project", str(w.toml), "--now", now, "--json")
     assert done.returncode == 1, done.stderr  # an error finding
     out = json.loads(done.stdout)
-    assert out["ingested"] == 3 and out["already_known"] == 0
+    assert out["ingested"] == 4 and out["already_known"] == 0
     assert [s.split(":")[0] for s in out["skipped"]] == [str(reports / "notes.txt")]
     rows = {r["source_ip"]: r for r in out["sources"]}
     assert rows[CRM]["before"] == {"messages": 12, "aligned": 12, "spf_aligned": 12,
@@ -96,6 +100,7 @@ def test_a_source_that_broke_at_the_cutover_is_a_finding_with_advice(
     assert rows[CRM]["after"] == {"messages": 9, "aligned": 0, "spf_aligned": 0,
                                   "dkim_aligned": 0}
     assert rows[NEW_PROVIDER]["after"]["messages"] == 60  # google and yahoo
+    assert rows[NEW_PROVIDER]["before"]["messages"] == 47  # with the straddling day
     assert "crm.example" in rows[CRM]["names"]
     (finding,) = out["findings"]
     assert finding["rule"] == "dmarc.unaligned-source" and finding["severity"] == "error"
@@ -105,7 +110,7 @@ def test_a_source_that_broke_at_the_cutover_is_a_finding_with_advice(
 
     again = mailferry("dmarc", str(reports), "--project", str(w.toml), "--now", now, "--json")
     out = json.loads(again.stdout)
-    assert (out["ingested"], out["already_known"]) == (0, 3)  # nothing counted twice
+    assert (out["ingested"], out["already_known"]) == (0, 4)  # nothing counted twice
     assert {r["source_ip"]: r["after"]["messages"] for r in out["sources"]} == {
         CRM: 9, NEW_PROVIDER: 60}
 
