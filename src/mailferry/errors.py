@@ -15,6 +15,8 @@
     |       +-- TryAgainLater       [UNAVAILABLE], [INUSE], throttling; `delay` if said  retried
     |       +-- AuthorizationFailed [AUTHORIZATIONFAILED]: no right to this mailbox      never
     +-- StateError                  the state database is unusable                      never
+    +-- MailboxBusy                 another run holds the target mailbox's lease: skipped never
+    +-- LeaseLost                   our lease expired or was taken over: stop writing   never
 
 Whether an error is worth retrying is a property of its class (`retryable`), never of its
 message or of where it was caught: `engine.RetryPolicy` is the one place that acts on it.
@@ -119,3 +121,16 @@ class AuthorizationFailed(CommandFailed):
 
 class StateError(MailferryError):
     """The state database cannot be opened or is from an incompatible version."""
+
+
+class MailboxBusy(MailferryError):
+    """Another run holds the lease on the target mailbox ("in progress elsewhere")."""
+
+    def __init__(self, message: str, *, holder: str = "", same_run: bool = False) -> None:
+        self.holder = holder  # "host pid N, a run started ..."
+        self.same_run = same_run  # another lane of this very run holds it
+        super().__init__(message)
+
+
+class LeaseLost(MailferryError):
+    """This run's lease on a mailbox expired or was taken over: nothing more is written."""

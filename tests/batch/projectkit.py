@@ -25,7 +25,7 @@ from mailferry.batch.schedule import utc_now
 from mailferry.engine import FolderResult, Reporter, SilentReporter
 from mailferry.project.settings import load_project
 from mailferry.project.users import MailboxUser, load_users
-from mailferry.store import StateStore
+from mailferry.store import LeaseTimes, StateStore
 from mailferry.store.project_state import PassOutcome, ProjectState
 from testbed import Dovecot, DovecotUser, imap_login, seed, snapshot
 from testbed.messages import make_message, random_flags, sample_mailbox
@@ -74,6 +74,7 @@ class Project:
     target: Dovecot
     users: list[DovecotUser]
     source_port: int | None = None  # a proxy in front of the source
+    target_port: int | None = None  # a proxy in front of the target
     extra: str = ""
     waves: dict[str, str] = field(default_factory=dict)  # user -> wave
 
@@ -91,7 +92,7 @@ auth = "password"
 max_connections = 8
 
 [target]
-imap = "imap://127.0.0.1:{self.target.port}"
+imap = "imap://127.0.0.1:{self.target_port or self.target.port}"
 auth = "master"
 master_user = "{MASTER.name}"
 master_password = "file:master.pw"
@@ -138,6 +139,7 @@ class EventLog:
     def __init__(self, on_folder: Callable[[], None] | None = None) -> None:
         self.finished: list[tuple[str, str]] = []
         self.waited: list[str] = []
+        self.busy: list[tuple[str, str]] = []
         self.on_folder = on_folder
 
     def batch_planned(self, mailboxes: int) -> None:
@@ -156,6 +158,9 @@ class EventLog:
     def mailbox_finished(self, user: MailboxUser, outcome: PassOutcome) -> None:
         self.finished.append((user.source_user, outcome.status))
 
+    def mailbox_busy(self, user: MailboxUser, holder: str, *, waiting: bool) -> None:
+        self.busy.append((user.source_user, holder))
+
     def waiting_for_window(self, opens_at: str) -> None:
         self.waited.append(opens_at)
 
@@ -173,7 +178,8 @@ def run_batch(toml: Path, reporter: EventLog | None = None, *, wave: str | None 
     try:
         with ProjectState.open(settings.sync.state) as state:
             runner = BatchRunner(store, state, concurrency, schedule, reporter or EventLog(),
-                                 stop or threading.Event(), wait_for_window=wait_for_window)
+                                 stop or threading.Event(), wait_for_window=wait_for_window,
+                                 lease_times=LeaseTimes(settings.sync.lease_ttl))
             return runner.run(jobs)
     finally:
         store.close()

@@ -10,11 +10,17 @@ engine `MailboxCopy` on the shared state store.
 - Maintenance windows: outside a window no new mailbox starts; when a window closes the
   mailboxes in progress pause as on a stop. With `wait_for_window` the lanes sleep until
   the next window opens and then continue (paused mailboxes first).
+- Leases: a mailbox is copied only under the lease on its target mailbox (store.leases), so
+  two runs (or two lanes) never write one mailbox at once. A mailbox another run holds is
+  skipped ("in progress elsewhere", exit 1), or with `wait_for_lease` tried again after the
+  others; one of this run's own lanes holds it: it waits its turn. A lease lost mid-copy
+  stops that mailbox at once (the IMAP session refuses every further write).
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 import time
@@ -25,11 +31,11 @@ from typing import Protocol
 from mailferry.batch.limits import Concurrency
 from mailferry.batch.schedule import WindowSchedule
 from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, Reporter, imap_source
-from mailferry.errors import MailferryError
+from mailferry.errors import MailboxBusy, MailferryError
 from mailferry.imap import Account
 from mailferry.project.users import MailboxUser
 from mailferry.status import FolderStatus, MailboxStatus
-from mailferry.store import StateStore
+from mailferry.store import HeldLease, LeaseHolder, LeaseTimes, StateStore, mailbox_lease_key
 from mailferry.store.project_state import PassOutcome, ProjectState
 
 log = logging.getLogger("mailferry.batch")
@@ -53,6 +59,9 @@ class BatchReporter(Protocol):
 
     def mailbox_finished(self, user: MailboxUser, outcome: PassOutcome) -> None: ...
 
+    def mailbox_busy(self, user: MailboxUser, holder: str, *, waiting: bool) -> None:
+        """Another run holds the lease on its target mailbox: skipped, or (once) waiting."""
+
     def waiting_for_window(self, opens_at: str) -> None: ...
 
 
@@ -62,11 +71,13 @@ class BatchResult:
     not_started: list[str] = field(default_factory=list)
     next_window: str | None = None  # ISO time, when mailboxes wait for a window
     interrupted: bool = False
+    busy: dict[str, str] = field(default_factory=dict)  # in progress elsewhere: user -> holder
 
     @property
     def exit_status(self) -> int:
         done = all(o.status == MailboxStatus.SYNCED for o in self.outcomes.values())
-        return 0 if done and not self.not_started and not self.interrupted else 1
+        return 0 if (done and not self.not_started and not self.interrupted
+                     and not self.busy) else 1
 
 
 @dataclass
@@ -78,11 +89,16 @@ class BatchRunner:
     reporter: BatchReporter
     stop: threading.Event = field(default_factory=threading.Event)
     wait_for_window: bool = False
+    lease_times: LeaseTimes = field(default_factory=LeaseTimes)
+    wait_for_lease: bool = False
 
     def run(self, jobs: list[MailboxJob]) -> BatchResult:
         self._queue = collections.deque(jobs)
         self._lock = threading.Lock()
-        self._active: dict[str, threading.Event] = {}
+        self._active: dict[str, tuple[threading.Event, HeldLease]] = {}
+        self._leased_elsewhere: list[tuple[float, MailboxJob]] = []  # (try again at, job)
+        self._waited: set[str] = set()
+        self._holder = LeaseHolder.this_process()
         self._result = BatchResult()
         self.reporter.batch_planned(len(jobs))
         lanes = [threading.Thread(target=self._lane, name=f"mailbox-lane-{n}", daemon=True)
@@ -92,9 +108,11 @@ class BatchRunner:
         while any(lane.is_alive() for lane in lanes):
             if self.stop.is_set() or not self.schedule.is_open():
                 self._pause_active()
+            self._pause_lost()
             time.sleep(_TICK)
         result = self._result
-        result.not_started = [job.user.source_user for job in self._queue]
+        result.not_started = [job.user.source_user for job in self._queue] + [
+            job.user.source_user for _, job in self._leased_elsewhere]
         result.interrupted = self.stop.is_set() or any(
             o.status == MailboxStatus.PAUSED for o in result.outcomes.values())
         if result.not_started and not self.schedule.is_open():
@@ -103,11 +121,19 @@ class BatchRunner:
 
     def _pause_active(self) -> None:
         with self._lock:
-            for pause in self._active.values():
+            for pause, _ in self._active.values():
                 pause.set()
 
+    def _pause_lost(self) -> None:
+        """A mailbox whose lease was lost starts no further folder (writes already stop)."""
+        with self._lock:
+            for pause, lease in self._active.values():
+                if lease.lost.is_set():
+                    pause.set()
+
     def _next_job(self) -> MailboxJob | None:
-        """The next mailbox, once a window is open; None when done or stopping."""
+        """The next mailbox, once a window is open; None when done or stopping. Mailboxes
+        leased elsewhere come back once the others are done, every second or so."""
         while not self.stop.is_set():
             if not self.schedule.is_open():
                 if not self.wait_for_window:
@@ -117,12 +143,23 @@ class BatchRunner:
                 self.stop.wait(min(max(self.schedule.seconds_until_open(), _TICK), 60.0))
                 continue
             with self._lock:
-                return self._queue.popleft() if self._queue else None
+                if self._queue:
+                    return self._queue.popleft()
+                if not self._leased_elsewhere:
+                    return None
+                self._leased_elsewhere.sort(key=lambda waiting: waiting[0])
+                if self._leased_elsewhere[0][0] <= time.monotonic():
+                    return self._leased_elsewhere.pop(0)[1]
+            self.stop.wait(_TICK)
         return None
 
     def _lane(self) -> None:
         while (job := self._next_job()) is not None:
-            outcome = self._run_mailbox(job)
+            lease = self._lease(job)
+            if lease is None:
+                continue
+            with lease:
+                outcome = self._run_mailbox(job, lease)
             with self._lock:
                 self._result.outcomes[job.user.source_user] = outcome
                 if (outcome.status == MailboxStatus.PAUSED and self.wait_for_window
@@ -130,17 +167,38 @@ class BatchRunner:
                     self._queue.appendleft(job)  # a window closed: resume in the next one
             self.reporter.mailbox_finished(job.user, outcome)
 
-    def _run_mailbox(self, job: MailboxJob) -> PassOutcome:
+    def _lease(self, job: MailboxJob) -> HeldLease | None:
+        """The lease on the job's target mailbox, or None: skipped or put back to wait."""
+        try:
+            return self.store.leases.acquire(mailbox_lease_key(job.urls[1]),
+                                             times=self.lease_times, holder=self._holder)
+        except MailboxBusy as busy:
+            user = job.user.source_user
+            if self.wait_for_lease or busy.same_run:
+                with self._lock:
+                    self._leased_elsewhere.append(
+                        (time.monotonic() + min(1.0, self.lease_times.heartbeat), job))
+                    first = user not in self._waited
+                    self._waited.add(user)
+                if first and not busy.same_run:
+                    self.reporter.mailbox_busy(job.user, str(busy), waiting=True)
+                return None
+            with self._lock:
+                self._result.busy[user] = busy.holder
+            self.reporter.mailbox_busy(job.user, str(busy), waiting=False)
+            return None
+
+    def _run_mailbox(self, job: MailboxJob, lease: HeldLease) -> PassOutcome:
         pause = threading.Event()
         with self._lock:
-            self._active[job.user.source_user] = pause
+            self._active[job.user.source_user] = (pause, lease)
         try:
-            return self._pass(job, pause)
+            return self._pass(_guarded(job, lease), pause, lease)
         finally:
             with self._lock:
                 del self._active[job.user.source_user]
 
-    def _pass(self, job: MailboxJob, pause: threading.Event) -> PassOutcome:
+    def _pass(self, job: MailboxJob, pause: threading.Event, lease: HeldLease) -> PassOutcome:
         """One pass over a mailbox; the engine retried inside it what its policy retries."""
         user = job.user
         started = time.monotonic()
@@ -161,8 +219,21 @@ class BatchRunner:
             error = f"unexpected error: {type(exc).__name__}: {exc}"
             log.exception("mailbox %s failed with an unexpected error", user.source_user)
         outcome = _outcome(summary, error, pause.is_set(), time.monotonic() - started)
+        try:
+            lease.check()
+        except MailferryError as lost:  # the mailbox's row belongs to the new holder now
+            return dataclasses.replace(outcome, status=MailboxStatus.FAILED, error=str(lost))
         self.state.finish(user.source_user, outcome)
         return outcome
+
+
+def _guarded(job: MailboxJob, lease: HeldLease) -> MailboxJob:
+    """The job with every target session refusing to write once the lease is gone."""
+    def accounts() -> tuple[Account, Account]:
+        source, target = job.accounts()
+        return source, dataclasses.replace(target, write_guard=lease)
+
+    return dataclasses.replace(job, accounts=accounts)
 
 
 def _folder_errors(summary: CopySummary) -> str:

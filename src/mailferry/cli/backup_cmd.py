@@ -27,6 +27,7 @@ from mailferry.store import StateStore
 
 from .accounts import check_reachable, make_account, password_option, tls_options, tls_policy
 from .copy_cmd import print_summary
+from .leasing import copy_under_lease, lease_options
 from .output import ProgressReporter, print_json
 
 key_option = click.option("--key-file", type=click.Path(path_type=Path), default=None,
@@ -120,7 +121,7 @@ def _verify_backup(root: Path, key: bytes | None, as_json: bool) -> None:
 
 
 def _copy_into(opener: SourceOpener, target: Account, state_path: Path, filters: FolderFilters,
-               as_json: bool) -> None:
+               as_json: bool, *, wait_for_lease: bool, lease_ttl: float) -> None:
     """The copy engine from a local source: byte-exact, flags, dates, no duplicates."""
     if not state_path.parent.exists():
         raise ConfigError(f"directory {state_path.parent} does not exist", where="--state")
@@ -135,8 +136,11 @@ def _copy_into(opener: SourceOpener, target: Account, state_path: Path, filters:
         sessions.logout()
         raise
     try:
-        with ProgressReporter(Console(stderr=True)) as reporter:
-            summary = MailboxCopy(opener, target, store, options, reporter).run(sessions)
+        console = Console(stderr=True)
+        with ProgressReporter(console) as reporter:
+            summary = copy_under_lease(MailboxCopy(opener, target, store, options, reporter),
+                                       sessions, wait=wait_for_lease, ttl=lease_ttl,
+                                       console=console)
     finally:
         store.close()
     if as_json:
@@ -162,10 +166,12 @@ def _folder_filters(folders: tuple[str, ...]) -> FolderFilters:
 @key_option
 @state_option
 @tls_options
+@lease_options
 @json_option
 def restore(directory: Path, target_url: str, folders: tuple[str, ...], mailbox_name: str | None,
             target_password_file: Path | None, key_file: Path | None, state_path: Path,
-            insecure: bool, allow_plaintext: bool, ca_file: str | None, as_json: bool) -> None:
+            insecure: bool, allow_plaintext: bool, ca_file: str | None, wait_for_lease: bool,
+            lease_ttl: float, as_json: bool) -> None:
     """Put a backup (or some of its folders) into any IMAP server, with the guarantees of
     `copy`. Exit 1 if a message could not be restored exactly (each one is listed)."""
     found = mailbox_dirs(directory)
@@ -177,7 +183,8 @@ def restore(directory: Path, target_url: str, folders: tuple[str, ...], mailbox_
     target = make_account("target", target_url, target_password_file,
                           tls_policy(insecure, allow_plaintext, ca_file))
     opener = backup_source(found[0], _key(key_file))
-    _copy_into(opener, target, state_path, _folder_filters(folders), as_json)
+    _copy_into(opener, target, state_path, _folder_filters(folders), as_json,
+               wait_for_lease=wait_for_lease, lease_ttl=lease_ttl)
 
 
 @click.group("import")
@@ -194,15 +201,17 @@ def _import_command(kind: str) -> click.Command:
     @password_option("target")
     @state_option
     @tls_options
+    @lease_options
     @json_option
     def command(path: Path, target_url: str, folder: str, target_password_file: Path | None,
                 state_path: Path, insecure: bool, allow_plaintext: bool, ca_file: str | None,
-                as_json: bool) -> None:
+                wait_for_lease: bool, lease_ttl: float, as_json: bool) -> None:
         target = make_account("target", target_url, target_password_file,
                               tls_policy(insecure, allow_plaintext, ca_file))
         name = folder.strip("/") or "INBOX"
         opener = mbox_source(path, name) if kind == "mbox" else maildir_source(path, name)
-        _copy_into(opener, target, state_path, FolderFilters(automap=False), as_json)
+        _copy_into(opener, target, state_path, FolderFilters(automap=False), as_json,
+                   wait_for_lease=wait_for_lease, lease_ttl=lease_ttl)
 
     command.help = (f"Import the {kind} at PATH into TARGET_URL, exactly and without duplicates"
                     " on re-runs. Flags come from " + ("Status:/X-Status: headers, dates from"

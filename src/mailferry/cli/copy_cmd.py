@@ -30,6 +30,7 @@ from .accounts import (
     tls_options,
     tls_policy,
 )
+from .leasing import copy_under_lease, lease_options
 from .output import ProgressReporter, print_json
 
 
@@ -68,6 +69,7 @@ from .output import ProgressReporter, print_json
               metavar="SECONDS", help="Give up on a server's answer after this long (plus 1 s "
               "per 16 KB it sends): a server that trickles cannot stall the run.")
 @tls_options
+@lease_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--log-file", type=click.Path(path_type=Path), default=None,
               help="Write a detailed log here.")
@@ -77,8 +79,8 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
          no_automap: bool, skip_duplicates: bool, all_mail: str, dry_run: bool, mirror: bool,
          mirror_cap: str, force: bool, workers: int,
          batch_size: int, max_message_size: int, command_timeout: float, insecure: bool,
-         allow_plaintext: bool, ca_file: str | None, as_json: bool,
-         log_file: Path | None) -> None:
+         allow_plaintext: bool, ca_file: str | None, wait_for_lease: bool, lease_ttl: float,
+         as_json: bool, log_file: Path | None) -> None:
     """Copy every folder of one mailbox to another, exactly and incrementally.
 
     URLs are imap://user@host:port (STARTTLS when offered; plain only to loopback) or
@@ -109,7 +111,9 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     console = Console(stderr=True)
     try:
         with ProgressReporter(console) as reporter:
-            summary = MailboxCopy(source, target_account, store, options, reporter).run(sessions)
+            summary = copy_under_lease(
+                MailboxCopy(source, target_account, store, options, reporter), sessions,
+                wait=wait_for_lease, ttl=lease_ttl, console=console)
     finally:
         store.close()
     logging.getLogger("mailferry.copy").info(

@@ -29,7 +29,7 @@ from mailferry.engine import FolderResult, Reporter
 from mailferry.imap import TlsPolicy
 from mailferry.project.users import MailboxUser
 from mailferry.report import build_report
-from mailferry.store import StateStore
+from mailferry.store import LeaseTimes, StateStore
 from mailferry.store.project_state import PassOutcome, ProjectState
 
 from .output import print_json
@@ -100,6 +100,11 @@ class LiveBatchReporter:
             self.console.print(f"{user.source_user}: {mirror['note']}", markup=False,
                                highlight=False)
 
+    def mailbox_busy(self, user: MailboxUser, holder: str, *, waiting: bool) -> None:
+        then = "waiting for it (--wait)" if waiting else "skipped (--wait waits for it)"
+        self.console.print(f"{user.source_user}: {holder}; {then}", markup=False,
+                           highlight=False)
+
     def waiting_for_window(self, opens_at: str) -> None:
         if self._waiting_shown != opens_at:  # once per window, not once per lane and tick
             self._waiting_shown = opens_at
@@ -123,6 +128,9 @@ def _stop_on_signals(stop: threading.Event, console: Console) -> None:
 @click.option("--user", "names", multiple=True, help="Only this user (repeatable).")
 @click.option("--wait-for-window", is_flag=True,
               help="Outside the maintenance windows, wait for the next one instead of exiting.")
+@click.option("--wait", "wait_for_lease", is_flag=True,
+              help="A mailbox another run is copying: wait for it, then copy what is left, "
+                   "instead of skipping it.")
 @click.option("--mailboxes", type=click.IntRange(1, 256), default=None,
               help="Mailboxes at once (default [sync] mailboxes; capped by max_connections).")
 @click.option("--workers", type=click.IntRange(1, 32), default=None,
@@ -137,8 +145,8 @@ def _stop_on_signals(stop: threading.Event, console: Console) -> None:
 @click.option("--log-file", type=click.Path(path_type=Path), default=None,
               help="Write a detailed log here.")
 def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_for_window: bool,
-         mailboxes: int | None, workers: int | None, mirror: bool | None, force: bool,
-         insecure: bool, as_json: bool, log_file: Path | None) -> None:
+         wait_for_lease: bool, mailboxes: int | None, workers: int | None, mirror: bool | None,
+         force: bool, insecure: bool, as_json: bool, log_file: Path | None) -> None:
     """Copy the selected mailboxes (default: every user in users.csv). A later run copies
     only what arrived since (delta pass)."""
     settings, users = load(migration_file)
@@ -159,7 +167,9 @@ def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_fo
         with ProjectState.open(settings.sync.state) as state, \
                 LiveBatchReporter(errors) as reporter:
             runner = BatchRunner(store, state, concurrency, schedule, reporter, stop,
-                                 wait_for_window=wait_for_window)
+                                 wait_for_window=wait_for_window,
+                                 lease_times=LeaseTimes(settings.sync.lease_ttl),
+                                 wait_for_lease=wait_for_lease)
             result = runner.run(jobs)
             records = state.records()
     finally:
@@ -167,6 +177,7 @@ def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_fo
     if as_json:
         print_json({"ok": result.exit_status == 0, "interrupted": result.interrupted,
                     "not_started": result.not_started, "next_window": result.next_window,
+                    "in_progress_elsewhere": result.busy,
                     "concurrency": {"mailboxes": concurrency.mailboxes,
                                     "workers": concurrency.workers},
                     "mailboxes": {user: {"status": o.status, "copied": o.copied,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from mailferry.errors import ConfigError
@@ -90,10 +91,19 @@ class Credentials:
     refresh: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
 
+class WriteGuard(Protocol):
+    """Asked before each piece of a command that changes the mailbox is sent; raises (a
+    MailferryError) to refuse it. A lease on the mailbox is one (store.HeldLease)."""
+
+    def check(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Account:
-    """Everything needed to open a session on one mailbox."""
+    """Everything needed to open a session on one mailbox. With a `write_guard`, no command
+    that changes the mailbox is sent unless the guard allows it at that moment."""
 
     endpoint: Endpoint
     credentials: Credentials
     tls: TlsPolicy = field(default_factory=TlsPolicy)
+    write_guard: WriteGuard | None = field(default=None, repr=False, compare=False)

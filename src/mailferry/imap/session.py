@@ -32,7 +32,7 @@ from mailferry.errors import (
     ProtocolError,
     TryAgainLater,
 )
-from mailferry.imap.address import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap.address import Account, Credentials, Endpoint, TlsPolicy, WriteGuard
 from mailferry.imap.reader import (
     ConnectionClosed,
     DeadlinePassed,
@@ -64,6 +64,10 @@ _LASTING_CODES = {"AUTHENTICATIONFAILED", "AUTHORIZATIONFAILED", "EXPIRED", "PRI
 _TRANSIENT_WORDS = re.compile(rb"try again|temporar|throttl|too many|later|backoff", re.I)
 # Microsoft 365: "Request is throttled. Suggested Backoff Time: 92415 milliseconds"
 _SUGGESTED_BACKOFF = re.compile(rb"suggested backoff time:\s*(\d+)\s*milli", re.I)
+# commands that change a mailbox: each piece of them is sent only if the write guard allows
+_WRITES = frozenset({"APPEND", "STORE", "UID STORE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE",
+                     "UNSUBSCRIBE", "EXPUNGE", "UID EXPUNGE", "COPY", "UID COPY", "MOVE",
+                     "UID MOVE"})
 
 
 @dataclass(frozen=True)
@@ -102,11 +106,13 @@ class Selected:
 
 class ImapSession:
     def __init__(self, endpoint: Endpoint, credentials: Credentials, tls: TlsPolicy,
-                 *, limits: SessionLimits | None = None) -> None:
+                 *, limits: SessionLimits | None = None,
+                 write_guard: WriteGuard | None = None) -> None:
         self.endpoint = endpoint
         self.credentials = credentials
         self.tls = tls
         self.limits = limits or SessionLimits()
+        self.write_guard = write_guard
         self.capabilities: frozenset[str] = frozenset()
         self._sock: socket.socket | None = None
         self._reader: Reader | None = None
@@ -273,6 +279,12 @@ class ImapSession:
     def _write(self, data: bytes, command: str = "") -> None:
         if self._sock is None:
             raise ConnectionLost("not connected", server=str(self.endpoint), command=command)
+        if self.write_guard is not None and command in _WRITES:
+            try:
+                self.write_guard.check()
+            except MailferryError:
+                self.close()  # mid-command: dropping the connection makes the server discard it
+                raise
         # sendall's timeout bounds the whole call: allow for the size at the minimum rate
         limits = self.limits
         self._sock.settimeout(max(limits.read_timeout,
@@ -629,5 +641,5 @@ def session_for(account: Account, *, timeout: float | None = None,
     limits = limits or SessionLimits()
     if timeout is not None:
         limits = replace(limits, read_timeout=timeout)
-    return ImapSession(account.endpoint, account.credentials, account.tls,
-                       limits=limits).connect()
+    return ImapSession(account.endpoint, account.credentials, account.tls, limits=limits,
+                       write_guard=account.write_guard).connect()

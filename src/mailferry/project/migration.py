@@ -234,6 +234,8 @@ SECTIONS: dict[str, list[Field]] = {
         # mirror mode before the cutover: moves and deletions follow (engine/mirror.py)
         Field("mirror", bool, default=False),
         Field("mirror_cap", (str, int), default="10%", check=_mirror_cap),
+        # seconds without a heartbeat after which a run's lease on a mailbox is free again
+        Field("lease_ttl", (int, float), default=30.0, check=_at_least(1)),
     ],
     "check": [
         Field("nameservers", list, default=(), item_types=str, check=_nameservers),

@@ -51,6 +51,7 @@ class SyncSettings:
     backoff: float
     mirror: bool = False
     mirror_cap: str | int = "10%"
+    lease_ttl: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def build_project(doc: TomlFile) -> ProjectSettings:
         filters=filters, wave_filters=_wave_filters(doc, filters),
         sync=SyncSettings(base / sync["state"], sync["mailboxes"], sync["workers"],
                           sync["retries"], float(sync["backoff"]), sync["mirror"],
-                          sync["mirror_cap"]),
+                          sync["mirror_cap"], float(sync["lease_ttl"])),
         pilot=pilot, windows=windows, timezone=zone,
         wave_times=parse_wave_times(doc, zone, pilot), cutover=cutover,
         wave_mirror=_wave_mirror(doc, zone),

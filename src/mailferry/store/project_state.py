@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from mailferry.errors import StateError
 from mailferry.status import MailboxStatus
+from mailferry.store.schema import create_tables
 
 STATUSES = tuple(MailboxStatus)
 
@@ -113,7 +114,7 @@ class ProjectState:
         try:
             state = cls(engine)
             with state._tx() as conn:
-                metadata.create_all(conn)
+                create_tables(conn, metadata)
         except sa.exc.DatabaseError as exc:
             raise StateError(f"{path}: not a usable state database ({exc.orig})") from None
         return state

@@ -22,6 +22,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from mailferry.errors import StateError
 from mailferry.status import FailureKind, MessageOutcome
+from mailferry.store.leases import LeaseTable
+from mailferry.store.schema import create_tables
 
 SCHEMA_VERSION = 4
 # what turns an older state file into this version (run once, in one transaction)
@@ -149,10 +151,12 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 class StateStore:
     """Thread-safe: one lock serialises writes (SQLite has one writer anyway)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, lease_url: str | None = None) -> None:
         self.engine = engine
         self._lock = threading.RLock()
         self._conn: Connection = engine.connect()
+        self._lease_url = lease_url
+        self._leases: LeaseTable | None = None
 
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = False) -> StateStore:
@@ -175,7 +179,7 @@ class StateStore:
             raw.close()
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         try:
-            store = cls(engine)
+            store = cls(engine, lease_url=None if readonly else url)
             store._init_schema()
         except sa.exc.DatabaseError as exc:
             raise StateError(f"{path}: not a usable state database ({exc.orig})") from None
@@ -183,7 +187,7 @@ class StateStore:
 
     def _init_schema(self) -> None:
         with self._tx() as conn:
-            metadata.create_all(conn)
+            create_tables(conn, metadata)
             row = conn.execute(sa.select(meta_table.c.value).where(
                 meta_table.c.key == "schema")).first()
             if row is None:
@@ -203,6 +207,24 @@ class StateStore:
     def close(self) -> None:
         self._conn.close()
         self.engine.dispose()
+        if self._leases is not None:
+            self._leases.engine.dispose()
+
+    @property
+    def leases(self) -> LeaseTable:
+        """The leases on target mailboxes, in the same database; own connections, so a
+        heartbeat never waits behind the copy's transactions."""
+        if self._leases is None:
+            if self._lease_url is None:
+                raise StateError("a read-only state database (dry run) takes no leases")
+            engine = sa.create_engine(self._lease_url, connect_args={"check_same_thread": False})
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+            try:
+                self._leases = LeaseTable(engine)
+            except sa.exc.DatabaseError as exc:
+                raise StateError(f"{self._lease_url}: cannot create the lease table "
+                                 f"({exc.orig})") from None
+        return self._leases
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

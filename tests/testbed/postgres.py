@@ -1,0 +1,67 @@
+"""A throwaway PostgreSQL server on 127.0.0.1 (Debian's postgresql package), for code that
+must run on the shared store of many machines as it runs on SQLite.
+
+initdb refuses to run as root, so the cluster belongs to the `postgres` user when the tests
+run as root; its socket and data stay in a private temporary directory.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from testbed.net import free_port, wait_for_port
+
+
+def _bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if found:
+        return found[-1]
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"{name} not found: run `make setup` (Debian package postgresql)")
+    return path
+
+
+@dataclass
+class Postgres:
+    base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mf-postgres-")))
+    host: str = "127.0.0.1"
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/postgres"
+
+    def _run(self, *argv: str) -> None:
+        user = [] if os.getuid() != 0 else ["runuser", "-u", "postgres", "--"]
+        done = subprocess.run([*user, *argv], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed: {done.stdout}{done.stderr}")
+
+    def start(self) -> Postgres:
+        if os.getuid() == 0:
+            entry = pwd.getpwnam("postgres")
+            os.chown(self.base, entry.pw_uid, entry.pw_gid)
+        self._run(_bin("initdb"), "-D", str(self.base / "data"), "-A", "trust", "-U",
+                  "postgres", "--no-sync", "-E", "UTF8")
+        self.port = free_port()
+        options = (f"-p {self.port} -k {self.base} -c listen_addresses={self.host} "
+                   "-c fsync=off -c max_connections=60")
+        self._run(_bin("pg_ctl"), "-D", str(self.base / "data"), "-o", options, "-l",
+                  str(self.base / "server.log"), "-w", "start")
+        wait_for_port(self.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.port:
+            self._run(_bin("pg_ctl"), "-D", str(self.base / "data"), "-m", "immediate", "stop")
+            self.port = 0
+        shutil.rmtree(self.base, ignore_errors=True)
