@@ -37,6 +37,9 @@ class FailureKind(StrEnum):
 
     REJECTED = "rejected"  # not in the target: the server refused it (its words say why)
     TOO_LARGE = "too-large"  # not in the target: over APPENDLIMIT or the size cap, not read
+    # not in the target: the source could not give it as recorded (a backup file missing,
+    # damaged, or not the bytes its manifest record names)
+    UNREADABLE = "unreadable"
     ALTERED = "altered"  # stored, but not byte-identical
     NORMALISED = "normalised"  # stored with its text unchanged but its line endings (a warning)
     DATE_CHANGED = "date-changed"  # stored with another INTERNALDATE than the source's
@@ -44,7 +47,7 @@ class FailureKind(StrEnum):
     @property
     def missing(self) -> bool:
         """The message is not in the target: its folder is not complete."""
-        return self in (FailureKind.REJECTED, FailureKind.TOO_LARGE)
+        return self in (FailureKind.REJECTED, FailureKind.TOO_LARGE, FailureKind.UNREADABLE)
 
 
 class MessageOutcome(StrEnum):

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mailferry.backup.codec import CorruptFile
 from mailferry.backup.layout import parse_file_name
-from mailferry.backup.manifest import Manifest, ManifestDamaged
+from mailferry.backup.local import UnreadableMessage
+from mailferry.backup.manifest import ManifestDamaged
 from mailferry.backup.store import MailboxBackup
 
 
 @dataclass(frozen=True)
 class Problem:
     file: str
-    kind: str  # missing | unreadable | corrupt | manifest | stray
+    kind: str  # missing | unreadable | corrupt | outside | manifest | stray
     detail: str
 
 
@@ -27,6 +26,7 @@ class BackupCheck:
     messages: int = 0
     bytes: int = 0
     problems: list[Problem] = field(default_factory=list)
+    authenticated_now: bool = False  # an older encrypted backup's manifest, now vouched for
 
     @property
     def ok(self) -> bool:
@@ -35,17 +35,20 @@ class BackupCheck:
 
     def to_json(self) -> dict[str, Any]:
         return {"directory": self.directory, "ok": self.ok, "messages": self.messages,
-                "bytes": self.bytes, "problems": [vars(p) for p in self.problems]}
+                "bytes": self.bytes, "problems": [vars(p) for p in self.problems],
+                "authenticated_now": self.authenticated_now}
 
 
 def check_backup(directory: Path, key: bytes | None) -> BackupCheck:
+    """Re-read every file against its record. An encrypted backup from before manifests were
+    authenticated is checked against its checksum and, if every file is intact, authenticated
+    (`authenticated_now`): from then on an edit of its manifest shows."""
     result = BackupCheck(str(directory))
     try:
-        Manifest.load(directory)
+        backup = MailboxBackup.open(directory, key, trust_unauthenticated=True)
     except ManifestDamaged as exc:
         result.problems.append(Problem("manifest.jsonl", "manifest", str(exc)))
         return result
-    backup = MailboxBackup.open(directory, key)
     if backup.manifest.tail:
         result.problems.append(Problem("manifest.jsonl", "stray", f"{backup.manifest.tail} bytes"
                                        " after the committed end (an interrupted run)"))
@@ -55,25 +58,17 @@ def check_backup(directory: Path, key: bytes | None) -> BackupCheck:
         result.messages += 1
         try:
             raw = backup.read(message)
-        except FileNotFoundError:
-            result.problems.append(Problem(message.file, "missing", "file not found"))
+        except UnreadableMessage as exc:
+            result.problems.append(Problem(message.file, exc.kind, str(exc)))
             continue
-        except OSError as exc:
-            result.problems.append(Problem(message.file, "unreadable", str(exc)))
-            continue
-        except CorruptFile as exc:
-            result.problems.append(Problem(message.file, "corrupt", str(exc)))
-            continue
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != message.sha256 or len(raw) != message.size:
-            result.problems.append(Problem(
-                message.file, "corrupt", f"sha256 {digest[:16]}… size {len(raw)}, manifest says"
-                f" {message.sha256[:16]}… size {message.size}"))
         result.bytes += len(raw)
     for path in _message_files(directory):
         relative = str(path.relative_to(directory))
         if relative not in named:
             result.problems.append(Problem(relative, "stray", "not in the manifest"))
+    if not backup.authenticated and result.ok:
+        backup.authenticate()
+        result.authenticated_now = True
     return result
 
 

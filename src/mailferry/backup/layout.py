@@ -4,6 +4,7 @@
         backup.json                 format, source, compression, encryption (never the key)
         manifest.jsonl              one JSON line per message, folder and flag change
         manifest.jsonl.sha256       `sha256sum -c` checks the manifest with it
+        manifest.jsonl.hmac         encrypted backups: HMAC-SHA256 of the manifest (keyed)
         INBOX/cur/<uidvalidity>-<uid>:2,<info>
         Work/Projects/cur/...       folder names as the user sees them ('/' = a level)
 
@@ -21,8 +22,9 @@ from pathlib import Path
 
 MANIFEST = "manifest.jsonl"
 CHECKSUM = "manifest.jsonl.sha256"
+AUTH = "manifest.jsonl.hmac"
 SETTINGS = "backup.json"
-_RESERVED = {"cur", "new", "tmp", MANIFEST, CHECKSUM, SETTINGS}
+_RESERVED = {"cur", "new", "tmp", MANIFEST, CHECKSUM, AUTH, SETTINGS}
 # IMAP system flags <-> Maildir info letters (kept in ASCII order in file names)
 _INFO = {"\\Draft": "D", "\\Flagged": "F", "$Forwarded": "P", "\\Answered": "R", "\\Seen": "S",
          "\\Deleted": "T"}

@@ -2,7 +2,9 @@
 import go through the copy engine with all its guarantees instead of a second copy path.
 
 Folders and UIDs are fixed when the source is opened; bodies are read one at a time, when
-`messages` reaches them, so memory stays bounded by the largest message.
+`messages` reaches them, so memory stays bounded by the largest message. A message whose
+bytes cannot be read as recorded (UnreadableMessage, or an OSError) is handed on with its
+`problem`: that message fails with the reason, the others are copied.
 """
 
 from __future__ import annotations
@@ -15,6 +17,21 @@ from mailferry.errors import CommandFailed
 from mailferry.imap import ListEntry, Namespace, Selected, encode_name
 
 DELIMITER = "/"
+
+
+class UnreadableMessage(Exception):
+    """A local message whose bytes cannot be given as recorded; the text says why, `kind`
+    sorts it (missing | unreadable | corrupt | outside) for `backup --verify`."""
+
+    def __init__(self, message: str, *, kind: str = "unreadable") -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return f"cannot read {exc.filename or 'the message'}: {exc.strerror or exc}"
+    return str(exc)
 
 
 @dataclass(frozen=True)
@@ -101,7 +118,12 @@ class LocalSource:
 
     def headers(self, uids: Sequence[int]) -> Iterator[SourceHeader]:
         for message in self._messages(uids):
-            raw = message.read()
+            try:
+                raw = message.read()
+            except (UnreadableMessage, OSError) as exc:
+                yield SourceHeader(message.uid, message.flags, message.internaldate,
+                                   message.size, b"", problem=_why(exc))
+                continue
             yield SourceHeader(message.uid, message.flags, message.internaldate,
                                len(raw) if message.size is None else message.size, _header(raw))
 
@@ -111,7 +133,12 @@ class LocalSource:
                 yield SourceMessage(message.uid, message.flags, message.internaldate, None,
                                     message.size)
                 continue
-            raw = message.read()  # one at a time: memory bounded by the largest message
+            try:
+                raw = message.read()  # one at a time: memory bounded by the largest message
+            except (UnreadableMessage, OSError) as exc:
+                yield SourceMessage(message.uid, message.flags, message.internaldate, None,
+                                    message.size or 0, problem=_why(exc))
+                continue
             yield SourceMessage(message.uid, message.flags, message.internaldate, raw, len(raw))
 
     def close(self) -> None:

@@ -117,6 +117,9 @@ def _verify_backup(root: Path, key: bytes | None, as_json: bool) -> None:
             for problem in check.problems:
                 console.print(f"  {problem.kind}: {escape(problem.file)}: "
                               f"{escape(problem.detail)}", soft_wrap=True)
+            if check.authenticated_now:
+                console.print("  manifest authenticated with the key: from now on an edit of "
+                              "it shows")
     sys.exit(0 if all(c.ok for c in checks) else 1)
 
 

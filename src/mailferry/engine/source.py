@@ -33,6 +33,7 @@ class SourceHeader:
     internaldate: str
     size: int | None  # what the source says (RFC822.SIZE can be wrong)
     header: bytes
+    problem: str | None = None  # the source cannot give this message as recorded: why
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,15 @@ class SourceMessage:
     uid: int
     flags: tuple[str, ...]
     internaldate: str | None
-    body: bytes | None  # None: larger than the limit asked for, so not read
+    body: bytes | None  # None: larger than the limit asked for, so not read (or `problem`)
     size: int  # len(body), or the size announced for a body not read
+    # a local source (a backup) that cannot give the bytes it recorded says why; the message
+    # then fails with that reason and the copy goes on
+    problem: str | None = None
 
     @property
     def too_large(self) -> bool:
-        return self.body is None
+        return self.body is None and self.problem is None
 
 
 class MessageSource(Protocol):

@@ -211,8 +211,12 @@ class FolderSync:
                        ledger: FolderLedger) -> list[int]:
         """Decide on headers alone; return the UIDs to copy."""
         seen: list[tuple[int, tuple[str, ...], MessageKey]] = []
+        unreadable: list[int] = []  # never matched: the body pass reports them
         check = AnswerCheck(candidates, what="UID FETCH (headers)")
         for header in check.take(self.source.headers(candidates)):
+            if header.problem is not None:
+                unreadable.append(header.uid)
+                continue
             key = MessageKey.of(header.header)
             _ = key.relayed  # computed now, so the header block is not kept
             seen.append((header.uid, header.flags, key))
@@ -252,7 +256,8 @@ class FolderSync:
             for kept, tgt_uids in restore.items():
                 self.target.uid_store_flags(uid_set(tgt_uids), kept.split())
             ledger.record(rows, claimed)
-        return to_copy
+        self.result.to_copy += len(unreadable)
+        return sorted(to_copy + unreadable)
 
     def _source_digests(self, uids: list[int]) -> dict[int, str]:
         """Body digests of source messages, to confirm relayed pairings."""
@@ -299,7 +304,7 @@ class FolderSync:
         batch: list[SourceMessage] = []
         size = 0
         for message in check.take(self.source.messages(to_copy, max_size=self.max_size)):
-            if message.too_large:  # never read: not retried either
+            if message.body is None:  # too large (never read, not retried) or unreadable
                 too_large.append(message)
                 continue
             batch.append(message)
@@ -319,6 +324,10 @@ class FolderSync:
         with contextlib.suppress(MailferryError):
             headers = {h.uid: h.header for h in self.source.headers([m.uid for m in messages])}
         for message in messages:
+            if message.problem is not None:
+                ledger.fail(message.uid, FailureKind.UNREADABLE, message.problem,
+                            raw=headers.get(message.uid, b""), size=message.size)
+                continue
             if self.append_limit is not None and message.size > self.append_limit:
                 reason = (f"larger ({message.size} bytes) than the target's APPENDLIMIT of "
                           f"{self.append_limit} bytes: not read, not uploaded")
