@@ -49,7 +49,8 @@ class AccountFactory:
         secret = None
         if server.master_password:
             secret = resolve(server.master_password, base=base,
-                             where=f"{self.settings.path} [{name}] master_password")
+                             where=self.settings.where(name, "master_password"),
+                             key=f"[{name}] master_password")
         tokens = None
         if (server.auth or "password") == "xoauth2":
             tokens = TokenSource(file=base / server.token_file if server.token_file else None,

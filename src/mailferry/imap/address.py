@@ -9,6 +9,7 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from mailferry.errors import ConfigError
+from mailferry.redact import mask_url
 
 DEFAULT_PORTS = {"imap": 143, "imaps": 993}
 
@@ -24,23 +25,25 @@ class Endpoint:
 
     @classmethod
     def parse(cls, url: str, *, what: str = "URL") -> Endpoint:
+        shown = mask_url(url)  # never echo a password the user put in the URL
         try:
             parts = urlsplit(url)
             port = parts.port
-        except ValueError as exc:
-            raise ConfigError(f"unparsable {what} {url!r}: {exc}") from None
+        except ValueError:  # its words may quote the password ("... as 'secret'"): not shown
+            raise ConfigError(f"unparsable {what} {shown!r}: expected imap://user@host:port "
+                              "(a number for the port)") from None
         if parts.scheme not in DEFAULT_PORTS:
-            raise ConfigError(f"{what} {url!r}: scheme must be imap:// or imaps://")
+            raise ConfigError(f"{what} {shown!r}: scheme must be imap:// or imaps://")
         if not parts.hostname:
-            raise ConfigError(f"{what} {url!r}: no host")
+            raise ConfigError(f"{what} {shown!r}: no host")
         if parts.password is not None:
             raise ConfigError(
-                f"{what} {_redact(url)!r}: passwords do not belong in URLs (process listings show"
+                f"{what} {shown!r}: passwords do not belong in URLs (process listings show"
                 " them); use the environment variable or --*-password-file")
         if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ConfigError(f"{what} {url!r}: unexpected path or query after host:port")
+            raise ConfigError(f"{what} {shown!r}: unexpected path or query after host:port")
         if not parts.username:
-            raise ConfigError(f"{what} {url!r}: no user (imap://user@host:port)")
+            raise ConfigError(f"{what} {shown!r}: no user (imap://user@host:port)")
         return cls(parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme],
                    unquote(parts.username))
 
@@ -60,12 +63,6 @@ class Endpoint:
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{self.user}@{host}:{self.port}"
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    return f"{parts.scheme}://{parts.username or ''}:***@{netloc}"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from mailferry.project.relay import RelaySettings, parse_relay_section
 from mailferry.project.secrets import check_reference
 from mailferry.project.tomlfile import Field, TomlFile, validate_table
 from mailferry.project.windows import Window, parse_window
+from mailferry.redact import mask_url
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 
@@ -84,7 +85,7 @@ def _nameservers(values: list[str]) -> tuple[tuple[str, int], ...]:
 
 def _http_url(value: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError(f"{value!r} is not an http(s) URL")
+        raise ValueError(f"{mask_url(value)!r} is not an http(s) URL")
     return value if value.endswith("/") else value + "/"
 
 

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from mailferry.errors import ConfigError
 from mailferry.project.tomlfile import Field, TomlFile
+from mailferry.redact import mask_url
 
 ROUTES = ("old", "new", "both")
 UPSTREAM_NAMES = ("old", "new")
@@ -90,19 +91,23 @@ class RelaySettings:
 
 def parse_upstream_url(text: str) -> UpstreamURL:
     """`lmtp://127.0.0.1:24`, `smtp://mx.example:25`, `smtps://host` -> UpstreamURL."""
-    parts = urlsplit(text.strip())
+    shown = mask_url(text)  # never echo credentials someone wrote into the URL
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError as exc:
+        raise ValueError(f"{shown!r}: unparsable: {exc}") from None
     if parts.scheme not in _DEFAULT_PORTS:
-        raise ValueError(f"{text!r}: scheme must be one of smtp, smtps, lmtp")
+        raise ValueError(f"{shown!r}: scheme must be one of smtp, smtps, lmtp")
     if parts.username or parts.password:
-        raise ValueError(f"{text!r}: credentials in upstream URLs are not supported")
+        raise ValueError(f"{shown!r}: credentials in upstream URLs are not supported")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{text!r}: expected scheme://host:port and nothing else")
+        raise ValueError(f"{shown!r}: expected scheme://host:port and nothing else")
     try:
         port = parts.port or _DEFAULT_PORTS[parts.scheme]
     except ValueError:
-        raise ValueError(f"{text!r}: bad port") from None
+        raise ValueError(f"{shown!r}: bad port") from None
     if not parts.hostname:
-        raise ValueError(f"{text!r}: missing host")
+        raise ValueError(f"{shown!r}: missing host")
     return UpstreamURL(parts.scheme, parts.hostname, port)
 
 

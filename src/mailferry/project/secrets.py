@@ -36,26 +36,29 @@ def check_reference(value: str) -> str:
     return value
 
 
-def resolve(reference: str, *, where: str, base: Path = Path(".")) -> str:
-    """The secret `reference` points to; ConfigError (naming `where`, never the value)."""
+def resolve(reference: str, *, where: str, key: str = "", base: Path = Path(".")) -> str:
+    """The secret `reference` points to; ConfigError naming `where` (file:line) and `key`
+    (what holds the reference), never the value."""
+    label = f"{key}: " if key else ""
     kind, _, name = reference.partition(":")
     if kind == "env":
         value = os.environ.get(name)
         if not value:
-            raise ConfigError(f"environment variable {name} is not set or empty", where=where)
+            raise ConfigError(f"{label}environment variable {name} is not set or empty",
+                              where=where)
         return value
     if kind == "file":
         path = base / name
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"cannot read secret file {path}: {exc.strerror}",
+            raise ConfigError(f"{label}cannot read secret file {path}: {exc.strerror}",
                               where=where) from None
         value = text.splitlines()[0].strip() if text.strip() else ""
         if not value:
-            raise ConfigError(f"secret file {path} is empty", where=where)
+            raise ConfigError(f"{label}secret file {path} is empty", where=where)
         return value
-    raise ConfigError("not env:NAME or file:PATH", where=where)
+    raise ConfigError(f"{label}not env:NAME or file:PATH", where=where)
 
 
 @dataclass(frozen=True)
@@ -89,16 +92,17 @@ def load_secrets(path: Path) -> dict[str, UserSecrets]:
                 raise ConfigError("user: empty", where=where)
             if user in secrets:
                 raise ConfigError(f"user {user!r} listed twice", where=where)
-            source, target = (_cell(cell, where, path.parent) for cell in row[1:])
+            source, target = (_cell(cell, where, column, path.parent)
+                              for cell, column in zip(row[1:], SECRETS_HEADER[1:], strict=True))
             secrets[user] = UserSecrets(source, target)
     return secrets
 
 
-def _cell(cell: str, where: str, base: Path) -> str | None:
+def _cell(cell: str, where: str, column: str, base: Path) -> str | None:
     if not cell:
         return None
     if cell.startswith(REFERENCE_KINDS):
-        return resolve(cell, where=where, base=base)
+        return resolve(cell, where=where, key=column, base=base)
     return cell
 
 

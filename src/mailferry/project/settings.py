@@ -79,10 +79,18 @@ class ProjectSettings:
     wave_times: dict[str, WaveTimes] = field(default_factory=dict)  # waves with a start
     cutover: dt.datetime | None = None  # [migration] cutover, aware
     wave_mirror: dict[str, WaveMirror] = field(default_factory=dict)
+    # where each key was written, so later errors (a secret reference that does not
+    # resolve) name the line: ("source", "master_password") -> line
+    lines: dict[tuple[str, ...], int] = field(default_factory=dict, compare=False)
 
     @property
     def base(self) -> Path:
         return self.path.parent
+
+    def where(self, *key: str) -> str:
+        """`path:line` of a key (the file alone if its line is unknown)."""
+        line = self.lines.get(key)
+        return f"{self.path}:{line}" if line else str(self.path)
 
     def rules_for(self, wave: str) -> FolderRules:
         return self.wave_filters.get(wave, self.filters)
@@ -143,7 +151,7 @@ def build_project(doc: TomlFile) -> ProjectSettings:
         sync=SyncSettings(base / sync["state"], sync["mailboxes"], sync["workers"],
                           sync["retries"], float(sync["backoff"]), sync["mirror"],
                           sync["mirror_cap"], float(sync["lease_ttl"])),
-        pilot=pilot, windows=windows, timezone=zone,
+        pilot=pilot, windows=windows, timezone=zone, lines=dict(doc.lines),
         wave_times=parse_wave_times(doc, zone, pilot), cutover=cutover,
         wave_mirror=_wave_mirror(doc, zone),
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mailferry.errors import ConfigError
+from mailferry.redact import mask_value
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.\-" ]+?)\s*=""")
@@ -149,13 +150,14 @@ def validate_table(
             continue
         value = table[field.name]
         if not _type_ok(value, field.types):
-            raise doc.error(f"expected {_describe(field.types)}, got {value!r}", *path, field.name)
+            raise doc.error(f"expected {_describe(field.types)}, got {mask_value(value)!r}",
+                            *path, field.name)
         if field.item_types is not None and isinstance(value, list):
             for item in value:
                 if not _type_ok(item, field.item_types):
                     raise doc.error(
-                        f"list items must be {_describe(field.item_types)}, got {item!r}",
-                        *path, field.name,
+                        f"list items must be {_describe(field.item_types)}, "
+                        f"got {mask_value(item)!r}", *path, field.name,
                     )
         if field.check is not None:
             try:
