@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -64,7 +63,7 @@ def _key(key_file: Path | None) -> bytes | None:
 def backup(arguments: tuple[str, ...], verify_only: bool, migration_file: Path | None,
            wave: str | None, names: tuple[str, ...], source_password_file: Path | None,
            compress: str, key_file: Path | None, insecure: bool, allow_plaintext: bool,
-           ca_file: str | None, as_json: bool) -> None:
+           ca_file: str | None, as_json: bool) -> int:
     """Back up one mailbox into DIR, incrementally (a re-run fetches only new messages and
     flag changes; a killed run resumes). `backup --verify DIR` checks a backup: exit 1 if a
     file is missing or corrupt. `backup --project migration.toml DIR` backs up each selected
@@ -75,16 +74,14 @@ def backup(arguments: tuple[str, ...], verify_only: bool, migration_file: Path |
             raise ConfigError("usage: mailferry backup --project migration.toml [--wave W] "
                               "[--user U] DIR")
         from .verify_project import backup_project
-        backup_project(migration_file, wave, names, Path(arguments[0]), Codec(compress, key),
-                       insecure=insecure, as_json=as_json)
-        return
+        return backup_project(migration_file, wave, names, Path(arguments[0]),
+                              Codec(compress, key), insecure=insecure, as_json=as_json)
     if wave is not None or names:
         raise ConfigError("--wave and --user need --project")
     if verify_only:
         if len(arguments) != 1:
             raise ConfigError("usage: mailferry backup --verify DIR")
-        _verify_backup(Path(arguments[0]), key, as_json)
-        return
+        return _verify_backup(Path(arguments[0]), key, as_json)
     if len(arguments) != 2:
         raise ConfigError("usage: mailferry backup SOURCE_URL DIR")
     account = make_account("source", arguments[0], source_password_file,
@@ -103,9 +100,10 @@ def backup(arguments: tuple[str, ...], verify_only: bool, migration_file: Path |
                       f"{summary.total('fetched')} new messages, {summary.total('bytes')} bytes "
                       f"in {summary.seconds:.2f} s ({summary.total('bytes') / seconds / 1e6:.1f}"
                       " MB/s)")
+    return 0
 
 
-def _verify_backup(root: Path, key: bytes | None, as_json: bool) -> None:
+def _verify_backup(root: Path, key: bytes | None, as_json: bool) -> int:
     checks = [check_backup(directory, key) for directory in mailbox_dirs(root)]
     if as_json:
         print_json({"ok": all(c.ok for c in checks), "mailboxes": [c.to_json() for c in checks]})
@@ -120,11 +118,11 @@ def _verify_backup(root: Path, key: bytes | None, as_json: bool) -> None:
             if check.authenticated_now:
                 console.print("  manifest authenticated with the key: from now on an edit of "
                               "it shows")
-    sys.exit(0 if all(c.ok for c in checks) else 1)
+    return 0 if all(c.ok for c in checks) else 1
 
 
 def _copy_into(opener: SourceOpener, target: Account, state_path: Path, filters: FolderFilters,
-               as_json: bool, *, wait_for_lease: bool, lease_ttl: float) -> None:
+               as_json: bool, *, wait_for_lease: bool, lease_ttl: float) -> int:
     """The copy engine from a local source: byte-exact, flags, dates, no duplicates."""
     if not state_path.parent.exists():
         raise ConfigError(f"directory {state_path.parent} does not exist", where="--state")
@@ -150,7 +148,7 @@ def _copy_into(opener: SourceOpener, target: Account, state_path: Path, filters:
         print_json(summary.to_json())
     else:
         print_summary(summary, Console())
-    sys.exit(summary.exit_status)
+    return summary.exit_status
 
 
 def _folder_filters(folders: tuple[str, ...]) -> FolderFilters:
@@ -174,7 +172,7 @@ def _folder_filters(folders: tuple[str, ...]) -> FolderFilters:
 def restore(directory: Path, target_url: str, folders: tuple[str, ...], mailbox_name: str | None,
             target_password_file: Path | None, key_file: Path | None, state_path: Path,
             insecure: bool, allow_plaintext: bool, ca_file: str | None, wait_for_lease: bool,
-            lease_ttl: float, as_json: bool) -> None:
+            lease_ttl: float, as_json: bool) -> int:
     """Put a backup (or some of its folders) into any IMAP server, with the guarantees of
     `copy`. Exit 1 if a message could not be restored exactly (each one is listed)."""
     found = mailbox_dirs(directory)
@@ -186,8 +184,8 @@ def restore(directory: Path, target_url: str, folders: tuple[str, ...], mailbox_
     target = make_account("target", target_url, target_password_file,
                           tls_policy(insecure, allow_plaintext, ca_file))
     opener = backup_source(found[0], _key(key_file))
-    _copy_into(opener, target, state_path, _folder_filters(folders), as_json,
-               wait_for_lease=wait_for_lease, lease_ttl=lease_ttl)
+    return _copy_into(opener, target, state_path, _folder_filters(folders), as_json,
+                      wait_for_lease=wait_for_lease, lease_ttl=lease_ttl)
 
 
 @click.group("import")
@@ -208,13 +206,13 @@ def _import_command(kind: str) -> click.Command:
     @json_option
     def command(path: Path, target_url: str, folder: str, target_password_file: Path | None,
                 state_path: Path, insecure: bool, allow_plaintext: bool, ca_file: str | None,
-                wait_for_lease: bool, lease_ttl: float, as_json: bool) -> None:
+                wait_for_lease: bool, lease_ttl: float, as_json: bool) -> int:
         target = make_account("target", target_url, target_password_file,
                               tls_policy(insecure, allow_plaintext, ca_file))
         name = folder.strip("/") or "INBOX"
         opener = mbox_source(path, name) if kind == "mbox" else maildir_source(path, name)
-        _copy_into(opener, target, state_path, FolderFilters(automap=False), as_json,
-                   wait_for_lease=wait_for_lease, lease_ttl=lease_ttl)
+        return _copy_into(opener, target, state_path, FolderFilters(automap=False), as_json,
+                          wait_for_lease=wait_for_lease, lease_ttl=lease_ttl)
 
     command.help = (f"Import the {kind} at PATH into TARGET_URL, exactly and without duplicates"
                     " on re-runs. Flags come from " + ("Status:/X-Status: headers, dates from"

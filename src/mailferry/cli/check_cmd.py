@@ -84,7 +84,7 @@ def load_with_overrides(path: Path, nameservers: tuple[tuple[str, int], ...],
 @click.option("--json", "as_json", is_flag=True, help="Print facts and findings as JSON.")
 def check(migration_file: Path, only: frozenset[Category],
           nameservers: tuple[tuple[str, int], ...], rdap_url: str | None,
-          now: dt.datetime | None, as_json: bool) -> None:
+          now: dt.datetime | None, as_json: bool) -> int:
     """Check the domain (RDAP), DNS and servers of MIGRATION_FILE for migration hazards."""
     migration = load_with_overrides(migration_file, nameservers, rdap_url)
     report = run_checks(migration, only, now=now)
@@ -92,7 +92,7 @@ def check(migration_file: Path, only: frozenset[Category],
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         print_report(report, Console(highlight=False))
-    raise SystemExit(1 if report.worst == Severity.ERROR else 0)
+    return 1 if report.worst == Severity.ERROR else 0
 
 
 def print_report(report: CheckReport, console: Console) -> None:

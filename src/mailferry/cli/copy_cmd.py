@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import click
@@ -80,7 +79,7 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
          mirror_cap: str, force: bool, workers: int,
          batch_size: int, max_message_size: int, command_timeout: float, insecure: bool,
          allow_plaintext: bool, ca_file: str | None, wait_for_lease: bool, lease_ttl: float,
-         as_json: bool, log_file: Path | None) -> None:
+         as_json: bool, log_file: Path | None) -> int:
     """Copy every folder of one mailbox to another, exactly and incrementally.
 
     URLs are imap://user@host:port (STARTTLS when offered; plain only to loopback) or
@@ -124,7 +123,7 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
         print_json(summary.to_json())
     else:
         print_summary(summary, Console())
-    sys.exit(summary.exit_status)
+    return summary.exit_status
 
 
 def parse_cap(value: str, where: str) -> MirrorCap:

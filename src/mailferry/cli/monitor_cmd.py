@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
-import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -88,7 +87,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print each pass as JSON.")
 def monitor(migration_file: Path, once: bool, interval: float | None, passes: int | None,
             metrics_port: int | None, metrics_address: str, now: dt.datetime | None,
-            insecure: bool, as_json: bool) -> None:
+            insecure: bool, as_json: bool) -> int:
     """Watch DNS, mail flow, late mail, the relay and DMARC after the cutover."""
     stop = threading.Event()
     ctx = load_context(migration_file, _clock(now), TlsPolicy(verify=not insecure), stop)
@@ -116,7 +115,7 @@ def monitor(migration_file: Path, once: bool, interval: float | None, passes: in
             server.shutdown()
             server.server_close()
         ctx.state.close()
-    sys.exit(result.exit_status if result is not None else 0)
+    return result.exit_status if result is not None else 0
 
 
 def print_pass(result: PassResult, console: Console) -> None:
@@ -142,7 +141,7 @@ def _context(migration_file: Path, now: dt.datetime | None, insecure: bool) -> M
 @_insecure_option
 @click.option("--json", "as_json", is_flag=True)
 def deliverability(migration_file: Path, now: dt.datetime | None, insecure: bool,
-                   as_json: bool) -> None:
+                   as_json: bool) -> int:
     """Send test mail from an outside sender to a pilot user on both systems; compare."""
     ctx = _context(migration_file, now, insecure)
     try:
@@ -158,7 +157,7 @@ def deliverability(migration_file: Path, now: dt.datetime | None, insecure: bool
     else:
         print_deliverability(detail, Console(highlight=False))
     missing = [r for r in detail["results"] if r["system"] == "new" and not r["arrived"]]
-    sys.exit(1 if missing else 0)
+    return 1 if missing else 0
 
 
 def print_deliverability(detail: dict[str, Any], console: Console) -> None:
@@ -207,7 +206,7 @@ def _verdicts(row: dict[str, Any]) -> str:
 @_insecure_option
 @click.option("--json", "as_json", is_flag=True)
 def dmarc(reports: tuple[Path, ...], migration_file: Path, from_imap: bool,
-          now: dt.datetime | None, insecure: bool, as_json: bool) -> None:
+          now: dt.datetime | None, insecure: bool, as_json: bool) -> int:
     """Ingest DMARC aggregate reports (XML, .gz, .zip or report mails; default: [monitor]
     dmarc_dir) and show each sending source before and after the cutover."""
     ctx = _context(migration_file, now, insecure)
@@ -250,4 +249,4 @@ def dmarc(reports: tuple[Path, ...], migration_file: Path, from_imap: bool,
             style = "bold red" if finding.severity == Severity.ERROR else "yellow"
             console.print(f"[{style}]{finding.severity}[/] {finding.rule}: {finding.message}")
             console.print(f"  advice: {finding.advice}", markup=False)
-    sys.exit(1 if any(f.severity == Severity.ERROR for f in found) else 0)
+    return 1 if any(f.severity == Severity.ERROR for f in found) else 0

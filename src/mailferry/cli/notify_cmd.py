@@ -5,7 +5,6 @@ the credentials letters; `--list` shows who was notified of what and when."""
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 import click
@@ -48,12 +47,12 @@ from .project_cmd import project_argument
 @click.option("--json", "as_json", is_flag=True)
 def notify(migration_file: Path, preview_dir: Path | None, letters_dir: Path | None,
            names: tuple[str, ...], waves: tuple[str, ...], today: dt.datetime | None,
-           show_list: bool, as_json: bool) -> None:
+           show_list: bool, as_json: bool) -> int:
     """Tell users what happens to their mailbox, and when."""
     project = NotifyProject.load(migration_file)
     if show_list:
         _print_journal(project, names, as_json)
-        return
+        return 0
     renderer = Renderer(project)
     users = select_users(project, names, waves)
     console = Console(stderr=True)
@@ -61,7 +60,7 @@ def notify(migration_file: Path, preview_dir: Path | None, letters_dir: Path | N
         written = write_letters(project, renderer, users, letters_dir)
         console.print(f"{len(written)} credentials letters in {letters_dir} (readable by you "
                       "only: print them, hand them over, then delete them)")
-        return
+        return 0
     day = today.date() if today else today_in(project)
     notices = due(project, renderer, users, day)
     if preview_dir is not None:
@@ -83,7 +82,7 @@ def notify(migration_file: Path, preview_dir: Path | None, letters_dir: Path | N
     if as_json:
         print_json({"day": day.isoformat(), "notices": [o.__dict__ for o in result.outcomes],
                     "failed": len(result.failed)})
-    sys.exit(1 if result.failed else 0)
+    return 1 if result.failed else 0
 
 
 def _print_journal(project: NotifyProject, names: tuple[str, ...], as_json: bool) -> None:

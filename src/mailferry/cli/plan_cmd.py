@@ -31,7 +31,7 @@ RENDERERS = {"markdown": markdown, "html": html, "ics": icalendar}
 def plan(migration_file: Path, only: frozenset[Category],
          nameservers: tuple[tuple[str, int], ...], rdap_url: str | None,
          now: dt.datetime | None, output_format: str, output: Path | None,
-         no_check: bool) -> None:
+         no_check: bool) -> int:
     """Write the runbook of MIGRATION_FILE: dated steps, critical path, hazards, fallbacks."""
     migration = load_with_overrides(migration_file, nameservers, rdap_url)
     moment = now or utc_now()
@@ -51,4 +51,5 @@ def plan(migration_file: Path, only: frozenset[Category],
     if not runbook.feasible:
         click.echo(f"mailferry: the plan is not feasible; earliest cutover "
                    f"{runbook.earliest_cutover:%Y-%m-%d %H:%M %Z}", err=True)
-        raise SystemExit(1)
+        return 1
+    return 0

@@ -63,7 +63,7 @@ def read_records(settings: ProjectSettings) -> dict[str, MailboxRecord]:
 @click.option("--size", type=click.IntRange(1), default=None,
               help="Pilot size (default: [pilot] size).")
 @click.option("--json", "as_json", is_flag=True)
-def waves(migration_file: Path, write_pilot: bool, size: int | None, as_json: bool) -> None:
+def waves(migration_file: Path, write_pilot: bool, size: int | None, as_json: bool) -> int:
     """Show the waves of users.csv, and draw the pilot wave."""
     settings, users = load(migration_file)
     pilot_size = size or (settings.pilot.size if settings.pilot else 0)
@@ -85,7 +85,7 @@ def waves(migration_file: Path, write_pilot: bool, size: int | None, as_json: bo
         print_json({"waves": [{"wave": w.name, "users": w.users, "departments": w.departments}
                               for w in waves_of(users)],
                     "pilot": [u.source_user for u in proposal], "pilot_written": write_pilot})
-        return
+        return 0
     console = Console()
     table = Table(title=f"Waves of {settings.users_file.name}")
     for column in ("wave", "users", "departments"):
@@ -99,6 +99,7 @@ def waves(migration_file: Path, write_pilot: bool, size: int | None, as_json: bo
             "Proposed pilot (write it with --draw-pilot)")
         console.print(f"{verb}: " + ", ".join(
             f"{u.source_user} ({u.department or '-'})" for u in proposal))
+    return 0
 
 
 @click.command()
@@ -106,7 +107,7 @@ def waves(migration_file: Path, write_pilot: bool, size: int | None, as_json: bo
 @click.option("--wave", default=None, help="Only this wave.")
 @click.option("--user", "names", multiple=True, help="Only this user (repeatable).")
 @click.option("--json", "as_json", is_flag=True)
-def status(migration_file: Path, wave: str | None, names: tuple[str, ...], as_json: bool) -> None:
+def status(migration_file: Path, wave: str | None, names: tuple[str, ...], as_json: bool) -> int:
     """Where every mailbox stands: per wave and per user."""
     settings, users = load(migration_file)
     users = select_mailboxes(users, wave=wave, names=names)
@@ -115,10 +116,11 @@ def status(migration_file: Path, wave: str | None, names: tuple[str, ...], as_js
     selected = {u.source_user for u in users}
     if as_json:
         print_json({**report_json(report), **people_json(settings, selected)})
-        return
+        return 0
     print_status(report, Console())
     print_monitoring(report, Console())
     print_people(settings, selected, Console())
+    return 0
 
 
 def print_status(report: ProjectReport, console: Console) -> None:
@@ -188,7 +190,7 @@ def _when(epoch: float | None) -> str:
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write a self-contained HTML page here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def report(migration_file: Path, html_path: Path | None, as_json: bool) -> None:
+def report(migration_file: Path, html_path: Path | None, as_json: bool) -> int:
     """The project's report: per wave, per user, per folder, every failure in the server's
     words."""
     if html_path is None and not as_json:
@@ -204,3 +206,4 @@ def report(migration_file: Path, html_path: Path | None, as_json: bool) -> None:
             raise ConfigError(f"cannot write: {exc.strerror}", where=str(html_path)) from None
     if as_json:
         print_json(report_json(data))
+    return 0

@@ -43,7 +43,7 @@ _file_argument = click.argument("migration_file", required=False, default=DEFAUL
 @_file_argument
 @click.option("-v", "--verbose", is_flag=True,
               help="Debug log: every SMTP command (for troubleshooting only).")
-def run(migration_file: Path, verbose: bool) -> None:
+def run(migration_file: Path, verbose: bool) -> int:
     """Run the relay in the foreground until SIGTERM."""
     from mailferry.relay import Relay
 
@@ -52,12 +52,13 @@ def run(migration_file: Path, verbose: bool) -> None:
     if not verbose:
         logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command log
     asyncio.run(Relay(load_relay_settings(migration_file)).run())
+    return 0
 
 
 @relay.command()
 @_file_argument
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def queue(migration_file: Path, as_json: bool) -> None:
+def queue(migration_file: Path, as_json: bool) -> int:
     """List deliveries waiting in the spool, per upstream, with ages and last errors."""
     from mailferry.relay import Spool
 
@@ -74,7 +75,7 @@ def queue(migration_file: Path, as_json: bool) -> None:
                 "next_attempt_in": round(max(0.0, delivery.next_attempt - now), 1)})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
+        return 0
     if not rows:
         click.echo("spool is empty")
     for upstream in sorted({row["upstream"] for row in rows}):
@@ -86,11 +87,12 @@ def queue(migration_file: Path, as_json: bool) -> None:
                        f"{', '.join(row['recipients'])}")
             if row["last_error"]:
                 click.echo(f"      last error: {row['last_error']}")
+    return 0
 
 
 @relay.command()
 @_file_argument
-def flush(migration_file: Path) -> None:
+def flush(migration_file: Path) -> int:
     """Ask the running relay to retry every deferred delivery now."""
     from mailferry.relay import Spool
 
@@ -99,12 +101,13 @@ def flush(migration_file: Path) -> None:
         raise click.ClickException("the relay is not running; it retries the spool on start")
     os.kill(pid, signal.SIGUSR1)
     click.echo(f"asked relay (pid {pid}) to retry deferred deliveries now")
+    return 0
 
 
 @relay.command()
 @_file_argument
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(migration_file: Path, as_json: bool) -> None:
+def status(migration_file: Path, as_json: bool) -> int:
     """Metrics (accepted, delivered per upstream, deferred, bounced) and queue sizes."""
     from mailferry.relay import Spool
 
@@ -113,7 +116,7 @@ def status(migration_file: Path, as_json: bool) -> None:
     report["running"] = spool.running_relay_pid() is not None
     if as_json:
         click.echo(json.dumps(report, indent=2))
-        return
+        return 0
     metrics = report.get("metrics", {})
     click.echo(f"relay {'running' if report['running'] else 'not running'}")
     for key in ("accepted", "deferred", "bounced"):
@@ -122,6 +125,7 @@ def status(migration_file: Path, as_json: bool) -> None:
         click.echo(f"  delivered to {upstream}: {count}")
     for upstream, count in report.get("pending", {}).items():
         click.echo(f"  pending for {upstream}: {count}")
+    return 0
 
 
 def _age(seconds: float) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -146,7 +145,7 @@ def _stop_on_signals(stop: threading.Event, console: Console) -> None:
               help="Write a detailed log here.")
 def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_for_window: bool,
          wait_for_lease: bool, mailboxes: int | None, workers: int | None, mirror: bool | None,
-         force: bool, insecure: bool, as_json: bool, log_file: Path | None) -> None:
+         force: bool, insecure: bool, as_json: bool, log_file: Path | None) -> int:
     """Copy the selected mailboxes (default: every user in users.csv). A later run copies
     only what arrived since (delta pass)."""
     settings, users = load(migration_file)
@@ -189,4 +188,4 @@ def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_fo
         if result.not_started:
             when = f"; the next window opens {result.next_window}" if result.next_window else ""
             errors.print(f"{len(result.not_started)} mailboxes not started{when}")
-    sys.exit(result.exit_status)
+    return result.exit_status

@@ -4,7 +4,6 @@ a project, each recorded in the project state (a clean one becomes verified)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -50,7 +49,7 @@ def verify(source_url: str | None, target_url: str | None, migration_file: Path 
            target_password_file: Path | None, maps: tuple[str, ...], include: tuple[str, ...],
            exclude: tuple[str, ...], exclude_special: tuple[str, ...], no_automap: bool,
            deep: bool, insecure: bool, allow_plaintext: bool, ca_file: str | None,
-           as_json: bool, html_path: Path | None) -> None:
+           as_json: bool, html_path: Path | None) -> int:
     """Compare every folder in scope: counts, sizes, each message's fingerprint, flags and
     INTERNALDATE (--deep: its sha256). Give the same folder options as to `copy`.
     Exits 1 if anything in scope is missing, extra or different.
@@ -63,9 +62,8 @@ def verify(source_url: str | None, target_url: str | None, migration_file: Path 
             raise ConfigError("--project takes no URLs, password files or folder options "
                               "(they come from migration.toml)")
         from .verify_project import verify_project
-        verify_project(migration_file, wave, names, deep=deep, insecure=insecure,
-                       as_json=as_json, html_path=html_path)
-        return
+        return verify_project(migration_file, wave, names, deep=deep, insecure=insecure,
+                              as_json=as_json, html_path=html_path)
     if wave is not None or names:
         raise ConfigError("--wave and --user need --project")
     if source_url is None or target_url is None:
@@ -82,7 +80,7 @@ def verify(source_url: str | None, target_url: str | None, migration_file: Path 
         print_json(report.to_json())
     else:
         print_report(report, Console())
-    sys.exit(report.exit_status)
+    return report.exit_status
 
 
 def print_report(report: VerifyReport, console: Console) -> None:

@@ -4,7 +4,6 @@ mailbox is verified (backed up), 1 otherwise, 2 for bad input."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -26,7 +25,7 @@ SHOWN_DIFFERENCES = 20  # per user in the table output; --json and --html list t
 
 
 def verify_project(migration_file: Path, wave: str | None, names: tuple[str, ...], *,
-                   deep: bool, insecure: bool, as_json: bool, html_path: Path | None) -> None:
+                   deep: bool, insecure: bool, as_json: bool, html_path: Path | None) -> int:
     settings, users = load(migration_file)
     selected = select_mailboxes(users, wave=wave, names=names)
     factory = AccountFactory(settings, TlsPolicy(verify=not insecure))
@@ -58,7 +57,7 @@ def verify_project(migration_file: Path, wave: str | None, names: tuple[str, ...
             for r in results}})
     else:
         _print_verify_table(results, Console())
-    sys.exit(0 if ok else 1)
+    return 0 if ok else 1
 
 
 def _print_verify_table(results: list[UserVerify], console: Console) -> None:
@@ -97,7 +96,7 @@ def _print_verify_table(results: list[UserVerify], console: Console) -> None:
 
 
 def backup_project(migration_file: Path, wave: str | None, names: tuple[str, ...],
-                   root: Path, codec: Codec, *, insecure: bool, as_json: bool) -> None:
+                   root: Path, codec: Codec, *, insecure: bool, as_json: bool) -> int:
     settings, users = load(migration_file)
     selected = select_mailboxes(users, wave=wave, names=names)
     factory = AccountFactory(settings, TlsPolicy(verify=not insecure))
@@ -134,4 +133,4 @@ def backup_project(migration_file: Path, wave: str | None, names: tuple[str, ...
                               str(len(s.folders)), str(s.total("fetched")),
                               str(s.total("total")), str(s.total("bytes")))
         console.print(table)
-    sys.exit(0 if ok else 1)
+    return 0 if ok else 1
