@@ -79,21 +79,27 @@ def _target_key(target: Dovecot, user: DovecotUser) -> str:
     return f"imap://{user.name}@{target.host}:{target.port}"
 
 
-def _lease_held_by(project: Project, pid: int, timeout: float = 120) -> str:
-    """The target mailbox `pid` holds a lease on, once it holds one (read from the store)."""
+def _lease_held_by(project: Project, run: subprocess.Popen[str], timeout: float = 300) -> str:
+    """The target mailbox `run` holds a lease on, once it holds one (read from the store).
+    A run that ends first fails the test with its own words (on a loaded machine the first
+    lease can take long: what matters is that it is seen while the run lives)."""
     state = project.root / "state.db"
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and run.poll() is None:
         if state.exists():
             store = StateStore.open(state)
             try:
                 for lease in store.leases.held():
-                    if lease.holder.pid == pid:
+                    if lease.holder.pid == run.pid:
                         return lease.key
             finally:
                 store.close()
         time.sleep(0.05)
-    raise AssertionError(f"pid {pid} never held a lease")
+    if run.poll() is not None:
+        out, err = run.communicate()
+        raise AssertionError(f"the run ended (exit {run.returncode}) before its lease was "
+                             f"seen: {err[-2000:]}{out[-2000:]}")
+    raise AssertionError(f"pid {run.pid} never held a lease")
 
 
 def _lines_until(process: subprocess.Popen[str], text: str) -> list[str]:
@@ -152,7 +158,7 @@ def test_the_run_after_a_killed_one_takes_its_mailbox_over(
         dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
     users, source, target, project = _big_project(dovecot_factory, tmp_path, 3)
     victim = _start_sync(project)
-    _lease_held_by(project, victim.pid)
+    _lease_held_by(project, victim)
     victim.kill()  # SIGKILL mid-copy: no release, no clean-up
     victim.communicate()
     # its process is gone, on this machine: its lease is free at once (elsewhere: after
