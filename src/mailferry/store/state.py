@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from mailferry.errors import StateError
@@ -188,12 +189,15 @@ class StateStore:
     def _init_schema(self) -> None:
         with self._tx() as conn:
             create_tables(conn, metadata)
+            # two runs may start on a new file together: whoever inserts first wins (the
+            # driver issues no BEGIN before this insert, so a look-then-insert would race)
+            conn.execute(sqlite_insert(meta_table).values(
+                key="schema", value=str(SCHEMA_VERSION)).on_conflict_do_nothing())
             row = conn.execute(sa.select(meta_table.c.value).where(
-                meta_table.c.key == "schema")).first()
-            if row is None:
-                conn.execute(meta_table.insert().values(key="schema", value=str(SCHEMA_VERSION)))
-                return
+                meta_table.c.key == "schema")).one()
             version = int(row[0])
+            if version == SCHEMA_VERSION:
+                return
             while version in _MIGRATIONS:
                 for statement in _MIGRATIONS[version]:
                     conn.exec_driver_sql(statement)
@@ -235,12 +239,11 @@ class StateStore:
 
     def pair_id(self, source: str, target: str) -> int:
         with self._tx() as conn:
+            conn.execute(sqlite_insert(pairs).values(source=source, target=target)
+                         .on_conflict_do_nothing())  # runs on one pair may start together
             row = conn.execute(sa.select(pairs.c.id).where(
-                pairs.c.source == source, pairs.c.target == target)).first()
-            if row:
-                return int(row[0])
-            key = conn.execute(pairs.insert().values(source=source, target=target))
-            return int(key.inserted_primary_key[0])  # type: ignore[index]
+                pairs.c.source == source, pairs.c.target == target)).one()
+            return int(row[0])
 
     def folder(self, pair_id: int, source_name: bytes) -> FolderState | None:
         with self._tx() as conn:
