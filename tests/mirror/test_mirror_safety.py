@@ -9,8 +9,9 @@ import datetime as dt
 import random
 from pathlib import Path
 
-from mirrorkit import Client, assert_mirrored, mailbox, put, run_copy
+from mirrorkit import Client, assert_mirrored, mailbox, put, run_cli, run_copy
 
+from mailferry.store import StateStore
 from testbed import Dovecot, SeedMessage
 from testbed.messages import make_message
 
@@ -100,3 +101,30 @@ def test_a_dual_delivered_message_deleted_on_the_old_system(source: Dovecot, tar
     assert [(a.action, a.message_id) for a in second.mirror.actions] == [
         ("removed", "<offers-49@shop.example>")]
     assert_mirrored(source, target, target_only={"INBOX": [late]})
+
+
+def test_a_mirror_pass_holds_the_mailbox_like_sync(source: Dovecot, target: Dovecot,
+                                                  tmp_path: Path) -> None:
+    """A mirror pass writes a target mailbox only under its lease: while another run holds
+    it, `copy --mirror` moves and removes nothing (exit 1); once free, it mirrors."""
+    state = tmp_path / "state.db"
+    put(source, _messages(8, "INBOX", 0))
+    assert run_copy(source, target, state, mirror=True).ok
+    with Client(source) as user:
+        inbox = user.uids("INBOX")
+        user.move("INBOX", inbox[:2], "Archive")
+        user.delete("INBOX", inbox[2:4])
+    before = mailbox(target)
+    args = ["copy", source.url(), target.url(), "--state", str(state), "--mirror"]
+    store = StateStore.open(state)
+    try:
+        held = store.leases.acquire(target.url())
+        refused = run_cli(args, source, target)
+        assert refused.returncode == 1 and "in progress elsewhere" in refused.stderr
+        assert mailbox(target) == before, "a mirror pass wrote without the lease"
+        held.release()
+    finally:
+        store.close()
+    done = run_cli(args, source, target)
+    assert done.returncode == 0, done.stderr
+    assert_mirrored(source, target)
