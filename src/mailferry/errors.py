@@ -48,9 +48,15 @@ class ServerError(MailferryError):
 
 
 class ConnectError(ServerError):
-    """Cannot connect, or the connection broke while logging in: maybe the next try works."""
+    """Cannot connect, or the connection broke while logging in, or the server said to log
+    in later: maybe the next try works. `delay`: the seconds the server asked us to wait."""
 
     retryable = True
+
+    def __init__(self, message: str, *, server: str = "", command: str = "",
+                 delay: float | None = None) -> None:
+        self.delay = delay
+        super().__init__(message, server=server, command=command)
 
 
 class AuthenticationFailed(ConnectError):

@@ -35,12 +35,14 @@ class CopyOptions:
     retries: int = 6
     backoff: float = 0.5  # seconds, doubled on each retry
     backoff_max: float = 30.0
+    suggested_backoff_max: float = 300.0  # a server's own "wait N ms" is honoured up to this
     read_timeout: float = 120.0  # seconds of silence from a server
     command_timeout: float = 300.0  # per command, plus 1 s per 16 KB it transfers
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(self.retries, self.backoff, self.backoff_max)
+        return RetryPolicy(self.retries, self.backoff, self.backoff_max,
+                           self.suggested_backoff_max)
 
     @property
     def session_limits(self) -> SessionLimits:

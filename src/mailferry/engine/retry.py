@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from mailferry.errors import MailferryError, TryAgainLater
+from mailferry.errors import ConnectError, MailferryError, TryAgainLater
 
 log = logging.getLogger("mailferry.retry")
 T = TypeVar("T")
@@ -37,7 +37,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, exc: BaseException) -> float:
         """Seconds to wait after failed attempt number `attempt` (0 for the first)."""
-        if isinstance(exc, TryAgainLater) and exc.delay is not None:
+        if isinstance(exc, TryAgainLater | ConnectError) and exc.delay is not None:
             return min(max(exc.delay, 0.0), self.suggested_max)
         return min(self.backoff * 2.0 ** attempt, self.backoff_max)
 

@@ -192,9 +192,14 @@ class ImapSession:
             else:
                 self.command(b"LOGIN", astring(creds.user), astring(creds.secret),
                              name="LOGIN")
-        except TryAgainLater as exc:  # busy, not a refusal of the credentials
-            raise ConnectError(f"login as {creds.user!r}: {exc.text}",
-                               server=str(self.endpoint)) from None
+        except TryAgainLater as exc:
+            if exc.delay is None and not _transient_code(exc.text):
+                # hopeful words alone ("failed, try again") after a NO to LOGIN: a refusal,
+                # and retrying refused logins locks accounts at the old provider
+                raise AuthenticationFailed(f"login as {creds.user!r} refused: {exc.text}",
+                                           server=str(self.endpoint)) from None
+            raise ConnectError(f"login as {creds.user!r}: {exc.text}",  # busy: log in later
+                               server=str(self.endpoint), delay=exc.delay) from None
         except CommandFailed as exc:
             raise AuthenticationFailed(f"login as {creds.user!r} refused: {exc.text}",
                                        server=str(self.endpoint)) from None
@@ -633,6 +638,11 @@ def refusal(command: str, status: bytes, text: bytes, *, server: str) -> Command
         delay = int(suggested.group(1)) / 1000 if suggested else None
         return TryAgainLater(message, server=server, command=command, text=words, delay=delay)
     return CommandFailed(message, server=server, command=command, text=words)
+
+
+def _transient_code(words: str) -> bool:
+    code = response_code(words.encode("utf-8", "replace"))
+    return code is not None and code[0] in _TRANSIENT_CODES
 
 
 def session_for(account: Account, *, timeout: float | None = None,
