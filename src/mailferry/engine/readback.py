@@ -28,7 +28,8 @@ from mailferry.engine.ledger import FolderLedger
 from mailferry.imap import FetchItem, ImapSession, uid_set
 from mailferry.status import FailureKind
 
-_ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
+# a run of CRs before LF is one line end (Dovecot drops a CR before CRLF)
+_ANY_LINE_END = re.compile(rb"\r*\n|\r")
 _EIGHT_BIT = re.compile(rb"[\x80-\xff]")
 _FIELD_START = re.compile(rb"\n(?![ \t])")
 WARNING_CLASSES = frozenset({"line_endings", "final_newline"})
@@ -36,6 +37,7 @@ EXPLAINED = {
     "from_line": "a leading mbox \"From \" line dropped or added",
     "line_endings": "line endings changed (CRLF vs bare LF or CR)",
     "final_newline": "a final line ending added or removed",
+    "nul": "NUL bytes replaced",
     "eight_bit": "raw 8-bit bytes in the header replaced",
     "headers": "header fields injected, dropped or re-folded",
     "other": "the text itself changed",
@@ -93,6 +95,9 @@ def rewrite_classes(sent: bytes, stored: bytes) -> list[str]:
     if set(_ANY_LINE_END.findall(a)) != set(_ANY_LINE_END.findall(b)):
         classes.append("line_endings")
     a, b = _ANY_LINE_END.sub(b"\n", a), _ANY_LINE_END.sub(b"\n", b)
+    if a.count(b"\x00") != b.count(b"\x00"):  # Dovecot stores each NUL as 0x80
+        classes.append("nul")
+        a, b = a.replace(b"\x00", b"\x80"), b.replace(b"\x00", b"\x80")
     if a.rstrip(b"\n") == b.rstrip(b"\n") and a != b:
         return [*classes, "final_newline"]
     if len(a) - len(a.rstrip(b"\n")) != len(b) - len(b.rstrip(b"\n")):
