@@ -5,12 +5,17 @@ master user (no user passwords on the target side); a pilot of 4 drawn across de
 told in advance (notices in English and French, sent to a local SMTP sink and saved as
 .eml files), then the rest, then a delta pass after new mail arrives. Prints the status
 table and writes the HTML report and the mail clients' autoconfig files. Run it directly
-or from scripts/demo.py (`make demo`).
+or from scripts/demo.py (`make demo`), which gives the project's directory as the
+argument and serves the live dashboard itself at its very end. Run directly, it serves the
+dashboard (address and token printed) until Ctrl-C, but only at a terminal, so that CI and
+pipes end on their own; MAILFERRY_DEMO_SERVE=1 serves anyway, =0 never does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import random
 import subprocess
 import sys
@@ -108,6 +113,14 @@ workers = 2
     return toml
 
 
+def should_serve() -> bool:
+    """Serve the dashboard (until Ctrl-C) only for someone at a terminal, or when asked."""
+    asked = os.environ.get("MAILFERRY_DEMO_SERVE", "")
+    if asked in ("0", "1"):
+        return asked == "1"
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="mailferry-project-demo-"))
     names = ["ana", "bo", "chloe", "dmitri", "eve", "farah", "gus", "hana", "ivan", "jo",
@@ -144,6 +157,15 @@ def main() -> int:
         report = workdir / "report.html"
         mailferry("report", str(toml), "--html", str(report))
         print(f"\nHTML report: {report}")
+        if should_serve():
+            banner("mailferry serve  (the live dashboard; open the address below, Ctrl-C stops)")
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
+                mailferry("serve", str(toml), "--port", os.environ.get("MAILFERRY_DEMO_PORT",
+                                                                      "8080"))
+        else:
+            print(f"\nthe live dashboard of this project: {REPO}/.venv/bin/mailferry serve "
+                  f"{toml}\n(the demo serves it itself at a terminal, or with "
+                  "MAILFERRY_DEMO_SERVE=1)")
         return code
 
 

@@ -12,6 +12,7 @@ APT_PACKAGES=(
   knot knot-dnsutils            # authoritative DNS server for the planner's tests
   openssl ca-certificates       # throwaway TLS certificates for the test servers
   postgresql                    # the shared store's database: lease tests run on it too
+  chromium                      # the dashboard's browser tests (Playwright drives it)
 )
 
 missing=()

@@ -15,6 +15,10 @@ engine `MailboxCopy` on the shared state store.
   skipped ("in progress elsewhere", exit 1), or with `wait_for_lease` tried again after the
   others; one of this run's own lanes holds it: it waits its turn. A lease lost mid-copy
   stops that mailbox at once (the IMAP session refuses every further write).
+- Paused waves (`ProjectState.set_wave_paused`, from the dashboard): looked up every second;
+  none of their mailboxes start, those in progress pause as on a stop.
+- Progress: what the engine reports is written to the project state every few seconds
+  (batch.progress), for live views.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from mailferry.batch.limits import Concurrency
+from mailferry.batch.progress import ProgressTracker
 from mailferry.batch.schedule import WindowSchedule
 from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, Reporter, imap_source
 from mailferry.errors import MailboxBusy, MailferryError
@@ -40,6 +45,7 @@ from mailferry.store.project_state import PassOutcome, ProjectState
 
 log = logging.getLogger("mailferry.batch")
 _TICK = 0.2  # seconds between looks at the stop event and the window
+_PAUSE_LOOK = 1.0  # seconds between looks at the paused waves in the state
 
 
 @dataclass(frozen=True)
@@ -99,19 +105,29 @@ class BatchRunner:
         self._leased_elsewhere: list[tuple[float, MailboxJob]] = []  # (try again at, job)
         self._waited: set[str] = set()
         self._holder = LeaseHolder.this_process()
+        self._wave_of = {job.user.source_user: job.user.wave for job in jobs}
+        self._held: list[MailboxJob] = []  # their wave is paused: not started
         self._result = BatchResult()
+        self._tracker = ProgressTracker(self.state)
+        self._paused_waves = self.state.paused_waves()
         self.reporter.batch_planned(len(jobs))
         lanes = [threading.Thread(target=self._lane, name=f"mailbox-lane-{n}", daemon=True)
                  for n in range(min(self.concurrency.mailboxes, len(jobs)))]
         for lane in lanes:
             lane.start()
+        looked = time.monotonic()
         while any(lane.is_alive() for lane in lanes):
             if self.stop.is_set() or not self.schedule.is_open():
                 self._pause_active()
             self._pause_lost()
+            if time.monotonic() - looked >= _PAUSE_LOOK:
+                looked = time.monotonic()
+                self._pause_waves(self.state.paused_waves())
+            self._tracker.tick()
             time.sleep(_TICK)
+        self._tracker.tick(force=True)
         result = self._result
-        result.not_started = [job.user.source_user for job in self._queue] + [
+        result.not_started = [job.user.source_user for job in [*self._held, *self._queue]] + [
             job.user.source_user for _, job in self._leased_elsewhere]
         result.interrupted = self.stop.is_set() or any(
             o.status == MailboxStatus.PAUSED for o in result.outcomes.values())
@@ -131,6 +147,13 @@ class BatchRunner:
                 if lease.lost.is_set():
                     pause.set()
 
+    def _pause_waves(self, paused: frozenset[str]) -> None:
+        with self._lock:
+            self._paused_waves = paused
+            for user, (pause, _) in self._active.items():
+                if self._wave_of.get(user) in paused:
+                    pause.set()
+
     def _next_job(self) -> MailboxJob | None:
         """The next mailbox, once a window is open; None when done or stopping. Mailboxes
         leased elsewhere come back once the others are done, every second or so."""
@@ -143,8 +166,11 @@ class BatchRunner:
                 self.stop.wait(min(max(self.schedule.seconds_until_open(), _TICK), 60.0))
                 continue
             with self._lock:
-                if self._queue:
-                    return self._queue.popleft()
+                while self._queue:
+                    job = self._queue.popleft()
+                    if job.user.wave not in self._paused_waves:
+                        return job
+                    self._held.append(job)  # its wave is paused: not started
                 if not self._leased_elsewhere:
                     return None
                 self._leased_elsewhere.sort(key=lambda waiting: waiting[0])
@@ -202,7 +228,8 @@ class BatchRunner:
         """One pass over a mailbox; the engine retried inside it what its policy retries."""
         user = job.user
         started = time.monotonic()
-        engine_reporter = self.reporter.mailbox_started(user)
+        engine_reporter = self._tracker.watch(user.source_user,
+                                              self.reporter.mailbox_started(user))
         self.state.start(source_user=user.source_user, target_user=user.target_user,
                          wave=user.wave, department=user.department,
                          source=job.urls[0], target=job.urls[1])
@@ -224,6 +251,7 @@ class BatchRunner:
         except MailferryError as lost:  # the mailbox's row belongs to the new holder now
             return dataclasses.replace(outcome, status=MailboxStatus.FAILED, error=str(lost))
         self.state.finish(user.source_user, outcome)
+        self._tracker.finished(user.source_user)
         return outcome
 
 

@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "dmarc": "monitor_cmd:dmarc",
     "notify": "notify_cmd:notify",
     "autoconfig": "autoconfig_cmd:autoconfig",
+    "serve": "serve_cmd:serve",
 }
 USAGE = 2  # bad usage or input: nothing was done
 

@@ -23,10 +23,11 @@ from mailferry.report import (
     ProjectReport,
     attach_monitoring,
     build_report,
+    human_bytes,
+    read_overview,
     report_html,
     report_json,
 )
-from mailferry.report.model import human_bytes
 from mailferry.status import MailboxStatus
 from mailferry.store.project_state import STATUSES, MailboxRecord, ProjectState
 
@@ -197,11 +198,13 @@ def report(migration_file: Path, html_path: Path | None, as_json: bool) -> int:
         raise click.UsageError("choose --html FILE and/or --json")
     settings, users = load(migration_file)
     data = build_report(settings.name, users, read_records(settings),
-                        now=dt.datetime.now(dt.UTC))
+                        now=dt.datetime.now(dt.UTC), zone=settings.timezone)
     attach_monitoring(data, settings.sync.state)
     if html_path is not None:
+        with ProjectState.open(settings.sync.state) as state:
+            overview = read_overview(settings, users, state)
         try:
-            html_path.write_text(report_html(data), encoding="utf-8")
+            html_path.write_text(report_html(data, overview=overview), encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot write: {exc.strerror}", where=str(html_path)) from None
     if as_json:

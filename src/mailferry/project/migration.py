@@ -238,6 +238,9 @@ SECTIONS: dict[str, list[Field]] = {
         # seconds without a heartbeat after which a run's lease on a mailbox is free again
         Field("lease_ttl", (int, float), default=30.0, check=_at_least(1)),
     ],
+    "dashboard": [  # mailferry serve
+        Field("token", str, default=None, check=check_reference),  # env:NAME or file:PATH
+    ],
     "check": [
         Field("nameservers", list, default=(), item_types=str, check=_nameservers),
         Field("rdap_url", str, default=None, check=_http_url),

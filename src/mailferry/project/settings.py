@@ -19,11 +19,13 @@ from mailferry.project.migration import (
     SECTIONS,
     WAVE_FIELDS,
     Account,
+    Migration,
     Pilot,
     WaveTimes,
     build_migration,
     parse_wave_times,
 )
+from mailferry.project.relay import RelaySettings, parse_relay_section
 from mailferry.project.secrets import check_reference
 from mailferry.project.tomlfile import TomlFile, validate_table
 from mailferry.project.users import check_wave_name
@@ -82,6 +84,9 @@ class ProjectSettings:
     # where each key was written, so later errors (a secret reference that does not
     # resolve) name the line: ("source", "master_password") -> line
     lines: dict[tuple[str, ...], int] = field(default_factory=dict, compare=False)
+    migration: Migration | None = None  # the whole [migration], when the file has one
+    relay: RelaySettings | None = None  # [relay], when the file has one
+    dashboard_token: str | None = None  # [dashboard] token: env:NAME or file:PATH
 
     @property
     def base(self) -> Path:
@@ -124,6 +129,7 @@ def parse_project(text: str, path: str | Path = "migration.toml") -> ProjectSett
 
 def build_project(doc: TomlFile) -> ProjectSettings:
     doc.check_sections(KNOWN_SECTIONS)
+    migration: Migration | None = None
     if "migration" in doc.data:
         migration = build_migration(doc)  # a whole migration: every section validated
         name, windows, zone = migration.name, migration.windows, migration.timezone
@@ -153,7 +159,9 @@ def build_project(doc: TomlFile) -> ProjectSettings:
                           sync["mirror_cap"], float(sync["lease_ttl"])),
         pilot=pilot, windows=windows, timezone=zone, lines=dict(doc.lines),
         wave_times=parse_wave_times(doc, zone, pilot), cutover=cutover,
-        wave_mirror=_wave_mirror(doc, zone),
+        wave_mirror=_wave_mirror(doc, zone), migration=migration,
+        relay=migration.relay if migration is not None else parse_relay_section(doc),
+        dashboard_token=_table(doc, "dashboard")["token"],
     )
 
 

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from mailferry.project.users import MailboxUser
 from mailferry.status import MailboxStatus
@@ -80,6 +81,7 @@ class ProjectReport:
     generated_at: dt.datetime
     waves: list[WaveStatus]
     extra: dict[str, Any] = field(default_factory=dict)  # for sections added by others
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))  # for times shown to people
 
     @property
     def users(self) -> list[UserStatus]:
@@ -92,25 +94,17 @@ class ProjectReport:
 
 def build_report(project: str, users: Sequence[MailboxUser],
                  records: Mapping[str, MailboxRecord], *,
-                 now: dt.datetime | None = None) -> ProjectReport:
+                 now: dt.datetime | None = None, zone: ZoneInfo | None = None) -> ProjectReport:
     by_wave: dict[str, list[UserStatus]] = {}
     for user in users:
         by_wave.setdefault(user.wave, []).append(UserStatus(user, records.get(user.source_user)))
     names = [w for w in by_wave if w] + ([""] if "" in by_wave else [])
     return ProjectReport(project, now or dt.datetime.now(dt.UTC),
-                         [WaveStatus(name, by_wave[name]) for name in names])
+                         [WaveStatus(name, by_wave[name]) for name in names],
+                         zone=zone or ZoneInfo("UTC"))
 
 
 def iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
-
-
-def human_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"

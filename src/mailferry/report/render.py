@@ -1,40 +1,31 @@
-"""The report as JSON or as one self-contained HTML page (inline CSS, no scripts, no links
-out), so it can be mailed or archived as it is."""
+"""The report as JSON or as one self-contained HTML page: the dashboard's overview frozen
+(summary, charts, runbook timeline, panels) followed by the sections (users, failures,
+verification, and any another step appended). Inline CSS and SVG, no script, no link out,
+so it can be mailed or archived as it is."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
+from mailferry.report.formats import local
+from mailferry.report.fragments import (
+    STYLESHEET,
+    render_charts,
+    render_panels,
+    render_summary,
+    render_timeline,
+    render_waves,
+)
 from mailferry.report.model import ProjectReport
+from mailferry.report.overview import Overview
 from mailferry.report.sections import SECTIONS, Section
 
-_PAGE = Environment(autoescape=True).from_string("""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>mailferry report: {{ report.project }}</title>
-<style>
-body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ccc;padding:.2em .5em}
-th{background:#f3f3f3;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.synced,.verified,.unchanged{color:#176b2c}.failed,.error{color:#b00020}
-.paused,.copying{color:#8a6d00}.pending,.excluded{color:#666}
-details.user{border-bottom:1px solid #eee;padding:.3em 0}summary{cursor:pointer}
-nav a{margin-right:1em}
-</style></head><body>
-<h1>Migration report: {{ report.project }}</h1>
-<p>Generated {{ report.generated_at.isoformat(timespec='seconds') }} by mailferry.</p>
-<nav>{% for s, _ in sections %}<a href="#{{ s.key }}">{{ s.title }}</a>{% endfor %}</nav>
-{% for s, body in sections %}<section id="{{ s.key }}"><h2>{{ s.title }}</h2>
-{{ body }}</section>
-{% endfor %}</body></html>
-""")
-
-
-def _present(report: ProjectReport, sections: Sequence[Section]) -> list[Section]:
-    return [s for s in sections if s.data(report) is not None]
+_ENV = Environment(loader=PackageLoader("mailferry.report", "templates"), autoescape=True,
+                   trim_blocks=True, lstrip_blocks=True)
 
 
 def report_json(report: ProjectReport, sections: Sequence[Section] = SECTIONS) -> dict[str, Any]:
@@ -47,6 +38,24 @@ def report_json(report: ProjectReport, sections: Sequence[Section] = SECTIONS) -
     return out
 
 
-def report_html(report: ProjectReport, sections: Sequence[Section] = SECTIONS) -> str:
-    parts = [(s, Markup(s.html(report))) for s in _present(report, sections)]
-    return _PAGE.render(report=report, sections=parts)
+def report_html(report: ProjectReport, sections: Sequence[Section] = SECTIONS,
+                overview: Overview | None = None) -> str:
+    """One page. With the `overview` (the dashboard's data), it opens with the summary,
+    waves, charts and runbook; the sections' own HTML follows (a section without HTML, or
+    whose data is None, is left out)."""
+    parts: list[tuple[str, str, Markup]] = []
+    if overview is not None:
+        parts += [("summary", "Summary", render_summary(overview)),
+                  ("waves", "Waves", render_waves(overview)),
+                  ("progress", "Progress", render_charts(overview)),
+                  ("runbook", "Runbook", render_timeline(overview))]
+        parts += [(f"panel-{key}", title, body)
+                  for key, (title, body) in render_panels(overview).items()]
+    shown = {key for key, _, _ in parts}
+    for section in sections:
+        if section.html is None or section.key in shown or section.data(report) is None:
+            continue
+        parts.append((section.key, section.title, Markup(section.html(report))))
+    generated = local(report.generated_at, report.zone)
+    return _ENV.get_template("report.html.j2").render(
+        report=report, parts=parts, stylesheet=Markup(STYLESHEET), generated=generated)

@@ -13,14 +13,17 @@ from typing import Any
 
 from jinja2 import Environment
 
-from mailferry.report.model import ProjectReport, human_bytes, iso
+from mailferry.report.formats import count, human_bytes, local
+from mailferry.report.fragments import render_failures
+from mailferry.report.model import ProjectReport, iso
 from mailferry.report.monitoring import KEY as MONITORING
 from mailferry.report.monitoring import monitoring_data, monitoring_html
+from mailferry.store import FailedUser
 from mailferry.store.project_state import STATUSES
 
 _env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
 _env.filters["bytes"] = human_bytes
-_env.filters["iso"] = iso
+_env.filters["count"] = count
 
 
 @dataclass(frozen=True)
@@ -28,12 +31,24 @@ class Section:
     key: str  # JSON key and HTML anchor
     title: str
     data: Callable[[ProjectReport], Any]  # JSON-ready, or None: section left out
-    html: Callable[[ProjectReport], str]  # an escaped HTML fragment
+    html: Callable[[ProjectReport], str] | None  # an escaped HTML fragment; None: JSON only
+
+
+def _when(report: ProjectReport) -> Callable[[float | None], str]:
+    return lambda epoch: local(epoch, report.zone)
+
+
+def _notable(folders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The folders worth a look in a report for people: 10,000 users times their folders
+    would bury the few that matter (and weigh megabytes)."""
+    return [f for f in folders if f.get("status") not in ("synced", "unchanged", "excluded")
+            or f.get("error") or f.get("note") or f.get("failed")]
 
 
 def _template(text: str) -> Callable[[ProjectReport], str]:
     compiled = _env.from_string(text)
-    return lambda report: compiled.render(report=report, statuses=STATUSES)
+    return lambda report: compiled.render(report=report, statuses=STATUSES, when=_when(report),
+                                          notable=_notable)
 
 
 _SUMMARY = """
@@ -53,70 +68,72 @@ _WAVES = """
 {% endfor %}</table>
 """
 _USERS = """
-{% for wave in report.waves %}<h3>{{ wave.label }}</h3>
-{% for u in wave.users %}{% set r = u.record %}
-<details class="user"{% if u.status == 'failed' %} open{% endif %}>
-<summary><b>{{ u.user.source_user }}</b> &rarr; {{ u.user.target_user }}
-<span class="{{ u.status }}">{{ u.status }}</span> {{ u.user.department }}
-&middot; {{ u.messages }} messages, {{ u.bytes | bytes }}
-{% if r and r.last_sync %}&middot; last sync {{ r.last_sync | iso }}{% endif %}</summary>
-{% if r and r.error %}<p class="error">{{ r.error }}</p>{% endif %}
-{% if r and r.folders %}<table><tr><th>source folder</th><th>target folder</th><th>status</th>
-<th>copied</th><th>present</th><th>failed</th><th>bytes</th><th>note</th></tr>
-{% for f in r.folders %}<tr><td>{{ f.source }}</td><td>{{ f.target }}</td>
+<p class="muted">One row per user. Folders are listed (folded) where one needs a look: not
+synced, an error, or a note; <code>mailferry report --json</code> has every folder.</p>
+<table class="grid users"><thead><tr><th>user</th><th>wave</th><th>department</th><th>status</th>
+<th>messages</th><th>size</th><th>passes</th><th>last sync</th><th>verified</th>
+<th>last error, in the server's words / folders</th></tr></thead><tbody>
+{% for u in report.users %}{% set r = u.record %}
+<tr data-user="{{ u.user.source_user }}"><td>{{ u.user.source_user }}{% if u.user.target_user
+ != u.user.source_user %} <span class="muted">&rarr; {{ u.user.target_user }}</span>{% endif %}</td>
+<td>{{ u.user.wave or '–' }}</td><td>{{ u.user.department or '–' }}</td>
+<td class="{{ u.status }}">{{ u.status }}</td><td class="n">{{ u.messages | count }}</td>
+<td class="n">{{ u.bytes | bytes }}</td><td class="n">{{ r.passes if r else 0 }}</td>
+<td>{{ when(r.last_sync if r else None) }}</td>
+<td>{% set v = r.verification if r else None %}{% if v is none %}–{% elif v.ok %}<span
+ class="verified">yes</span>{% else %}<span class="failed">differs</span>{% endif %}</td>
+<td>{% if r and r.error %}<span class="error server-words">{{ r.error }}</span>{% endif %}
+{% set shown = notable(r.folders) if r else [] %}
+{% if shown %}<details><summary>{{ shown | length }} of {{ r.folders | length }} folders to look
+ at</summary>
+<table class="grid"><tr><th>source folder</th><th>target folder</th><th>status</th>
+<th>copied</th><th>present</th><th>failed</th><th>size</th><th>note</th></tr>
+{% for f in shown %}<tr><td>{{ f.source }}</td><td>{{ f.target }}</td>
 <td class="{{ f.status }}">{{ f.status }}</td><td class="n">{{ f.copied }}</td>
 <td class="n">{{ f.present }}</td><td class="n">{{ f.failed }}</td>
-<td class="n">{{ f.bytes | bytes }}</td><td>{{ f.error or f.note }}</td></tr>{% endfor %}
-</table>{% endif %}
-</details>
-{% endfor %}{% endfor %}
-"""
-_FAILURES = """
-{% for u in report.users if u.failures or (u.record and u.record.error) %}
-<h3>{{ u.user.source_user }}</h3>
-{% if u.record.error %}<p class="error">{{ u.record.error }}</p>{% endif %}
-{% if u.failures %}<table><tr><th>folder</th><th>UID</th><th>kind</th><th>Message-ID</th>
-<th>subject</th><th>size</th><th>the server said</th></tr>
-{% for f in u.failures %}<tr><td>{{ f.folder }}</td><td class="n">{{ f.uid }}</td>
-<td>{{ f.kind }}</td><td>{{ f.message_id or '' }}</td><td>{{ f.subject or '' }}</td>
-<td class="n">{{ f.size if f.size is not none else '' }}</td>
-<td class="error">{{ f.reason }}</td></tr>{% endfor %}</table>{% endif %}
-{% else %}<p>No failures.</p>{% endfor %}
+<td class="n">{{ f.bytes | bytes }}</td><td class="server-words">{{ f.error or f.note }}</td>
+</tr>{% endfor %}
+</table></details>{% elif r and r.folders %}<span class="muted">{{ r.folders | length }}
+ folders, nothing to note</span>{% endif %}</td></tr>
+{% endfor %}</tbody></table>
 """
 
 
 _VERIFICATION = """
-<table><tr><th>user</th><th>status</th><th>verified at</th><th>result</th><th>folders</th>
-<th>source msgs</th><th>target msgs</th><th>differences</th></tr>
-{% for v in rows %}<tr><td>{{ v.source_user }}</td><td class="{{ v.status }}">{{ v.status }}</td>
-<td>{{ v.verified_at or '' }}</td>
-<td class="{{ 'verified' if v.ok else 'failed' }}">{{ 'clean' if v.ok else (v.error and
-'could not verify' or 'differs') }}{% if v.deep %} (deep){% endif %}</td>
-<td class="n">{{ v.folders }}</td><td class="n">{{ v.totals.source_messages }}</td>
-<td class="n">{{ v.totals.target_messages }}</td><td class="n">{{ v.differences }}</td></tr>
-{% endfor %}</table>
-{% for v in rows if v.error or v.listed %}<h3>{{ v.source_user }}</h3>
-{% if v.error %}<p class="error">{{ v.error }}</p>{% endif %}
-{% if v.listed %}<table><tr><th>folder</th><th>kind</th><th>source UID</th><th>target UID</th>
-<th>Message-ID</th><th>what differs</th></tr>
+<table class="grid"><thead><tr><th>user</th><th>status</th><th>verified at</th><th>result</th>
+<th>folders</th><th>source msgs</th><th>target msgs</th><th>differences</th></tr></thead><tbody>
+{% for v in rows %}<tr data-user="{{ v.source_user }}"><td>{{ v.source_user }}</td>
+<td class="{{ v.status }}">{{ v.status }}</td><td>{{ when(v.verified_at) }}</td>
+<td><span class="{{ 'verified' if v.ok else 'failed' }}">{{ 'clean' if v.ok else (v.error and
+'could not verify' or 'differs') }}{% if v.deep %} (deep){% endif %}</span>
+{% if v.error or v.listed %}<details><summary>details</summary>
+{% if v.error %}<p class="error server-words">{{ v.error }}</p>{% endif %}
+{% if v.listed %}<table class="grid"><tr><th>folder</th><th>kind</th><th>source UID</th>
+<th>target UID</th><th>Message-ID</th><th>what differs</th></tr>
 {% for d in v.listed %}<tr><td>{{ d.folder }}</td><td class="failed">{{ d.kind }}</td>
 <td class="n">{{ d.source_uid or '' }}</td><td class="n">{{ d.target_uid or '' }}</td>
 <td>{{ d.message_id or '' }}</td><td>{{ d.detail }}</td></tr>{% endfor %}</table>
-{% if v.listed | length < v.differences %}<p>... and {{ v.differences - v.listed | length }}
+{% if v.listed | length < v.differences %}<p>… and {{ v.differences - v.listed | length }}
 more (the state keeps the first {{ v.listed | length }}).</p>{% endif %}{% endif %}
-{% endfor %}
+</details>{% endif %}</td>
+<td class="n">{{ v.folders }}</td><td class="n">{{ v.totals.source_messages }}</td>
+<td class="n">{{ v.totals.target_messages }}</td><td class="n">{{ v.differences }}</td></tr>
+{% endfor %}</tbody></table>
 """
 
 
-def _verification(report: ProjectReport) -> list[dict[str, Any]] | None:
-    """The last `mailferry verify` of each user that has one; None (no section) if none."""
+def _verification(report: ProjectReport, *, epoch: bool = False,
+                  ) -> list[dict[str, Any]] | None:
+    """The last `mailferry verify` of each user that has one; None (no section) if none.
+    Times as ISO strings in UTC, or (`epoch`) as they are stored, for the HTML."""
     rows = []
     for u in report.users:
         v = u.record.verification if u.record else None
         if v is None:
             continue
         rows.append({"source_user": u.user.source_user, "status": u.status,
-                     "verified_at": iso(v.get("verified_at")), "ok": bool(v.get("ok")),
+                     "verified_at": v.get("verified_at") if epoch else iso(v.get("verified_at")),
+                     "ok": bool(v.get("ok")),
                      "deep": bool(v.get("deep")), "error": v.get("error"),
                      "folders": v.get("folders", 0), "totals": v.get("totals", {}),
                      "differences": v.get("differences", 0), "listed": v.get("listed", []),
@@ -128,7 +145,8 @@ _VERIFICATION_TEMPLATE = _env.from_string(_VERIFICATION)
 
 
 def _verification_html(report: ProjectReport) -> str:
-    return _VERIFICATION_TEMPLATE.render(rows=_verification(report) or [])
+    return _VERIFICATION_TEMPLATE.render(rows=_verification(report, epoch=True) or [],
+                                         when=_when(report))
 
 
 _MIRROR = """
@@ -157,6 +175,13 @@ def _failures(report: ProjectReport) -> list[dict[str, Any]]:
             for u in report.users if u.failures or (u.record and u.record.error)]
 
 
+def _failures_html(report: ProjectReport) -> str:
+    users = [FailedUser(u.user.source_user, u.user.wave, u.status,
+                        u.record.error if u.record else None, u.failures)
+             for u in report.users if u.failures or (u.record and u.record.error)]
+    return render_failures(users, len(users), report.zone)
+
+
 SECTIONS: list[Section] = [
     Section("summary", "Summary",
             lambda r: {"users": len(r.users), "status": {s: r.counts.get(s, 0) for s in STATUSES},
@@ -166,7 +191,7 @@ SECTIONS: list[Section] = [
     Section("waves", "Waves", lambda r: [w.to_json() for w in r.waves], _template(_WAVES)),
     Section("users", "Users and folders", lambda r: [u.to_json() for u in r.users],
             _template(_USERS)),
-    Section("failures", "Failures, in the servers' words", _failures, _template(_FAILURES)),
+    Section("failures", "Failures, in the servers' words", _failures, _failures_html),
     Section("mirror", "Mirror mode: moved and removed in the last pass", _mirror,
             lambda r: _MIRROR_TEMPLATE.render(rows=_mirror(r) or [])),
     Section("verification", "Verification", _verification, _verification_html),

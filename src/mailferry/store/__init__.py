@@ -1,6 +1,7 @@
 """Durable state (SQLAlchemy Core; SQLite by default): the copy state, a project's
-per-mailbox progress, what the monitor saw after the cutover, and the leases that let one
-run at a time write a target mailbox (see docs/leases.md)."""
+per-mailbox progress, the read-side queries live views run over it, what the monitor saw
+after the cutover, and the leases that let one run at a time write a target mailbox (see
+docs/leases.md)."""
 
 from mailferry.store.leases import (
     HeldLease,
@@ -12,7 +13,22 @@ from mailferry.store.leases import (
 )
 from mailferry.store.monitoring import DmarcRecord, DmarcReport, Incident, MonitorState, Probe
 from mailferry.store.notices import NoticeJournal, NoticeRecord, NoticeState
+from mailferry.store.one_time import SealedSecret
+from mailferry.store.progress import MailboxProgress, RosterEntry
 from mailferry.store.project_state import MailboxRecord, PassOutcome, ProjectState
+from mailferry.store.queries import (
+    Activity,
+    FailedUser,
+    Tally,
+    UserFilter,
+    UserPage,
+    UserRow,
+    activity,
+    choices,
+    failed_users,
+    user_page,
+    wave_tallies,
+)
 from mailferry.store.state import (
     FailureRecord,
     FolderState,
@@ -21,8 +37,11 @@ from mailferry.store.state import (
     StateStore,
 )
 
-__all__ = ["DmarcRecord", "DmarcReport", "FailureRecord", "FolderState", "ForeignMessage",
-           "HeldLease", "Incident", "LeaseHolder", "LeaseInfo", "LeaseTable", "LeaseTimes",
-           "MailboxRecord", "MappedMessage", "MonitorState", "NoticeJournal", "NoticeRecord",
-           "NoticeState", "PassOutcome", "Probe", "ProjectState", "StateStore",
-           "mailbox_lease_key"]
+__all__ = [
+    "Activity", "DmarcRecord", "DmarcReport", "FailedUser", "FailureRecord", "FolderState",
+    "ForeignMessage", "HeldLease", "Incident", "LeaseHolder", "LeaseInfo", "LeaseTable",
+    "LeaseTimes", "MailboxProgress", "MailboxRecord", "MappedMessage", "MonitorState",
+    "NoticeJournal", "NoticeRecord", "NoticeState", "PassOutcome", "Probe", "ProjectState",
+    "RosterEntry", "SealedSecret", "StateStore", "Tally", "UserFilter", "UserPage", "UserRow",
+    "activity", "choices", "failed_users", "mailbox_lease_key", "user_page", "wave_tallies",
+]

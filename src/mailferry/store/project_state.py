@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,9 @@ from sqlalchemy.engine import Connection
 
 from mailferry.errors import StateError
 from mailferry.status import MailboxStatus
+from mailferry.store import one_time, progress
+from mailferry.store.one_time import SealedSecret
+from mailferry.store.progress import MailboxProgress, RosterEntry
 from mailferry.store.schema import create_tables
 
 STATUSES = tuple(MailboxStatus)
@@ -47,6 +50,11 @@ mailboxes = sa.Table(
     sa.Column("error", sa.String),
     sa.Column("detail", sa.Text),  # JSON: the last pass's folders and failures
 )
+# Live views add up every mailbox: this index holds what they read, so a tally never reads
+# the rows (whose detail JSON is large). Made on open for older state files too.
+tally_index = sa.Index("project_mailboxes_tally", mailboxes.c.source_user, mailboxes.c.status,
+                       mailboxes.c.messages, mailboxes.c.bytes, mailboxes.c.failed,
+                       mailboxes.c.last_sync)
 # The last `mailferry verify` of each mailbox (own table: older state files gain it as is)
 verifications = sa.Table(
     "project_verifications", metadata,
@@ -115,6 +123,14 @@ class ProjectState:
             state = cls(engine)
             with state._tx() as conn:
                 create_tables(conn, metadata)
+                for extra in (progress.metadata, one_time.metadata):
+                    create_tables(conn, extra)
+                # indexes, also on older files: IF NOT EXISTS, since runs may start together
+                for index in [tally_index, *(index for extra in (progress.metadata,
+                                                                 one_time.metadata)
+                                             for table in extra.sorted_tables
+                                             for index in table.indexes)]:
+                    conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
         except sa.exc.DatabaseError as exc:
             raise StateError(f"{path}: not a usable state database ({exc.orig})") from None
         return state
@@ -133,6 +149,45 @@ class ProjectState:
     def _tx(self) -> Iterator[Connection]:
         with self._lock, self._conn.begin():
             yield self._conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """One read transaction, for the queries of store.queries: a consistent view."""
+        with self._tx() as conn:
+            yield conn
+
+    def sync_roster(self, entries: Sequence[RosterEntry], digest: str | None = None) -> bool:
+        """Keep the store's copy of users.csv current (rewritten only when it changed).
+        `digest`: `progress.roster_digest(entries)`, when the caller already has it."""
+        with self._tx() as conn:
+            return progress.replace_roster(conn, entries, digest)
+
+    def record_progress(self, runner: str, passes: list[MailboxProgress], messages: int,
+                        size: int) -> None:
+        """A sync's sample: messages and bytes copied since its last one, and its passes."""
+        with self._tx() as conn:
+            progress.record_progress(conn, runner, time.time(), passes, messages, size)
+
+    def set_wave_paused(self, wave: str, paused: bool, by: str) -> None:
+        with self._tx() as conn:
+            progress.set_wave_paused(conn, wave, paused, time.time(), by)
+
+    def paused_waves(self) -> frozenset[str]:
+        with self._tx() as conn:
+            return progress.paused_waves(conn)
+
+    def put_sealed_secret(self, secret: SealedSecret) -> None:
+        with self._tx() as conn:
+            one_time.put_sealed(conn, secret)
+
+    def peek_sealed_secret(self, lookup: str) -> SealedSecret | None:
+        with self._tx() as conn:
+            return one_time.peek_sealed(conn, lookup, time.time())
+
+    def take_sealed_secret(self, lookup: str) -> SealedSecret | None:
+        """Removed for good as it is returned: a second call gets None."""
+        with self._tx() as conn:
+            return one_time.take_sealed(conn, lookup, time.time())
 
     def start(self, *, source_user: str, target_user: str, wave: str, department: str,
               source: str, target: str) -> None:
