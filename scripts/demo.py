@@ -3,7 +3,9 @@
 The source is laid out like many old providers ('.' delimiter, "INBOX." prefix, "Sent
 Messages"), the target like many new ones ('/' delimiter, "Sent Items"). The second copy
 finds nothing to do. Then the project demo (many users in waves) runs, then one monitor
-pass after a cutover (scripts/demo_monitor.py).
+pass after a cutover (scripts/demo_monitor.py). Last, at a terminal (or with
+MAILFERRY_DEMO_SERVE=1), the project's live dashboard until Ctrl-C; elsewhere (CI, a pipe)
+it ends, printing the command that serves it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from testbed import Dovecot, DovecotUser, imap_login, seed  # noqa: E402
 from testbed.messages import sample_mailbox  # noqa: E402
+
+sys.path.insert(0, str(REPO / "scripts"))
+import demo_project  # noqa: E402
 
 SOURCE_FOLDERS = ["INBOX", "INBOX.Sent Messages", "INBOX.Drafts", "INBOX.Projects",
                   "INBOX.Projects.2024", "INBOX.Projects.2025", "INBOX.Caf&AOk-",
@@ -58,15 +63,22 @@ def main() -> int:
             if code != 0:
                 print(f"mailferry copy exited with {code}")
                 return code
-    project_demo = REPO / "scripts" / "demo_project.py"
-    if project_demo.exists():
-        banner("a migration project: 20 users in waves")
-        code = subprocess.run([sys.executable, str(project_demo)]).returncode
-        if code != 0:
-            return code
+    banner("a migration project: 20 users in waves")
+    project = Path(tempfile.mkdtemp(prefix="mailferry-project-demo-"))
+    code = subprocess.run([sys.executable, str(REPO / "scripts" / "demo_project.py"),
+                           str(project)], env={**os.environ, "MAILFERRY_DEMO_SERVE": "0"}
+                          ).returncode
+    if code != 0:
+        return code
     banner("after the cutover: mailferry monitor")
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "demo_monitor.py")],
+    code = subprocess.run([sys.executable, str(REPO / "scripts" / "demo_monitor.py")],
                           env={**os.environ, "COLUMNS": "140"}).returncode
+    if code == 0 and demo_project.should_serve():  # last: it runs until Ctrl-C
+        demo_project.serve(project / "migration.toml")
+    elif code == 0:
+        print(f"\nthe project's live dashboard: {REPO}/.venv/bin/mailferry serve "
+              f"{project / 'migration.toml'}")
+    return code
 
 
 if __name__ == "__main__":

@@ -121,8 +121,16 @@ def should_serve() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
+def serve(toml: Path) -> None:
+    """The live dashboard until Ctrl-C (it reads the project's state: no server needed)."""
+    banner("mailferry serve  (the live dashboard; open the address below, Ctrl-C stops)")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
+        mailferry("serve", str(toml), "--port", os.environ.get("MAILFERRY_DEMO_PORT", "8080"))
+
+
 def main() -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="mailferry-project-demo-"))
+    workdir = (Path(sys.argv[1]) if len(sys.argv) > 1
+               else Path(tempfile.mkdtemp(prefix="mailferry-project-demo-")))
     names = ["ana", "bo", "chloe", "dmitri", "eve", "farah", "gus", "hana", "ivan", "jo",
              "kim", "lea", "max", "nora", "omar", "pia", "quinn", "rui", "sara", "tom"]
     users = [DovecotUser(name, f"{name}-old-pw") for name in names]
@@ -158,10 +166,7 @@ def main() -> int:
         mailferry("report", str(toml), "--html", str(report))
         print(f"\nHTML report: {report}")
         if should_serve():
-            banner("mailferry serve  (the live dashboard; open the address below, Ctrl-C stops)")
-            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
-                mailferry("serve", str(toml), "--port", os.environ.get("MAILFERRY_DEMO_PORT",
-                                                                      "8080"))
+            serve(toml)
         else:
             print(f"\nthe live dashboard of this project: {REPO}/.venv/bin/mailferry serve "
                   f"{toml}\n(the demo serves it itself at a terminal, or with "

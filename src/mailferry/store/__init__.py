@@ -14,7 +14,7 @@ from mailferry.store.leases import (
 from mailferry.store.monitoring import DmarcRecord, DmarcReport, Incident, MonitorState, Probe
 from mailferry.store.notices import NoticeJournal, NoticeRecord, NoticeState
 from mailferry.store.one_time import SealedSecret
-from mailferry.store.progress import MailboxProgress, RosterEntry
+from mailferry.store.progress import MailboxProgress, RosterEntry, roster_digest
 from mailferry.store.project_state import MailboxRecord, PassOutcome, ProjectState
 from mailferry.store.queries import (
     Activity,
@@ -43,5 +43,5 @@ __all__ = [
     "LeaseTimes", "MailboxProgress", "MailboxRecord", "MappedMessage", "MonitorState",
     "NoticeJournal", "NoticeRecord", "NoticeState", "PassOutcome", "Probe", "ProjectState",
     "RosterEntry", "SealedSecret", "StateStore", "Tally", "UserFilter", "UserPage", "UserRow",
-    "activity", "choices", "failed_users", "mailbox_lease_key", "user_page", "wave_tallies",
+    "activity", "choices", "failed_users", "mailbox_lease_key", "roster_digest", "user_page", "wave_tallies",
 ]
