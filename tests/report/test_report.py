@@ -117,5 +117,6 @@ def test_the_report_is_built_from_what_sync_did(
     text = page.read_text()
     for user in users[:2]:  # each synced user's line says its real totals
         row = by_user[user.name]
-        assert re.search(rf"<b>{user.name}</b>.*?{row['messages']} messages", text, re.S)
+        line = re.search(rf'<tr data-user="{user.name}">(.*?)</tr>', text, re.S)
+        assert line and f'<td class="n">{row["messages"]:,}</td>' in line.group(1)
     assert "pending" in text and users[2].name in text
