@@ -43,5 +43,6 @@ __all__ = [
     "LeaseTimes", "MailboxProgress", "MailboxRecord", "MappedMessage", "MonitorState",
     "NoticeJournal", "NoticeRecord", "NoticeState", "PassOutcome", "Probe", "ProjectState",
     "RosterEntry", "SealedSecret", "StateStore", "Tally", "UserFilter", "UserPage", "UserRow",
-    "activity", "choices", "failed_users", "mailbox_lease_key", "roster_digest", "user_page", "wave_tallies",
+    "activity", "choices", "failed_users", "mailbox_lease_key", "roster_digest", "user_page",
+    "wave_tallies",
 ]
