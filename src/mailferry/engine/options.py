@@ -1,4 +1,4 @@
-"""How a copy runs: what the user chose, with defaults measured on DESIGN.md's machine class."""
+"""How a copy runs: what the user chose, with defaults measured (docs/imap-client.md)."""
 
 from __future__ import annotations
 

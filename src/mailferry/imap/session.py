@@ -1,7 +1,7 @@
 """One IMAP connection: TLS, login, commands, streaming FETCH, pipelined (MULTI)APPEND.
 
 Hand-written on a socket rather than on imaplib or imapclient, for reasons measured in
-DESIGN.md: imapclient's response parser costs ~6x the CPU of reading literals by length,
+docs/imap-client.md: imapclient's response parser costs ~6x the CPU of reading literals by length,
 and imaplib can neither MULTIAPPEND, pipeline APPENDs with LITERAL+, nor stream a FETCH
 (it holds the whole response). Everything protocol-shaped that can be pure lives in
 `wire.py`; socket and TLS errors are translated to mailferry errors in one place here.

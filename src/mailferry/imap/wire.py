@@ -2,7 +2,7 @@
 
 A response arrives as `Response(text_parts, literals)`: the line pieces and, between them,
 the literals read by length. Message bodies stay the `bytes` objects the reader produced:
-the tokenizer hands them on by reference and never scans them (DESIGN.md: a library's
+the tokenizer hands them on by reference and never scans them (docs/imap-client.md: a library's
 convenience parser on bodies costs more than the whole copy should take).
 """
 

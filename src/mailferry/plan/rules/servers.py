@@ -9,7 +9,7 @@ from mailferry.plan.constraints import parse_instant
 from mailferry.plan.facts import Category
 from mailferry.plan.findings import Hit, Rule, RuleContext, Severity
 
-# What the copy needs from IMAP servers (see DESIGN.md): exact, incremental, fast.
+# What the copy needs from IMAP servers (docs/imap-client.md): exact, incremental, fast.
 IMAP_CAPABILITIES = ("UIDPLUS", "CONDSTORE", "SPECIAL-USE", "MOVE", "LITERAL+")
 
 
