@@ -16,18 +16,13 @@ dashboard share. Nothing here holds a secret.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
-from mailferry.errors import StateError
-from mailferry.store.project_state import _pragmas
+from mailferry.store.sqlite_file import SqliteFile
 
 metadata = sa.MetaData()
 passes = sa.Table(
@@ -146,42 +141,8 @@ class DmarcReport:
     records: Sequence[DmarcRecord]
 
 
-class MonitorState:
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        self._lock = threading.Lock()
-        self._conn = engine.connect()
-
-    @classmethod
-    def open(cls, path: str | Path) -> MonitorState:
-        path = Path(path)
-        if not path.parent.exists():
-            raise StateError(f"{path}: directory {path.parent} does not exist")
-        engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.StaticPool,
-                                  connect_args={"check_same_thread": False, "timeout": 30})
-        sa.event.listen(engine, "connect", _pragmas)
-        try:
-            state = cls(engine)
-            with state._tx() as conn:
-                metadata.create_all(conn)
-        except sa.exc.DatabaseError as exc:
-            raise StateError(f"{path}: not a usable state database ({exc.orig})") from None
-        return state
-
-    def close(self) -> None:
-        self._conn.close()
-        self.engine.dispose()
-
-    def __enter__(self) -> MonitorState:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        with self._lock, self._conn.begin():
-            yield self._conn
+class MonitorState(SqliteFile):
+    METADATA = (metadata,)
 
     # -- passes ---------------------------------------------------------------------------
 

@@ -9,23 +9,20 @@ state's tables are untouched. Accounts are stored as `imap://user@host:port`: no
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mailferry.errors import StateError
 from mailferry.status import MailboxStatus
 from mailferry.store import one_time, progress
 from mailferry.store.one_time import SealedSecret
 from mailferry.store.progress import MailboxProgress, RosterEntry
-from mailferry.store.schema import create_tables
+from mailferry.store.sqlite_file import SqliteFile
 
 STATUSES = tuple(MailboxStatus)
 
@@ -105,50 +102,15 @@ class PassOutcome:
     mirror: dict[str, Any] = field(default_factory=dict)  # what a mirror pass moved, removed
 
 
-class ProjectState:
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        self._lock = threading.Lock()
-        self._conn = engine.connect()
+class ProjectState(SqliteFile):
+    METADATA = (metadata, progress.metadata, one_time.metadata)
 
-    @classmethod
-    def open(cls, path: str | Path) -> ProjectState:
-        path = Path(path)
-        if not path.parent.exists():
-            raise StateError(f"{path}: directory {path.parent} does not exist")
-        engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.StaticPool,
-                                  connect_args={"check_same_thread": False, "timeout": 30})
-        sa.event.listen(engine, "connect", _pragmas)
-        try:
-            state = cls(engine)
-            with state._tx() as conn:
-                create_tables(conn, metadata)
-                for extra in (progress.metadata, one_time.metadata):
-                    create_tables(conn, extra)
-                # indexes, also on older files: IF NOT EXISTS, since runs may start together
-                for index in [tally_index, *(index for extra in (progress.metadata,
-                                                                 one_time.metadata)
-                                             for table in extra.sorted_tables
-                                             for index in table.indexes)]:
-                    conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
-        except sa.exc.DatabaseError as exc:
-            raise StateError(f"{path}: not a usable state database ({exc.orig})") from None
-        return state
-
-    def close(self) -> None:
-        self._conn.close()
-        self.engine.dispose()
-
-    def __enter__(self) -> ProjectState:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        with self._lock, self._conn.begin():
-            yield self._conn
+    def _after_create(self, conn: Connection) -> None:
+        # indexes, also on older files: IF NOT EXISTS, since runs may start together
+        for index in [tally_index, *(index for extra in (progress.metadata, one_time.metadata)
+                                     for table in extra.sorted_tables
+                                     for index in table.indexes)]:
+            conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
@@ -273,11 +235,3 @@ class ProjectState:
                 mirror=detail.get("mirror", {}),
                 verification=verified.get(row["source_user"]))
         return out
-
-
-def _pragmas(dbapi_connection: Any, _record: object) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # shares the file with the copy state
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
