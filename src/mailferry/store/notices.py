@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mailferry.errors import StateError
+from mailferry.store.schema import create_tables
 
 
 class NoticeState(StrEnum):
@@ -77,7 +78,7 @@ class NoticeJournal:
         try:
             journal_ = cls(engine)
             with journal_._tx() as conn:
-                metadata.create_all(conn)
+                create_tables(conn, metadata)
         except sa.exc.DatabaseError as exc:
             raise StateError(f"{path}: not a usable state database ({exc.orig})") from None
         return journal_
