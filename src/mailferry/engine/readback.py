@@ -5,11 +5,12 @@ Servers rewrite on the way in, and most say nothing: Cyrus replaces raw 8-bit he
 by 'X', Courier appends a final CRLF, pymap serves bare LF and re-folds headers, imap4d
 writes its mbox bookkeeping fields into the header, Dovecot replaces a future INTERNALDATE
 by the time of the APPEND. So after every batch the target's RFC822.SIZE and INTERNALDATE of
-each appended message are fetched (one round trip), and whole bodies are read back for the
-first batch into each folder, for every message whose size changed, for messages of the
-kinds servers are known to rewrite (NUL, bare CR or LF, no final line ending, 8-bit header
-bytes, a leading "From " line) and, once one ordinary message came back changed, for every
-message of that folder.
+each appended message are fetched (one round trip), and whole bodies are read back: for
+the messages up to 1 MiB of the first batch into each folder (until one was read), for
+every message whose size changed, for messages of the kinds servers are known to rewrite
+(NUL, bare CR or LF, no final line ending, a leading "From " line; 8-bit header bytes until
+the folder's target kept them once) and, once one ordinary message came back changed, for
+every message of that folder. Bodies are compared as they stream in, one at a time.
 
 Classes of change, peeled off in this order (the rest is "other"): from_line, line_endings,
 final_newline, eight_bit, headers (fields injected, dropped or re-folded), other; and a
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from mailferry.engine.ledger import FolderLedger
@@ -32,6 +33,10 @@ from mailferry.status import FailureKind
 _ANY_LINE_END = re.compile(rb"\r*\n|\r")
 _EIGHT_BIT = re.compile(rb"[\x80-\xff]")
 _FIELD_START = re.compile(rb"\n(?![ \t])")
+# The first batch into a folder is read back to learn whether the server rewrites ordinary
+# messages; small ones tell that as well as large ones, without holding a large one twice
+# (a changed size, a rewrite-prone message or a server caught rewriting still reads any size).
+FIRST_BATCH_SAMPLE_MAX = 1 << 20
 WARNING_CLASSES = frozenset({"line_endings", "final_newline"})
 EXPLAINED = {
     "from_line": "a leading mbox \"From \" line dropped or added",
@@ -60,12 +65,23 @@ def has_bare_line_ends(body: bytes) -> bool:
     return body.count(b"\n") != pairs or body.count(b"\r") != pairs
 
 
-def rewrite_prone(body: bytes) -> bool:
-    """Kinds of message servers are known to rewrite on APPEND."""
-    head = body[:body.find(b"\n\n") if b"\n\n" in body else 65536]
+def _header_block(body: bytes) -> bytes:
+    """The header up to its blank line (CRLF or bare LF), or the first 64 KiB."""
+    ends = [at for at in (body.find(b"\r\n\r\n"), body.find(b"\n\n")) if at >= 0]
+    return body[:min(ends)] if ends else body[:65536]
+
+
+def eight_bit_header(body: bytes) -> bool:
+    """Raw 8-bit bytes in the header (RFC 6532 mail): Cyrus replaces them by 'X'."""
+    return _EIGHT_BIT.search(_header_block(body)) is not None
+
+
+def rewrite_prone(body: bytes, *, eight_bit: bool = True) -> bool:
+    """Kinds of message servers are known to rewrite on APPEND (`eight_bit=False`: not
+    counting an 8-bit header, once the target was seen to keep one)."""
     return (b"\x00" in body or has_bare_line_ends(body)
             or not body.endswith(b"\n") or body.startswith((b"From ", b"\r\n", b" "))
-            or _EIGHT_BIT.search(head) is not None)
+            or (eight_bit and eight_bit_header(body)))
 
 
 def _header_and_text(lf_text: bytes) -> tuple[bytes, bytes]:
@@ -141,35 +157,36 @@ class ReadBack:
         self.ledger = ledger
         self.first_batch = True
         self.read_all = False  # an ordinary message came back changed: read back everything
+        self.eight_bit_kept = False  # an 8-bit header came back as it was sent
 
-    def _fetch(self, uids: list[int], items: bytes) -> dict[int, FetchItem]:
-        """The items of these UIDs; a server that sent no EXISTS for our APPENDs (Courier
-        into its selected mailbox) sees them after a NOOP, or else after a new SELECT."""
-        found: dict[int, FetchItem] = {}
+    def _stream(self, uids: list[int], items: bytes) -> Iterator[FetchItem]:
+        """The items of these UIDs, each once, as they arrive (a body is dropped as soon as
+        it is compared: two copies of a 25 MB message are what a batch may hold, not of a
+        whole batch). A server that sent no EXISTS for our APPENDs (Courier into its
+        selected mailbox) sees them after a NOOP, or else after a new SELECT."""
+        seen: set[int] = set()
         for attempt in range(3):
-            wanted = [u for u in uids if u not in found]
+            wanted = [u for u in uids if u not in seen]
             if not wanted:
-                break
+                return
             if attempt == 1:
                 self.target.command(b"NOOP")
             elif attempt == 2:
                 self.target.select(self.mailbox, readonly=False)
+            asked = set(wanted)
             for item in self.target.uid_fetch(uid_set(wanted), items):
-                if item.uid in wanted:
-                    found[item.uid] = item
-        return found
+                if item.uid in asked and item.uid not in seen:
+                    seen.add(item.uid)
+                    yield item
 
     def check(self, appended: Iterable[Appended]) -> None:
         batch = list(appended)
         if not batch:
             return
-        meta = self._fetch([a.target_uid for a in batch], b"(UID RFC822.SIZE INTERNALDATE)")
-        wanted = [a for a in batch if self.first_batch or self.read_all
-                  or rewrite_prone(a.body)
-                  or (a.target_uid in meta and meta[a.target_uid].size != len(a.body))]
-        self.first_batch = False
-        bodies = self._fetch([a.target_uid for a in wanted], b"(UID BODY.PEEK[])") \
-            if wanted else {}
+        meta = {item.uid: item for item in
+                self._stream([a.target_uid for a in batch], b"(UID RFC822.SIZE INTERNALDATE)")}
+        wanted: dict[int, Appended] = {}
+        eight_bit_only: dict[int, Appended] = {}
         for message in batch:
             item = meta.get(message.target_uid)
             if item is None:
@@ -178,9 +195,23 @@ class ReadBack:
                                  "but does not hold it", raw=message.body)
                 continue
             self._check_date(message, item.internaldate)
-            stored = bodies.get(message.target_uid)
-            if stored is not None and stored.body is not None:
-                self._check_body(message, stored.body)
+            if (self.read_all or rewrite_prone(message.body, eight_bit=False)
+                    or item.size != len(message.body)
+                    or (self.first_batch and len(message.body) <= FIRST_BATCH_SAMPLE_MAX)):
+                wanted[message.target_uid] = message
+            elif not self.eight_bit_kept and eight_bit_header(message.body):
+                eight_bit_only[message.target_uid] = message
+        self._read_back(wanted)
+        # 8-bit headers are common (RFC 6532 mail) and most servers keep them: once this
+        # folder's target kept one, the others are not read back (Cyrus never keeps them)
+        if not self.eight_bit_kept:
+            self._read_back(eight_bit_only)
+
+    def _read_back(self, wanted: dict[int, Appended]) -> None:
+        for stored in self._stream(list(wanted), b"(UID BODY.PEEK[])"):
+            if stored.uid is not None and stored.body is not None:
+                self.first_batch = False  # sampled: later batches read back what looks off
+                self._check_body(wanted[stored.uid], stored.body)
 
     def _check_date(self, message: Appended, stored: str | None) -> None:
         sent = instant(message.internaldate)
@@ -192,6 +223,8 @@ class ReadBack:
 
     def _check_body(self, message: Appended, stored: bytes) -> None:
         classes = rewrite_classes(message.body, stored)
+        if "eight_bit" not in classes and eight_bit_header(message.body):
+            self.eight_bit_kept = True
         if not classes:
             return
         if not rewrite_prone(message.body):
@@ -207,4 +240,5 @@ class ReadBack:
                          raw=message.body)
 
 
-__all__ = ["Appended", "ReadBack", "has_bare_line_ends", "rewrite_classes", "rewrite_prone"]
+__all__ = ["Appended", "ReadBack", "eight_bit_header", "has_bare_line_ends", "rewrite_classes",
+           "rewrite_prone"]
