@@ -77,7 +77,7 @@ def main() -> int:
         demo_project.serve(project / "migration.toml")
     elif code == 0:
         print(f"\nthe project's live dashboard: {REPO}/.venv/bin/mailferry serve "
-              f"{project / 'migration.toml'}")
+              f"-p {project / 'migration.toml'}")
     return code
 
 

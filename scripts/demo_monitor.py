@@ -81,9 +81,9 @@ def main() -> int:
                 seed(conn, sample_mailbox(40, ["INBOX", "Sent"], seed=len(user)))
                 conn.logout()
             banner("before the cutover: mailferry sync")
-            mailferry("sync", str(toml))
+            mailferry("sync", "-p", str(toml))
             banner("mailferry relay  (the MX: probe mailbox to both systems, others to new)")
-            relay = subprocess.Popen([sys.executable, "-m", "mailferry", "relay", str(toml)],
+            relay = subprocess.Popen([sys.executable, "-m", "mailferry", "relay", "-p", str(toml)],
                                      cwd=REPO, stderr=subprocess.DEVNULL)
             wait_for_port(port)
             print(f"listening on 127.0.0.1:{port}")
@@ -93,10 +93,10 @@ def main() -> int:
             late_mail(old, "bob", "newsletter")
             now = (CUTOVER + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
             banner("one monitor pass, two hours after the cutover (exit 1: a person is needed)")
-            code = mailferry("monitor", str(toml), "--once", "--now", now)
+            code = mailferry("monitor", "-p", str(toml), "--once", "--now", now)
             print(f"exit status {code}; alert mails sent to the sink: {len(alerts.received)}")
             banner("mailferry status  (the Monitoring section)")
-            mailferry("status", str(toml))
+            mailferry("status", "-p", str(toml))
             return 0 if code in (0, 1) else code
     finally:
         if relay is not None:

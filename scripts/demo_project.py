@@ -99,8 +99,12 @@ size = 4
 start = {pilot.isoformat()}
 end = {(pilot + dt.timedelta(hours=15)).isoformat()}
 
+[plan]
+backup = true
+fallback = "keep the old accounts and the old MX record ready for 14 days"
+
 [notify]
-lead_days = 7
+lead_days = 2                          # a small organisation: two days' notice was agreed
 sender = "Example Org IT <it@example.org>"
 support = "it-help@example.org, extension 4242"
 smtp = "smtp://127.0.0.1:{sink_port}"   # the demo's local SMTP sink (loopback, no TLS)
@@ -125,7 +129,8 @@ def serve(toml: Path) -> None:
     """The live dashboard until Ctrl-C (it reads the project's state: no server needed)."""
     banner("mailferry serve  (the live dashboard; open the address below, Ctrl-C stops)")
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
-        mailferry("serve", str(toml), "--port", os.environ.get("MAILFERRY_DEMO_PORT", "8080"))
+        mailferry("serve", "-p", str(toml), "--port",
+                  os.environ.get("MAILFERRY_DEMO_PORT", "8080"))
 
 
 def main() -> int:
@@ -146,30 +151,30 @@ def main() -> int:
             print(f"project in {workdir}: migration.toml, users.csv, secrets.csv")
 
             banner("mailferry waves --draw-pilot  (4 users across the 4 departments)")
-            mailferry("waves", str(toml), "--draw-pilot")
+            mailferry("waves", "-p", str(toml), "--draw-pilot")
             tell_the_pilot(toml, workdir, sink)
         finally:
             sink.stop()
         banner("mailferry sync --wave pilot")
-        mailferry("sync", str(toml), "--wave", "pilot")
+        mailferry("sync", "-p", str(toml), "--wave", "pilot")
         banner("mailferry sync  (everyone else; the pilot costs one STATUS per folder)")
-        mailferry("sync", str(toml))
+        mailferry("sync", "-p", str(toml))
 
         banner("new mail arrives for 5 users; mailferry sync  (delta pass)")
         for user in users[::4]:
             put(source, user, [SeedMessage(make_message(rng, 50_000 + k), "INBOX",
                                            random_flags(rng)) for k in range(3)])
-        code = mailferry("sync", str(toml))
+        code = mailferry("sync", "-p", str(toml))
         banner("mailferry status")
-        mailferry("status", str(toml))
+        mailferry("status", "-p", str(toml))
         report = workdir / "report.html"
-        mailferry("report", str(toml), "--html", str(report))
+        mailferry("report", "-p", str(toml), "--html", str(report))
         print(f"\nHTML report: {report}")
         if should_serve():
             serve(toml)
         else:
             print(f"\nthe live dashboard of this project: {REPO}/.venv/bin/mailferry serve "
-                  f"{toml}\n(the demo serves it itself at a terminal, or with "
+                  f"-p {toml}\n(the demo serves it itself at a terminal, or with "
                   "MAILFERRY_DEMO_SERVE=1)")
         return code
 
@@ -178,16 +183,17 @@ def tell_the_pilot(toml: Path, workdir: Path, sink: SmtpSink) -> None:
     """Notices to the pilot wave: a preview, the real sending to the local sink, a re-run
     that sends nothing, and the autoconfig files their mail clients can use."""
     banner("mailferry notify --preview  (what the pilot users will get; nothing is sent)")
-    mailferry("notify", str(toml), "--wave", "pilot", "--preview", str(workdir / "preview"))
+    mailferry("notify", "-p", str(toml), "--wave", "pilot", "--preview",
+              str(workdir / "preview"))
     banner(f"mailferry notify --wave pilot  (to the local SMTP sink on 127.0.0.1:{sink.port})")
-    mailferry("notify", str(toml), "--wave", "pilot")
+    mailferry("notify", "-p", str(toml), "--wave", "pilot")
     received = workdir / "notices-received"
     received.mkdir()
     for n, message in enumerate(sink.received):
         (received / f"{n + 1:02d}-{message.rcpt_tos[0]}.eml").write_bytes(message.data)
     banner("mailferry notify --wave pilot  (again: nothing is sent twice)")
-    mailferry("notify", str(toml), "--wave", "pilot")
-    mailferry("notify", str(toml), "--list")
+    mailferry("notify", "-p", str(toml), "--wave", "pilot")
+    mailferry("notify", "-p", str(toml), "--list")
     mailferry("autoconfig", "--project", str(toml), "--out", str(workdir / "autoconfig"))
     print(f"\nThe sink received {len(sink.received)} notices; each is in {received}/ "
           f"(open the .eml in a mail client). Previews: {workdir / 'preview'}/")

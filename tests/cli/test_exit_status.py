@@ -34,7 +34,7 @@ ONE_LINE = re.compile(r"^mailferry: error: (?P<where>[^:]+(?::\d+)?): (?P<what>.
     (["import", "mbox"], "import mbox"),                       # click, in a nested group
     (["backup"], "backup"),                                    # ours, said without a place
     (["backup", "--wave", "w1", "imap://a@h", "d"], "backup"),
-    (["report", "migration.toml"], "report"),                  # ours, as a click UsageError
+    (["status", "-p", "a.toml", "b.toml"], "status"),           # ours, as a click UsageError
     (["init", "{existing}"], "init"),
 ])
 def test_a_usage_error_is_one_line_with_status_2(args: list[str], where: str,

@@ -19,34 +19,72 @@ from click.exceptions import NoArgsIsHelpError
 from mailferry import __version__
 from mailferry.errors import ConfigError, ConnectError, MailferryError
 
-# command name -> "module:attribute" below mailferry.cli
+from . import runlog
+
+# command name -> ("module:attribute" below mailferry.cli, where it belongs in a migration);
+# `--help` lists them in this order, under these headings
 COMMANDS: dict[str, str] = {
-    "copy": "copy_cmd:copy",
-    "relay": "relay_cmd:relay",
     "init": "init_cmd:init",
     "check": "check_cmd:check",
     "plan": "plan_cmd:plan",
-    "verify": "verify_cmd:verify",
-    "backup": "backup_cmd:backup",
-    "restore": "backup_cmd:restore",
-    "import": "backup_cmd:import_group",
     "waves": "project_cmd:waves",
-    "sync": "sync_cmd:sync",
-    "status": "project_cmd:status",
-    "report": "project_cmd:report",
-    "monitor": "monitor_cmd:monitor",
-    "deliverability": "monitor_cmd:deliverability",
-    "dmarc": "monitor_cmd:dmarc",
     "notify": "notify_cmd:notify",
     "autoconfig": "autoconfig_cmd:autoconfig",
+    "relay": "relay_cmd:relay",
+    "backup": "backup_cmd:backup",
+    "sync": "sync_cmd:sync",
+    "copy": "copy_cmd:copy",
+    "status": "project_cmd:status",
+    "verify": "verify_cmd:verify",
+    "report": "project_cmd:report",
     "serve": "serve_cmd:serve",
+    "deliverability": "monitor_cmd:deliverability",
+    "monitor": "monitor_cmd:monitor",
+    "dmarc": "monitor_cmd:dmarc",
+    "restore": "backup_cmd:restore",
+    "import": "backup_cmd:import_group",
+    "completion": "completion_cmd:completion",
+}
+# `mailferry --help`: the commands under the stage of a migration where they are used, in
+# that order, each in one line (a command's own --help says the rest)
+STAGES: dict[str, dict[str, str]] = {
+    "Prepare": {
+        "init": "Write a complete, commented project to start from",
+        "check": "Check domain, DNS and servers for migration hazards",
+        "plan": "Write the dated runbook (Markdown, HTML or iCalendar)",
+        "waves": "Show the waves of users.csv; draw the pilot",
+        "notify": "Tell users what happens to their mailbox, and when",
+        "autoconfig": "Mail client set-up files for the new system",
+    },
+    "Move": {
+        "relay": "Dual-delivery SMTP relay: mail to the old and/or new system",
+        "backup": "Back up source mailboxes (one, or the project's)",
+        "sync": "Copy the project's mailboxes, wave by wave; re-run for deltas",
+        "copy": "Copy one mailbox, exactly and incrementally",
+        "status": "Where every mailbox stands, per wave and per user",
+    },
+    "Prove": {
+        "verify": "Prove copies complete: every message matched",
+        "report": "The project's report (terminal, --html page, --json)",
+        "serve": "The live dashboard",
+        "deliverability": "Test mail to a pilot user on both systems",
+    },
+    "After the cutover": {
+        "monitor": "Watch DNS, mail flow, late mail, relay and DMARC",
+        "dmarc": "Read DMARC aggregate reports, before and after the cutover",
+        "restore": "Put a backup back into an IMAP server",
+        "import": "Put an mbox file or Maildir into an IMAP mailbox",
+    },
+    "Shell": {
+        "completion": "Print the bash or zsh completion script",
+    },
 }
 USAGE = 2  # bad usage or input: nothing was done
 
 
 class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return list(COMMANDS)  # migration order, not alphabetical
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
@@ -55,7 +93,15 @@ class _LazyGroup(click.Group):
         module_name, attr = target.split(":")
         module = importlib.import_module(f"mailferry.cli.{module_name}")
         command: click.Command = getattr(module, attr)
+        if not isinstance(command, click.Group) and command.callback is not None:
+            command.callback = runlog.logged(command.callback)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands under the stage of a migration they belong to, in order."""
+        for stage, lines in STAGES.items():
+            with formatter.section(stage):
+                formatter.write_dl(list(lines.items()), col_max=16)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -69,11 +115,15 @@ class _LazyGroup(click.Group):
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mailferry")
 def cli() -> None:
-    """Move an organisation's email from one provider to another, losing nothing."""
+    """Move an organisation's email from one provider to another, losing nothing.
+
+    Commands that read the project take -p/--project FILE (default ./migration.toml) and
+    write a log of the run under the project's logs/ (--no-log: none)."""
 
 
 def _error(message: str, status: int) -> int:
     click.echo(f"mailferry: error: {message}", err=True)
+    runlog.error(f"mailferry: error: {message}")
     return status
 
 
@@ -83,7 +133,15 @@ def _usage_place(error: click.UsageError) -> str:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run a command line; its exit status (0, 1 or 2), errors already printed."""
+    """Run a command line; its exit status (0, 1 or 2), errors already printed (and in the
+    run's log file, closed here)."""
+    runlog.begin(argv)
+    status = _run(argv)
+    runlog.finish(status)
+    return status
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         status = cli.main(args=argv, prog_name="mailferry", standalone_mode=False)
     except NoArgsIsHelpError as exc:  # its message is the whole help page: name the command

@@ -13,7 +13,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 @click.group(invoke_without_command=True)
-@click.option("--project", "migration_file", type=_FILE, default="migration.toml",
+@click.option("-p", "--project", "migration_file", type=_FILE, default="migration.toml",
               show_default=True, help="The migration file.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("autoconfig"), show_default=True,

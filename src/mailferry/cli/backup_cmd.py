@@ -48,7 +48,7 @@ def _key(key_file: Path | None) -> bytes | None:
                 metavar="SOURCE_URL DIR | --project migration.toml DIR | --verify DIR")
 @click.option("--verify", "verify_only", is_flag=True,
               help="Re-hash every file of the backup in DIR against its manifest.")
-@click.option("--project", "migration_file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-p", "--project", "migration_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Back up every selected mailbox of this project (source "
               "side, accounts as `sync` builds them): one tree per user under DIR.")
 @click.option("--wave", default=None, help="With --project: only the mailboxes of this wave.")

@@ -20,6 +20,8 @@ from rich.table import Table
 from mailferry.plan import Category, CheckReport, Severity, run_checks
 from mailferry.project.migration import Migration, load_migration, parse_nameserver
 
+from .project_file import project_option
+
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 
 
@@ -52,8 +54,7 @@ def _now(_ctx: click.Context, _param: click.Parameter, value: dt.datetime | None
 def check_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options `check` and `plan` share: which file, which checks, where to look."""
     for option in reversed([
-        click.argument("migration_file", type=click.Path(dir_okay=False, path_type=Path),
-                       default="migration.toml"),
+        project_option,
         click.option("--only", callback=_categories, metavar="LIST",
                      help="Comma-separated categories: domain, dns, servers, plan (default all)."),
         click.option("--nameserver", "nameservers", multiple=True, callback=_nameservers,
@@ -85,7 +86,7 @@ def load_with_overrides(path: Path, nameservers: tuple[tuple[str, int], ...],
 def check(migration_file: Path, only: frozenset[Category],
           nameservers: tuple[tuple[str, int], ...], rdap_url: str | None,
           now: dt.datetime | None, as_json: bool) -> int:
-    """Check the domain (RDAP), DNS and servers of MIGRATION_FILE for migration hazards."""
+    """Check the domain (RDAP), DNS and servers for migration hazards."""
     migration = load_with_overrides(migration_file, nameservers, rdap_url)
     report = run_checks(migration, only, now=now)
     if as_json:

@@ -198,7 +198,7 @@ def _verdicts(row: dict[str, Any]) -> str:
 
 @click.command()
 @click.argument("reports", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--project", "migration_file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-p", "--project", "migration_file", type=click.Path(dir_okay=False, path_type=Path),
               default="migration.toml", show_default=True, help="The migration file.")
 @click.option("--from-imap", is_flag=True,
               help="Read the reports in [monitor] dmarc_folder of dmarc_user's new mailbox.")

@@ -32,7 +32,7 @@ def plan(migration_file: Path, only: frozenset[Category],
          nameservers: tuple[tuple[str, int], ...], rdap_url: str | None,
          now: dt.datetime | None, output_format: str, output: Path | None,
          no_check: bool) -> int:
-    """Write the runbook of MIGRATION_FILE: dated steps, critical path, hazards, fallbacks."""
+    """Write the runbook: dated steps, critical path, hazards, fallbacks."""
     migration = load_with_overrides(migration_file, nameservers, rdap_url)
     moment = now or utc_now()
     if no_check:

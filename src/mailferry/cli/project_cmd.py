@@ -1,15 +1,13 @@
 """`mailferry waves`, `status` and `report`: a migration project's users, waves and progress.
 
-All read migration.toml (MIGRATION_FILE, default ./migration.toml) and its users.csv;
+All read migration.toml (-p FILE, default ./migration.toml) and its users.csv;
 status and report read the state file that `mailferry sync` writes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
@@ -33,15 +31,14 @@ from mailferry.store.project_state import STATUSES, MailboxRecord, ProjectState
 
 from .output import print_json
 from .people_status import people_json, print_people
+from .project_file import project_option
 
 _STYLE = {MailboxStatus.SYNCED: "green", MailboxStatus.VERIFIED: "bold green",
           MailboxStatus.FAILED: "bold red", MailboxStatus.PAUSED: "yellow",
           MailboxStatus.COPYING: "cyan", MailboxStatus.PENDING: "dim"}
 
 
-def project_argument(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.argument("migration_file", type=click.Path(dir_okay=False, path_type=Path),
-                          default="migration.toml")(command)
+project_argument = project_option  # the name commands used when it was an argument
 
 
 def load(migration_file: Path) -> tuple[ProjectSettings, list[MailboxUser]]:
@@ -192,10 +189,10 @@ def _when(epoch: float | None) -> str:
               default=None, help="Write a self-contained HTML page here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def report(migration_file: Path, html_path: Path | None, as_json: bool) -> int:
-    """The project's report: per wave, per user, per folder, every failure in the server's
-    words."""
-    if html_path is None and not as_json:
-        raise click.UsageError("choose --html FILE and/or --json")
+    """The project's report: per wave and user, every failure in the server's words.
+
+    Without --html or --json, the same on the terminal: the waves, each mailbox, the
+    monitoring, and where the full page can be written."""
     settings, users = load(migration_file)
     data = build_report(settings.name, users, read_records(settings),
                         now=dt.datetime.now(dt.UTC), zone=settings.timezone)
@@ -209,4 +206,10 @@ def report(migration_file: Path, html_path: Path | None, as_json: bool) -> int:
             raise ConfigError(f"cannot write: {exc.strerror}", where=str(html_path)) from None
     if as_json:
         print_json(report_json(data))
+    if html_path is None and not as_json:
+        console = Console()
+        print_status(data, console)
+        print_monitoring(data, console)
+        console.print(f"The whole report, with folders and verification, as one page: "
+                      f"mailferry report -p {migration_file} --html report.html")
     return 0

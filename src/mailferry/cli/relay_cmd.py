@@ -16,6 +16,8 @@ import click
 
 from mailferry.project.relay import load_relay_settings
 
+from .project_file import project_option
+
 DEFAULT_FILE = "migration.toml"
 
 
@@ -35,8 +37,7 @@ def relay() -> None:
     `mailferry relay [MIGRATION_FILE]` runs it (the same as `relay run`)."""
 
 
-_file_argument = click.argument("migration_file", required=False, default=DEFAULT_FILE,
-                                type=click.Path(path_type=Path))
+_file_argument = project_option
 
 
 @relay.command()

@@ -29,7 +29,7 @@ from .output import print_json
 @click.command("verify")
 @click.argument("source_url", required=False)
 @click.argument("target_url", required=False)
-@click.option("--project", "migration_file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-p", "--project", "migration_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Verify the mailboxes of this project (migration.toml) "
               "instead of one: accounts and folder filters as `sync` uses them.")
 @click.option("--wave", default=None, help="With --project: only the mailboxes of this wave.")

@@ -241,6 +241,10 @@ SECTIONS: dict[str, list[Field]] = {
     "dashboard": [  # mailferry serve
         Field("token", str, default=None, check=check_reference),  # env:NAME or file:PATH
     ],
+    "logs": [  # the log file of each run (cli/runlog.py reads these two keys itself)
+        Field("enabled", bool, default=True),
+        Field("dir", str, default="logs"),
+    ],
     "check": [
         Field("nameservers", list, default=(), item_types=str, check=_nameservers),
         Field("rdap_url", str, default=None, check=_http_url),
