@@ -136,9 +136,12 @@ def run(argv: list[str] | None = None) -> int:
     """Run a command line; its exit status (0, 1 or 2), errors already printed (and in the
     run's log file, closed here)."""
     runlog.begin(argv)
-    status = _run(argv)
-    runlog.finish(status)
-    return status
+    status = 1  # what the log says if something unforeseen escapes
+    try:
+        status = _run(argv)
+        return status
+    finally:
+        runlog.finish(status)
 
 
 def _run(argv: list[str] | None) -> int:

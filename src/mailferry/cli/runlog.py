@@ -29,6 +29,7 @@ from mailferry.redact import mask_url
 
 _HIDDEN = "***"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+RUN_LOGGER = "mailferry.run"  # the log's own lines: command line, final error, exit status
 
 
 class _Masked(logging.Filter):
@@ -56,6 +57,8 @@ class _LastResort(logging.Handler):
         super().__init__(logging.WARNING)
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name == RUN_LOGGER:  # the log's own lines: the user saw them already
+            return
         if not logging.getLogger().handlers and logging.lastResort is not None:
             logging.lastResort.handle(record)
 
@@ -70,12 +73,16 @@ class RunLog:
         self.handler.addFilter(_Masked(secrets))
         self.last_resort = _LastResort()
         self.secrets = secrets
-        self.logger = logging.getLogger("mailferry.run")
+        self.logger = logging.getLogger(RUN_LOGGER)
 
     def attach(self) -> None:
         package = logging.getLogger("mailferry")
         package.addHandler(self.handler)
         package.addHandler(self.last_resort)
+        # the log's own lines go to the file alone, whatever the command configures
+        self.logger.addHandler(self.handler)
+        self.logger.propagate = False
+        self.logger.setLevel(logging.INFO)
         root = logging.getLogger()
         if root.level == logging.WARNING:  # Python's default: let INFO reach the file
             root.setLevel(logging.INFO)
@@ -85,6 +92,8 @@ class RunLog:
         package = logging.getLogger("mailferry")
         package.removeHandler(self.handler)
         package.removeHandler(self.last_resort)
+        self.logger.removeHandler(self.handler)
+        self.logger.propagate = True
         self.stream.close()
 
 
