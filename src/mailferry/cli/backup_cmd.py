@@ -28,6 +28,7 @@ from .accounts import check_reachable, make_account, password_option, tls_option
 from .copy_cmd import print_summary
 from .leasing import copy_under_lease, lease_options
 from .output import ProgressReporter, print_json
+from .project_file import DEFAULT_FILE
 
 key_option = click.option("--key-file", type=click.Path(path_type=Path), default=None,
                           help="Encrypt (backup) or decrypt (restore, --verify) with the 32-byte"
@@ -67,8 +68,12 @@ def backup(arguments: tuple[str, ...], verify_only: bool, migration_file: Path |
     """Back up one mailbox into DIR, incrementally (a re-run fetches only new messages and
     flag changes; a killed run resumes). `backup --verify DIR` checks a backup: exit 1 if a
     file is missing or corrupt. `backup --project migration.toml DIR` backs up each selected
-    user of a project (--wave, --user) into DIR/<user@host>/, one after another."""
+    user of a project (--wave, --user) into DIR/<user@host>/, one after another; in the
+    project's directory, `backup DIR` does that for ./migration.toml."""
     key = _key(key_file)
+    if migration_file is None and len(arguments) == 1 and not verify_only \
+            and DEFAULT_FILE.is_file():
+        migration_file = DEFAULT_FILE  # `mailferry backup DIR` in the project's directory
     if migration_file is not None:
         if verify_only or len(arguments) != 1 or source_password_file is not None:
             raise ConfigError("usage: mailferry backup --project migration.toml [--wave W] "

@@ -39,7 +39,8 @@ def init(path: Path, force: bool) -> int:
                for name, source, mode in _FILES]
     existing = [str(t) for t, _, _ in targets if t.exists()]
     if existing and not force:  # nothing is written unless everything can be
-        raise click.UsageError(f"{', '.join(existing)} exists; use --force to overwrite")
+        raise click.UsageError(f"{', '.join(existing)}: already there; use --force to "
+                               "overwrite")
     toml.parent.mkdir(parents=True, exist_ok=True)
     for target, source, mode in targets:
         text = (example_project(dt.date.today()) if target == toml else
@@ -48,7 +49,9 @@ def init(path: Path, force: bool) -> int:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
-    where = f" -p {toml}" if toml != Path("migration.toml") else ""
+    then = "mailferry check" if toml == Path("migration.toml") else (
+        f"cd {toml.parent} && mailferry check" if toml.name == "migration.toml"
+        else f"mailferry check -p {toml}")
     click.echo(f"wrote {', '.join(str(t) for t, _, _ in targets)}\n"
-               f"edit them (servers, domains, users), then run `mailferry check{where}`")
+               f"edit them (servers, domains, users), then run `{then}`")
     return 0

@@ -24,6 +24,7 @@ from .accounts import (
     tls_policy,
 )
 from .output import print_json
+from .project_file import DEFAULT_FILE
 
 
 @click.command("verify")
@@ -55,7 +56,10 @@ def verify(source_url: str | None, target_url: str | None, migration_file: Path 
     Exits 1 if anything in scope is missing, extra or different.
 
     With --project, every selected user of the project (no URLs, no folder options: they
-    come from migration.toml); each result is stored for `status` and `report`."""
+    come from migration.toml); each result is stored for `status` and `report`. Without
+    URLs, the project is ./migration.toml."""
+    if migration_file is None and source_url is None and DEFAULT_FILE.is_file():
+        migration_file = DEFAULT_FILE  # `mailferry verify` in the project's directory
     if migration_file is not None:
         if source_url or target_url or maps or include or exclude or exclude_special \
                 or no_automap or source_password_file or target_password_file:
