@@ -82,7 +82,7 @@ def folders(server: Dovecot, user: DovecotUser) -> set[str]:
 
 
 def wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
-    for _ in range(200):
+    for _ in range(1200):  # up to a minute: a loaded machine delivers late
         assert process.poll() is None, process.communicate()
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -93,7 +93,7 @@ def wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
 
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(200):
+    for _ in range(1200):  # up to a minute: a loaded machine delivers late
         if condition():
             return
         time.sleep(0.05)
