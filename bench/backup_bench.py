@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from mailferry.backup import Codec, backup_mailbox, check_backup  # noqa: E402
 from mailferry.engine import CopyOptions, MailboxCopy, imap_source  # noqa: E402
-from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy  # noqa: E402
+from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url  # noqa: E402
 from mailferry.store import StateStore  # noqa: E402
 from mailferry.verify import verify_mailbox  # noqa: E402
 from testbed import Dovecot, imap_login, seed  # noqa: E402
@@ -37,7 +37,7 @@ FOLDERS = ["INBOX", "Work", "Work/Clients", "Archive/2019"]
 
 
 def account(server: Dovecot) -> Account:
-    return Account(Endpoint.parse(server.url()), Credentials("alice", server.password()),
+    return Account(parse_mailbox_url(server.url()), Credentials("alice", server.password()),
                    TlsPolicy())
 
 

@@ -32,9 +32,9 @@ from mailferry.imap import (  # noqa: E402
     Account,
     AppendMessage,
     Credentials,
-    Endpoint,
     TlsPolicy,
     create_mailbox,
+    parse_mailbox_url,
     session_for,
 )
 from testbed import Dovecot, DovecotUser, SeedMessage, snapshot  # noqa: E402
@@ -76,7 +76,7 @@ def generate(count: int, seed: int = 2026) -> list[SeedMessage]:
 def seed_fast(server: Dovecot, user: str, messages: list[SeedMessage]) -> None:
     """Seeding through mailferry's MULTIAPPEND session (the tools under test read it back
     through their own clients)."""
-    account = Account(Endpoint.parse(f"imap://{user}@127.0.0.1:{server.port}"),
+    account = Account(parse_mailbox_url(f"imap://{user}@127.0.0.1:{server.port}"),
                       Credentials(user, PASSWORD), TlsPolicy())
     session = session_for(account)
     by_folder: dict[str, list[SeedMessage]] = {}

@@ -32,8 +32,7 @@ from pathlib import Path
 
 import httpx
 
-from mailferry.project.settings import load_project
-from mailferry.project.users import load_users
+from mailferry.project import load, load_users
 from mailferry.report import read_overview, roster_of
 from mailferry.status import MailboxStatus
 from mailferry.store import (
@@ -157,7 +156,7 @@ def main() -> int:
     print(f"state for {count} users synthesised in {time.perf_counter() - started:.1f} s "
           f"({(root / 'state.db').stat().st_size / 1e6:.1f} MB) in {root}")
 
-    settings = load_project(toml)
+    settings = load(toml).sync
     users = load_users(settings.users_file)
     roster = roster_of(users)  # as the dashboard keeps it between ticks
     with ProjectState.open(settings.sync.state) as state:

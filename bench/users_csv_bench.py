@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mailferry.project.users import load_users
+from mailferry.project import load_users
 
 
 def _write(path: Path, count: int) -> None:

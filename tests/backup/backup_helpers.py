@@ -11,7 +11,7 @@ from pathlib import Path
 from mailferry.backup import Codec, backup_mailbox, backup_source
 from mailferry.backup.writer import BackupSummary
 from mailferry.engine import CopySummary, MailboxCopy, SourceOpener
-from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed import Dovecot, SeedMessage, imap_login, seed, snapshot
 from testbed.readback import Snapshot
@@ -20,7 +20,7 @@ MAILFERRY = [sys.executable, "-m", "mailferry"]
 
 
 def account(server: Dovecot, user: str = "alice") -> Account:
-    endpoint = Endpoint.parse(f"imap://{user}@{server.host}:{server.port}")
+    endpoint = parse_mailbox_url(f"imap://{user}@{server.host}:{server.port}")
     return Account(endpoint, Credentials(user, server.password(user)), TlsPolicy())
 
 

@@ -23,10 +23,8 @@ from mailferry.batch import (
 )
 from mailferry.batch.schedule import utc_now
 from mailferry.engine import FolderResult, Reporter, SilentReporter
-from mailferry.project.settings import load_project
-from mailferry.project.users import MailboxUser, load_users
-from mailferry.store import LeaseTimes, StateStore
-from mailferry.store.project_state import PassOutcome, ProjectState
+from mailferry.project import MailboxUser, load, load_users
+from mailferry.store import LeaseTimes, PassOutcome, ProjectState, StateStore
 from testbed import Dovecot, DovecotUser, imap_login, seed, snapshot
 from testbed.messages import make_message, random_flags, sample_mailbox
 from testbed.seed import SeedMessage
@@ -169,7 +167,7 @@ def run_batch(toml: Path, reporter: EventLog | None = None, *, wave: str | None 
               clock: Callable[[], dt.datetime] | None = None, wait_for_window: bool = False,
               stop: threading.Event | None = None) -> BatchResult:
     """What `mailferry sync` does, in-process (so tests can drive the clock)."""
-    settings = load_project(toml)
+    settings = load(toml).sync
     users = select_mailboxes(load_users(settings.users_file), wave=wave)
     concurrency = concurrency_for(settings, len(users))
     jobs = build_jobs(settings, users, AccountFactory(settings), concurrency.workers)

@@ -9,10 +9,16 @@ from pathlib import Path
 import pytest
 
 from mailferry.errors import ConfigError
-from mailferry.project.migration import load_migration
-from mailferry.project.secrets import TokenSource, load_secrets, resolve
-from mailferry.project.settings import load_project, parse_project
-from mailferry.project.users import assign_waves, load_users, parse_users
+from mailferry.project import (
+    TokenSource,
+    assign_waves,
+    load,
+    load_secrets,
+    load_users,
+    parse,
+    parse_users,
+    resolve_secret,
+)
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "plan"))
 from world import EXAMPLE as ISSUE3_EXAMPLE
@@ -42,7 +48,7 @@ exclude = ["Old/*"]
 def test_the_issue_5_example_loads_as_is(tmp_path: Path) -> None:
     path = tmp_path / "migration.toml"
     path.write_text(ISSUE5_EXAMPLE)
-    project = load_project(path)
+    project = load(path).sync
     assert project.source.auth == "password" and project.source.max_connections == 8
     assert (project.target.auth, project.target.master_user) == ("master", "admin")
     assert project.users_file == tmp_path / "users.csv"
@@ -55,8 +61,8 @@ def test_the_issue_5_example_loads_as_is(tmp_path: Path) -> None:
 def test_the_issue_3_example_still_loads_and_takes_the_project_sections(tmp_path: Path) -> None:
     path = tmp_path / "migration.toml"
     path.write_text(ISSUE3_EXAMPLE + '\n[users]\nfile = "u.csv"\n[waves.pilot]\nexclude = ["X"]\n')
-    assert load_migration(path).name == "bank"
-    project = load_project(path)
+    assert load(path).plan.name == "bank"
+    project = load(path).sync
     assert project.name == "bank" and len(project.windows) == 2
     assert project.pilot is not None and project.pilot.size == 10
     assert project.rules_for("pilot").exclude == ("X",)
@@ -75,18 +81,18 @@ def test_bad_project_keys_name_file_line_and_key(change: tuple[str, str], line: 
                                                  message: str) -> None:
     text = ISSUE5_EXAMPLE.replace(*change)
     with pytest.raises(ConfigError, match=message) as caught:
-        parse_project(text, "m.toml")
+        _ = parse(text, "m.toml").sync
     assert caught.value.where == f"m.toml:{line}"
 
 
 def test_per_wave_overrides_replace_only_the_keys_they_set() -> None:
-    project = parse_project(ISSUE5_EXAMPLE + '[waves.pilot]\nexclude = []\n'
-                            '[waves.pilot.map]\n"Old Stuff" = "Archive/Old"\n')
+    project = parse(ISSUE5_EXAMPLE + '[waves.pilot]\nexclude = []\n'
+                            '[waves.pilot.map]\n"Old Stuff" = "Archive/Old"\n').sync
     pilot = project.rules_for("pilot")
     assert pilot.exclude == () and pilot.map == (("Old Stuff", "Archive/Old"),)
     assert pilot.exclude_special == ("\\Trash", "\\Junk")  # inherited from [filters]
     with pytest.raises(ConfigError, match=r"\[waves.pilot\] exclud: unknown key"):
-        parse_project(ISSUE5_EXAMPLE + '[waves.pilot]\nexclud = []\n')
+        _ = parse(ISSUE5_EXAMPLE + '[waves.pilot]\nexclud = []\n').sync
 
 
 USERS = "source_user,target_user,department,wave\nana,ana.new,sales,pilot\nbo,,support,\n"
@@ -132,10 +138,10 @@ def test_thousands_of_users_load_in_order(tmp_path: Path) -> None:
 def test_secret_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "pw").write_text("s3cret\n")
     monkeypatch.setenv("MF_TEST_SECRET", "from-env")
-    assert resolve("file:pw", where="x", base=tmp_path) == "s3cret"
-    assert resolve("env:MF_TEST_SECRET", where="x") == "from-env"
+    assert resolve_secret("file:pw", where="x", base=tmp_path) == "s3cret"
+    assert resolve_secret("env:MF_TEST_SECRET", where="x") == "from-env"
     with pytest.raises(ConfigError, match="MF_TEST_MISSING is not set") as caught:
-        resolve("env:MF_TEST_MISSING", where="m.toml [target] master_password")
+        resolve_secret("env:MF_TEST_MISSING", where="m.toml [target] master_password")
     assert caught.value.where == "m.toml [target] master_password"
 
 

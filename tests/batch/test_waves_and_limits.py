@@ -10,8 +10,7 @@ import pytest
 
 from mailferry.batch import WindowSchedule, draw_pilot, plan_concurrency, select_mailboxes, waves_of
 from mailferry.errors import ConfigError
-from mailferry.project.users import MailboxUser
-from mailferry.project.windows import parse_window
+from mailferry.project import MailboxUser, parse_window
 
 DEPTS = {"sales": 40, "support": 30, "marketing": 20, "development": 10}
 ORG = [MailboxUser(f"{d}{n}", f"{d}{n}", d, "", line)

@@ -15,7 +15,7 @@ import pytest
 
 from mailferry.backup import Codec, backup_mailbox
 from mailferry.cli import run
-from mailferry.imap import Account, Credentials, Endpoint
+from mailferry.imap import Account, Credentials, parse_mailbox_url
 from testbed import Dovecot, imap_login, seed
 from testbed.messages import sample_mailbox
 
@@ -60,7 +60,7 @@ def test_commands_return_their_status_and_only_main_exits(
     conn = imap_login(source.host, source.port, "alice", source.password())
     seed(conn, sample_mailbox(5, ["INBOX"]))
     conn.logout()
-    endpoint = Endpoint.parse(source.url())
+    endpoint = parse_mailbox_url(source.url())
     backup_mailbox(Account(endpoint, Credentials("alice", source.password())), tmp_path,
                    Codec())
     victim = next((tmp_path / f"alice@{source.host}" / "INBOX" / "cur").iterdir())

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
-from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed import Dovecot, imap_login, list_folders, snapshot, subscribed
 
@@ -18,7 +18,7 @@ MAILFERRY = [sys.executable, "-m", "mailferry"]
 
 
 def account(server: Dovecot, user: str = "alice", *, port: int | None = None) -> Account:
-    endpoint = Endpoint.parse(f"imap://{user}@{server.host}:{port or server.port}")
+    endpoint = parse_mailbox_url(f"imap://{user}@{server.host}:{port or server.port}")
     return Account(endpoint, Credentials(user, server.password(user)), TlsPolicy())
 
 

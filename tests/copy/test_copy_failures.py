@@ -9,7 +9,7 @@ from pathlib import Path
 
 from copy_helpers import folders, mailbox, run_cli, write_project
 
-from mailferry.store.project_state import ProjectState
+from mailferry.store import ProjectState
 from testbed import Dovecot, SeedMessage, imap_login, seed
 from testbed.messages import sample_mailbox
 from testbed.scripted_imap import Command, ScriptedImap

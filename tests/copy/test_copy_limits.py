@@ -16,7 +16,7 @@ from pathlib import Path
 from copy_helpers import MAILFERRY, account
 
 from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
-from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed import Dovecot, imap_login
 from testbed.memory import peak_rss_mb
@@ -134,7 +134,7 @@ def test_a_trickling_server_cannot_keep_a_run_alive(target: Dovecot, tmp_path: P
             time.sleep(0.5)
 
     server.script("UID FETCH", fetch)
-    source = Account(Endpoint.parse(server.url()), Credentials("alice", "alice-pw"), TlsPolicy())
+    source = Account(parse_mailbox_url(server.url()), Credentials("alice", "alice-pw"), TlsPolicy())
     store = StateStore.open(tmp_path / "s.db")
     options = CopyOptions(command_timeout=2.0, retries=1, backoff=0.01)
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from copy_helpers import account, run_cli, write_project
 
 from mailferry.engine import CopyOptions, MailboxCopy, imap_source
-from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed import Dovecot, DovecotUser, imap_login, seed
 from testbed.messages import sample_mailbox
@@ -73,4 +73,4 @@ def test_a_lasting_refusal_is_not_retried_whatever_its_words(source: Dovecot,
 
 
 def _account(server: ScriptedImap) -> Account:
-    return Account(Endpoint.parse(server.url()), Credentials("alice", "alice-pw"), TlsPolicy())
+    return Account(parse_mailbox_url(server.url()), Credentials("alice", "alice-pw"), TlsPolicy())

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
-from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed.messages import make_message
 from testbed.scripted_imap import Command, Literal, ScriptedFolder, ScriptedImap
@@ -21,7 +21,7 @@ FOLDERS = {"INBOX": 9, "Work": 6}
 
 
 def _account(server: ScriptedImap) -> Account:
-    return Account(Endpoint.parse(server.url()), Credentials("alice", "alice-pw"), TlsPolicy())
+    return Account(parse_mailbox_url(server.url()), Credentials("alice", "alice-pw"), TlsPolicy())
 
 
 def scripted_source() -> ScriptedImap:

@@ -13,7 +13,7 @@ import pytest
 from copy_helpers import account
 
 from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
-from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed import Dovecot, SeedMessage, imap_login, seed
 from testbed.scripted_imap import Command, ScriptedImap
@@ -42,7 +42,7 @@ def scripted_source(change: Callable[[Answers], Answers]) -> ScriptedImap:
 
 
 def copy(source: ScriptedImap, target: Dovecot, state: Path) -> CopySummary:
-    source_account = Account(Endpoint.parse(source.url()), Credentials("alice", "alice-pw"),
+    source_account = Account(parse_mailbox_url(source.url()), Credentials("alice", "alice-pw"),
                              TlsPolicy())
     store = StateStore.open(state)
     try:

@@ -15,7 +15,7 @@ from copy_helpers import account
 
 from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
 from mailferry.errors import AuthenticationFailed
-from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed import Dovecot
 from testbed.scripted_imap import Command, ScriptedImap
@@ -54,7 +54,7 @@ def refuse_first(server: ScriptedImap, names: list[str], answer: str,
 
 def copy(server: ScriptedImap, target: Dovecot, tmp_path: Path, options: CopyOptions,
          ) -> CopySummary:
-    source = Account(Endpoint.parse(server.url()), Credentials("alice", "alice-pw"), TlsPolicy())
+    source = Account(parse_mailbox_url(server.url()), Credentials("alice", "alice-pw"), TlsPolicy())
     store = StateStore.open(tmp_path / "s.db")
     result: list[CopySummary] = []
     errors: list[BaseException] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mailferry.errors import ConfigError, ProtocolError
-from mailferry.imap import Endpoint
+from mailferry.imap import parse_mailbox_url
 from mailferry.imap.names import decode_name, encode_name
 from mailferry.imap.wire import (
     Response,
@@ -19,6 +19,7 @@ from mailferry.imap.wire import (
     tokenize,
     uid_set,
 )
+from mailferry.urls import ServerURL
 
 
 @pytest.mark.parametrize(("parts", "literals", "expected"), [
@@ -125,7 +126,7 @@ def test_modified_utf7_round_trip(unicode: str, wire: bytes) -> None:
     ("imap://carol@[::1]:143", "imap", "::1", 143, "carol"),
 ])
 def test_endpoint_parsing(url: str, scheme: str, host: str, port: int, user: str) -> None:
-    endpoint = Endpoint.parse(url)
+    endpoint = parse_mailbox_url(url)
     assert (endpoint.scheme, endpoint.host, endpoint.port, endpoint.user) == (
         scheme, host, port, user)
 
@@ -134,7 +135,7 @@ def test_endpoint_parsing(url: str, scheme: str, host: str, port: int, user: str
                                  "imap://a:pw@h", "imap://a@h/INBOX", "imap//a@h"])
 def test_bad_urls_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError) as info:
-        Endpoint.parse(url)
+        parse_mailbox_url(url)
     assert "pw" not in str(info.value)
 
 
@@ -142,4 +143,4 @@ def test_bad_urls_are_config_errors(url: str) -> None:
     ("127.0.0.1", True), ("127.8.9.1", True), ("::1", True), ("localhost", True),
     ("10.0.0.1", False), ("imap.example.org", False)])
 def test_cleartext_is_only_for_loopback(host: str, loopback: bool) -> None:
-    assert Endpoint("imap", host, 143, "u").is_loopback is loopback
+    assert ServerURL("imap", host, 143, "u").is_loopback is loopback

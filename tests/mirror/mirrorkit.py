@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
-from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed import Dovecot, SeedMessage, imap_login, read_folder, seed, snapshot
 
@@ -22,7 +22,7 @@ MAILFERRY = [sys.executable, "-m", "mailferry"]
 
 
 def account(server: Dovecot, user: str = "alice", *, port: int | None = None) -> Account:
-    endpoint = Endpoint.parse(f"imap://{user}@{server.host}:{port or server.port}")
+    endpoint = parse_mailbox_url(f"imap://{user}@{server.host}:{port or server.port}")
     return Account(endpoint, Credentials(user, server.password(user)), TlsPolicy())
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from notifykit import USERS, parse, parts, run_notify, write_project
 
 from mailferry.status import MailboxStatus
-from mailferry.store.project_state import ProjectState
+from mailferry.store import ProjectState
 from testbed.smtp_sink import SmtpSink
 
 

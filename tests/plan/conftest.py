@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from world import WORLD, example
 
-from mailferry.project.migration import Migration, load_migration
+from mailferry.project import Migration, load
 from testbed.dns import KnotDns
 from testbed.rdap import RdapServer, rdap_domain
 
@@ -54,5 +54,5 @@ def live_migration(knot: KnotDns, rdap: RdapServer,
                    write_migration: Callable[..., Path]) -> Callable[..., Migration]:
     """The example pointed at the running Knot and RDAP servers, with lines replaced."""
     def make(replace: dict[str, str] | None = None) -> Migration:
-        return load_migration(write_migration(example(knot.nameserver, rdap.url, replace)))
+        return load(write_migration(example(knot.nameserver, rdap.url, replace))).plan
     return make

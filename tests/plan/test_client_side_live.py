@@ -16,7 +16,7 @@ import pytest
 from world import NOW, WORLD, example
 
 from mailferry.plan import Category, Severity, run_checks
-from mailferry.project.migration import load_migration
+from mailferry.project import load
 from testbed.dns import KnotDns, zone_text
 from testbed.dovecot import shared_certs
 from testbed.net import free_port
@@ -98,7 +98,7 @@ def check(knot: KnotDns, port: int, tmp_path: Path, now: dt.datetime) -> list[tu
     path.write_text(example(knot.nameserver, replace={
         'rdap_url = "http://127.0.0.1:8053/"':
             f'https_port = {port}\nca_file = "{shared_certs().ca_cert}"'}))
-    report = run_checks(load_migration(path), {Category.DNS}, clock=lambda: NOW, now=now)
+    report = run_checks(load(path).plan, {Category.DNS}, clock=lambda: NOW, now=now)
     assert "facts.unknown" not in {f.rule for f in report.findings}, report.findings
     return sorted((f.rule, f.subject, f.severity) for f in report.findings if f.rule in RULES)
 
@@ -146,7 +146,7 @@ def test_a_policy_server_with_an_untrusted_certificate_is_an_unknown_fact(
         path.write_text(example(knot.nameserver, replace={
             'rdap_url = "http://127.0.0.1:8053/"':
                 f'https_port = {server.port}\nca_file = "{shared_certs().ca_cert}"'}))
-        report = run_checks(load_migration(path), {Category.DNS}, clock=lambda: NOW, now=NOW)
+        report = run_checks(load(path).plan, {Category.DNS}, clock=lambda: NOW, now=NOW)
     fact = report.facts.get("mta_sts.policy", "bank.example")
     assert fact is not None and not fact.known and "certificate" in (fact.error or "")
     assert "facts.unknown" in {f.rule for f in report.findings}

@@ -15,7 +15,7 @@ from world import NOW, example
 
 from mailferry.plan import Category
 from mailferry.plan.check import gather_facts
-from mailferry.project.migration import load_migration
+from mailferry.project import load
 from testbed.dns import KnotDns, zone_text
 from testbed.rdap import RdapServer
 
@@ -100,7 +100,7 @@ def test_dns_facts_are_what_the_zone_says(knot_factory: Callable[[dict[str, str]
     path = tmp_path / "migration.toml"
     path.write_text(example(knot.nameserver, rdap.url, {
         '# sending_ips = ["198.51.100.26"]': f"sending_ips = {SENDING_IPS}".replace("'", '"')}))
-    facts = gather_facts(load_migration(path), {Category.DNS}, lambda: NOW)
+    facts = gather_facts(load(path).plan, {Category.DNS}, lambda: NOW)
     got = {fact.key: fact.value for fact in facts}
     assert [f.key for f in facts.unknown()] == []
     assert got == EXPECTED_DNS
@@ -115,7 +115,7 @@ def test_domain_facts_are_what_the_registry_said(
     knot = knot_factory(ZONES)
     path = tmp_path / "migration.toml"
     path.write_text(example(knot.nameserver, rdap.url))
-    facts = gather_facts(load_migration(path), {Category.DOMAIN}, lambda: NOW)
+    facts = gather_facts(load(path).plan, {Category.DOMAIN}, lambda: NOW)
     assert {fact.key: fact.value for fact in facts} == {
         "rdap.status[bank.example]": ["clientDeleteProhibited", "clientTransferProhibited"],
         "rdap.registrar[bank.example]": "Example Registrar, Inc.",
@@ -138,7 +138,7 @@ def test_a_silent_nameserver_makes_facts_unknown_not_empty(
     knot.stop()
     path = tmp_path / "migration.toml"
     path.write_text(example(nameserver, rdap.url).replace("[check]", "[check]\ntimeout = 1"))
-    facts = gather_facts(load_migration(path), {Category.DNS}, lambda: NOW)
+    facts = gather_facts(load(path).plan, {Category.DNS}, lambda: NOW)
     assert {f.key for f in facts} == set(EXPECTED_DNS) - {
         "ptr[198.51.100.26]", "ptr[198.51.100.27]", "ptr[198.51.100.28]", "ptr[198.51.100.29]",
         "dns.addresses[mx2.oldmail.example]"}  # no MX answer: mx2 is not known to exist

@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from mailferry.plan.probe import Login
 from mailferry.plan.resolver import Resolver
 from mailferry.plan.server_facts import endpoint_facts
-from mailferry.project.endpoints import parse_endpoint
+from mailferry.project import parse_endpoint
 from testbed import Dovecot, free_port
 from testbed import dovecot as dovecot_bed
 from testbed.dns import KnotDns, zone_text

@@ -19,7 +19,7 @@ from world import example
 
 from mailferry.plan import RULES_BY_ID, Facts
 from mailferry.plan.findings import RuleContext, run_rules
-from mailferry.project.migration import parse_migration
+from mailferry.project import parse
 
 GOLDEN = Path(__file__).with_name("rule_findings.json")
 FIRING = [i for i, case in enumerate(CASES) if case[4]]
@@ -27,7 +27,7 @@ FIRING = [i for i, case in enumerate(CASES) if case[4]]
 
 def findings(index: int) -> list[dict[str, Any]]:
     rule_id, replace, facts, now, _ = CASES[index]
-    migration = parse_migration(example(replace=replace))
+    migration = parse(example(replace=replace)).plan
     found = run_rules([RULES_BY_ID[rule_id]], RuleContext(migration, Facts(facts), now))
     return [{"severity": str(f.severity), "subject": f.subject, "message": f.message,
              "advice": f.advice, "facts": [fact.key for fact in f.facts],

@@ -11,14 +11,14 @@ from world import NOW, example
 
 from mailferry.plan import CATALOGUE, RULES_BY_ID, Fact, Facts, Severity
 from mailferry.plan.findings import RuleContext
-from mailferry.project.migration import parse_migration
+from mailferry.project import parse
 
 
 @pytest.mark.parametrize(("rule_id", "replace", "facts", "now", "fires"), CASES,
                          ids=[case_id(i) for i in range(len(CASES))])
 def test_rule(rule_id: str, replace: dict[str, str], facts: list[Fact], now: dt.datetime,
               fires: bool) -> None:
-    migration = parse_migration(example(replace=replace))
+    migration = parse(example(replace=replace)).plan
     hits = list(RULES_BY_ID[rule_id].evaluate(RuleContext(migration, Facts(facts), now)))
     assert bool(hits) is fires, hits
     for hit in hits:
@@ -41,7 +41,7 @@ def test_rule_ids_are_unique_and_documented() -> None:
 
 
 def test_client_lock_is_a_warning_and_server_lock_an_error() -> None:
-    migration = parse_migration(example())
+    migration = parse(example()).plan
     rule = RULES_BY_ID["domain.transfer-locked"]
     client = list(rule.evaluate(RuleContext(migration, Facts([status(
         "clientTransferProhibited")]), NOW)))

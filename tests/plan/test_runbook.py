@@ -14,15 +14,23 @@ from rule_cases import CUTOVER, mx, status
 from world import NOW, example
 
 from mailferry.cli import main
-from mailferry.plan import ALL_CATEGORIES, Fact, Facts, evaluate
-from mailferry.plan.render import html, icalendar, markdown
-from mailferry.plan.runbook import Runbook, build_runbook
-from mailferry.project.migration import load_migration, parse_migration
+from mailferry.plan import (
+    ALL_CATEGORIES,
+    Fact,
+    Facts,
+    Runbook,
+    build_runbook,
+    evaluate,
+    runbook_html,
+    runbook_icalendar,
+    runbook_markdown,
+)
+from mailferry.project import load, parse
 
 
 def runbook(replace: dict[str, str] | None = None, facts: list[Fact] | None = None,
             now: dt.datetime = NOW) -> Runbook:
-    migration = parse_migration(example(replace=replace))
+    migration = parse(example(replace=replace)).plan
     known = Facts(facts if facts is not None else [mx(86400)])
     return build_runbook(migration, known, evaluate(migration, known, ALL_CATEGORIES, now), now)
 
@@ -92,7 +100,7 @@ def test_without_pilot_and_backup_the_waves_follow_the_notice() -> None:
 
 
 def test_markdown() -> None:
-    text = markdown(runbook())
+    text = runbook_markdown(runbook())
     assert text.startswith("# Runbook: bank\n")
     assert "## The plan as written is not feasible" in text
     assert "| ★ | Cut over: point MX to the new provider (`cutover`) | Sat 2026-12-12 20:00" in text
@@ -117,7 +125,7 @@ class _Tags(HTMLParser):
 
 def test_html_is_self_contained_and_escaped() -> None:
     rb = runbook({'fallback = "keep': 'fallback = "<script>alert(1)</script> keep'})
-    page = html(rb)
+    page = runbook_html(rb)
     parser = _Tags()
     parser.feed(page)
     assert parser.external == []
@@ -127,7 +135,7 @@ def test_html_is_self_contained_and_escaped() -> None:
 
 def test_icalendar_follows_rfc_5545() -> None:
     rb = runbook()
-    text = icalendar(rb)
+    text = runbook_icalendar(rb)
     lines = text.split("\r\n")
     assert lines[0] == "BEGIN:VCALENDAR" and lines[-2] == "END:VCALENDAR" and lines[-1] == ""
     assert all(len(line.encode()) <= 75 for line in lines)
@@ -169,7 +177,7 @@ def test_init_writes_a_file_that_loads(tmp_path: Path,
     with pytest.raises(SystemExit) as exit_info:
         main(["init", str(path)])
     assert exit_info.value.code == 0
-    assert load_migration(path).name == "example"
+    assert load(path).plan.name == "example"
     assert path.read_text().count("#") > 30  # commented
     with pytest.raises(SystemExit) as exit_info:
         main(["init", str(path)])

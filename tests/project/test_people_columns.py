@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from mailferry.errors import ConfigError
-from mailferry.project.settings import parse_project
-from mailferry.project.users import assign_waves, load_users, parse_users
+from mailferry.project import assign_waves, load_users, parse, parse_users
 
 HEAD = "source_user,target_user,department,wave"
 
@@ -58,12 +57,12 @@ file = "users.csv"
 
 
 def test_wave_start_and_end_are_wall_time_in_the_migration_zone() -> None:
-    settings = parse_project(BASE + """
+    settings = parse(BASE + """
 [waves.pilot]
 start = 2026-12-05T18:00:00
 end = 2026-12-06
 exclude_special = ["\\\\Trash"]
-""")
+""").sync
     times = settings.wave_times["pilot"]
     assert times.start == dt.datetime(2026, 12, 5, 18, tzinfo=settings.timezone)
     assert times.end == dt.datetime(2026, 12, 7, tzinfo=settings.timezone)  # the whole day
@@ -77,5 +76,5 @@ exclude_special = ["\\\\Trash"]
 ])
 def test_bad_wave_times_name_the_key(wave: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as caught:
-        parse_project(BASE + "[waves.pilot]\n" + wave + "\n")
+        _ = parse(BASE + "[waves.pilot]\n" + wave + "\n").sync
     assert "[waves.pilot]" in str(caught.value) or "waves.pilot" in str(caught.value)

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from mailferry.project.windows import next_window_start, parse_window
+from mailferry.project import next_window_start, parse_window
 
 # 2026-12-12 is a Saturday
 SAT = dt.datetime(2026, 12, 12)

@@ -7,12 +7,7 @@ import datetime as dt
 
 import pytest
 
-from mailferry.project.windows import (
-    WeeklySpan,
-    in_any_window,
-    next_window_start,
-    parse_window,
-)
+from mailferry.project import WeeklySpan, in_any_window, next_window_start, parse_window
 
 DAY = 24 * 60
 WEEK = 7 * DAY

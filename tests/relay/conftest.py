@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from relaykit import USERS, RelayThread
 
-from mailferry.project.relay import RelaySettings
+from mailferry.project import RelaySettings
 from testbed import Dovecot
 
 

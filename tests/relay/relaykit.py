@@ -18,8 +18,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from mailferry.project.relay import RelaySettings, parse_relay_section
-from mailferry.project.tomlfile import TomlFile
+from mailferry import project
+from mailferry.project import RelaySettings
 from mailferry.relay import Metrics, Relay
 from testbed import Dovecot, DovecotUser, imap_login
 from testbed.smtp_sink import SmtpSink
@@ -51,9 +51,7 @@ def write_config(directory: Path, *, old_port: int = 0, new_port: int = 0, old_u
 
 
 def load(path: Path) -> RelaySettings:
-    settings = parse_relay_section(TomlFile.load(path))
-    assert settings is not None
-    return settings
+    return project.load(path).relay
 
 
 class RelayThread:

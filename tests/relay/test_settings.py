@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from mailferry.errors import ConfigError
-from mailferry.project.relay import UpstreamURL, parse_duration, parse_relay_section
-from mailferry.project.tomlfile import TomlFile
+from mailferry.project import parse, parse_duration
+from mailferry.urls import ServerURL
 
 ISSUE_EXAMPLE = """\
 [relay]
@@ -23,21 +23,22 @@ routes = "routes.csv"                    # address,route   with route one of old
 
 
 def test_issue_example_parses_with_paths_relative_to_the_file(tmp_path: Path) -> None:
-    doc = TomlFile.parse(ISSUE_EXAMPLE, tmp_path / "migration.toml")
-    settings = parse_relay_section(doc)
+    doc = parse(ISSUE_EXAMPLE, tmp_path / "migration.toml")
+    settings = doc.relay
     assert settings is not None
     assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 2525)
     assert settings.spool == tmp_path / "spool"
     assert settings.routes == tmp_path / "routes.csv"
     assert settings.domains == ("bank.example",)
-    assert settings.upstreams == {"old": UpstreamURL("lmtp", "127.0.0.1", 24001),
-                                  "new": UpstreamURL("lmtp", "127.0.0.1", 24002)}
+    assert settings.upstreams == {"old": ServerURL("lmtp", "127.0.0.1", 24001),
+                                  "new": ServerURL("lmtp", "127.0.0.1", 24002)}
     assert settings.default_route == "old"
     assert settings.tls_verify is True
 
 
 def test_no_relay_section_is_none(tmp_path: Path) -> None:
-    assert parse_relay_section(TomlFile.parse("[other]\nx = 1\n", tmp_path / "m.toml")) is None
+    with pytest.raises(ConfigError, match=r"m.toml: missing section \[relay\]"):
+        _ = parse("[users]\nfile = 'users.csv'\n", tmp_path / "m.toml").relay
 
 
 @pytest.mark.parametrize(("replace", "by", "where", "words"), [
@@ -54,9 +55,9 @@ def test_no_relay_section_is_none(tmp_path: Path) -> None:
 def test_bad_values_name_file_line_and_key(
     tmp_path: Path, replace: str, by: str, where: str, words: str
 ) -> None:
-    doc = TomlFile.parse(ISSUE_EXAMPLE.replace(replace, by), tmp_path / "migration.toml")
+    doc = parse(ISSUE_EXAMPLE.replace(replace, by), tmp_path / "migration.toml")
     with pytest.raises(ConfigError) as caught:
-        parse_relay_section(doc)
+        _ = doc.relay
     message = str(caught.value)
     assert message.startswith(f"{tmp_path / 'migration.toml'}{where}")
     assert words in message
@@ -66,13 +67,13 @@ def test_default_route_to_an_unconfigured_upstream_is_refused(tmp_path: Path) ->
     text = ISSUE_EXAMPLE.replace('new = "lmtp://127.0.0.1:24002"\n', "").replace(
         'default_route = "old"', 'default_route = "both"')
     with pytest.raises(ConfigError, match="default_route: routes to 'new'"):
-        parse_relay_section(TomlFile.parse(text, tmp_path / "migration.toml"))
+        _ = parse(text, tmp_path / "migration.toml").relay
 
 
 def test_auth_on_public_address_without_tls_is_refused(tmp_path: Path) -> None:
     text = ISSUE_EXAMPLE.replace("127.0.0.1:2525", "0.0.0.0:25") + 'auth_users = "users"\n'
     with pytest.raises(ConfigError, match="needs tls_cert"):
-        parse_relay_section(TomlFile.parse(text, tmp_path / "migration.toml"))
+        _ = parse(text, tmp_path / "migration.toml").relay
 
 
 @pytest.mark.parametrize(("text", "seconds"), [(30, 30.0), ("45s", 45.0), ("15m", 900.0),
@@ -85,10 +86,10 @@ def test_upstream_table_with_required_tls_and_listen_default(tmp_path: Path) -> 
     text = ISSUE_EXAMPLE.replace('listen = "127.0.0.1:2525"\n', "").replace(
         'new = "lmtp://127.0.0.1:24002"',
         'new = { url = "smtp://mx.new.example", tls = "required" }')
-    settings = parse_relay_section(TomlFile.parse(text, tmp_path / "migration.toml"))
+    settings = parse(text, tmp_path / "migration.toml").relay
     assert settings is not None
     assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 2525)
-    assert settings.upstreams["new"] == UpstreamURL("smtp", "mx.new.example", 25,
+    assert settings.upstreams["new"] == ServerURL("smtp", "mx.new.example", 25,
                                                     tls_required=True)
     assert not settings.upstreams["old"].tls_required
 
@@ -102,6 +103,6 @@ def test_bad_upstream_tables_name_file_line_and_key(tmp_path: Path, table: str, 
                                                     ) -> None:
     text = ISSUE_EXAMPLE.replace('"lmtp://127.0.0.1:24002"', table)
     with pytest.raises(ConfigError) as caught:
-        parse_relay_section(TomlFile.parse(text, tmp_path / "migration.toml"))
+        _ = parse(text, tmp_path / "migration.toml").relay
     assert str(caught.value).startswith(f"{tmp_path / 'migration.toml'}:6: [relay] new")
     assert words in str(caught.value)

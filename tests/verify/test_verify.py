@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from mailferry.engine import CopyOptions, FolderFilters, MailboxCopy, imap_source
-from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
-from mailferry.report.verify import render_page
+from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
+from mailferry.report import render_page
 from mailferry.store import StateStore
 from mailferry.verify import VerifyReport, verify_mailbox
 from testbed import Dovecot, SeedMessage, imap_login, read_folder, seed
@@ -21,7 +21,7 @@ FOLDERS = ["INBOX", "Work", "Trash"]
 
 
 def account(server: Dovecot) -> Account:
-    endpoint = Endpoint.parse(server.url())
+    endpoint = parse_mailbox_url(server.url())
     return Account(endpoint, Credentials("alice", server.password()), TlsPolicy())
 
 

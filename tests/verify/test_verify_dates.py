@@ -9,7 +9,7 @@ from pathlib import Path
 
 from backup_helpers import run_cli
 
-from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.verify import verify_mailbox
 from testbed import Dovecot, SeedMessage, imap_login, read_folder, seed
 
@@ -17,7 +17,7 @@ DATE = dt.datetime(2018, 7, 8, 9, 10, 11, tzinfo=dt.UTC)
 
 
 def _account(server: Dovecot) -> Account:
-    return Account(Endpoint.parse(server.url()), Credentials("alice", server.password()),
+    return Account(parse_mailbox_url(server.url()), Credentials("alice", server.password()),
                    TlsPolicy())
 
 

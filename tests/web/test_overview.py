@@ -7,8 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from mailferry.project.settings import parse_project
-from mailferry.project.users import parse_users
+from mailferry.project import parse, parse_users
 from mailferry.report import read_overview
 from mailferry.store import (
     MailboxProgress,
@@ -49,7 +48,7 @@ def _start(state: ProjectState, user: str, wave: str) -> None:
 
 
 def test_percent_done_sizes_throughput_and_eta(tmp_path: Path) -> None:
-    settings = parse_project(TOML, tmp_path / "migration.toml")
+    settings = parse(TOML, tmp_path / "migration.toml").sync
     users = parse_users(USERS)
     with ProjectState.open(tmp_path / "state.db") as state:
         idle = read_overview(settings, users, state)
@@ -86,7 +85,7 @@ def test_percent_done_sizes_throughput_and_eta(tmp_path: Path) -> None:
 def test_filters_pages_and_a_roster_that_follows_users_csv(tmp_path: Path) -> None:
     users = parse_users("source_user,target_user,department,wave\n" + "".join(
         f"user{n:04d},,{'odd' if n % 2 else 'even'},w{n % 3}\n" for n in range(250)))
-    settings = parse_project(TOML, tmp_path / "migration.toml")
+    settings = parse(TOML, tmp_path / "migration.toml").sync
     with ProjectState.open(tmp_path / "state.db") as state:
         read_overview(settings, users, state)
         with state.snapshot() as conn:

@@ -16,8 +16,8 @@ import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from mailferry.project.endpoints import Endpoint
-from mailferry.project.migration import Migration
+from mailferry.project import Migration
+from mailferry.urls import ServerURL
 
 RESPONSE_NS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
 OUTLOOK_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
@@ -29,8 +29,8 @@ MAX_REQUEST = 16 * 1024  # an Autodiscover request is a few hundred bytes
 class ClientSettings:
     organisation: str
     domains: tuple[str, ...]
-    imap: Endpoint
-    smtp: Endpoint | None  # the submission server, if [target] smtp names one
+    imap: ServerURL
+    smtp: ServerURL | None  # the submission server, if [target] smtp names one
 
     @classmethod
     def of(cls, migration: Migration) -> ClientSettings:

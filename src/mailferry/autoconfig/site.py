@@ -13,9 +13,7 @@ from mailferry.autoconfig.formats import (
     mobileconfig,
     mozilla_config,
 )
-from mailferry.project.migration import load_migration
-from mailferry.project.settings import load_project
-from mailferry.project.users import MailboxUser, load_users
+from mailferry.project import MailboxUser, load, load_users
 
 MOZILLA_PATHS = ("/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml")
 AUTODISCOVER_PATHS = ("/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml")
@@ -29,9 +27,9 @@ class Site:
 
     @classmethod
     def load(cls, path: str | Path) -> Site:
-        migration = load_migration(path)
-        users = load_users(load_project(path).users_file)
-        return cls(ClientSettings.of(migration),
+        project_file = load(path)
+        users = load_users(project_file.sync.users_file)
+        return cls(ClientSettings.of(project_file.plan),
                    {u.target_user.lower(): u for u in users if "@" in u.target_user})
 
     def user(self, address: str) -> MailboxUser | None:

@@ -30,7 +30,7 @@ from mailferry.backup.layout import (
 )
 from mailferry.backup.manifest import FolderRecord, MessageRecord
 from mailferry.backup.store import MailboxBackup
-from mailferry.engine.folders import Folder, folders_from_listing
+from mailferry.engine import Folder, folders_from_listing
 from mailferry.imap import Account, FetchItem, ImapSession, session_for
 from mailferry.status import FolderStatus
 
@@ -68,7 +68,7 @@ class BackupSummary:
 
 def backup_mailbox(account: Account, root: Path, codec: Codec) -> BackupSummary:
     started = time.monotonic()
-    directory = root / mailbox_dir_name(account.endpoint.user, account.endpoint.host)
+    directory = root / mailbox_dir_name(account.credentials.user, account.endpoint.host)
     session = session_for(account)
     try:
         backup = MailboxBackup.open_or_create(directory, str(account.endpoint), codec)

@@ -4,6 +4,7 @@ Knows nothing of the command line: the CLI builds a `BatchRunner` and a reporter
 """
 
 from mailferry.batch.accounts import AccountFactory, account_urls
+from mailferry.batch.checks import UserBackup, UserVerify, backup_users, verify_users
 from mailferry.batch.jobs import build_jobs, concurrency_for, copy_options
 from mailferry.batch.limits import Concurrency, plan_concurrency
 from mailferry.batch.runner import BatchReporter, BatchResult, BatchRunner, MailboxJob
@@ -12,8 +13,26 @@ from mailferry.batch.selection import select_mailboxes
 from mailferry.batch.waves import PILOT, UNASSIGNED, WaveInfo, draw_pilot, waves_of
 
 __all__ = [
-    "PILOT", "UNASSIGNED", "AccountFactory", "BatchReporter", "BatchResult", "BatchRunner",
-    "Concurrency", "MailboxJob", "WaveInfo", "WindowSchedule", "account_urls", "build_jobs",
-    "concurrency_for", "copy_options", "draw_pilot", "plan_concurrency", "select_mailboxes",
+    "PILOT",
+    "UNASSIGNED",
+    "AccountFactory",
+    "BatchReporter",
+    "BatchResult",
+    "BatchRunner",
+    "Concurrency",
+    "MailboxJob",
+    "UserBackup",
+    "UserVerify",
+    "WaveInfo",
+    "WindowSchedule",
+    "account_urls",
+    "backup_users",
+    "build_jobs",
+    "concurrency_for",
+    "copy_options",
+    "draw_pilot",
+    "plan_concurrency",
+    "select_mailboxes",
+    "verify_users",
     "waves_of",
 ]

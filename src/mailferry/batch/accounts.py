@@ -6,21 +6,27 @@ missing password or token is a ConfigError before the first mailbox starts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mailferry.errors import ConfigError
-from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
-from mailferry.project.migration import Account as ServerSettings
-from mailferry.project.secrets import TokenSource, UserSecrets, load_secrets, resolve
-from mailferry.project.settings import ProjectSettings
-from mailferry.project.users import MailboxUser
+from mailferry.imap import Account, Credentials, TlsPolicy
+from mailferry.project import (
+    MailboxUser,
+    ProjectSettings,
+    ProviderSettings,
+    TokenSource,
+    UserSecrets,
+    load_secrets,
+    resolve_secret,
+)
+from mailferry.urls import ServerURL
 
 
 @dataclass
 class _Side:
     name: str  # "source" or "target"
-    server: ServerSettings
+    server: ProviderSettings
     master_secret: str | None
     tokens: TokenSource | None
 
@@ -44,11 +50,11 @@ class AccountFactory:
             load_secrets(settings.secrets_file)
             if needs_passwords and settings.secrets_file is not None else {})
 
-    def _side(self, name: str, server: ServerSettings) -> _Side:
+    def _side(self, name: str, server: ProviderSettings) -> _Side:
         base = self.settings.base
         secret = None
         if server.master_password:
-            secret = resolve(server.master_password, base=base,
+            secret = resolve_secret(server.master_password, base=base,
                              where=self.settings.where(name, "master_password"),
                              key=f"[{name}] master_password")
         tokens = None
@@ -107,6 +113,6 @@ def account_urls(settings: ProjectSettings, user: MailboxUser) -> tuple[str, str
             str(_endpoint(settings.target, user.target_user)))
 
 
-def _endpoint(server: ServerSettings, login: str) -> Endpoint:
-    imap = server.imap[0]
-    return Endpoint("imaps" if imap.tls == "implicit" else "imap", imap.host, imap.port, login)
+def _endpoint(server: ProviderSettings, login: str) -> ServerURL:
+    """The provider's IMAP server with one user's login: `imap://login@host:port`."""
+    return replace(server.imap[0], user=login)

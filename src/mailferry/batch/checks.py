@@ -13,10 +13,9 @@ from mailferry.backup import BackupSummary, Codec, backup_mailbox
 from mailferry.batch.accounts import AccountFactory, account_urls
 from mailferry.batch.jobs import copy_options
 from mailferry.errors import MailferryError
-from mailferry.project.settings import ProjectSettings
-from mailferry.project.users import MailboxUser
+from mailferry.project import MailboxUser, ProjectSettings
 from mailferry.status import VerifyStatus
-from mailferry.store.project_state import ProjectState
+from mailferry.store import ProjectState
 from mailferry.verify import VerifyReport, verify_mailbox
 
 DIFFERENCES_KEPT = 200  # per mailbox in the state file; the count is always exact

@@ -11,8 +11,7 @@ from mailferry.batch.accounts import AccountFactory, account_urls
 from mailferry.batch.limits import Concurrency, plan_concurrency
 from mailferry.batch.runner import MailboxJob
 from mailferry.engine import CopyOptions, FolderFilters, MirrorCap
-from mailferry.project.settings import FolderRules, ProjectSettings
-from mailferry.project.users import MailboxUser
+from mailferry.project import FolderRules, MailboxUser, ProjectSettings
 
 
 def copy_options(rules: FolderRules, workers: int, *, retries: int = 3,

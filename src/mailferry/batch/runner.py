@@ -38,10 +38,17 @@ from mailferry.batch.schedule import WindowSchedule
 from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, Reporter, imap_source
 from mailferry.errors import MailboxBusy, MailferryError
 from mailferry.imap import Account
-from mailferry.project.users import MailboxUser
+from mailferry.project import MailboxUser
 from mailferry.status import FolderStatus, MailboxStatus
-from mailferry.store import HeldLease, LeaseHolder, LeaseTimes, StateStore, mailbox_lease_key
-from mailferry.store.project_state import PassOutcome, ProjectState
+from mailferry.store import (
+    HeldLease,
+    LeaseHolder,
+    LeaseTimes,
+    PassOutcome,
+    ProjectState,
+    StateStore,
+    mailbox_lease_key,
+)
 
 log = logging.getLogger("mailferry.batch")
 _TICK = 0.2  # seconds between looks at the stop event and the window

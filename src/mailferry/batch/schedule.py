@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from mailferry.project.windows import Window, in_any_window, next_window_start
+from mailferry.project import Window, in_any_window, next_window_start
 
 
 def utc_now() -> dt.datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mailferry.errors import ConfigError
-from mailferry.project.users import MailboxUser
+from mailferry.project import MailboxUser
 
 
 def select_mailboxes(users: Sequence[MailboxUser], *, wave: str | None = None,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mailferry.errors import ConfigError
-from mailferry.project.users import MailboxUser
+from mailferry.project import MailboxUser
 
 UNASSIGNED = ""
 PILOT = "pilot"

@@ -21,6 +21,8 @@ from mailferry.errors import ConfigError, ConnectError, MailferryError
 
 from . import runlog
 
+__all__ = ["COMMANDS", "USAGE", "cli", "main", "run"]
+
 # command name -> ("module:attribute" below mailferry.cli, where it belongs in a migration);
 # `--help` lists them in this order, under these headings
 COMMANDS: dict[str, str] = {

@@ -11,7 +11,7 @@ import click
 
 from mailferry.engine import FolderFilters
 from mailferry.errors import ConfigError, ConnectError
-from mailferry.imap import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,8 +96,9 @@ def tls_policy(insecure: bool, allow_plaintext: bool, ca_file: str | None) -> Tl
 
 
 def make_account(side: str, url: str, password_file: Path | None, tls: TlsPolicy) -> Account:
-    endpoint = Endpoint.parse(url, what=f"{side} URL")
-    return Account(endpoint, Credentials(endpoint.user, read_password(side, password_file)), tls)
+    endpoint = parse_mailbox_url(url, what=f"{side} URL")
+    login = endpoint.user or ""  # a mailbox URL always has one
+    return Account(endpoint, Credentials(login, read_password(side, password_file)), tls)
 
 
 def folder_filters(maps: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...],

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mailferry.plan import Category, CheckReport, Severity, run_checks
-from mailferry.project.migration import Migration, load_migration, parse_nameserver
+from mailferry.project import Migration, load, parse_nameserver
 
 from .project_file import project_option
 
@@ -70,7 +70,7 @@ def check_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def load_with_overrides(path: Path, nameservers: tuple[tuple[str, int], ...],
                         rdap_url: str | None) -> Migration:
-    migration = load_migration(path)
+    migration = load(path).plan
     check = migration.check
     if nameservers:
         check = dataclasses.replace(check, nameservers=nameservers)

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from mailferry.project.settings import ProjectSettings
+from mailferry.project import ProjectSettings
 from mailferry.store import NoticeJournal, NoticeRecord, NoticeState
 
 

@@ -12,12 +12,19 @@ from pathlib import Path
 import click
 
 from mailferry.cli.check_cmd import check_options, load_with_overrides
-from mailferry.plan import Category, Facts, evaluate, run_checks
-from mailferry.plan.facts import utc_now
-from mailferry.plan.render import html, icalendar, markdown
-from mailferry.plan.runbook import build_runbook
+from mailferry.plan import (
+    Category,
+    Facts,
+    build_runbook,
+    evaluate,
+    run_checks,
+    runbook_html,
+    runbook_icalendar,
+    runbook_markdown,
+    utc_now,
+)
 
-RENDERERS = {"markdown": markdown, "html": html, "ics": icalendar}
+RENDERERS = {"markdown": runbook_markdown, "html": runbook_html, "ics": runbook_icalendar}
 
 
 @click.command()

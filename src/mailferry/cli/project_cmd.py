@@ -15,8 +15,7 @@ from rich.table import Table
 
 from mailferry.batch import PILOT, draw_pilot, select_mailboxes, waves_of
 from mailferry.errors import ConfigError
-from mailferry.project.settings import ProjectSettings, load_project
-from mailferry.project.users import MailboxUser, assign_waves, load_users
+from mailferry.project import MailboxUser, ProjectSettings, assign_waves, load, load_users
 from mailferry.report import (
     ProjectReport,
     attach_monitoring,
@@ -27,7 +26,7 @@ from mailferry.report import (
     report_json,
 )
 from mailferry.status import MailboxStatus
-from mailferry.store.project_state import STATUSES, MailboxRecord, ProjectState
+from mailferry.store import STATUSES, MailboxRecord, ProjectState
 
 from .output import print_json
 from .people_status import people_json, print_people
@@ -41,8 +40,8 @@ _STYLE = {MailboxStatus.SYNCED: "green", MailboxStatus.VERIFIED: "bold green",
 project_argument = project_option  # the name commands used when it was an argument
 
 
-def load(migration_file: Path) -> tuple[ProjectSettings, list[MailboxUser]]:
-    settings = load_project(migration_file)
+def load_project(migration_file: Path) -> tuple[ProjectSettings, list[MailboxUser]]:
+    settings = load(migration_file).sync
     return settings, load_users(settings.users_file)
 
 
@@ -63,7 +62,7 @@ def read_records(settings: ProjectSettings) -> dict[str, MailboxRecord]:
 @click.option("--json", "as_json", is_flag=True)
 def waves(migration_file: Path, write_pilot: bool, size: int | None, as_json: bool) -> int:
     """Show the waves of users.csv, and draw the pilot wave."""
-    settings, users = load(migration_file)
+    settings, users = load_project(migration_file)
     pilot_size = size or (settings.pilot.size if settings.pilot else 0)
     departments = settings.pilot.departments if settings.pilot else ()
     has_pilot = any(u.wave == PILOT for u in users)
@@ -107,7 +106,7 @@ def waves(migration_file: Path, write_pilot: bool, size: int | None, as_json: bo
 @click.option("--json", "as_json", is_flag=True)
 def status(migration_file: Path, wave: str | None, names: tuple[str, ...], as_json: bool) -> int:
     """Where every mailbox stands: per wave and per user."""
-    settings, users = load(migration_file)
+    settings, users = load_project(migration_file)
     users = select_mailboxes(users, wave=wave, names=names)
     report = build_report(settings.name, users, read_records(settings))
     attach_monitoring(report, settings.sync.state)
@@ -193,7 +192,7 @@ def report(migration_file: Path, html_path: Path | None, as_json: bool) -> int:
 
     Without --html or --json, the same on the terminal: the waves, each mailbox, the
     monitoring, and where the full page can be written."""
-    settings, users = load(migration_file)
+    settings, users = load_project(migration_file)
     data = build_report(settings.name, users, read_records(settings),
                         now=dt.datetime.now(dt.UTC), zone=settings.timezone)
     attach_monitoring(data, settings.sync.state)

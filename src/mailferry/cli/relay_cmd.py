@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from mailferry.project.relay import load_relay_settings
+from mailferry.project import load
 
 from .project_file import project_option
 
@@ -52,7 +52,7 @@ def run(migration_file: Path, verbose: bool) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not verbose:
         logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command log
-    asyncio.run(Relay(load_relay_settings(migration_file)).run())
+    asyncio.run(Relay(load(migration_file).relay).run())
     return 0
 
 
@@ -63,7 +63,7 @@ def queue(migration_file: Path, as_json: bool) -> int:
     """List deliveries waiting in the spool, per upstream, with ages and last errors."""
     from mailferry.relay import Spool
 
-    settings = load_relay_settings(migration_file)
+    settings = load(migration_file).relay
     now = time.time()
     rows: list[dict[str, Any]] = []
     for message in Spool(settings.spool).pending().values():
@@ -97,7 +97,7 @@ def flush(migration_file: Path) -> int:
     """Ask the running relay to retry every deferred delivery now."""
     from mailferry.relay import Spool
 
-    pid = Spool(load_relay_settings(migration_file).spool).running_relay_pid()
+    pid = Spool(load(migration_file).relay.spool).running_relay_pid()
     if pid is None:
         raise click.ClickException("the relay is not running; it retries the spool on start")
     os.kill(pid, signal.SIGUSR1)
@@ -112,7 +112,7 @@ def status(migration_file: Path, as_json: bool) -> int:
     """Metrics (accepted, delivered per upstream, deferred, bounced) and queue sizes."""
     from mailferry.relay import Spool
 
-    spool = Spool(load_relay_settings(migration_file).spool)
+    spool = Spool(load(migration_file).relay.spool)
     report = {"metrics": {}, "pending": {}} | spool.read_status()
     report["running"] = spool.running_relay_pid() is not None
     if as_json:

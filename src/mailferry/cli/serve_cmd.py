@@ -23,8 +23,7 @@ from typing import Any
 import click
 
 from mailferry.errors import ConfigError
-from mailferry.project.secrets import resolve
-from mailferry.project.settings import load_project
+from mailferry.project import load, resolve_secret
 
 from .project_cmd import project_argument
 
@@ -38,10 +37,10 @@ def _token(migration_file: Path) -> tuple[str, str]:
     value = os.environ.get(TOKEN_ENV)
     if value:
         return value, TOKEN_ENV
-    settings = load_project(migration_file)
+    settings = load(migration_file).sync
     if settings.dashboard_token is not None:
         where = f"{settings.path}: [dashboard] token"
-        return resolve(settings.dashboard_token, where=where, base=settings.base), where
+        return resolve_secret(settings.dashboard_token, where=where, base=settings.base), where
     return new_token(), "made for this run"
 
 

@@ -26,13 +26,12 @@ from mailferry.batch import (
 )
 from mailferry.engine import FolderResult, Reporter
 from mailferry.imap import TlsPolicy
-from mailferry.project.users import MailboxUser
+from mailferry.project import MailboxUser
 from mailferry.report import build_report
-from mailferry.store import LeaseTimes, StateStore
-from mailferry.store.project_state import PassOutcome, ProjectState
+from mailferry.store import LeaseTimes, PassOutcome, ProjectState, StateStore
 
 from .output import print_json
-from .project_cmd import load, print_status, project_argument
+from .project_cmd import load_project, print_status, project_argument
 
 
 class _MailboxBar:
@@ -148,7 +147,7 @@ def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_fo
          force: bool, insecure: bool, as_json: bool, log_file: Path | None) -> int:
     """Copy the selected mailboxes (default: every user in users.csv). A later run copies
     only what arrived since (delta pass)."""
-    settings, users = load(migration_file)
+    settings, users = load_project(migration_file)
     selected = select_mailboxes(users, wave=wave, names=names)
     concurrency = concurrency_for(settings, len(selected), mailboxes=mailboxes, workers=workers)
     factory = AccountFactory(settings, TlsPolicy(verify=not insecure))

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mailferry.errors import ConfigError
-from mailferry.report.verify import render_page
+from mailferry.report import render_page
 from mailferry.verify import VerifyReport, verify_mailbox
 
 from .accounts import (

@@ -11,22 +11,28 @@ from rich.markup import escape
 from rich.table import Table
 
 from mailferry.backup import Codec
-from mailferry.batch import AccountFactory, select_mailboxes
-from mailferry.batch.checks import UserBackup, UserVerify, backup_users, verify_users
+from mailferry.batch import (
+    AccountFactory,
+    UserBackup,
+    UserVerify,
+    backup_users,
+    select_mailboxes,
+    verify_users,
+)
 from mailferry.errors import ConfigError
 from mailferry.imap import TlsPolicy
-from mailferry.report.verify import render_pages
-from mailferry.store.project_state import ProjectState
+from mailferry.report import render_pages
+from mailferry.store import ProjectState
 
 from .output import print_json
-from .project_cmd import load
+from .project_cmd import load_project
 
 SHOWN_DIFFERENCES = 20  # per user in the table output; --json and --html list them all
 
 
 def verify_project(migration_file: Path, wave: str | None, names: tuple[str, ...], *,
                    deep: bool, insecure: bool, as_json: bool, html_path: Path | None) -> int:
-    settings, users = load(migration_file)
+    settings, users = load_project(migration_file)
     selected = select_mailboxes(users, wave=wave, names=names)
     factory = AccountFactory(settings, TlsPolicy(verify=not insecure))
     if not settings.sync.state.parent.exists():
@@ -97,7 +103,7 @@ def _print_verify_table(results: list[UserVerify], console: Console) -> None:
 
 def backup_project(migration_file: Path, wave: str | None, names: tuple[str, ...],
                    root: Path, codec: Codec, *, insecure: bool, as_json: bool) -> int:
-    settings, users = load(migration_file)
+    settings, users = load_project(migration_file)
     selected = select_mailboxes(users, wave=wave, names=names)
     factory = AccountFactory(settings, TlsPolicy(verify=not insecure))
     errors = Console(stderr=True)

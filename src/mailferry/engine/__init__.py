@@ -11,7 +11,7 @@ from mailferry.engine.fingerprint import (
     message_id,
     relayed_fingerprint,
 )
-from mailferry.engine.folders import FolderFilters
+from mailferry.engine.folders import Folder, FolderFilters, folders_from_listing, plan_folders
 from mailferry.engine.matcher import Decision, Match, Matcher, MessageKey
 from mailferry.engine.mirror_plan import MirrorCap
 from mailferry.engine.options import CopyOptions
@@ -38,6 +38,7 @@ __all__ = [
     "CopyOptions",
     "CopySummary",
     "Decision",
+    "Folder",
     "FolderFilters",
     "FolderResult",
     "ImapSource",
@@ -60,8 +61,10 @@ __all__ = [
     "body_digest",
     "connect",
     "fingerprint",
+    "folders_from_listing",
     "header_block",
     "imap_source",
     "message_id",
+    "plan_folders",
     "relayed_fingerprint",
 ]

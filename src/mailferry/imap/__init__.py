@@ -3,7 +3,7 @@
 The engine talks to IMAP only through what is exported here.
 """
 
-from mailferry.imap.address import Account, Credentials, Endpoint, TlsPolicy
+from mailferry.imap.address import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.imap.mailboxes import (
     create_mailbox,
     mailbox_listing,
@@ -23,9 +23,8 @@ from mailferry.imap.session import (
 from mailferry.imap.wire import FetchItem, ListEntry, Namespace, uid_set
 
 __all__ = [
-    "Account", "AppendMessage", "AppendResult", "Credentials", "Endpoint", "FetchItem",
-    "ImapSession", "ListEntry", "Namespace", "Selected", "SessionLimits", "TlsPolicy",
-    "create_mailbox",
-    "decode_name", "encode_name", "mailbox_listing", "mailbox_status", "personal_namespace",
-    "session_for", "subscribe_mailbox", "uid_set",
+    "Account", "AppendMessage", "AppendResult", "Credentials", "FetchItem", "ImapSession",
+    "ListEntry", "Namespace", "Selected", "SessionLimits", "TlsPolicy", "create_mailbox",
+    "decode_name", "encode_name", "mailbox_listing", "mailbox_status", "parse_mailbox_url",
+    "personal_namespace", "session_for", "subscribe_mailbox", "uid_set",
 ]

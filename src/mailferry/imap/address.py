@@ -2,67 +2,19 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
 
-from mailferry.errors import ConfigError
-from mailferry.redact import mask_url
+from mailferry.urls import ServerURL
 
-DEFAULT_PORTS = {"imap": 143, "imaps": 993}
+MAILBOX_SCHEMES = ("imap", "imaps")
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """`imap://user@host:port` (STARTTLS when offered) or `imaps://user@host:port`."""
-
-    scheme: str
-    host: str
-    port: int
-    user: str
-
-    @classmethod
-    def parse(cls, url: str, *, what: str = "URL") -> Endpoint:
-        shown = mask_url(url)  # never echo a password the user put in the URL
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError:  # its words may quote the password ("... as 'secret'"): not shown
-            raise ConfigError(f"unparsable {what} {shown!r}: expected imap://user@host:port "
-                              "(a number for the port)") from None
-        if parts.scheme not in DEFAULT_PORTS:
-            raise ConfigError(f"{what} {shown!r}: scheme must be imap:// or imaps://")
-        if not parts.hostname:
-            raise ConfigError(f"{what} {shown!r}: no host")
-        if parts.password is not None:
-            raise ConfigError(
-                f"{what} {shown!r}: passwords do not belong in URLs (process listings show"
-                " them); use the environment variable or --*-password-file")
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ConfigError(f"{what} {shown!r}: unexpected path or query after host:port")
-        if not parts.username:
-            raise ConfigError(f"{what} {shown!r}: no user (imap://user@host:port)")
-        return cls(parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme],
-                   unquote(parts.username))
-
-    @property
-    def implicit_tls(self) -> bool:
-        return self.scheme == "imaps"
-
-    @property
-    def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{self.user}@{host}:{self.port}"
+def parse_mailbox_url(url: str, *, what: str = "URL") -> ServerURL:
+    """`imap://user@host:port` (STARTTLS when offered) or `imaps://user@host:port`;
+    `urls.InvalidURL` (a ConfigError) names what is wrong, never showing a password."""
+    return ServerURL.parse(url, schemes=MAILBOX_SCHEMES, user="required", what=what)
 
 
 @dataclass(frozen=True)
@@ -100,7 +52,7 @@ class Account:
     """Everything needed to open a session on one mailbox. With a `write_guard`, no command
     that changes the mailbox is sent unless the guard allows it at that moment."""
 
-    endpoint: Endpoint
+    endpoint: ServerURL  # with the user: imap://user@host:port
     credentials: Credentials
     tls: TlsPolicy = field(default_factory=TlsPolicy)
     write_guard: WriteGuard | None = field(default=None, repr=False, compare=False)

@@ -32,7 +32,7 @@ from mailferry.errors import (
     ProtocolError,
     TryAgainLater,
 )
-from mailferry.imap.address import Account, Credentials, Endpoint, TlsPolicy, WriteGuard
+from mailferry.imap.address import Account, Credentials, TlsPolicy, WriteGuard
 from mailferry.imap.reader import (
     ConnectionClosed,
     DeadlinePassed,
@@ -51,6 +51,7 @@ from mailferry.imap.wire import (
     quote,
     response_code,
 )
+from mailferry.urls import ServerURL
 
 log = logging.getLogger("mailferry.imap")
 _LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}\r\n$")
@@ -105,7 +106,7 @@ class Selected:
 
 
 class ImapSession:
-    def __init__(self, endpoint: Endpoint, credentials: Credentials, tls: TlsPolicy,
+    def __init__(self, endpoint: ServerURL, credentials: Credentials, tls: TlsPolicy,
                  *, limits: SessionLimits | None = None,
                  write_guard: WriteGuard | None = None) -> None:
         self.endpoint = endpoint

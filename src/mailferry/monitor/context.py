@@ -16,8 +16,7 @@ from mailferry.project import (
     Migration,
     MonitorSettings,
     ProjectSettings,
-    load_migration,
-    load_project,
+    load,
     load_users,
 )
 from mailferry.store import MonitorState
@@ -63,10 +62,11 @@ def load_context(path: Path, clock: Clock, tls: TlsPolicy,
                  stop: threading.Event | None = None) -> MonitorContext:
     """Read and check the whole project before anything is sent or written: bad input is
     a ConfigError (exit 2) naming file:line."""
-    migration = load_migration(path)
+    project_file = load(path)
+    migration = project_file.plan
     if migration.monitor is None:
-        raise ConfigError("no [monitor] section: see docs/monitor.md", where=str(path))
-    settings = load_project(path)
+        raise ConfigError("missing section [monitor]: see docs/monitor.md", where=str(path))
+    settings = project_file.sync
     context = MonitorContext(migration, settings, migration.monitor,
                              MonitorState.open(settings.sync.state), clock, tls,
                              stop or threading.Event())

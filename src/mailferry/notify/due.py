@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mailferry.notify.model import NoticeKind
-from mailferry.project.migration import WaveTimes
+from mailferry.project import WaveTimes
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,15 @@ from zoneinfo import ZoneInfo
 
 from mailferry.errors import ConfigError
 from mailferry.notify.locale import format_day, format_moment, special_folder
-from mailferry.project.endpoints import Endpoint
-from mailferry.project.migration import Migration, WaveTimes, load_migration
-from mailferry.project.settings import ProjectSettings, build_project
-from mailferry.project.tomlfile import TomlFile
-from mailferry.project.users import MailboxUser, load_users
+from mailferry.project import (
+    MailboxUser,
+    Migration,
+    ProjectSettings,
+    WaveTimes,
+    load,
+    load_users,
+)
+from mailferry.urls import ServerURL
 
 
 class NoticeKind(StrEnum):
@@ -37,12 +41,10 @@ class NotifyProject:
 
     @classmethod
     def load(cls, path: str | Path) -> NotifyProject:
-        doc = TomlFile.load(path)
-        if "migration" not in doc.data:
-            raise ConfigError("notices need a whole migration ([migration] with a timezone)",
-                              where=str(doc.path))
-        settings = build_project(doc)
-        return cls(load_migration(path), settings, load_users(settings.users_file))
+        project_file = load(path)
+        migration = project_file.plan  # notices need the planner's view: zone, [notify]
+        settings = project_file.sync
+        return cls(migration, settings, load_users(settings.users_file))
 
     @property
     def base(self) -> Path:
@@ -70,7 +72,7 @@ class NotifyProject:
         return f"{base}mobileconfig/{user.target_user}" if base else None
 
 
-def _server(endpoint: Endpoint) -> dict[str, Any]:
+def _server(endpoint: ServerURL) -> dict[str, Any]:
     security = "SSL/TLS" if endpoint.tls == "implicit" else "STARTTLS"
     return {"host": endpoint.host, "port": endpoint.port, "security": security}
 

@@ -18,7 +18,7 @@ import jinja2
 
 from mailferry.errors import ConfigError
 from mailferry.notify.model import NoticeKind, NotifyProject, notice_context
-from mailferry.project.users import MailboxUser
+from mailferry.project import MailboxUser
 
 REQUIRED = ("subject.txt.j2", "notice.txt.j2", "notice.html.j2")
 

@@ -20,11 +20,9 @@ from mailferry.notify.due import due_notices
 from mailferry.notify.model import NotifyProject
 from mailferry.notify.render import Notice, Renderer, preview_name, write_file
 from mailferry.notify.submit import Refused, Submitter
-from mailferry.project.secrets import load_secrets, resolve
-from mailferry.project.users import MailboxUser
+from mailferry.project import MailboxUser, load_secrets, resolve_secret
 from mailferry.status import MailboxStatus
-from mailferry.store import NoticeJournal, NoticeRecord, NoticeState
-from mailferry.store.project_state import ProjectState
+from mailferry.store import NoticeJournal, NoticeRecord, NoticeState, ProjectState
 
 BACKOFF = 1.0  # seconds before the first retry of a 4xx, doubled each time
 
@@ -117,7 +115,7 @@ def submitter_for(project: NotifyProject) -> Submitter:
         if not notify.smtp_password:
             raise ConfigError("[notify] smtp_user needs smtp_password (env:NAME or file:PATH)",
                               where=where)
-        password = resolve(notify.smtp_password, where=f"{where}: [notify] smtp_password",
+        password = resolve_secret(notify.smtp_password, where=f"{where}: [notify] smtp_password",
                            base=project.base)
     ca_file = project.base / notify.ca_file if notify.ca_file else None
     return Submitter(notify.smtp, user=notify.smtp_user, password=password, ca_file=ca_file)

@@ -18,7 +18,7 @@ from mailferry.errors import (
     ConnectError,
     InsecureConnection,
 )
-from mailferry.project.endpoints import Endpoint
+from mailferry.urls import ServerURL
 
 TIMEOUT = 60.0
 
@@ -47,7 +47,7 @@ def _loopback(host: str) -> bool:
 
 
 class Submitter:
-    def __init__(self, endpoint: Endpoint, *, user: str | None = None,
+    def __init__(self, endpoint: ServerURL, *, user: str | None = None,
                  password: str | None = None, ca_file: Path | None = None) -> None:
         self.endpoint = endpoint
         self._user = user

@@ -10,11 +10,13 @@ from mailferry.plan.check import (
     run_checks,
 )
 from mailferry.plan.dns_facts import dns_facts
-from mailferry.plan.facts import Category, Clock, Fact, FactRecorder, Facts
+from mailferry.plan.facts import Category, Clock, Fact, FactRecorder, Facts, utc_now
 from mailferry.plan.findings import Finding, Severity
+from mailferry.plan.render import runbook_html, runbook_icalendar, runbook_markdown
 from mailferry.plan.resolver import Lookup, Resolver
 from mailferry.plan.rules import CATALOGUE, RULES_BY_ID
 from mailferry.plan.rules.dmarc import DMARC_SOURCE
+from mailferry.plan.runbook import Runbook, Step, build_runbook
 
 __all__ = [
     "ALL_CATEGORIES",
@@ -30,10 +32,17 @@ __all__ = [
     "Finding",
     "Lookup",
     "Resolver",
+    "Runbook",
     "Severity",
+    "Step",
+    "build_runbook",
     "dns_facts",
     "evaluate",
     "evaluate_rules",
     "gather_facts",
     "run_checks",
+    "runbook_html",
+    "runbook_icalendar",
+    "runbook_markdown",
+    "utc_now",
 ]

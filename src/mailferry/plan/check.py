@@ -17,7 +17,7 @@ from mailferry.plan.rdap import RdapClient, domain_facts
 from mailferry.plan.resolver import Resolver
 from mailferry.plan.rules import CATALOGUE
 from mailferry.plan.server_facts import server_facts
-from mailferry.project.migration import Migration
+from mailferry.project import Migration
 
 ALL_CATEGORIES = frozenset(Category)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from mailferry.plan.facts import Facts
-from mailferry.project.migration import Migration
+from mailferry.project import Migration
 
 TRANSFER_DAYS = 5  # ICANN: auto-approval after 5 days; DNS changes are blocked meanwhile
 TRANSFER_LOCK_DAYS = 60  # ICANN 60-day lock after registration or transfer

@@ -11,7 +11,7 @@ from mailferry.plan.mailauth import dkim_has_key, parse_dmarc
 from mailferry.plan.mta_sts import PolicyError, fetch_policy
 from mailferry.plan.resolver import Lookup, Resolver
 from mailferry.plan.spf import evaluate_spf
-from mailferry.project.migration import Migration
+from mailferry.project import Migration
 
 DISCOVERY_SRV = ("_imaps._tcp", "_imap._tcp", "_submission._tcp", "_submissions._tcp")
 DISCOVERY_HOSTS = ("autoconfig", "autodiscover")

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from mailferry.plan.facts import Category, Fact, Facts
-from mailferry.project.migration import Migration
+from mailferry.project import Migration
 
 
 class Severity(StrEnum):

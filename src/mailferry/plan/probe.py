@@ -14,7 +14,7 @@ import ssl
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from mailferry.project.endpoints import Endpoint
+from mailferry.urls import ServerURL
 
 
 @dataclass
@@ -80,7 +80,7 @@ class _Lines:
         self.sock.sendall(text.encode() + b"\r\n")
 
 
-def probe(endpoint: Endpoint, address: str, *, ca_file: str | None = None,
+def probe(endpoint: ServerURL, address: str, *, ca_file: str | None = None,
           timeout: float = 5.0, login: Login | None = None) -> ProbeResult:
     """Probe `endpoint` at `address` (already resolved), verifying TLS for `endpoint.host`."""
     result = ProbeResult(address)
@@ -130,7 +130,7 @@ def _imap_capabilities(lines: _Lines) -> list[str]:
     return []
 
 
-def _imap(endpoint: Endpoint, lines: _Lines, context: ssl.SSLContext, result: ProbeResult,
+def _imap(endpoint: ServerURL, lines: _Lines, context: ssl.SSLContext, result: ProbeResult,
           login: Login | None) -> None:
     if endpoint.tls == "implicit" and not lines.start_tls(endpoint.host, context, result):
         return
@@ -182,7 +182,7 @@ def _ehlo(lines: _Lines) -> list[str]:
     return sorted({t.split()[0].upper() for t in texts[1:] if t})
 
 
-def _smtp(endpoint: Endpoint, lines: _Lines, context: ssl.SSLContext, result: ProbeResult,
+def _smtp(endpoint: ServerURL, lines: _Lines, context: ssl.SSLContext, result: ProbeResult,
           login: Login | None) -> None:
     if endpoint.tls == "implicit" and not lines.start_tls(endpoint.host, context, result):
         return

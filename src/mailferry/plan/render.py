@@ -19,7 +19,7 @@ def _hazards(step: Step) -> str:
     return "; ".join(f"`{f.rule}` ({f.severity})" for f in step.hazards) or "—"
 
 
-def markdown(runbook: Runbook) -> str:
+def runbook_markdown(runbook: Runbook) -> str:
     m = runbook.migration
     generated = runbook.generated_at.astimezone(dt.UTC)
     intro = (f"Domains: {', '.join(m.domains)}. Times are {m.timezone.key}. "
@@ -60,7 +60,7 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("mailferry.plan", "templat
 _ENV.filters["when"] = _when
 
 
-def html(runbook: Runbook) -> str:
+def runbook_html(runbook: Runbook) -> str:
     cited = {fact.key: fact for f in runbook.findings for fact in f.facts}
     return _ENV.get_template("runbook.html.j2").render(
         rb=runbook, m=runbook.migration, cited=list(cited.values()))
@@ -88,7 +88,7 @@ def _fold(line: str) -> list[str]:
     return [parts[0]] + [" " + p for p in parts[1:]]
 
 
-def icalendar(runbook: Runbook) -> str:
+def runbook_icalendar(runbook: Runbook) -> str:
     m = runbook.migration
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//mailferry//runbook//EN",
              "CALSCALE:GREGORIAN", f"X-WR-CALNAME:{_ics_text('mailferry: ' + m.name)}"]

@@ -22,8 +22,7 @@ from mailferry.plan.constraints import (
 )
 from mailferry.plan.facts import Facts
 from mailferry.plan.findings import Finding
-from mailferry.project.migration import Migration
-from mailferry.project.windows import next_window_start
+from mailferry.project import Migration, next_window_start
 
 ASSUMED_TTL = 86400  # when the MX TTL is unknown the plan assumes a day, and says so
 

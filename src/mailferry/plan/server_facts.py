@@ -10,9 +10,8 @@ from mailferry.errors import ConfigError
 from mailferry.plan.facts import Clock, Fact, FactRecorder
 from mailferry.plan.probe import Login, ProbeResult, probe
 from mailferry.plan.resolver import Resolver
-from mailferry.project.endpoints import Endpoint
-from mailferry.project.migration import Account, Migration
-from mailferry.project.secrets import REFERENCE_KINDS, resolve
+from mailferry.project import REFERENCE_KINDS, Migration, ProviderSettings, resolve_secret
+from mailferry.urls import ServerURL
 
 SERVER_FACTS = ("server.reachable", "tls", "capabilities")
 
@@ -28,19 +27,19 @@ def server_facts(migration: Migration, resolver: Resolver | None, clock: Clock) 
     return facts
 
 
-def _login(account: Account) -> Login | None:
+def _login(account: ProviderSettings) -> Login | None:
     if not (account.master_user and account.master_password):
         return None
     password = account.master_password
     if password.startswith(REFERENCE_KINDS):  # env:NAME / file:PATH, not the secret
         try:
-            password = resolve(password, where="[master_password]")
+            password = resolve_secret(password, where="[master_password]")
         except ConfigError:
             return None  # the probe then reports capabilities before login only
     return Login(account.master_user, password)
 
 
-def endpoint_facts(endpoint: Endpoint, side: str, resolver: Resolver | None, clock: Clock, *,
+def endpoint_facts(endpoint: ServerURL, side: str, resolver: Resolver | None, clock: Clock, *,
                    ca_file: str | None = None, timeout: float = 5.0,
                    login: Login | None = None) -> list[Fact]:
     rec = FactRecorder(f"probe {endpoint.label}", clock)
@@ -65,7 +64,7 @@ def endpoint_facts(endpoint: Endpoint, side: str, resolver: Resolver | None, clo
     return facts
 
 
-def _tls_fact(rec: FactRecorder, subject: str, endpoint: Endpoint, result: ProbeResult) -> Fact:
+def _tls_fact(rec: FactRecorder, subject: str, endpoint: ServerURL, result: ProbeResult) -> Fact:
     if result.tls_verified is None and result.error:
         return rec.unknown("tls", subject, result.error)
     return rec.ok("tls", subject, {

@@ -1,4 +1,5 @@
-"""migration.toml: the whole migration in one file, validated before anything runs.
+"""The planner's view of migration.toml (`ProjectFile.plan`): the whole migration,
+validated before `check`, `plan`, `notify` or `monitor` run.
 
 Every section is a declarative list of `Field`s (see tomlfile), so a later section or key
 is one more line; cross-field checks (time zone, cutover) follow. Any problem raises
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mailferry.project.endpoints import Endpoint, parse_endpoint
 from mailferry.project.monitor import (
     DeliverabilitySettings,
     MonitorSettings,
@@ -28,6 +28,7 @@ from mailferry.project.secrets import check_reference
 from mailferry.project.tomlfile import Field, TomlFile, validate_table
 from mailferry.project.windows import Window, parse_window
 from mailferry.redact import mask_url
+from mailferry.urls import ServerURL, schemes_of
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 
@@ -56,10 +57,15 @@ def _ip_list(values: list[str]) -> tuple[str, ...]:
         raise ValueError(str(exc)) from None
 
 
-def _endpoints(protocol: str) -> Callable[[Any], tuple[Endpoint, ...]]:
-    def check(value: str | list[str]) -> tuple[Endpoint, ...]:
+def _server_url(protocol: str) -> Callable[[str], ServerURL]:
+    """A provider's server of `protocol` ("imap", "smtp"): scheme://host:port, no user."""
+    return lambda url: ServerURL.parse(url, schemes=schemes_of(protocol))
+
+
+def _server_urls(protocol: str) -> Callable[[Any], tuple[ServerURL, ...]]:
+    def check(value: str | list[str]) -> tuple[ServerURL, ...]:
         urls = [value] if isinstance(value, str) else value
-        return tuple(parse_endpoint(url, protocol) for url in urls)
+        return tuple(map(_server_url(protocol), urls))
     return check
 
 
@@ -160,10 +166,6 @@ def _credentials(value: str) -> str:
     return value
 
 
-def _one_endpoint(protocol: str) -> Callable[[str], Endpoint]:
-    return lambda url: parse_endpoint(url, protocol)
-
-
 SECTIONS: dict[str, list[Field]] = {
     "migration": [
         Field("name", str, required=True),
@@ -173,15 +175,15 @@ SECTIONS: dict[str, list[Field]] = {
         Field("windows", list, default=(), item_types=str, check=_windows),
     ],
     "source": [
-        Field("imap", str, required=True, check=_endpoints("imap")),
-        Field("smtp", (str, list), default=(), item_types=str, check=_endpoints("smtp")),
+        Field("imap", str, required=True, check=_server_urls("imap")),
+        Field("smtp", (str, list), default=(), item_types=str, check=_server_urls("smtp")),
         Field("mx", list, default=(), item_types=str, check=_domain_list),
         Field("account_expiry", dt.date, default=None),
         *_ACCOUNT_ACCESS,
     ],
     "target": [
-        Field("imap", str, required=True, check=_endpoints("imap")),
-        Field("smtp", (str, list), default=(), item_types=str, check=_endpoints("smtp")),
+        Field("imap", str, required=True, check=_server_urls("imap")),
+        Field("smtp", (str, list), default=(), item_types=str, check=_server_urls("smtp")),
         Field("mx", list, default=(), item_types=str, check=_domain_list),
         Field("spf_include", str, default=None, check=_domain_name),
         Field("dkim_selectors", list, default=(), item_types=str, check=_strings),
@@ -210,7 +212,7 @@ SECTIONS: dict[str, list[Field]] = {
         # mailferry notify: who signs, who helps, how notices are submitted
         Field("sender", str, default=None),  # "IT <it@bank.example>"
         Field("support", str, default=None),  # "helpdesk@bank.example, +60 3 1234 5678"
-        Field("smtp", str, default=None, check=_one_endpoint("smtp")),  # submission server
+        Field("smtp", str, default=None, check=_server_url("smtp")),  # submission server
         Field("smtp_user", str, default=None),
         Field("smtp_password", str, default=None, check=check_reference),
         Field("ca_file", str, default=None),  # trust this CA for STARTTLS (private CAs)
@@ -258,11 +260,12 @@ KNOWN_SECTIONS = (*SECTIONS, "relay", "waves", "monitor", "deliverability")
 
 
 @dataclass(frozen=True)
-class Account:
-    """One side of the move: the old provider (`source`) or the new one (`target`)."""
+class ProviderSettings:
+    """One side of the move, [source] (the old provider) or [target] (the new one): its
+    servers, DNS and how mailferry logs in there; one user's login is an `imap.Account`."""
 
-    imap: tuple[Endpoint, ...]
-    smtp: tuple[Endpoint, ...]
+    imap: tuple[ServerURL, ...]
+    smtp: tuple[ServerURL, ...]
     mx: tuple[str, ...]
     account_expiry: dt.date | None = None
     spf_include: str | None = None
@@ -276,7 +279,7 @@ class Account:
     token_command: str | None = None
 
     @property
-    def endpoints(self) -> tuple[Endpoint, ...]:
+    def endpoints(self) -> tuple[ServerURL, ...]:
         return self.imap + self.smtp
 
 
@@ -308,7 +311,7 @@ class Notify:
     date: dt.date | None
     sender: str | None = None
     support: str | None = None
-    smtp: Endpoint | None = None
+    smtp: ServerURL | None = None
     smtp_user: str | None = None
     smtp_password: str | None = field(default=None, repr=False)  # env:NAME or file:PATH
     ca_file: str | None = None
@@ -347,8 +350,8 @@ class Migration:
     timezone: ZoneInfo
     cutover: dt.datetime  # aware, in `timezone`
     windows: tuple[Window, ...]
-    source: Account
-    target: Account
+    source: ProviderSettings
+    target: ProviderSettings
     domain: DomainPlan
     pilot: Pilot | None  # None: no [pilot] section at all
     plan: PlanOptions
@@ -371,14 +374,6 @@ class Migration:
         return self.cutover + dt.timedelta(days=self.plan.rollback_days)
 
 
-def load_migration(path: str | Path) -> Migration:
-    return build_migration(TomlFile.load(path))
-
-
-def parse_migration(text: str, path: str | Path = "migration.toml") -> Migration:
-    return build_migration(TomlFile.parse(text, path))
-
-
 def _section(doc: TomlFile, name: str, *, required: bool = False) -> dict[str, Any]:
     table = doc.section(name, SECTIONS[name], required=required)
     if table is None:  # absent optional section: all defaults
@@ -387,12 +382,12 @@ def _section(doc: TomlFile, name: str, *, required: bool = False) -> dict[str, A
 
 
 def build_migration(doc: TomlFile) -> Migration:
-    doc.check_sections(KNOWN_SECTIONS)
+    """The planner's view; needs [migration], [source] and [target]."""
     head = _section(doc, "migration", required=True)
     timezone = _zone(doc, head["timezone"])
     cutover = _localize(doc, head["cutover"], timezone)
-    source = Account(**_section(doc, "source", required=True))
-    target = Account(**_section(doc, "target", required=True))
+    source = ProviderSettings(**_section(doc, "source", required=True))
+    target = ProviderSettings(**_section(doc, "target", required=True))
     pilot = doc.section("pilot", SECTIONS["pilot"])
     relay = parse_relay_section(doc)  # [relay] belongs to the relay, which validates it
     return Migration(

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mailferry.project.endpoints import Endpoint, parse_endpoint
 from mailferry.project.relay import parse_duration
 from mailferry.project.secrets import check_reference
 from mailferry.project.tomlfile import Field, TomlFile
+from mailferry.urls import ServerURL, schemes_of
 
 _ADDRESS = re.compile(r"^[^@\s<>\"]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
 
@@ -65,8 +65,8 @@ def _webhook(value: str) -> str:
     return value
 
 
-def _submission(value: str) -> Endpoint:
-    return parse_endpoint(value, "smtp")
+def _submission(value: str) -> ServerURL:
+    return ServerURL.parse(value, schemes=schemes_of("smtp"))
 
 
 MONITOR_FIELDS = [
@@ -110,7 +110,7 @@ DELIVERABILITY_FIELDS = [
 class SmtpLogin:
     """Where to submit mail, and as whom; the password is a reference (env:/file:)."""
 
-    endpoint: Endpoint
+    endpoint: ServerURL
     user: str | None = None
     password: str | None = field(default=None, repr=False)
 

@@ -1,4 +1,5 @@
-"""The `[relay]` section of migration.toml: settings of the dual-delivery relay.
+"""The relay's view of migration.toml (`ProjectFile.relay`): the [relay] section alone,
+so the relay runs from a file that holds nothing else, or from the whole migration.
 
     [relay]
     listen = "127.0.0.1:2525"
@@ -19,41 +20,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from mailferry.errors import ConfigError
 from mailferry.project.tomlfile import Field, TomlFile
-from mailferry.redact import mask_url
+from mailferry.urls import ServerURL
 
 ROUTES = ("old", "new", "both")
 UPSTREAM_NAMES = ("old", "new")
-_DEFAULT_PORTS = {"smtp": 25, "smtps": 465, "lmtp": 24}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
-
-
-@dataclass(frozen=True)
-class UpstreamURL:
-    """Where one side of the migration receives mail: smtp, smtps (implicit TLS) or lmtp."""
-
-    scheme: str
-    host: str
-    port: int
-    tls_required: bool = False  # `tls = "required"`: no delivery without verified TLS
-
-    def __str__(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
-
-    @property
-    def on_loopback(self) -> bool:
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return self.host == "localhost"
 
 
 @dataclass(frozen=True)
@@ -62,7 +40,7 @@ class RelaySettings:
     listen_port: int
     spool: Path
     domains: tuple[str, ...]
-    upstreams: dict[str, UpstreamURL]  # "old"/"new" -> URL; at least one
+    upstreams: dict[str, ServerURL]  # "old"/"new" -> URL; at least one
     default_route: str
     routes: Path | None
     hostname: str | None  # in the greeting and the Received header; None: this host's FQDN
@@ -78,7 +56,7 @@ class RelaySettings:
     tls_cert: Path | None  # offer STARTTLS to clients with this certificate
     tls_key: Path | None
     auth_users: Path | None  # "user:password" lines; when set, AUTH is required
-    bounce_via: UpstreamURL | None  # where DSNs to senders outside `domains` go
+    bounce_via: ServerURL | None  # where DSNs to senders outside `domains` go
     source: Path  # the migration.toml it came from
 
     @property
@@ -89,32 +67,18 @@ class RelaySettings:
             return self.listen_host == "localhost"
 
 
-def parse_upstream_url(text: str) -> UpstreamURL:
-    """`lmtp://127.0.0.1:24`, `smtp://mx.example:25`, `smtps://host` -> UpstreamURL."""
-    shown = mask_url(text)  # never echo credentials someone wrote into the URL
-    try:
-        parts = urlsplit(text.strip())
-    except ValueError as exc:
-        raise ValueError(f"{shown!r}: unparsable: {exc}") from None
-    if parts.scheme not in _DEFAULT_PORTS:
-        raise ValueError(f"{shown!r}: scheme must be one of smtp, smtps, lmtp")
-    if parts.username or parts.password:
-        raise ValueError(f"{shown!r}: credentials in upstream URLs are not supported")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{shown!r}: expected scheme://host:port and nothing else")
-    try:
-        port = parts.port or _DEFAULT_PORTS[parts.scheme]
-    except ValueError:
-        raise ValueError(f"{shown!r}: bad port") from None
-    if not parts.hostname:
-        raise ValueError(f"{shown!r}: missing host")
-    return UpstreamURL(parts.scheme, parts.hostname, port)
+UPSTREAM_SCHEMES = ("smtp", "smtps", "lmtp")
+
+
+def parse_upstream_url(text: str) -> ServerURL:
+    """`lmtp://127.0.0.1:24`, `smtp://mx.example:25`, `smtps://host`."""
+    return ServerURL.parse(text, schemes=UPSTREAM_SCHEMES)
 
 
 _UPSTREAM_TLS = ("opportunistic", "required")
 
 
-def parse_upstream(value: str | dict[str, Any]) -> UpstreamURL:
+def parse_upstream(value: str | dict[str, Any]) -> ServerURL:
     """An upstream: its URL, or a table `{ url = "…", tls = "required" }`."""
     if isinstance(value, str):
         return parse_upstream_url(value)
@@ -126,8 +90,7 @@ def parse_upstream(value: str | dict[str, Any]) -> UpstreamURL:
     tls = value.get("tls", "opportunistic")
     if tls not in _UPSTREAM_TLS:
         raise ValueError(f"tls: {tls!r}: expected one of {', '.join(_UPSTREAM_TLS)}")
-    url = parse_upstream_url(value["url"])
-    return UpstreamURL(url.scheme, url.host, url.port, tls_required=tls == "required")
+    return replace(parse_upstream_url(value["url"]), tls_required=tls == "required")
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -239,22 +202,6 @@ def parse_relay_section(doc: TomlFile) -> RelaySettings | None:
         # Passwords must not cross the network in clear text (DESIGN invariant 6).
         raise doc.error("AUTH on a non-loopback address needs tls_cert and tls_key",
                         "relay", "auth_users")
-    return settings
-
-
-def load_relay_settings(path: Path) -> RelaySettings:
-    """The [relay] section of a migration file. When the file holds more than that, the
-    planner's `load_migration` validates all of it."""
-    doc = TomlFile.load(path)
-    if set(doc.data) - {"relay"}:
-        from mailferry.project.migration import load_migration  # imports this module
-
-        settings = load_migration(path).relay
-        if isinstance(settings, RelaySettings):
-            return settings
-    settings = parse_relay_section(doc)
-    if settings is None:
-        raise ConfigError("no [relay] section", where=str(path))
     return settings
 
 

@@ -1,8 +1,10 @@
-"""What `mailferry waves/sync/status/report` need from migration.toml.
+"""The sync's view of migration.toml (`ProjectFile.sync`): what `mailferry waves`, `sync`,
+`status`, `report`, `verify --project`, `backup --project` and `serve` need.
 
-The file may be a whole migration (then it is validated as the planner does) or only the
-sections a copy needs: [source], [target], [users], optional [filters], [waves.NAME],
-[sync], [pilot]. Paths are relative to the file's directory.
+It needs [source], [target] and [users]; [filters], [waves.NAME], [sync] and [pilot] are
+optional. With a [migration] section the file is a whole migration, and the planner's view
+(which validates it) comes along for the dates and the report. Paths are relative to the
+file's directory.
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ from zoneinfo import ZoneInfo
 
 from mailferry.project.migration import (
     FILTER_FIELDS,
-    KNOWN_SECTIONS,
     SECTIONS,
     WAVE_FIELDS,
-    Account,
     Migration,
     Pilot,
+    ProviderSettings,
     WaveTimes,
-    build_migration,
     parse_wave_times,
 )
 from mailferry.project.relay import RelaySettings, parse_relay_section
@@ -68,8 +68,8 @@ class WaveMirror:
 class ProjectSettings:
     path: Path
     name: str
-    source: Account
-    target: Account
+    source: ProviderSettings
+    target: ProviderSettings
     users_file: Path
     secrets_file: Path | None
     filters: FolderRules
@@ -119,27 +119,17 @@ class ProjectSettings:
         return moment.astimezone(self.timezone).replace(tzinfo=None)
 
 
-def load_project(path: str | Path) -> ProjectSettings:
-    return build_project(TomlFile.load(path))
-
-
-def parse_project(text: str, path: str | Path = "migration.toml") -> ProjectSettings:
-    return build_project(TomlFile.parse(text, path))
-
-
-def build_project(doc: TomlFile) -> ProjectSettings:
-    doc.check_sections(KNOWN_SECTIONS)
-    migration: Migration | None = None
-    if "migration" in doc.data:
-        migration = build_migration(doc)  # a whole migration: every section validated
+def build_project(doc: TomlFile, migration: Migration | None) -> ProjectSettings:
+    """The sync's view; `migration` is the planner's view when the file has [migration]."""
+    if migration is not None:
         name, windows, zone = migration.name, migration.windows, migration.timezone
         cutover: dt.datetime | None = migration.cutover
         source, target, pilot = migration.source, migration.target, migration.pilot
     else:
         name, windows, zone = doc.path.parent.name or "migration", (), ZoneInfo("UTC")
         cutover = None
-        source = Account(**_table(doc, "source", required=True))
-        target = Account(**_table(doc, "target", required=True))
+        source = ProviderSettings(**_table(doc, "source", required=True))
+        target = ProviderSettings(**_table(doc, "target", required=True))
         pilot_table = doc.section("pilot", SECTIONS["pilot"])
         pilot = Pilot(**pilot_table) if pilot_table is not None else None
     for side, account in (("source", source), ("target", target)):
@@ -170,7 +160,7 @@ def _table(doc: TomlFile, name: str, *, required: bool = False) -> dict[str, Any
     return table if table is not None else {f.name: f.default for f in SECTIONS[name]}
 
 
-def _check_access(doc: TomlFile, side: str, account: Account) -> None:
+def _check_access(doc: TomlFile, side: str, account: ProviderSettings) -> None:
     """Each login mode has the keys it needs; secrets are references, not values."""
     auth = account.auth or "password"
     if auth not in AUTH_MODES:

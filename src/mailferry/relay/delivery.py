@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mailferry.errors import ConnectionLost, ProtocolError
-from mailferry.project.relay import RelaySettings, UpstreamURL
+from mailferry.project import RelaySettings
 from mailferry.relay.spool import Delivery, Spool, SpooledMessage
 from mailferry.relay.trouble import OnceLog
 from mailferry.relay.upstream import TIMEOUT, Reply, UpstreamClient, client_tls_context
+from mailferry.urls import ServerURL
 
 log = logging.getLogger("mailferry.relay")
 
@@ -49,7 +50,7 @@ class Metrics:
 
 
 class Deliverer:
-    def __init__(self, settings: RelaySettings, upstreams: dict[str, UpstreamURL], spool: Spool,
+    def __init__(self, settings: RelaySettings, upstreams: dict[str, ServerURL], spool: Spool,
                  messages: dict[str, SpooledMessage], metrics: Metrics, helo_name: str,
                  bounce: BounceHook) -> None:
         self.settings = settings

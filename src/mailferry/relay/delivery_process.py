@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from mailferry.errors import ConfigError
-from mailferry.project.relay import RelaySettings, UpstreamURL, load_relay_settings
+from mailferry.project import RelaySettings, load
 from mailferry.relay.bounce import make_dsn
 from mailferry.relay.delivery import Deliverer, Metrics
 from mailferry.relay.routing import RoutesFile
@@ -36,6 +36,7 @@ from mailferry.relay.spool import (
     write_json,
 )
 from mailferry.relay.trouble import OnceLog
+from mailferry.urls import ServerURL
 
 log = logging.getLogger("mailferry.relay.delivery")
 
@@ -54,7 +55,7 @@ class DeliveryService:
         # routes only steer DSNs here; the SMTP side already refused a bad file at start
         self.routes = RoutesFile(settings.routes, settings.default_route,
                                  tuple(settings.upstreams), strict=False)
-        self.upstreams: dict[str, UpstreamURL] = dict(settings.upstreams)
+        self.upstreams: dict[str, ServerURL] = dict(settings.upstreams)
         if settings.bounce_via is not None:
             self.upstreams[BOUNCE_UPSTREAM] = settings.bounce_via
         self._messages: dict[str, SpooledMessage] = {}
@@ -182,7 +183,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(DeliveryService(load_relay_settings(Path(argv[0]))).run())
+        asyncio.run(DeliveryService(load(Path(argv[0])).relay).run())
     except ConfigError as exc:
         log.error("%s", exc)
         return 2

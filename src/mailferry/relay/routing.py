@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailferry.errors import ConfigError
-from mailferry.project.relay import ROUTES, upstreams_of
+from mailferry.project import ROUTES, upstreams_of
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from mailferry.errors import ConfigError
-from mailferry.project.relay import RelaySettings
+from mailferry.project import RelaySettings
 from mailferry.relay.delivery import Metrics
 from mailferry.relay.routing import RoutesFile
 from mailferry.relay.server import RelayHandler, load_auth_users

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mailferry.errors import ConnectionLost, ProtocolError
-from mailferry.project.relay import UpstreamURL
+from mailferry.urls import ServerURL
 
 TIMEOUT = 60.0  # per reply; RFC 5321 suggests minutes, but a stuck upstream must not stall us
 CHUNK = 64 * 1024  # message bytes read and sent at a time: what one delivery holds in memory
@@ -83,7 +83,7 @@ class TLSRefused(ConnectionLost):
 class UpstreamClient:
     """One connection to an upstream. Use `deliver()`; it connects on first use."""
 
-    def __init__(self, url: UpstreamURL, tls: ssl.SSLContext, helo_name: str,
+    def __init__(self, url: ServerURL, tls: ssl.SSLContext, helo_name: str,
                  timeout: float = TIMEOUT) -> None:
         self.url = url
         self.tls = tls

@@ -26,13 +26,15 @@ from mailferry.report.overview import Overview, Roster, WaveProgress, read_overv
 from mailferry.report.panels import PANELS, Panel, PanelContext
 from mailferry.report.render import report_html, report_json
 from mailferry.report.sections import SECTIONS, Section
+from mailferry.report.verify import render_page, render_pages
 
 __all__ = [
     "PANELS", "SECTIONS", "STYLESHEET", "Overview", "Panel", "PanelContext", "ProjectReport",
     "Roster",
     "Section", "UserStatus", "WaveProgress", "WaveStatus", "attach_monitoring", "build_report",
     "count", "human_bytes", "local", "percent", "percent_text", "read_overview",
-    "render_charts", "render_failures", "render_panels", "render_summary", "render_timeline",
+    "render_charts", "render_failures", "render_page", "render_pages", "render_panels",
+    "render_summary", "render_timeline",
     "render_user_head", "render_user_rows", "render_waves", "report_html", "report_json",
     "roster_of", "span",
 ]

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment
 from markupsafe import Markup
 
-from mailferry.plan.runbook import Runbook
+from mailferry.plan import Runbook
 from mailferry.report.formats import count, human_bytes, percent_text
 from mailferry.store import Activity
 

@@ -19,8 +19,7 @@ from markupsafe import Markup
 from mailferry.report import charts
 from mailferry.report.formats import count, human_bytes, local, percent, percent_text, span
 from mailferry.report.overview import DONE, RATE_WINDOW, Overview
-from mailferry.store import FailedUser, UserRow
-from mailferry.store.project_state import STATUSES
+from mailferry.store import STATUSES, FailedUser, UserRow
 
 STYLESHEET = resources.files("mailferry.report").joinpath("static/mailferry.css").read_text(
     encoding="utf-8")

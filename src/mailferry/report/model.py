@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mailferry.project.users import MailboxUser
+from mailferry.project import MailboxUser
 from mailferry.status import MailboxStatus
-from mailferry.store.project_state import STATUSES, MailboxRecord
+from mailferry.store import STATUSES, MailboxRecord
 
 
 @dataclass(frozen=True)

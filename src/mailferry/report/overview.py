@@ -16,10 +16,8 @@ import time
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from mailferry.plan import Category, Facts, evaluate
-from mailferry.plan.runbook import Runbook, Step, build_runbook
-from mailferry.project.settings import ProjectSettings
-from mailferry.project.users import MailboxUser
+from mailferry.plan import Category, Facts, Runbook, Step, build_runbook, evaluate
+from mailferry.project import MailboxUser, ProjectSettings
 from mailferry.report.formats import percent
 from mailferry.report.panels import PANELS, Panel, PanelContext
 from mailferry.store import (

@@ -22,7 +22,7 @@ from typing import Any
 from jinja2 import Environment
 from markupsafe import Markup
 
-from mailferry.project.settings import ProjectSettings
+from mailferry.project import ProjectSettings
 from mailferry.report.formats import human_bytes, span
 from mailferry.store import ProjectState
 

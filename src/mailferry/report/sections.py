@@ -18,8 +18,7 @@ from mailferry.report.fragments import render_failures
 from mailferry.report.model import ProjectReport, iso
 from mailferry.report.monitoring import KEY as MONITORING
 from mailferry.report.monitoring import monitoring_data, monitoring_html
-from mailferry.store import FailedUser
-from mailferry.store.project_state import STATUSES
+from mailferry.store import STATUSES, FailedUser
 
 _env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
 _env.filters["bytes"] = human_bytes

@@ -15,7 +15,7 @@ from mailferry.store.monitoring import DmarcRecord, DmarcReport, Incident, Monit
 from mailferry.store.notices import NoticeJournal, NoticeRecord, NoticeState
 from mailferry.store.one_time import SealedSecret
 from mailferry.store.progress import MailboxProgress, RosterEntry, roster_digest
-from mailferry.store.project_state import MailboxRecord, PassOutcome, ProjectState
+from mailferry.store.project_state import STATUSES, MailboxRecord, PassOutcome, ProjectState
 from mailferry.store.queries import (
     Activity,
     FailedUser,
@@ -38,7 +38,8 @@ from mailferry.store.state import (
 )
 
 __all__ = [
-    "Activity", "DmarcRecord", "DmarcReport", "FailedUser", "FailureRecord", "FolderState",
+    "STATUSES", "Activity", "DmarcRecord", "DmarcReport", "FailedUser", "FailureRecord",
+    "FolderState",
     "ForeignMessage", "HeldLease", "Incident", "LeaseHolder", "LeaseInfo", "LeaseTable",
     "LeaseTimes", "MailboxProgress", "MailboxRecord", "MappedMessage", "MonitorState",
     "NoticeJournal", "NoticeRecord", "NoticeState", "PassOutcome", "Probe", "ProjectState",

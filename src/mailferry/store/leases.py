@@ -172,7 +172,7 @@ def _info(row: sa.Row[Any]) -> LeaseInfo:
 
 
 def mailbox_lease_key(target_url: str) -> str:
-    """The lease key of a target mailbox: its `imap://user@host:port` (Endpoint's str)."""
+    """The lease key of a target mailbox: its `imap://user@host:port` (ServerURL's str)."""
     return target_url
 
 

@@ -9,8 +9,14 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from mailferry.engine import FolderFilters, MessageSource, SourceOpener, imap_source
-from mailferry.engine.folders import folders_from_listing, plan_folders
+from mailferry.engine import (
+    FolderFilters,
+    MessageSource,
+    SourceOpener,
+    folders_from_listing,
+    imap_source,
+    plan_folders,
+)
 from mailferry.imap import Account, SessionLimits
 from mailferry.verify.compare import compare_folder
 from mailferry.verify.inventory import take_inventory

@@ -30,8 +30,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from mailferry.project.settings import ProjectSettings, load_project
-from mailferry.project.users import load_users
+from mailferry.project import ProjectSettings, load, load_users
 from mailferry.report import (
     STYLESHEET,
     Overview,
@@ -48,8 +47,15 @@ from mailferry.report import (
     render_waves,
     roster_of,
 )
-from mailferry.store import ProjectState, UserFilter, UserPage, choices, failed_users, user_page
-from mailferry.store.project_state import STATUSES
+from mailferry.store import (
+    STATUSES,
+    ProjectState,
+    UserFilter,
+    UserPage,
+    choices,
+    failed_users,
+    user_page,
+)
 from mailferry.web.auth import Access, TokenGate, same_origin
 from mailferry.web.onetime import OneTimeSecrets
 
@@ -84,7 +90,7 @@ class ProjectFiles:
     when it changes (a pilot drawn, a wave reassigned)."""
 
     def __init__(self, migration_file: Path) -> None:
-        self.settings: ProjectSettings = load_project(migration_file)
+        self.settings: ProjectSettings = load(migration_file).sync
         self._seen: tuple[int, int] | None = None
         self._roster = roster_of([])
 

@@ -10,7 +10,7 @@ from mailferry.plan.dns_facts import DISCOVERY_HOSTS, DISCOVERY_SRV
 from mailferry.plan.facts import Category
 from mailferry.plan.findings import Hit, Rule, RuleContext, Severity
 from mailferry.plan.mta_sts import mx_covered
-from mailferry.project.migration import Account, Migration
+from mailferry.project import Migration, ProviderSettings
 
 
 def _zone_of(host: str) -> str:
@@ -19,7 +19,7 @@ def _zone_of(host: str) -> str:
     return ".".join(host.lower().rstrip(".").split(".")[-2:])
 
 
-def _hosts(account: Account) -> set[str]:
+def _hosts(account: ProviderSettings) -> set[str]:
     return {e.host.lower() for e in account.endpoints} | {h.lower() for h in account.mx}
 
 

@@ -43,7 +43,7 @@ def relay_upstream_cleartext(ctx: RuleContext) -> Iterator[Hit]:
         return
     for name, url in relay.upstreams.items():
         verified_smtps = url.scheme == "smtps" and relay.tls_verify
-        if not url.on_loopback and not url.tls_required and not verified_smtps:
+        if not url.is_loopback and not url.tls_required and not verified_smtps:
             yield Hit(f"the relay delivers to {name} ({url}) over the network with "
                       "opportunistic TLS: a man in the middle who strips STARTTLS gets the "
                       "mail in clear text",

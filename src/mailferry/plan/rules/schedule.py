@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from mailferry.plan.facts import Category
 from mailferry.plan.findings import Hit, Rule, RuleContext, Severity
-from mailferry.project.windows import in_any_window
+from mailferry.project import in_any_window
 
 
 def account_expires_early(ctx: RuleContext) -> Iterator[Hit]:
