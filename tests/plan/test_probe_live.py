@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from mailferry.plan.probe import Login
 from mailferry.plan.resolver import Resolver
 from mailferry.plan.server_facts import endpoint_facts
-from mailferry.project import parse_endpoint
+from mailferry.urls import ServerURL
 from testbed import Dovecot, free_port
 from testbed import dovecot as dovecot_bed
 from testbed.dns import KnotDns, zone_text
@@ -24,7 +24,7 @@ def clock() -> dt.datetime:
 
 
 def facts_of(url: str, resolver: Resolver | None = None, **kwargs: Any) -> dict[str, Any]:
-    found = endpoint_facts(parse_endpoint(url), "target", resolver, clock,
+    found = endpoint_facts(ServerURL.parse(url), "target", resolver, clock,
                            ca_file=str(dovecot_bed.shared_certs().ca_cert), timeout=5, **kwargs)
     return {f.name: f for f in found}
 
