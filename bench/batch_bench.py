@@ -15,11 +15,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "batch"))
-
-from projectkit import MASTER, EventLog, Project, fill, org_users, run_batch  # noqa: E402
 
 from testbed import Dovecot  # noqa: E402
+from testbed.projectkit import MASTER, EventLog, Project, fill, org_users, run_batch  # noqa: E402
 
 
 def main() -> int:

@@ -20,13 +20,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "monitor"))
-
-from monitorkit import CUTOVER, STALE, UPDATED, USERS, World  # noqa: E402
 
 from testbed import Dovecot, imap_login, seed  # noqa: E402
 from testbed.dns import KnotDns  # noqa: E402
 from testbed.messages import sample_mailbox  # noqa: E402
+from testbed.monitorkit import CUTOVER, STALE, UPDATED, USERS, World  # noqa: E402
 from testbed.net import free_port  # noqa: E402
 from testbed.rdap import RdapServer, rdap_domain  # noqa: E402
 from testbed.smtp_sink import SmtpSink  # noqa: E402

@@ -6,11 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from backup_helpers import account, backup, mailbox, mailbox_dir, put, restore
-
 from mailferry.backup import Codec, backup_source, check_backup
 from mailferry.verify import verify_mailbox
 from testbed import Dovecot, SeedMessage
+from testbed.backupkit import account, backup, mailbox, mailbox_dir, put, restore
 from testbed.corpus import corpus_files
 
 

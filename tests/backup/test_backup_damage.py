@@ -11,10 +11,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from backup_helpers import MAILFERRY, mailbox, mailbox_dir, put, run_cli
 
 from mailferry.backup.manifest import Manifest
 from testbed import Dovecot
+from testbed.backupkit import MAILFERRY, mailbox, mailbox_dir, put, run_cli
 from testbed.messages import sample_mailbox
 
 FOLDERS = ["INBOX", "Work", "Archive/2019"]

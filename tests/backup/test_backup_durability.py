@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from backup_helpers import backup, mailbox_dir, put
 
 from mailferry.backup.layout import write_atomically
 from testbed import Dovecot
+from testbed.backupkit import backup, mailbox_dir, put
 from testbed.messages import sample_mailbox
 
 

@@ -8,9 +8,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from backup_helpers import mailbox, mailbox_dir, put, run_cli
-
 from testbed import Dovecot, SeedMessage, imap_login
+from testbed.backupkit import mailbox, mailbox_dir, put, run_cli
 
 DATE = dt.datetime(2020, 2, 3, 4, 5, 6, tzinfo=dt.UTC)
 

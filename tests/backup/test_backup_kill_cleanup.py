@@ -22,9 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from backup_helpers import MAILFERRY, mailbox_dir, put, run_cli
-
 from testbed import Dovecot, FaultProxy, imap_login, read_folder
+from testbed.backupkit import MAILFERRY, mailbox_dir, put, run_cli
 from testbed.messages import sample_mailbox
 
 

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from backup_helpers import backup, mailbox, mailbox_dir, put, restore
 
 from mailferry.backup import Codec, check_backup
 from testbed import Dovecot
+from testbed.backupkit import backup, mailbox, mailbox_dir, put, restore
 from testbed.messages import sample_mailbox
 
 FOLDERS = ["INBOX", "Work", "Work/Projects", "Caf&AOk-", "Sent"]

@@ -9,10 +9,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from backup_helpers import restore, run_cli
-
 from mailferry.backup import maildir_source
 from testbed import Dovecot, imap_login, read_folder
+from testbed.backupkit import restore, run_cli
 from testbed.corpus import corpus_files
 
 

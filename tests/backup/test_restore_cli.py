@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from backup_helpers import mailbox, put, run_cli
-
 from testbed import Dovecot
+from testbed.backupkit import mailbox, put, run_cli
 from testbed.messages import sample_mailbox
 
 

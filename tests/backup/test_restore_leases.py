@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from backup_helpers import mailbox, put, run_cli
 
 from mailferry.store import StateStore
 from testbed import Dovecot
+from testbed.backupkit import mailbox, put, run_cli
 from testbed.messages import sample_mailbox
 
 

@@ -11,9 +11,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from backup_helpers import mailbox, mailbox_dir, put, run_cli
 
 from testbed import Dovecot
+from testbed.backupkit import mailbox, mailbox_dir, put, run_cli
 from testbed.messages import sample_mailbox
 
 FOLDERS = ["INBOX", "Work"]

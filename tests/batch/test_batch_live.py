@@ -8,13 +8,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from projectkit import (
+from testbed import MAILFERRY, Dovecot, FaultProxy
+from testbed.projectkit import (
     MASTER,
     EventLog,
     Project,
@@ -24,10 +24,6 @@ from projectkit import (
     org_users,
     run_batch,
 )
-
-from testbed import Dovecot, FaultProxy
-
-MAILFERRY = [sys.executable, "-m", "mailferry"]
 
 
 def test_fifty_two_mailboxes_while_one_source_server_cuts_connections(

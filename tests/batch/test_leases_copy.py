@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from mailferry.store import StateStore
-from testbed import Dovecot, imap_login, seed, snapshot
+from testbed import MAILFERRY, Dovecot, imap_login, seed, snapshot
 from testbed.messages import sample_mailbox
 
-MAILFERRY = [sys.executable, "-m", "mailferry"]
 FOLDERS = ["INBOX", "Work", "Work/Clients", "Archive"]
 
 

@@ -9,19 +9,16 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from projectkit import Project, assert_migrated, fill, org_users, start_pair
-
 from mailferry.store import StateStore
-from testbed import Dovecot, DovecotUser, FaultProxy, snapshot
+from testbed import MAILFERRY, Dovecot, DovecotUser, FaultProxy, snapshot
+from testbed.projectkit import Project, assert_migrated, fill, org_users, start_pair
 
-MAILFERRY = [sys.executable, "-m", "mailferry"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 

@@ -19,9 +19,7 @@ from mailferry.project import (
     parse_users,
     resolve_secret,
 )
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "plan"))
-from world import EXAMPLE as ISSUE3_EXAMPLE
+from testbed.plankit import EXAMPLE as ISSUE3_EXAMPLE
 
 ISSUE5_EXAMPLE = (r'''[source]
 imap = "imap://127.0.0.1:14301"        # imaps://… in real life; plain only to loopback

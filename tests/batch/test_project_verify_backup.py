@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from projectkit import MASTER, Project, fill, org_users, run_batch
-
 from mailferry.backup.manifest import Manifest
-from testbed import Dovecot, imap_login, snapshot
-
-MAILFERRY = [sys.executable, "-m", "mailferry"]
+from testbed import MAILFERRY, Dovecot, imap_login, snapshot
+from testbed.projectkit import MASTER, Project, fill, org_users, run_batch
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -7,15 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from projectkit import MASTER, Project, assert_migrated, fill, org_users
+from testbed import MAILFERRY, Dovecot, snapshot
+from testbed.projectkit import MASTER, Project, assert_migrated, fill, org_users
 
-from testbed import Dovecot, snapshot
-
-MAILFERRY = [sys.executable, "-m", "mailferry"]
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 

@@ -16,10 +16,9 @@ import pytest
 from mailferry.backup import Codec, backup_mailbox
 from mailferry.cli import run
 from mailferry.imap import Account, Credentials, parse_mailbox_url
-from testbed import Dovecot, imap_login, seed
+from testbed import MAILFERRY, Dovecot, imap_login, seed
 from testbed.messages import sample_mailbox
 
-MAILFERRY = [sys.executable, "-m", "mailferry"]
 CONSOLE_SCRIPT = Path(sys.executable).with_name("mailferry")  # what pyproject installs
 ONE_LINE = re.compile(r"^mailferry: error: (?P<where>[^:]+(?::\d+)?): (?P<what>.+)$")
 

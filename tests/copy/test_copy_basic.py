@@ -6,9 +6,8 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-from copy_helpers import folders, mailbox, run_copy, subscriptions
-
 from testbed import Dovecot, SeedMessage, imap_login, seed
+from testbed.copykit import folders, mailbox, run_copy, subscriptions
 from testbed.messages import sample_mailbox
 
 FOLDERS_SLASH = ["INBOX", "Work", "Work/Projects", "Work/Projects/2019", "Caf&AOk-", "Sent",

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from copy_helpers import folders, mailbox, run_cli
 
 from testbed import Dovecot, FaultProxy, SeedMessage, free_port, imap_login, seed
+from testbed.copykit import folders, mailbox, run_cli
 from testbed.dovecot import shared_certs
 from testbed.messages import sample_mailbox
 

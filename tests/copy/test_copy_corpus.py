@@ -7,11 +7,10 @@ import imaplib
 from collections.abc import Callable
 from pathlib import Path
 
-from copy_helpers import run_copy
-
 from mailferry.engine import fingerprint
 from mailferry.store import StateStore
 from testbed import Dovecot, imap_login
+from testbed.copykit import run_copy
 from testbed.corpus import corpus_files
 
 

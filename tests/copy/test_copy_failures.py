@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from copy_helpers import folders, mailbox, run_cli, write_project
-
 from mailferry.store import ProjectState
 from testbed import Dovecot, SeedMessage, imap_login, seed
+from testbed.copykit import folders, mailbox, run_cli, write_project
 from testbed.messages import sample_mailbox
 from testbed.scripted_imap import Command, ScriptedImap
 

@@ -10,9 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from copy_helpers import MAILFERRY, mailbox, run_copy
-
 from testbed import Dovecot, FaultProxy, imap_login, seed
+from testbed.copykit import MAILFERRY, mailbox, run_copy
 from testbed.messages import sample_mailbox
 
 FOLDERS = ["INBOX", "Work", "Work/Clients", "Sent", "Caf&AOk-"]

@@ -10,9 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from copy_helpers import mailbox, run_copy
-
 from testbed import Dovecot, SeedMessage, imap_login, seed
+from testbed.copykit import mailbox, run_copy
 
 DATE = dt.datetime(2022, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 

@@ -14,10 +14,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from copy_helpers import mailbox, run_copy
 
 from mailferry.engine import fingerprint
 from testbed import Dovecot, SeedMessage, imap_login, seed
+from testbed.copykit import mailbox, run_copy
 
 DATE = dt.datetime(2021, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
 

@@ -13,12 +13,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from copy_helpers import MAILFERRY, account
-
 from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
 from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed import Dovecot, imap_login
+from testbed.copykit import MAILFERRY, account
 from testbed.memory import peak_rss_mb
 from testbed.scripted_imap import Command, ScriptedImap
 

@@ -8,10 +8,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from copy_helpers import account, mailbox, run_copy
-
 from mailferry.verify import verify_mailbox
 from testbed import Dovecot, SeedMessage, imap_login, read_folder, seed
+from testbed.copykit import account, mailbox, run_copy
 
 DATE = dt.datetime(2019, 6, 1, 12, 0, tzinfo=dt.UTC)
 

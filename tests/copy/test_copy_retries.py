@@ -9,12 +9,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from copy_helpers import account, run_cli, write_project
-
 from mailferry.engine import CopyOptions, MailboxCopy, imap_source
 from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed import Dovecot, DovecotUser, imap_login, seed
+from testbed.copykit import account, run_cli, write_project
 from testbed.messages import sample_mailbox
 from testbed.scripted_imap import Command, ScriptedImap
 

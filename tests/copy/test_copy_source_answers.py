@@ -10,12 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from copy_helpers import account
 
 from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
 from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed import Dovecot, SeedMessage, imap_login, seed
+from testbed.copykit import account
 from testbed.scripted_imap import Command, ScriptedImap
 
 MESSAGES = [b"Message-ID: <m%d@example.org>\r\nSubject: message %d\r\n\r\nbody %d\r\n"

@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from copy_helpers import account
 
 from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
 from mailferry.errors import AuthenticationFailed
 from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed import Dovecot
+from testbed.copykit import account
 from testbed.scripted_imap import Command, ScriptedImap
 
 THROTTLED = "Request is throttled. Suggested Backoff Time: {ms} milliseconds"

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from copy_helpers import mailbox, run_cli
 
 from testbed import Dovecot, SeedMessage, imap_login, seed
+from testbed.copykit import mailbox, run_cli
 from testbed.dovecot import shared_certs
 
 REASONS = {"wrong-name": "mismatch", "expired": "certificate has expired"}

@@ -15,17 +15,25 @@ import re
 import signal
 import smtplib
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-import copy_helpers
 import pytest
 
-from testbed import Dovecot, DovecotUser, free_port, imap_login, list_folders, read_folder, seed
+from testbed import (
+    MAILFERRY,
+    Dovecot,
+    DovecotUser,
+    copykit,
+    free_port,
+    imap_login,
+    list_folders,
+    read_folder,
+    seed,
+)
 from testbed.messages import sample_mailbox
 from testbed.net import wait_for_port
 
@@ -33,13 +41,12 @@ USERS = [DovecotUser(f"u{n}", f"pw-u{n}") for n in range(1, 7)]
 PILOT = ("u1", "u2")
 RELAY_ID = re.compile(rb"by relay\.bank\.example \(mailferry\) with \S+ id (\S+)")
 TOKEN = re.compile(rb"^X-Test-Token: (\S+)", re.M)
-MAILFERRY = [sys.executable, "-m", "mailferry"]
 
 
 def write_project(root: Path, old: Dovecot, new: Dovecot, relay_port: int) -> Path:
     """Old server as the source, new as the target, and the relay between the outside and
     both (their LMTP ports)."""
-    project = copy_helpers.write_project(
+    project = copykit.write_project(
         root, old.port, new.port, [(u.name, u.password, u.password) for u in USERS],
         waves={u.name: "pilot" if u.name in PILOT else "main" for u in USERS},
         head='[migration]\nname = "bank"\ndomains = ["bank.example"]\ntimezone = "UTC"\n'

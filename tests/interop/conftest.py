@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from interop_helpers import INTEROP, require_chroot
 
 from testbed.chroot import ChrootMissing, ChrootServer
+from testbed.interopkit import INTEROP, require_chroot
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

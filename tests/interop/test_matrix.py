@@ -11,9 +11,9 @@ every server on the full matrix mailbox (marker `interop`).
 from __future__ import annotations
 
 import pytest
-from interop_helpers import require_chroot
 
 from testbed.chroot import ChrootMissing, chroot_path
+from testbed.interopkit import require_chroot
 from testbed.matrix import CHROOTED, FACTORIES, REGULAR, PairResult, mailferry_pair, seeded
 from testbed.matrix_mailbox import MatrixMessage, matrix_mailbox
 

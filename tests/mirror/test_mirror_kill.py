@@ -18,10 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from mirrorkit import MAILFERRY, Client, assert_mirrored
 
 from testbed import Dovecot, FaultProxy, SeedMessage, imap_login, seed
 from testbed.messages import make_message
+from testbed.mirrorkit import MAILFERRY, Client, assert_mirrored
 
 
 def _prepare(source: Dovecot, target_port: int, state: Path) -> None:

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from mirrorkit import Client, assert_mirrored, mailbox, put, run_copy
 
 from testbed import Dovecot, SeedMessage
 from testbed.messages import make_message
+from testbed.mirrorkit import Client, assert_mirrored, mailbox, put, run_copy
 
 STRASSE = "Projekte/Stra&AN8-e"  # "Projekte/Straße" in modified UTF-7
 NESTED = "Archive/2024/Q1"

@@ -9,11 +9,10 @@ import datetime as dt
 import random
 from pathlib import Path
 
-from mirrorkit import Client, assert_mirrored, mailbox, put, run_cli, run_copy
-
 from mailferry.store import StateStore
 from testbed import Dovecot, SeedMessage
 from testbed.messages import make_message
+from testbed.mirrorkit import Client, assert_mirrored, mailbox, put, run_cli, run_copy
 
 
 def _messages(count: int, folder: str, start: int) -> list[SeedMessage]:

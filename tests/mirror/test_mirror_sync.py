@@ -11,10 +11,9 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from mirrorkit import Client, assert_mirrored, mailbox, run_cli, write_project
-
 from testbed import Dovecot, DovecotUser, SeedMessage, imap_login, seed
 from testbed.messages import make_message
+from testbed.mirrorkit import Client, assert_mirrored, mailbox, run_cli, write_project
 
 USERS = [DovecotUser("ana", "pw-ana"), DovecotUser("bo", "pw-bo")]
 

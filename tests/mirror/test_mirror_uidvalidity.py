@@ -9,10 +9,9 @@ import datetime as dt
 import random
 from pathlib import Path
 
-from mirrorkit import Client, assert_mirrored, mailbox, run_copy
-
 from testbed import Dovecot, SeedMessage, imap_login, read_folder, seed
 from testbed.messages import make_message
+from testbed.mirrorkit import Client, assert_mirrored, mailbox, run_copy
 
 
 def _rebuild(server: Dovecot, folder: str, *, leave_out: int = 0) -> None:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "relay"))
-
-from monitorkit import STALE, UPDATED, USERS, WebhookEndpoint, World
-from relaykit import RelayThread, load
-
 from testbed import Dovecot
 from testbed.dns import KnotDns
+from testbed.monitorkit import STALE, UPDATED, USERS, WebhookEndpoint, World
 from testbed.net import free_port
 from testbed.rdap import RdapServer, rdap_domain
+from testbed.relaykit import RelayThread, load
 from testbed.smtp_sink import SmtpSink
 
 

@@ -9,10 +9,10 @@ import email
 from collections.abc import Callable
 
 import pytest
-from monitorkit import CUTOVER, WebhookEndpoint, World
 
 from mailferry.monitor import CheckStatus, run_pass
 from testbed.dns import KnotDns
+from testbed.monitorkit import CUTOVER, WebhookEndpoint, World
 from testbed.smtp_sink import SmtpSink
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from monitorkit import CUTOVER, World
 
+from testbed.monitorkit import CUTOVER, World
 from testbed.net import free_port
 from testbed.smtp_sink import SmtpSink
 

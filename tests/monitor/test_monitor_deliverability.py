@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from monitorkit import CUTOVER, World, inbox_subjects
 
 from testbed import Dovecot, imap_login
+from testbed.monitorkit import CUTOVER, World, inbox_subjects
 from testbed.net import free_port
 
 NOW = (CUTOVER - dt.timedelta(days=20)).strftime("%Y-%m-%dT%H:%M:%S")  # during the pilot

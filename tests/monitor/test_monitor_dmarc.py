@@ -16,10 +16,9 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
-from monitorkit import CUTOVER, World
-
 from mailferry.monitor import CheckStatus, run_pass
 from testbed import imap_login
+from testbed.monitorkit import CUTOVER, World
 
 NEW_PROVIDER = "198.51.100.26"
 CRM = "203.0.113.77"  # a CRM sending as bank.example, through the old provider's SPF

@@ -10,11 +10,10 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from monitorkit import CUTOVER, DECOMMISSION, World, inbox_subjects
-
 from mailferry.monitor import CheckStatus, run_pass
 from mailferry.store import MonitorState
 from testbed import Dovecot, imap_login, seed
+from testbed.monitorkit import CUTOVER, DECOMMISSION, World, inbox_subjects
 from testbed.seed import SeedMessage
 
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from monitorkit import CUTOVER, World, inbox_subjects
-
 from mailferry.monitor import CheckStatus, PassResult, run_pass
 from mailferry.store import MonitorState
 from testbed import imap_login
+from testbed.monitorkit import CUTOVER, World, inbox_subjects
 from testbed.rdap import RdapServer, rdap_domain
 
 

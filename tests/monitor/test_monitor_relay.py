@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 
 from aiosmtpd.controller import Controller
-from monitorkit import CUTOVER, World, inbox_subjects
 
 from mailferry.monitor import CheckStatus, run_pass
 from testbed import Dovecot, imap_login
+from testbed.monitorkit import CUTOVER, World, inbox_subjects
 from testbed.net import free_port
 
 

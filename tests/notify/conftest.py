@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from notifykit import SMTP_PASSWORD, SMTP_USER
 
+from testbed.notifykit import SMTP_PASSWORD, SMTP_USER
 from testbed.smtp_sink import SmtpSink
 
 

@@ -8,8 +8,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from notifykit import SMTP_PASSWORD, SMTP_USER, parse, run_notify, start_notify, write_project
-
+from testbed.notifykit import (
+    SMTP_PASSWORD,
+    SMTP_USER,
+    parse,
+    run_notify,
+    start_notify,
+    write_project,
+)
 from testbed.smtp_sink import SmtpSink
 
 PEOPLE = [f"user{n:02d}@old.example" for n in range(10)]

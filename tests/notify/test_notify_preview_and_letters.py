@@ -8,10 +8,9 @@ import json
 import stat
 from pathlib import Path
 
-from notifykit import USERS, parse, parts, run_notify, write_project
-
 from mailferry.status import MailboxStatus
 from mailferry.store import ProjectState
+from testbed.notifykit import USERS, parse, parts, run_notify, write_project
 from testbed.smtp_sink import SmtpSink
 
 

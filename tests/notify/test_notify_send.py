@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from notifykit import (
+from mailferry.notify.locale import FRENCH, format_moment
+from testbed.notifykit import (
     MAILFERRY,
     SCRIPT_NAME,
     SMTP_PASSWORD,
@@ -23,8 +24,6 @@ from notifykit import (
     run_notify,
     write_project,
 )
-
-from mailferry.notify.locale import FRENCH, format_moment
 from testbed.smtp_sink import SmtpSink
 
 PASSWORDS = ("Ana-New-Pw-1", "Jean-New-Pw-2", "X-New-Pw-3", "Bo-New-Pw-4", SMTP_PASSWORD)

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from world import WORLD, example
 
 from mailferry.project import Migration, load
 from testbed.dns import KnotDns
+from testbed.plankit import WORLD, example
 from testbed.rdap import RdapServer, rdap_domain
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from world import WORLD, example
 
 from mailferry.cli import main
 from testbed.dns import KnotDns, free_udp_tcp_port, zone_text
+from testbed.plankit import WORLD, example
 from testbed.rdap import RdapServer, rdap_domain
 
 

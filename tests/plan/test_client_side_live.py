@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from world import NOW, WORLD, example
 
 from mailferry.plan import Category, Severity, run_checks
 from mailferry.project import load
 from testbed.dns import KnotDns, zone_text
 from testbed.dovecot import shared_certs
 from testbed.net import free_port
+from testbed.plankit import NOW, WORLD, example
 
 BANK = """
 @ 300 IN MX 10 mx1.oldmail.example.

@@ -11,12 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from world import NOW, example
-
 from mailferry.plan import Category
 from mailferry.plan.check import gather_facts
 from mailferry.project import load
 from testbed.dns import KnotDns, zone_text
+from testbed.plankit import NOW, example
 from testbed.rdap import RdapServer
 
 DKIM_KEY = "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC3nm1"

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rule_cases import CASES, case_id
-from world import example
 
 from mailferry.plan import RULES_BY_ID, Facts
 from mailferry.plan.findings import RuleContext, run_rules
 from mailferry.project import parse
+from testbed.plankit import example
+from testbed.rulecases import CASES, case_id
 
 GOLDEN = Path(__file__).with_name("rule_findings.json")
 FIRING = [i for i, case in enumerate(CASES) if case[4]]

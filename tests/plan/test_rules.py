@@ -6,12 +6,12 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from rule_cases import CASES, case_id, status
-from world import NOW, example
 
 from mailferry.plan import CATALOGUE, RULES_BY_ID, Fact, Facts, Severity
 from mailferry.plan.findings import RuleContext
 from mailferry.project import parse
+from testbed.plankit import NOW, example
+from testbed.rulecases import CASES, case_id, status
 
 
 @pytest.mark.parametrize(("rule_id", "replace", "facts", "now", "fires"), CASES,

@@ -10,8 +10,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from rule_cases import CUTOVER, mx, status
-from world import NOW, example
 
 from mailferry.cli import main
 from mailferry.plan import (
@@ -26,6 +24,8 @@ from mailferry.plan import (
     runbook_markdown,
 )
 from mailferry.project import load, parse
+from testbed.plankit import NOW, example
+from testbed.rulecases import CUTOVER, mx, status
 
 
 def runbook(replace: dict[str, str] | None = None, facts: list[Fact] | None = None,

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "plan"))
-from world import EXAMPLE, example
-
 from mailferry.errors import ConfigError
 from mailferry.project import load, parse
+from testbed.plankit import EXAMPLE, example
 
 
 def test_the_issue_example_is_accepted_as_is(tmp_path: Path) -> None:

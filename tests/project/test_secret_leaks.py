@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-MAILFERRY = [sys.executable, "-m", "mailferry"]
+from testbed import MAILFERRY
+
 SECRET = "S3cret-pw_7f2e"
 
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-MAILFERRY = [sys.executable, "-m", "mailferry"]
+from testbed import MAILFERRY
 
 MIGRATION = """\
 [migration]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from relaykit import USERS, RelayThread
 
 from mailferry.project import RelaySettings
 from testbed import Dovecot
+from testbed.relaykit import USERS, RelayThread
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from relaykit import (
+from testbed import Dovecot
+from testbed.corpus import corpus_files
+from testbed.relaykit import (
     RelayThread,
     count,
     fetch_all,
@@ -16,9 +18,6 @@ from relaykit import (
     wait_until,
     write_config,
 )
-
-from testbed import Dovecot
-from testbed.corpus import corpus_files
 
 
 def test_routes_send_each_recipient_to_old_new_or_both_byte_identical(

@@ -12,7 +12,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from relaykit import (
+from mailferry.relay import load_state
+from testbed import Dovecot, FaultProxy, free_port
+from testbed.relaykit import (
     RelayProcess,
     both_to_sink_and_door,
     mailferry,
@@ -22,9 +24,6 @@ from relaykit import (
     sink_ids,
     wait_until,
 )
-
-from mailferry.relay import load_state
-from testbed import Dovecot, FaultProxy, free_port
 from testbed.smtp_sink import SmtpSink
 
 MESSAGES = 10

@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from relaykit import (
+from mailferry.relay import load_state
+from testbed import Dovecot, FaultProxy, free_port
+from testbed.relaykit import (
     RelayThread,
     count,
     fetch_all,
@@ -18,9 +20,6 @@ from relaykit import (
     wait_until,
     write_config,
 )
-
-from mailferry.relay import load_state
-from testbed import Dovecot, FaultProxy, free_port
 
 
 def test_upstream_down_for_a_while_gets_everything_once_it_returns(

@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from relaykit import (
+
+from testbed import Dovecot, FaultProxy, free_port
+from testbed.relaykit import (
     RelayProcess,
     both_to_sink_and_door,
     mailferry,
@@ -28,8 +30,6 @@ from relaykit import (
     sink_ids,
     wait_until,
 )
-
-from testbed import Dovecot, FaultProxy, free_port
 from testbed.smtp_sink import SmtpSink
 
 TMPFS_SIZE = "4m"

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from relaykit import RelayThread, fetch_all, load, message, send, wait_until, write_config
 
 from testbed import Dovecot, free_port
+from testbed.relaykit import RelayThread, fetch_all, load, message, send, wait_until, write_config
 from testbed.smtp_sink import SmtpSink
 
 

@@ -17,9 +17,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from relaykit import RelayProcess, SenderLoad, count, message_ids, wait_until, write_config
 
 from testbed import Dovecot, free_port
+from testbed.relaykit import RelayProcess, SenderLoad, count, message_ids, wait_until, write_config
 
 CLIENTS = 20
 PER_CLIENT = 100

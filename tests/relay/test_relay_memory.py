@@ -7,9 +7,8 @@ import json
 import threading
 from pathlib import Path
 
-from relaykit import RelayProcess, count, send, wait_until, write_config
-
 from testbed import Dovecot, free_port
+from testbed.relaykit import RelayProcess, count, send, wait_until, write_config
 
 CLIENTS = 16
 MESSAGE_MB = 6

@@ -9,10 +9,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from relaykit import RelayThread, count, fetch_all, load, message, send, wait_until, write_config
 
 from testbed import Dovecot, free_port
 from testbed.dovecot import shared_certs
+from testbed.relaykit import (
+    RelayThread,
+    count,
+    fetch_all,
+    load,
+    message,
+    send,
+    wait_until,
+    write_config,
+)
 
 
 def _config(tmp_path: Path, extra: str = "") -> Path:

@@ -9,7 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from relaykit import (
+
+from testbed import Dovecot, free_port
+from testbed.relaykit import (
     RelayProcess,
     SenderLoad,
     count,
@@ -20,8 +22,6 @@ from relaykit import (
     wait_until,
     write_config,
 )
-
-from testbed import Dovecot, free_port
 
 
 def test_bad_config_and_bad_routes_exit_2_naming_file_and_line(tmp_path: Path) -> None:

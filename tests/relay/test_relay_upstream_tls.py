@@ -6,7 +6,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from relaykit import (
+
+from mailferry.relay import load_state
+from testbed import Dovecot
+from testbed.dovecot import shared_certs
+from testbed.relaykit import (
     USERS,
     RelayThread,
     count,
@@ -18,10 +22,6 @@ from relaykit import (
     wait_until,
     write_config,
 )
-
-from mailferry.relay import load_state
-from testbed import Dovecot
-from testbed.dovecot import shared_certs
 from testbed.smtp_sink import SmtpSink
 
 

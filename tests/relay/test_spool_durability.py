@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from relaykit import RelayThread, load, message, write_config
 
 from mailferry.relay import Spool
 from mailferry.relay import spool as spool_module
 from testbed import free_port
+from testbed.relaykit import RelayThread, load, message, write_config
 
 Synced = list[str]  # the paths fsynced, in order
 

@@ -7,17 +7,23 @@ import json
 import random
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from imapclient import imap_utf7
-from projectkit import MASTER, Project, add_new_mail, fill, org_users
 
-from testbed import Dovecot, DovecotUser, SeedMessage, imap_login, read_folder, seed, snapshot
+from testbed import (
+    MAILFERRY,
+    Dovecot,
+    DovecotUser,
+    SeedMessage,
+    imap_login,
+    read_folder,
+    seed,
+    snapshot,
+)
 from testbed.messages import make_message
-
-MAILFERRY = [sys.executable, "-m", "mailferry"]
+from testbed.projectkit import MASTER, Project, add_new_mail, fill, org_users
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -4,6 +4,7 @@ Nothing here is mocked: `Dovecot` runs the Debian dovecot binary with its own ba
 `FaultProxy` is a real TCP proxy, `seed` APPENDs raw bytes over real IMAP.
 """
 
+from testbed.command import MAILFERRY
 from testbed.dovecot import Dovecot, DovecotUser
 from testbed.net import free_port
 from testbed.proxy import FaultProxy
@@ -11,6 +12,6 @@ from testbed.readback import Stored, list_folders, read_folder, snapshot, subscr
 from testbed.seed import SeedMessage, imap_login, seed
 
 __all__ = [
-    "Dovecot", "DovecotUser", "FaultProxy", "SeedMessage", "Stored", "free_port", "imap_login",
-    "list_folders", "read_folder", "seed", "snapshot", "subscribed",
+    "MAILFERRY", "Dovecot", "DovecotUser", "FaultProxy", "SeedMessage", "Stored", "free_port",
+    "imap_login", "list_folders", "read_folder", "seed", "snapshot", "subscribed",
 ]

@@ -141,7 +141,7 @@ def test_excluded_and_missing_folders(copied: tuple[Dovecot, Dovecot]) -> None:
 
 
 def cli_verify(source: Dovecot, target: Dovecot, *extra: str) -> tuple[int, str]:
-    from backup_helpers import run_cli
+    from testbed.backupkit import run_cli
 
     done = run_cli(["verify", source.url(), target.url(), *extra], source=source, target=target)
     assert done.returncode in (0, 1), done.stderr

@@ -7,11 +7,10 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from backup_helpers import run_cli
-
 from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.verify import verify_mailbox
 from testbed import Dovecot, SeedMessage, imap_login, read_folder, seed
+from testbed.backupkit import run_cli
 
 DATE = dt.datetime(2018, 7, 8, 9, 10, 11, tzinfo=dt.UTC)
 

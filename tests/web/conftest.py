@@ -7,7 +7,10 @@ import random
 from collections.abc import Iterator
 
 import pytest
-from webkit import (
+
+from testbed import Dovecot, SeedMessage, imap_login, seed
+from testbed.messages import make_message
+from testbed.webkit import (
     FAILED,
     MASTER,
     MIGRATION,
@@ -22,9 +25,6 @@ from webkit import (
     org_users,
     write_users,
 )
-
-from testbed import Dovecot, SeedMessage, imap_login, seed
-from testbed.messages import make_message
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from webkit import (
+
+from testbed import Dovecot, FaultProxy
+from testbed.webkit import (
     MAILFERRY,
     MASTER,
     XSS_FOLDER,
@@ -26,8 +28,6 @@ from webkit import (
     org_users,
     serving,
 )
-
-from testbed import Dovecot, FaultProxy
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"

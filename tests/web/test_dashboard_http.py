@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from markupsafe import escape
-from webkit import XSS_DEPARTMENT, XSS_FOLDER, XSS_USER, Served, SyncedProject, serving
 
 from mailferry.store import ProjectState
+from testbed.webkit import XSS_DEPARTMENT, XSS_FOLDER, XSS_USER, Served, SyncedProject, serving
 
 ROUTES = [("GET", "/"), ("GET", "/failures"), ("GET", "/events"),
           ("GET", "/static/dashboard.js"), ("GET", "/static/mailferry.css"),

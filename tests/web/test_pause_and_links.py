@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 from markupsafe import escape
-from webkit import MAILFERRY, MASTER, Project, cli, fill, org_users, serving
 
-from batch.projectkit import assert_migrated
 from mailferry.store import ProjectState
 from mailferry.web import OneTimeSecrets
 from testbed import Dovecot, FaultProxy, snapshot
+from testbed.projectkit import assert_migrated
+from testbed.webkit import MAILFERRY, MASTER, Project, cli, fill, org_users, serving
 
 
 def _messages(server: Dovecot, user: str, password: str) -> int:

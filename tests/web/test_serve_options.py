@@ -8,9 +8,9 @@ import ssl
 
 import httpx
 import pytest
-from webkit import SyncedProject, cli, serving
 
 from testbed.dovecot import shared_certs
+from testbed.webkit import SyncedProject, cli, serving
 
 TOKEN = "a-long-enough-token-from-the-environment"
 

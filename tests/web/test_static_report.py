@@ -9,7 +9,8 @@ import re
 from zoneinfo import ZoneInfo
 
 from markupsafe import escape
-from webkit import MASTER, XSS_DEPARTMENT, XSS_FOLDER, XSS_USER, SyncedProject, cli
+
+from testbed.webkit import MASTER, XSS_DEPARTMENT, XSS_FOLDER, XSS_USER, SyncedProject, cli
 
 
 def test_the_static_report_is_the_dashboard_frozen_into_one_readable_file(

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,10 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from batch.projectkit import MASTER, Project, fill, org_users  # noqa: F401 (re-exported)
-from testbed import DovecotUser
+from testbed import MAILFERRY, DovecotUser
+from testbed.projectkit import MASTER, Project, fill, org_users  # noqa: F401 (re-exported)
 
-MAILFERRY = [sys.executable, "-m", "mailferry"]
 XSS_USER = "<script>alert(1)</script>"
 XSS_DEPARTMENT = '<img src=x onerror="alert(2)">'
 XSS_FOLDER_WIRE = "<b>Tricky &- Co"  # displayed "<b>Tricky & Co" ('&' is shifted in IMAP)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from world import NOW
-
 from mailferry.plan import Fact
+from testbed.plankit import NOW
 
 CUTOVER = dt.datetime(2026, 12, 12, 12, 0, tzinfo=dt.UTC)  # the example's, in UTC
 TRANSFER_LINE = "registrar_transfer = 2026-12-10"
