@@ -7,34 +7,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
-from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
-from mailferry.store import StateStore
-from testbed import Dovecot, SeedMessage, imap_login, read_folder, seed, snapshot
+from testbed import Dovecot, imap_login, read_folder, snapshot
+from testbed.basekit import MAILFERRY, account, put, run_copy
+from testbed.projects import migration_section, write_sync_project
 
-MAILFERRY = [sys.executable, "-m", "mailferry"]
-
-
-def account(server: Dovecot, user: str = "alice", *, port: int | None = None) -> Account:
-    endpoint = parse_mailbox_url(f"imap://{user}@{server.host}:{port or server.port}")
-    return Account(endpoint, Credentials(user, server.password(user)), TlsPolicy())
-
-
-def run_copy(source: Dovecot, target: Dovecot, state: Path, *, target_port: int | None = None,
-             **options: Any) -> CopySummary:
-    store = StateStore.open(state, readonly=bool(options.get("dry_run")))
-    try:
-        return MailboxCopy(imap_source(account(source)), account(target, port=target_port),
-                           store, CopyOptions(**options)).run()
-    finally:
-        store.close()
-
+__all__ = ["MAILFERRY", "Client", "account", "assert_mirrored", "mailbox", "put", "run_cli",
+           "run_copy", "write_project"]
 
 def run_cli(args: Sequence[str], source: Dovecot, target: Dovecot, *,
             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -45,15 +27,6 @@ def run_cli(args: Sequence[str], source: Dovecot, target: Dovecot, *,
                    MAILFERRY_TARGET_PASSWORD=target.password())
     return subprocess.run([*MAILFERRY, *args], capture_output=True, text=True, env=env,
                           timeout=300, cwd=cwd, stdin=subprocess.DEVNULL)
-
-
-def put(server: Dovecot, messages: Sequence[SeedMessage], user: str = "alice") -> None:
-    """APPEND as a mail client or a delivery would (the test bed's imaplib seeding)."""
-    conn = imap_login(server.host, server.port, user, server.password(user))
-    try:
-        seed(conn, messages)
-    finally:
-        conn.logout()
 
 
 def _quote(name: str) -> str:
@@ -153,33 +126,8 @@ def assert_mirrored(source: Dovecot, target: Dovecot, *, user: str = "alice",
 
 def write_project(root: Path, source: Dovecot, target: Dovecot, waves: dict[str, str],
                   *, cutover: str, extra: str = "") -> Path:
-    """migration.toml (a whole migration: its cutover matters here), users.csv (user ->
-    wave) and secrets.csv, every user with the same password on both servers."""
-    (root / "migration.toml").write_text(f"""\
-[migration]
-name = "bank"
-domains = ["bank.example"]
-timezone = "Europe/Berlin"
-cutover = {cutover}
-
-[source]
-imap = "imap://127.0.0.1:{source.port}"
-auth = "password"
-
-[target]
-imap = "imap://127.0.0.1:{target.port}"
-auth = "password"
-
-[users]
-file = "users.csv"
-secrets = "secrets.csv"
-
-[sync]
-state = "state.db"
-backoff = 0.05
-{extra}""")
-    (root / "users.csv").write_text("source_user,target_user,department,wave\n" + "".join(
-        f"{name},{name},,{wave}\n" for name, wave in waves.items()))
-    (root / "secrets.csv").write_text("user,source_password,target_password\n" + "".join(
-        f"{name},{source.password(name)},{target.password(name)}\n" for name in waves))
-    return root / "migration.toml"
+    """A whole migration (its cutover matters here) for the users of `waves` (user ->
+    wave), every user with their own password on each server."""
+    users = [(name, source.password(name), target.password(name)) for name in waves]
+    return write_sync_project(root, source.port, target.port, users, waves=waves,
+                              head=migration_section(cutover), extra=extra)
