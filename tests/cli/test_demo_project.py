@@ -3,6 +3,7 @@ project too: `check` and `plan` accept it and find the plan feasible (issue 19 Â
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -13,9 +14,11 @@ from testbed import DovecotUser
 
 REPO = Path(__file__).resolve().parents[2]
 MAILFERRY = Path(sys.executable).with_name("mailferry")
-sys.path.insert(0, str(REPO / "scripts"))
-
-import demo_project  # noqa: E402
+# the script is loaded from its file (scripts/ is no package of the tests)
+_SPEC = importlib.util.spec_from_file_location("demo_project", REPO / "scripts" / "demo_project.py")
+assert _SPEC is not None and _SPEC.loader is not None
+demo_project = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(demo_project)
 
 
 def test_check_and_plan_accept_the_demos_project(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from initkit import (
+from testbed import Dovecot, imap_login, seed
+from testbed.dns import KnotDns
+from testbed.initkit import (
     MAILFERRY,
     accepted,
     folder,
@@ -23,9 +25,6 @@ from initkit import (
     wait_for,
     wait_for_port,
 )
-
-from testbed import Dovecot, imap_login, seed
-from testbed.dns import KnotDns
 from testbed.messages import sample_mailbox
 from testbed.net import free_port
 from testbed.rdap import RdapServer

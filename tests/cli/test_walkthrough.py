@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from initkit import folder, point_at_test_bed, sample_users, wait_for, wait_for_port
 
 from testbed import Dovecot, DovecotUser, imap_login, seed
 from testbed.dns import KnotDns
+from testbed.initkit import folder, point_at_test_bed, sample_users, wait_for, wait_for_port
 from testbed.messages import sample_mailbox
 from testbed.net import free_port
 from testbed.rdap import RdapServer
