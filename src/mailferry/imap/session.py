@@ -157,8 +157,8 @@ class ImapSession:
         self._finish(tag, first=response)
 
     def _refresh_capabilities(self) -> None:
-        self.capabilities = results.capabilities_from(*self.command(b"CAPABILITY")) \
-            or self.capabilities
+        found = results.capabilities_from(*self.command(b"CAPABILITY"))
+        self.capabilities = found or self.capabilities
 
     def close(self) -> None:
         if self._transport is not None:
