@@ -33,7 +33,6 @@ from mailferry.imap import (  # noqa: E402
     AppendMessage,
     Credentials,
     TlsPolicy,
-    create_mailbox,
     parse_mailbox_url,
     session_for,
 )
@@ -84,7 +83,7 @@ def seed_fast(server: Dovecot, user: str, messages: list[SeedMessage]) -> None:
         by_folder.setdefault(message.folder, []).append(message)
     for folder, items in by_folder.items():
         if folder != "INBOX":
-            create_mailbox(session, folder.encode(), subscribe=True)
+            session.create_mailbox(folder.encode(), subscribe=True)
         for start in range(0, len(items), 50):
             batch = [AppendMessage(m.raw, m.flags, m.internaldate.strftime(
                 "%d-%b-%Y %H:%M:%S +0000")) for m in items[start:start + 50]]

@@ -24,7 +24,7 @@ from mailferry.errors import (
     StateError,
     TryAgainLater,
 )
-from mailferry.imap.session import refusal
+from mailferry.imap import refusal
 
 
 @pytest.mark.parametrize(("text", "kind", "delay"), [

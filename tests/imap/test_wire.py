@@ -7,17 +7,15 @@ import pytest
 from mailferry.errors import ConfigError, ProtocolError
 from mailferry.imap import parse_mailbox_url
 from mailferry.imap.names import decode_name, encode_name
+from mailferry.imap.protocol import Literal, astring, quote, uid_set
 from mailferry.imap.wire import (
     Response,
-    astring,
     parse_fetch,
     parse_list,
     parse_status,
     parse_uid_set,
-    quote,
     response_code,
     tokenize,
-    uid_set,
 )
 from mailferry.urls import ServerURL
 
@@ -107,7 +105,7 @@ def test_response_codes_and_quoting() -> None:
     assert code == ("APPENDUID", b"38505 3955:3957")
     assert response_code(b"OK done") is None
     assert quote('a"b\\c') == b'"a\\"b\\\\c"'
-    assert astring("Café".encode()) == b"{5+}\r\nCaf\xc3\xa9"
+    assert astring("Café".encode()) == Literal(b"Caf\xc3\xa9")
     with pytest.raises(ValueError):
         quote("a\r\nb")
 

@@ -36,10 +36,7 @@ from mailferry.imap import (
     ListEntry,
     Namespace,
     SessionLimits,
-    create_mailbox,
-    mailbox_status,
     session_for,
-    subscribe_mailbox,
 )
 from mailferry.status import FolderStatus
 from mailferry.store import FolderState, StateStore
@@ -170,7 +167,7 @@ class MailboxCopy:
             for pair in plan.pairs:
                 if not pair.target_exists:
                     try:
-                        create_mailbox(tgt_session, pair.target_wire, subscribe=pair.subscribe)
+                        tgt_session.create_mailbox(pair.target_wire, subscribe=pair.subscribe)
                     except TryAgainLater:
                         raise
                     except CommandFailed as exc:  # that folder fails, not the whole copy
@@ -183,7 +180,7 @@ class MailboxCopy:
                     if pair.target_display not in summary.created:
                         summary.created.append(pair.target_display)
                 elif pair.subscribe and pair.target_wire not in target_subscribed:
-                    subscribe_mailbox(tgt_session, pair.target_wire)
+                    tgt_session.subscribe(pair.target_wire)
         work: list[_Work] = []
         for pair in plan.pairs:
             if pair.target_wire in refused:
@@ -233,7 +230,7 @@ class MailboxCopy:
                 or (state.src_uidvalidity, state.src_uidnext, state.src_highestmodseq)
                 != (status.get("UIDVALIDITY"), status.get("UIDNEXT"), status.get("HIGHESTMODSEQ"))):
             return False
-        target = mailbox_status(tgt, pair.target_wire)
+        target = tgt.status(pair.target_wire)
         return (state.tgt_uidvalidity, state.tgt_uidnext, state.tgt_messages) == (
             target.get("UIDVALIDITY"), target.get("UIDNEXT"), target.get("MESSAGES"))
 

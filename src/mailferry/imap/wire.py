@@ -13,7 +13,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from mailferry.errors import ProtocolError
-from mailferry.imap.reader import SkippedLiteral
+
+
+@dataclass(frozen=True)
+class SkippedLiteral:
+    """A literal too large to keep: only its announced size."""
+
+    size: int
+
 
 # atom/string -> bytes, NIL -> None, list -> list, a literal too large to keep -> SkippedLiteral
 Token = bytes | int | None | SkippedLiteral | list["Token"]
@@ -101,40 +108,7 @@ def _quoted(text: bytes, pos: int) -> tuple[bytes, int]:
     raise ProtocolError(f"unterminated quoted string in {bytes(text)[:200]!r}")
 
 
-def quote(value: str | bytes) -> bytes:
-    """An IMAP quoted string (for names and dates; never for message bodies)."""
-    raw = value.encode() if isinstance(value, str) else value
-    if b"\r" in raw or b"\n" in raw:
-        raise ValueError(f"CR/LF cannot be quoted: {raw!r}")
-    return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
-
-
-def astring(value: str | bytes) -> bytes:
-    """A mailbox name or argument: literal if it contains bytes a quoted string cannot hold."""
-    raw = value.encode() if isinstance(value, str) else value
-    if any(b > 0x7E or b in (0x0D, 0x0A, 0x00) for b in raw):
-        return b"{%d+}\r\n" % len(raw) + raw
-    return quote(raw)
-
-
 # -- sequence sets -------------------------------------------------------------------------
-
-def uid_set(uids: Iterable[int]) -> bytes:
-    """Compact UID set: [1,2,3,7,9,10] -> b'1:3,7,9:10'."""
-    ordered = sorted(set(uids))
-    if not ordered:
-        raise ValueError("empty UID set")
-    ranges: list[bytes] = []
-    start = prev = ordered[0]
-    for uid in ordered[1:]:
-        if uid == prev + 1:
-            prev = uid
-            continue
-        ranges.append(b"%d" % start if start == prev else b"%d:%d" % (start, prev))
-        start = prev = uid
-    ranges.append(b"%d" % start if start == prev else b"%d:%d" % (start, prev))
-    return b",".join(ranges)
-
 
 def parse_uid_set(text: bytes) -> list[int]:
     """b'3:5,9' -> [3, 4, 5, 9]."""

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mailferry.errors import ConnectionLost, ProtocolError
+from mailferry.imap import tls_context
 from mailferry.project import RelaySettings
 from mailferry.relay.spool import Delivery, Spool, SpooledMessage
 from mailferry.relay.trouble import OnceLog
-from mailferry.relay.upstream import TIMEOUT, Reply, UpstreamClient, client_tls_context
+from mailferry.relay.upstream import TIMEOUT, Reply, UpstreamClient
 from mailferry.urls import ServerURL
 
 log = logging.getLogger("mailferry.relay")
@@ -72,8 +73,8 @@ class Deliverer:
     # -- scheduling -------------------------------------------------------------------
 
     def start(self) -> None:
-        opportunistic = client_tls_context(self.settings.tls_verify, self.settings.ca_file)
-        verified = client_tls_context(True, self.settings.ca_file)
+        opportunistic = tls_context(self.settings.tls_verify, self.settings.ca_file)
+        verified = tls_context(True, self.settings.ca_file)
         for name, url in self.upstreams.items():
             tls = verified if url.tls_required else opportunistic
             for _ in range(self.settings.upstream_connections):

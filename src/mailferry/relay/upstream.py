@@ -14,7 +14,6 @@ import asyncio
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 from mailferry.errors import ConnectionLost, ProtocolError
@@ -39,14 +38,6 @@ class Reply:
 
     def __str__(self) -> str:
         return f"{self.code} {self.text}"
-
-
-def client_tls_context(verify: bool, ca_file: Path | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def dot_stuffed(message: BinaryIO) -> Iterator[bytes]:

@@ -1,0 +1,221 @@
+"""One TCP connection (TLS when asked), bounded in time: the only I/O of the IMAP client.
+
+This is the one place where OS errors become mailferry errors (as httpcore's backends map
+them once, around each socket call):
+
+    while connecting / in the TLS handshake   OSError -> ConnectError
+                                              certificate not trusted -> CertificateError
+    on a connected socket                     OSError, ssl.SSLError, EOF -> ConnectionLost
+                                              the command's deadline -> CommandTimeout
+
+Two limits a plain buffered reader cannot give:
+- a per-command deadline. A per-read timeout never fires on a server that trickles a byte
+  now and then, so each command gets `command_timeout` seconds plus one second per
+  `min_rate` bytes it received: a healthy 50 GB FETCH stream goes on, a trickle stops.
+- a cap on literals (`max_literal`, applied by protocol.ResponseReader): a server announcing
+  2 GB costs the time to drain it, never the memory.
+
+`tls_context()` is also what the relay's SMTP upstreams use: one TLS policy for the project.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mailferry.errors import CertificateError, CommandTimeout, ConnectError, ConnectionLost
+
+_CHUNK = 1 << 18
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    read_timeout: float = 120.0  # silence on the socket
+    command_timeout: float = 300.0  # per command, plus one second per `min_rate` bytes read
+    min_rate: int = 16 << 10
+    max_literal: int = 256 << 20  # larger literals are skipped, never held in memory
+
+
+def tls_context(verify: bool = True, ca_file: str | Path | None = None) -> ssl.SSLContext:
+    """The client TLS context: the system's trust store (or `ca_file`); `verify=False` is
+    --insecure (no certificate or host name check)."""
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _DeadlinePassed(Exception):
+    def __init__(self, seconds: float, received: int) -> None:
+        super().__init__(f"no complete answer within {seconds:.0f}s ({received} bytes received)")
+
+
+class _Closed(Exception):
+    """The peer closed the connection (EOF)."""
+
+
+class _Deadline:
+    def __init__(self, seconds: float, min_rate: int) -> None:
+        self.started = time.monotonic()
+        self.seconds = seconds
+        self.min_rate = max(1, min_rate)
+        self.received = 0
+
+    def remaining(self) -> float:
+        allowed = self.seconds + self.received / self.min_rate
+        return self.started + allowed - time.monotonic()
+
+    def expired(self) -> _DeadlinePassed:
+        return _DeadlinePassed(time.monotonic() - self.started, self.received)
+
+
+class _LiteralStream(io.RawIOBase):
+    """A literal's bytes as a raw stream: what the protocol has buffered, then the socket."""
+
+    def __init__(self, drain: Callable[[memoryview], int],
+                 recv: Callable[[memoryview], int | bytes]) -> None:
+        self.drain = drain
+        self.recv = recv
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, into: Any) -> int:
+        view = memoryview(into).cast("B")
+        count = self.drain(view) or self.recv(view)
+        assert isinstance(count, int)
+        return count
+
+
+class Transport:
+    """A connected socket; `server` labels its errors."""
+
+    def __init__(self, sock: socket.socket, limits: SessionLimits, server: str) -> None:
+        self.sock: socket.socket | None = sock
+        self.limits = limits
+        self.server = server
+        self._deadline = _Deadline(limits.command_timeout, limits.min_rate)
+
+    @classmethod
+    def connect(cls, host: str, port: int, limits: SessionLimits, server: str) -> Transport:
+        try:
+            sock = socket.create_connection((host, port), timeout=limits.read_timeout)
+        except OSError as exc:
+            raise ConnectError(f"cannot connect: {exc.strerror or exc}", server=server) from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(sock, limits, server)
+
+    def start_tls(self, context: ssl.SSLContext, hostname: str) -> None:
+        sock = self._connected("")
+        sock.settimeout(self.limits.read_timeout)
+        try:
+            self.sock = context.wrap_socket(sock, server_hostname=hostname)
+        except ssl.SSLCertVerificationError as exc:
+            self.close()
+            raise CertificateError(
+                f"TLS certificate not trusted: {exc.verify_message} (--insecure to skip the"
+                " check, at your own risk)", server=self.server) from None
+        except (ssl.SSLError, OSError) as exc:
+            self.close()
+            raise ConnectError(f"TLS handshake failed: {exc}", server=self.server) from None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.sock is not None:
+                self.sock.close()
+        self.sock = None
+
+    def start_command(self) -> None:
+        """A new command: its deadline starts now."""
+        self._deadline = _Deadline(self.limits.command_timeout, self.limits.min_rate)
+
+    def _connected(self, command: str) -> socket.socket:
+        if self.sock is None:
+            raise ConnectionLost("not connected", server=self.server, command=command)
+        return self.sock
+
+    @contextlib.contextmanager
+    def _mapped(self, command: str, inside: str = "") -> Iterator[None]:
+        """OS errors (and EOF, and the deadline) as mailferry errors; the socket is closed.
+        `inside`: what an EOF cut short ("line", "literal"), for the message."""
+        try:
+            yield
+        except _DeadlinePassed as exc:
+            self.close()
+            raise CommandTimeout(str(exc), server=self.server, command=command) from None
+        except _Closed:
+            self.close()
+            cut = {"line": " in the middle of a line", "literal": " inside a literal"}
+            raise ConnectionLost("connection lost: server closed the connection"
+                                 + cut.get(inside, ""), server=self.server,
+                                 command=command) from None
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            self.close()
+            raise ConnectionLost(f"connection lost: {exc}", server=self.server,
+                                 command=command) from None
+
+    def send(self, pieces: Sequence[bytes], command: str) -> None:
+        sock = self._connected(command)
+        limits = self.limits
+        with self._mapped(command):
+            for piece in pieces:
+                # sendall's timeout bounds the whole call: allow for the size at the minimum rate
+                sock.settimeout(max(limits.read_timeout, limits.command_timeout
+                                    + len(piece) / max(1, limits.min_rate)))
+                sock.sendall(piece)
+
+    def read(self, command: str, inside: str = "") -> bytes:
+        """What the socket has (at most 256 KB), waiting within the command's deadline."""
+        sock = self._connected(command)
+        with self._mapped(command, inside):
+            data = self._recv(sock, None)
+        assert isinstance(data, bytes)
+        return data
+
+    def read_into(self, view: memoryview, command: str, inside: str = "") -> int:
+        """Like read, straight into `view` (the rest of a long literal); the count read."""
+        sock = self._connected(command)
+        with self._mapped(command, inside):
+            count = self._recv(sock, view)
+        assert isinstance(count, int)
+        return count
+
+    def read_literal(self, size: int, drain: Callable[[memoryview], int], command: str) -> bytes:
+        """A literal of `size` bytes: first what `drain` gives (the protocol's buffer), then
+        the socket. io.BufferedReader.read(n) receives straight into the bytes object it
+        returns (with a 1-byte buffer every read goes to `readinto`, nothing is read ahead):
+        a 25 MB body costs 25 MB, where filling a bytearray and converting it held it twice."""
+        sock = self._connected(command)
+        with self._mapped(command, "literal"):
+            stream = _LiteralStream(drain, lambda view: self._recv(sock, view))
+            data = io.BufferedReader(stream, buffer_size=1).read(size)
+            if len(data) < size:
+                raise _Closed
+        return data
+
+    def _recv(self, sock: socket.socket, into: memoryview | None) -> int | bytes:
+        deadline = self._deadline
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise deadline.expired()
+        wait = min(self.limits.read_timeout, remaining)
+        sock.settimeout(wait)
+        try:
+            got: int | bytes = sock.recv_into(into) if into is not None else sock.recv(_CHUNK)
+        except TimeoutError:
+            if wait < self.limits.read_timeout:
+                raise deadline.expired() from None
+            raise  # silence for read_timeout: the connection is gone
+        size = got if isinstance(got, int) else len(got)
+        if size == 0:
+            raise _Closed
+        deadline.received += size
+        return got

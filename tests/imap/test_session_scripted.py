@@ -1,0 +1,78 @@
+"""The session over a real socket, against the scripted server: each way of framing an
+APPEND (MULTIAPPEND or not, LITERAL+ or synchronising literals) lands the same messages,
+read back from the server's own store; a connection cut inside a literal or by BYE is a
+ConnectionLost that says so."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailferry.errors import ConnectionLost
+from mailferry.imap import AppendMessage, Credentials, ImapSession, TlsPolicy, parse_mailbox_url
+from testbed.scripted_imap import Command, ScriptedImap
+
+NAME = 'Caf\u00e9 "quoted" \\ box'
+MESSAGES = [
+    AppendMessage(b"Subject: one\r\n\r\nsmall\r\n", ("\\Seen",), "02-Feb-2021 10:00:00 +0100"),
+    AppendMessage(b"Subject: two\r\n\r\n" + b"x" * 200_000 + b"\r\n", ("\\Flagged", "$Work")),
+    AppendMessage(b"Subject: three\r\n\r\n{5}\r\nnot a literal\r\n"),
+]
+
+
+def _session(server: ScriptedImap) -> ImapSession:
+    return ImapSession(parse_mailbox_url(server.url()), Credentials("alice", "alice-pw"),
+                       TlsPolicy()).connect()
+
+
+@pytest.mark.parametrize(("capabilities", "appends"), [
+    ("IMAP4rev1", 3),  # one at a time, each body after the server's "+"
+    ("IMAP4rev1 UIDPLUS MULTIAPPEND", 1),  # one command, a "+" before each body
+    ("IMAP4rev1 UIDPLUS LITERAL+", 3),  # pipelined, no waiting
+    ("IMAP4rev1 UIDPLUS LITERAL+ MULTIAPPEND", 1),
+])
+def test_every_append_framing_lands_the_same(capabilities: str, appends: int) -> None:
+    with ScriptedImap(capabilities=capabilities) as server:
+        session = _session(server)
+        wire = NAME.encode()  # not quotable: goes as a literal
+        session.create_mailbox(wire, subscribe=True)
+        outcome = session.append(wire, MESSAGES)
+        session.logout()
+        stored = server.folders()[NAME].messages
+        assert [(m.raw, m.flags, m.internaldate) for m in stored] == [
+            (MESSAGES[0].body, {"\\Seen"}, "02-Feb-2021 10:00:00 +0100"),
+            (MESSAGES[1].body, {"\\Flagged", "$Work"}, "01-Jan-2024 10:00:00 +0000"),
+            (MESSAGES[2].body, set(), "01-Jan-2024 10:00:00 +0000")]
+        uids = [r.uid for r in outcome]
+        assert uids == ([1, 2, 3] if "UIDPLUS" in capabilities else [None] * 3)
+        assert [name for _, name in server.commands].count("APPEND") == appends
+
+
+def test_a_connection_cut_inside_a_literal() -> None:
+    def cut(command: Command) -> None:
+        command.send(b"* 1 FETCH (UID 1 BODY[] {1000}\r\n" + b"a" * 300)
+        command.close()
+
+    with ScriptedImap() as server:
+        server.folder("INBOX").add(b"Subject: x\r\n\r\nbody\r\n")
+        server.script("UID FETCH", cut)
+        session = _session(server)
+        session.select(b"INBOX", readonly=True)
+        with pytest.raises(ConnectionLost) as caught:
+            list(session.uid_fetch(b"1", b"(UID BODY.PEEK[])"))
+        assert "inside a literal" in str(caught.value)
+        assert caught.value.command == "UID FETCH"
+        with pytest.raises(ConnectionLost, match="not connected"):
+            session.status(b"INBOX")
+
+
+def test_bye_ends_the_command() -> None:
+    def bye(command: Command) -> None:
+        command.send(b"* BYE shutting down for maintenance\r\n")
+        command.close()
+
+    with ScriptedImap() as server:
+        server.script("STATUS", bye)
+        session = _session(server)
+        with pytest.raises(ConnectionLost, match="shutting down for maintenance") as caught:
+            session.status(b"INBOX")
+        assert caught.value.command == "STATUS"
