@@ -167,9 +167,5 @@ def module_cycles(paths: list[Path]) -> list[list[str]]:
     return cycles
 
 
-# Issue 11 point 1 (the IMAP protocol/transport split) removes this one; then delete it here.
-PENDING_CYCLES = [{"mailferry.imap.mailboxes", "mailferry.imap.session"}]
-
-
 def test_no_import_cycle_between_modules() -> None:
-    assert [c for c in module_cycles(_sources()) if set(c) not in PENDING_CYCLES] == []
+    assert module_cycles(_sources()) == []
