@@ -7,22 +7,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import pty
 import re
-import select
-import struct
 import subprocess
 import sys
-import termios
 from collections.abc import Callable
-from fcntl import ioctl
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from projectkit import MASTER, Project, fill, org_users
+from projectkit import Project, fill, org_users, start_pair
 
-from testbed import Dovecot
+from testbed import Dovecot, imap_login, seed
+from testbed.messages import sample_mailbox
+from testbed.terminal import on_terminal as terminal
 
 MAILFERRY = [sys.executable, "-m", "mailferry"]
 LONG_DEPARTMENT = "Customer Support and After-Sales Service (EMEA region, second line)"
@@ -38,32 +35,7 @@ def piped(*args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
 
 
 def on_terminal(*args: str, columns: int = 80) -> str:
-    """The command's output on a real terminal (a pty) `columns` wide."""
-    leader, follower = pty.openpty()
-    ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
-    process = subprocess.Popen([*MAILFERRY, *args], stdin=follower, stdout=follower,
-                               stderr=follower, env={**env, "TERM": "xterm"}, close_fds=True)
-    os.close(follower)
-    chunks: list[bytes] = []
-    while True:
-        ready, _, _ = select.select([leader], [], [], 120)
-        if not ready:
-            process.kill()
-            break
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the other side closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    process.wait(timeout=60)
-    os.close(leader)
-    text = b"".join(chunks).decode("utf-8", "replace")
-    for escape in ("\x1b[?25l", "\x1b[?25h"):
-        text = text.replace(escape, "")
-    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text).replace("\r", "")
+    return terminal(MAILFERRY + list(args), columns=columns)
 
 
 def flat(text: str) -> str:
@@ -73,8 +45,7 @@ def flat(text: str) -> str:
 @pytest.fixture
 def thirteen(dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> Project:
     users = org_users(13)
-    source = dovecot_factory(users=users)
-    target = dovecot_factory(users=users, master=MASTER)
+    source, target = start_pair(dovecot_factory, users)
     fill(source, users, messages=3, sizes=(600, 1200))
     project = Project(tmp_path, source, target, users, extra=f"""
 [migration]
@@ -136,3 +107,34 @@ def test_status_is_a_table_on_a_wide_terminal(thirteen: Project) -> None:
     out = on_terminal("status", str(thirteen.toml), columns=250)
     assert "│" in out or "┃" in out, out  # room enough: the table
     _assert_reads(out, reason, times)
+
+
+def test_copy_progress_shows_messages_bytes_rates_and_time_left(
+        dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
+    source, target = dovecot_factory(), dovecot_factory()
+    conn = imap_login(source.host, source.port, "alice", source.password())
+    seed(conn, sample_mailbox(120, ["INBOX", "Work"], sizes=(2000, 6000)))
+    conn.logout()
+    out = terminal([*MAILFERRY, "copy", source.url(), target.url(), "--state",
+                    str(tmp_path / "s.db")], columns=160,
+                   env={"MAILFERRY_SOURCE_PASSWORD": source.password(),
+                        "MAILFERRY_TARGET_PASSWORD": target.password()})
+    bar = [line for line in out.splitlines() if line.startswith("copying")]
+    assert bar, out
+    last = bar[-1]
+    assert re.search(r"\b(\d+)/\1 msgs\b", last), last  # messages counted as messages
+    assert re.search(r"\d+(\.\d)? kB/\d+(\.\d)? kB", last), last  # bytes, of the total
+    assert re.search(r"msg/s", last) and re.search(r"\d:\d\d:\d\d", last), last
+
+
+def test_sync_progress_shows_bytes_and_messages_overall(
+        dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
+    users = org_users(2)
+    source, target = start_pair(dovecot_factory, users)
+    fill(source, users, messages=40, sizes=(2000, 4000))
+    project = Project(tmp_path, source, target, users).write()
+    out = terminal([*MAILFERRY, "sync", str(project.toml)], columns=160)
+    overall = [line for line in out.splitlines() if "mailboxes" in line and "msgs" in line]
+    assert overall, out
+    assert re.search(r"2/2 mailboxes [\d,]+ msgs \d+(\.\d)? kB", overall[-1]), overall[-1]
+    assert "msg/s" in overall[-1], overall[-1]

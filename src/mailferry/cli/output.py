@@ -111,12 +111,13 @@ class _Messages(ProgressColumn):
 
 
 class _MessageRate(ProgressColumn):
+    """Messages per second: rich's recent speed, else the average since the bar started."""
+
     def render(self, task: Task) -> Text:
-        if "unit" in task.fields:  # counts mailboxes: the message rate over the run
-            elapsed = task.elapsed or 0
-            speed = task.fields.get("messages", 0) / elapsed if elapsed > 1 else 0.0
-        else:
-            speed = task.finished_speed or task.speed or 0.0
+        messages = task.fields.get("messages", task.completed)
+        elapsed = task.elapsed or 0.0
+        speed = (task.speed if "unit" not in task.fields else None) or (
+            messages / elapsed if elapsed > 0.1 else 0.0)
         return Text(f"{speed:,.0f} msg/s" if speed else "- msg/s")
 
 
@@ -128,7 +129,7 @@ class _Bytes(ProgressColumn):
         total = task.fields.get("bytes_total")
         shown = human_size(done) + (f"/{human_size(total)}" if total else "")
         elapsed = task.elapsed or 0
-        rate = f" {human_size(done / elapsed)}/s" if elapsed > 1 and done else ""
+        rate = f" {human_size(done / elapsed)}/s" if elapsed > 0.1 and done else ""
         return Text(shown + rate)
 
 

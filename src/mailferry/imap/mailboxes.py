@@ -54,7 +54,8 @@ def personal_namespace(session: ImapSession, entries: Sequence[ListEntry]) -> Na
 
 def mailbox_status(session: ImapSession, mailbox: bytes) -> dict[str, int]:
     items = b"(MESSAGES UIDNEXT UIDVALIDITY"
-    items += b" HIGHESTMODSEQ)" if "CONDSTORE" in session.capabilities else b")"
+    items += b" HIGHESTMODSEQ" if "CONDSTORE" in session.capabilities else b""
+    items += b" SIZE)" if "STATUS=SIZE" in session.capabilities else b")"  # RFC 8438: bytes
     untagged, _ = session.command(b"STATUS", astring(mailbox), items)
     for tokens in iter_untagged(untagged, b"STATUS"):
         return parse_status(tokens)[1]
