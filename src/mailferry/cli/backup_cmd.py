@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from mailferry.backup import (
     COMPRESSIONS,
@@ -27,7 +25,7 @@ from mailferry.store import StateStore
 from .accounts import check_reachable, make_account, password_option, tls_options, tls_policy
 from .copy_cmd import print_summary
 from .leasing import copy_under_lease, lease_options
-from .output import ProgressReporter, print_json
+from .output import ProgressReporter, make_console, print_json
 from .project_file import DEFAULT_FILE
 
 key_option = click.option("--key-file", type=click.Path(path_type=Path), default=None,
@@ -96,9 +94,9 @@ def backup(arguments: tuple[str, ...], verify_only: bool, migration_file: Path |
     if as_json:
         print_json(summary.to_json())
     else:
-        console = Console()
+        console = make_console()
         for f in summary.folders:
-            console.print(f"{escape(f.folder)}: {f.status}, {f.fetched} new, "
+            console.print(f"{f.folder}: {f.status}, {f.fetched} new, "
                           f"{f.flags_updated} flag changes, {f.total} in the backup")
         seconds = summary.seconds or 1e-9
         console.print(f"backup of {summary.source} in {summary.directory}: "
@@ -113,13 +111,13 @@ def _verify_backup(root: Path, key: bytes | None, as_json: bool) -> int:
     if as_json:
         print_json({"ok": all(c.ok for c in checks), "mailboxes": [c.to_json() for c in checks]})
     else:
-        console = Console()
+        console = make_console()
         for check in checks:
-            console.print(f"{escape(check.directory)}: {check.messages} messages, "
+            console.print(f"{check.directory}: {check.messages} messages, "
                           f"{check.bytes} bytes re-hashed: {'ok' if check.ok else 'CORRUPT'}")
             for problem in check.problems:
-                console.print(f"  {problem.kind}: {escape(problem.file)}: "
-                              f"{escape(problem.detail)}", soft_wrap=True)
+                console.print(f"  {problem.kind}: {problem.file}: "
+                              f"{problem.detail}", soft_wrap=True)
             if check.authenticated_now:
                 console.print("  manifest authenticated with the key: from now on an edit of "
                               "it shows")
@@ -142,7 +140,7 @@ def _copy_into(opener: SourceOpener, target: Account, state_path: Path, filters:
         sessions.logout()
         raise
     try:
-        console = Console(stderr=True)
+        console = make_console(stderr=True)
         with ProgressReporter(console) as reporter:
             summary = copy_under_lease(MailboxCopy(opener, target, store, options, reporter),
                                        sessions, wait=wait_for_lease, ttl=lease_ttl,
@@ -152,7 +150,7 @@ def _copy_into(opener: SourceOpener, target: Account, state_path: Path, filters:
     if as_json:
         print_json(summary.to_json())
     else:
-        print_summary(summary, Console())
+        print_summary(summary, make_console())
     return summary.exit_status
 
 

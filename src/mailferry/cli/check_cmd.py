@@ -15,11 +15,11 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from mailferry.plan import Category, CheckReport, Severity, run_checks
 from mailferry.project import Migration, load, parse_nameserver
 
+from .output import Column, line, make_console, print_rows, styled
 from .project_file import project_option
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
@@ -92,25 +92,22 @@ def check(migration_file: Path, only: frozenset[Category],
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        print_report(report, Console(highlight=False))
+        print_report(report, make_console())
     return 1 if report.worst == Severity.ERROR else 0
 
 
 def print_report(report: CheckReport, console: Console) -> None:
     known = sum(1 for f in report.facts if f.known)
     unknown = len(report.facts.unknown())
-    console.print(f"[bold]{report.migration.name}[/]: {known} facts observed, "
-                  f"{unknown} unknown, {len(report.findings)} findings "
-                  f"({', '.join(sorted(report.categories))})")
+    console.print(line(styled(report.migration.name, "bold"),
+                       f": {known} facts observed, {unknown} unknown, "
+                       f"{len(report.findings)} findings "
+                       f"({', '.join(sorted(report.categories))})"))
     if not report.findings:
-        console.print("[green]no hazards found[/]")
+        console.print(styled("no hazards found", "green"))
         return
-    table = Table(show_lines=True)
-    table.add_column("severity")
-    table.add_column("rule", no_wrap=True)  # ids are for grep: never split them
-    table.add_column("finding")
-    table.add_column("advice")
-    for finding in report.findings:
-        table.add_row(f"[{_STYLE[finding.severity]}]{finding.severity}[/]", finding.rule,
-                      finding.message, finding.advice)
-    console.print(table)
+    # rule ids are for grep: never split (columns without wrap are never folded)
+    print_rows(console, "Findings", [Column("severity"), Column("rule"),
+                                     Column("finding", wrap=True), Column("advice", wrap=True)],
+               [[styled(f.severity, _STYLE[f.severity]), f.rule, f.message, f.advice]
+                for f in report.findings])

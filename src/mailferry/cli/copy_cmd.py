@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from mailferry.engine import (
     CopyOptions,
@@ -30,7 +29,16 @@ from .accounts import (
     tls_policy,
 )
 from .leasing import copy_under_lease, lease_options
-from .output import ProgressReporter, print_json
+from .output import (
+    Column,
+    ProgressReporter,
+    human_size,
+    line,
+    make_console,
+    print_json,
+    print_rows,
+    styled,
+)
 
 
 @click.command("copy")
@@ -107,7 +115,7 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     except BaseException:
         sessions.logout()
         raise
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     try:
         with ProgressReporter(console) as reporter:
             summary = copy_under_lease(
@@ -122,7 +130,7 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     if as_json:
         print_json(summary.to_json())
     else:
-        print_summary(summary, Console())
+        print_summary(summary, make_console())
     return summary.exit_status
 
 
@@ -137,37 +145,32 @@ def print_mirror(report: MirrorReport, console: Console, *, dry_run: bool) -> No
     """Every move and removal of a mirror pass, one line each (also in the log)."""
     if not report.enabled:
         if report.note:
-            console.print(f"mirror: {report.note}", markup=False, highlight=False)
+            console.print(f"mirror: {report.note}")
         return
     verb = "would be " if dry_run else ""
     for action in report.actions:
         where = f" -> {action.to}" if action.to else ""
         console.print(f"mirror: {verb}{action.action} {action.folder}{where}: "
                       f"Message-ID {action.message_id or '(none)'}, date "
-                      f"{action.date or '(none)'}", markup=False, highlight=False)
+                      f"{action.date or '(none)'}")
     console.print(f"mirror: {report.count('moved')} {verb}moved, {report.count('removed')} "
-                  f"{verb}removed, {report.repaired} re-paired", markup=False, highlight=False)
+                  f"{verb}removed, {report.repaired} re-paired")
     for problem in (report.note, report.stopped, report.error):
         if problem:
-            console.print(f"mirror: {problem}", markup=False, highlight=False)
+            console.print(f"mirror: {problem}")
 
 
 def print_summary(summary: CopySummary, console: Console) -> None:
     title = "Dry run: nothing changed" if summary.dry_run else "Copy summary"
-    table = Table(title=f"{title}  {summary.source} -> {summary.target}")
-    table.add_column("source folder")
-    table.add_column("target folder")
-    table.add_column("status")
     columns = (["to_copy", "present", "duplicates_skipped"] if summary.dry_run else
                ["copied", "present", "duplicates_skipped", "failed", "flags_updated"])
-    for column in columns:
-        table.add_column(column.replace("_", " "), justify="right")
-    table.add_column("note")
-    for folder in summary.folders:
-        table.add_row(folder.source, folder.target, folder.status,
-                      *[str(getattr(folder, c)) for c in columns],
-                      folder.error or folder.note)
-    console.print(table)
+    print_rows(console, f"{title}  {summary.source} -> {summary.target}",
+               [Column("source folder"), Column("target folder"), Column("status"),
+                *[Column(c.replace("_", " "), "right") for c in columns],
+                Column("note", wrap=True)],
+               [[folder.source, folder.target, folder.status,
+                 *[str(getattr(folder, c)) for c in columns], folder.error or folder.note]
+                for folder in summary.folders])
     print_mirror(summary.mirror, console, dry_run=summary.dry_run)
     if summary.dry_run:
         console.print("folders to create: " + (", ".join(summary.created) or "none"))
@@ -181,7 +184,7 @@ def print_summary(summary: CopySummary, console: Console) -> None:
         f"  already present: {summary.total('present')}"
         f"  duplicates skipped: {summary.total('duplicates_skipped')}"
         f"  in other folders: {summary.total('in_other_folders')}"
-        f"  failed: {summary.total('failed')}  bytes: {summary.total('bytes')}"
+        f"  failed: {summary.total('failed')}  size: {human_size(summary.total('bytes'))}"
         f"  seconds: {seconds:.2f}  messages/s: {rate:.0f}")
     dropped = summary.keywords_dropped
     if dropped:
@@ -189,10 +192,12 @@ def print_summary(summary: CopySummary, console: Console) -> None:
                       ", ".join(f"{k} x{n}" for k, n in sorted(dropped.items())))
     normalised = [f for f in summary.failures if f.kind == "normalised"]
     if normalised:
-        console.print(f"[yellow]{len(normalised)} messages stored with CRLF line endings[/yellow]"
-                      " where the source had bare LF/CR (text unchanged; all listed in --json)")
+        console.print(line(styled(f"{len(normalised)} messages stored with CRLF line endings",
+                                  "yellow"), " where the source had bare LF/CR (text "
+                           "unchanged; all listed in --json)"))
     for failure in summary.failures:
         if failure.kind != "normalised":
-            console.print(f"[red]{failure.kind}[/red] {failure.folder} UID {failure.uid} "
-                          f"({failure.message_id or 'no Message-ID'}, {failure.size} bytes): "
-                          f"{failure.reason}")
+            size = "size unknown" if failure.size is None else human_size(failure.size)
+            console.print(line(styled(failure.kind, "red"), f" {failure.folder} UID "
+                               f"{failure.uid} ({failure.message_id or 'no Message-ID'}, "
+                               f"{size}): {failure.reason}"))

@@ -16,6 +16,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from mailferry.errors import ConfigError
 from mailferry.imap import TlsPolicy
@@ -38,7 +39,7 @@ from mailferry.monitor import (
 )
 from mailferry.plan import Severity
 
-from .output import print_json
+from .output import line, make_console, print_json, styled
 from .project_cmd import project_argument
 
 _STYLE = {CheckStatus.OK: "green", CheckStatus.INFO: "dim", CheckStatus.WARN: "yellow",
@@ -106,7 +107,7 @@ def monitor(migration_file: Path, once: bool, interval: float | None, passes: in
             if as_json:
                 print_json(result.to_json())
             else:
-                print_pass(result, Console(highlight=False))
+                print_pass(result, make_console())
             if limit is not None and count >= limit:
                 break
             ctx.clock.wait(pause, stop)
@@ -123,12 +124,12 @@ def print_pass(result: PassResult, console: Console) -> None:
     for column in ("status", "area", "subject", "what"):
         table.add_column(column, overflow="fold", no_wrap=column == "status")
     for check in result.checks:
-        table.add_row(f"[{_STYLE[check.status]}]{check.status}[/]", check.area, check.subject,
+        table.add_row(styled(check.status, _STYLE[check.status]), check.area, check.subject,
                       check.message)
     console.print(table)
     alerts = result.alerts
-    console.print(f"[bold red]{len(alerts)} need a person[/]" if alerts
-                  else "[green]nothing needs a person[/]")
+    console.print(styled(f"{len(alerts)} need a person", "bold red") if alerts
+                  else styled("nothing needs a person", "green"))
 
 
 def _context(migration_file: Path, now: dt.datetime | None, insecure: bool) -> MonitorContext:
@@ -155,7 +156,7 @@ def deliverability(migration_file: Path, now: dt.datetime | None, insecure: bool
     if as_json:
         print_json(detail)
     else:
-        print_deliverability(detail, Console(highlight=False))
+        print_deliverability(detail, make_console())
     missing = [r for r in detail["results"] if r["system"] == "new" and not r["arrived"]]
     return 1 if missing else 0
 
@@ -172,7 +173,7 @@ def print_deliverability(detail: dict[str, Any], console: Console) -> None:
     for row in detail["results"]:
         by_kind.setdefault(row["kind"], {})[row["system"]] = row
     for kind, systems in by_kind.items():
-        cells = [kind]
+        cells: list[str | Text] = [kind]
         for system in ("old", "new"):
             row = systems.get(system, {})
             cells += [_placement(row),
@@ -182,12 +183,13 @@ def print_deliverability(detail: dict[str, Any], console: Console) -> None:
     console.print(table)
 
 
-def _placement(row: dict[str, Any]) -> str:
+def _placement(row: dict[str, Any]) -> Text:
     if row.get("send_error"):
-        return f"[red]not sent: {row['send_error']}[/]"
+        return styled(f"not sent: {row['send_error']}", "red")
     if not row.get("arrived"):
-        return "[bold red]not arrived[/]"
-    return f"[yellow]{row['folder']} (junk)[/]" if row["junk"] else f"[green]{row['folder']}[/]"
+        return styled("not arrived", "bold red")
+    return (styled(f"{row['folder']} (junk)", "yellow") if row["junk"]
+            else styled(row["folder"], "green"))
 
 
 def _verdicts(row: dict[str, Any]) -> str:
@@ -232,11 +234,11 @@ def dmarc(reports: tuple[Path, ...], migration_file: Path, from_imap: bool,
                     "skipped": done.skipped, "sources": [r.to_json() for r in rows],
                     "findings": [f.to_json() for f in found]})
     else:
-        console = Console(highlight=False)
+        console = make_console()
         console.print(f"{done.new} new reports, {done.known} already known, "
                       f"{len(done.skipped)} skipped")
         for why in done.skipped:
-            console.print(f"  skipped {why}", markup=False)
+            console.print(f"  skipped {why}")
         table = Table(title="DMARC: sending sources (messages aligned / sent)")
         for column in ("domain", "source", "names", "before cutover", "after cutover"):
             table.add_column(column, overflow="fold")
@@ -247,6 +249,7 @@ def dmarc(reports: tuple[Path, ...], migration_file: Path, from_imap: bool,
         console.print(table)
         for finding in found:
             style = "bold red" if finding.severity == Severity.ERROR else "yellow"
-            console.print(f"[{style}]{finding.severity}[/] {finding.rule}: {finding.message}")
-            console.print(f"  advice: {finding.advice}", markup=False)
+            console.print(line(styled(finding.severity, style),
+                               f" {finding.rule}: {finding.message}"))
+            console.print(f"  advice: {finding.advice}")
     return 1 if any(f.severity == Severity.ERROR for f in found) else 0

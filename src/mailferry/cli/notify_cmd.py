@@ -8,8 +8,6 @@ import datetime as dt
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from mailferry.notify import (
     NoticeOutcome,
@@ -26,7 +24,7 @@ from mailferry.notify import (
     write_preview,
 )
 
-from .output import print_json
+from .output import Column, make_console, print_json, print_rows
 from .project_cmd import project_argument
 
 
@@ -55,7 +53,7 @@ def notify(migration_file: Path, preview_dir: Path | None, letters_dir: Path | N
         return 0
     renderer = Renderer(project)
     users = select_users(project, names, waves)
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     if letters_dir is not None:
         written = write_letters(project, renderer, users, letters_dir)
         console.print(f"{len(written)} credentials letters in {letters_dir} (readable by you "
@@ -90,13 +88,10 @@ def _print_journal(project: NotifyProject, names: tuple[str, ...], as_json: bool
     if as_json:
         print_json({"notices": [{**r.__dict__, "state": str(r.state)} for r in records]})
         return
-    table = Table(title=f"Notices: {project.migration.name}")
-    for column in ("user", "notice", "about", "to", "state", "when", "error"):
-        table.add_column(column, overflow="fold")
     zone = project.migration.timezone
-    for r in records:
-        when = r.sent_at or r.updated_at
-        table.add_row(r.source_user, r.kind, r.about[:16] or "-", r.recipient, str(r.state),
-                      dt.datetime.fromtimestamp(when, zone).strftime("%Y-%m-%d %H:%M %Z"),
-                      r.error or "")
-    Console().print(table)
+    print_rows(make_console(), f"Notices: {project.migration.name}",
+               [Column("user"), Column("notice"), Column("about"), Column("to"),
+                Column("state"), Column("when"), Column("error", wrap=True)],
+               [[r.source_user, r.kind, r.about[:16] or "-", r.recipient, str(r.state),
+                 dt.datetime.fromtimestamp(r.sent_at or r.updated_at, zone).strftime(
+                     "%Y-%m-%d %H:%M %Z"), r.error or ""] for r in records])

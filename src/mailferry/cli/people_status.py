@@ -8,10 +8,11 @@ from collections import Counter
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from mailferry.project import ProjectSettings
 from mailferry.store import NoticeJournal, NoticeRecord, NoticeState
+
+from .output import Column, print_rows
 
 
 def notice_records(settings: ProjectSettings) -> list[NoticeRecord]:
@@ -35,26 +36,24 @@ def people_json(settings: ProjectSettings, users: set[str]) -> dict[str, Any]:
 
 def print_people(settings: ProjectSettings, users: set[str], console: Console) -> None:
     if settings.wave_times:
-        table = Table(title=f"Wave dates ({settings.timezone.key})")
-        for column in ("wave", "starts", "ends"):
-            table.add_column(column)
-        for wave, times in sorted(settings.wave_times.items(), key=lambda w: w[1].start):
-            table.add_row(wave, f"{times.start:%a %Y-%m-%d %H:%M}",
-                          f"{times.end:%a %Y-%m-%d %H:%M}" if times.end else "-")
-        console.print(table)
+        print_rows(console, f"Wave dates ({settings.timezone.key})",
+                   [Column("wave"), Column("starts"), Column("ends")],
+                   [[wave, f"{times.start:%a %Y-%m-%d %H:%M}",
+                     f"{times.end:%a %Y-%m-%d %H:%M}" if times.end else "-"]
+                    for wave, times in sorted(settings.wave_times.items(),
+                                              key=lambda w: w[1].start)])
     records = [r for r in notice_records(settings) if r.source_user in users]
     if not records:
         return
-    table = Table(title="Notices")
-    for column in ("notice", "sent", "failed", "in flight", "last sent"):
-        table.add_column(column, justify="left" if column in ("notice", "last sent")
-                         else "right")
+    rows = []
     for kind in sorted({r.kind for r in records}):
         mine = [r for r in records if r.kind == kind]
         counts = Counter(r.state for r in mine)
         last = max((r.sent_at for r in mine if r.sent_at), default=None)
-        table.add_row(kind, str(counts[NoticeState.SENT]), str(counts[NoticeState.FAILED]),
-                      str(counts[NoticeState.SENDING]), dt.datetime.fromtimestamp(
-                          last, settings.timezone).strftime("%Y-%m-%d %H:%M") if last else "-")
-    console.print(table)
+        rows.append([kind, str(counts[NoticeState.SENT]), str(counts[NoticeState.FAILED]),
+                     str(counts[NoticeState.SENDING]), dt.datetime.fromtimestamp(
+                         last, settings.timezone).strftime("%Y-%m-%d %H:%M") if last else "-"])
+    print_rows(console, "Notices", [Column("notice"), Column("sent", "right"),
+                                    Column("failed", "right"), Column("in flight", "right"),
+                                    Column("last sent")], rows)
     console.print("Per user: mailferry notify --list")

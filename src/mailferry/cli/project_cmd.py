@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from mailferry.batch import PILOT, draw_pilot, select_mailboxes, waves_of
 from mailferry.errors import ConfigError
@@ -21,6 +22,7 @@ from mailferry.report import (
     attach_monitoring,
     build_report,
     human_bytes,
+    local,
     read_overview,
     report_html,
     report_json,
@@ -28,7 +30,7 @@ from mailferry.report import (
 from mailferry.status import MailboxStatus
 from mailferry.store import STATUSES, MailboxRecord, ProjectState
 
-from .output import print_json
+from .output import Column, make_console, print_json, print_rows, styled
 from .people_status import people_json, print_people
 from .project_file import project_option
 
@@ -83,14 +85,12 @@ def waves(migration_file: Path, write_pilot: bool, size: int | None, as_json: bo
                               for w in waves_of(users)],
                     "pilot": [u.source_user for u in proposal], "pilot_written": write_pilot})
         return 0
-    console = Console()
-    table = Table(title=f"Waves of {settings.users_file.name}")
-    for column in ("wave", "users", "departments"):
-        table.add_column(column, justify="right" if column == "users" else "left")
-    for wave in waves_of(users):
-        table.add_row(wave.name or "(unassigned)", str(wave.users),
-                      ", ".join(f"{d} {n}" for d, n in wave.departments.items()))
-    console.print(table)
+    console = make_console()
+    print_rows(console, f"Waves of {settings.users_file.name}",
+               [Column("wave"), Column("users", "right"), Column("departments", wrap=True)],
+               [[wave.name or "(unassigned)", str(wave.users),
+                 ", ".join(f"{d} {n}" for d, n in wave.departments.items())]
+                for wave in waves_of(users)])
     if proposal:
         verb = "Pilot drawn and written to users.csv" if write_pilot else (
             "Proposed pilot (write it with --draw-pilot)")
@@ -114,72 +114,64 @@ def status(migration_file: Path, wave: str | None, names: tuple[str, ...], as_js
     if as_json:
         print_json({**report_json(report), **people_json(settings, selected)})
         return 0
-    print_status(report, Console())
-    print_monitoring(report, Console())
-    print_people(settings, selected, Console())
+    console = make_console()
+    print_status(report, console, settings.timezone)
+    print_monitoring(report, console, settings.timezone)
+    print_people(settings, selected, console)
     return 0
 
 
-def print_status(report: ProjectReport, console: Console) -> None:
-    waves_table = Table(title=f"Waves: {report.project}")
-    for column in ("wave", "users", "mailboxes", "messages", "size"):
-        waves_table.add_column(column, justify="left" if column in ("wave", "mailboxes")
-                               else "right")
-    for wave in report.waves:
-        counts = wave.counts
-        waves_table.add_row(wave.label, str(len(wave.users)), ", ".join(
-            f"[{_STYLE[s]}]{counts[s]} {s}[/]" for s in STATUSES if counts[s]),
-            str(sum(u.messages for u in wave.users)),
-            human_bytes(sum(u.bytes for u in wave.users)))
-    console.print(waves_table)
-    users_table = Table(title="Mailboxes")
-    for column in ("user", "wave", "department", "status", "messages", "size", "last sync",
-                   "errors"):
-        users_table.add_column(column, justify="right" if column in ("messages", "size")
-                               else "left", no_wrap=column != "errors", overflow="fold")
+def print_status(report: ProjectReport, console: Console, zone: ZoneInfo) -> None:
+    """Per wave, then per mailbox; times in the migration's time zone (`zone`)."""
+    print_rows(console, f"Waves: {report.project}",
+               [Column("wave"), Column("users", "right"), Column("mailboxes"),
+                Column("messages", "right"), Column("size", "right")],
+               [[wave.label, str(len(wave.users)), Text(", ").join(
+                   styled(f"{wave.counts[s]} {s}", _STYLE[s]) for s in STATUSES
+                   if wave.counts[s]),
+                 str(sum(u.messages for u in wave.users)),
+                 human_bytes(sum(u.bytes for u in wave.users))] for wave in report.waves])
+    rows: list[list[str | Text]] = []
     for user in report.users:
         record = user.record
         errors = record.error or "" if record else ""
         if record and record.failed:
             errors = f"{record.failed} messages failed" + (f"; {errors}" if errors else "")
-        users_table.add_row(
+        rows.append([
             user.user.source_user, user.user.wave or "-", user.user.department or "-",
-            f"[{_STYLE.get(user.status, '')}]{user.status}[/]", str(user.messages),
-            human_bytes(user.bytes), _when(record.last_sync if record else None), errors)
-    console.print(users_table)
+            styled(user.status, _STYLE.get(user.status, "")), str(user.messages),
+            human_bytes(user.bytes), _when(record.last_sync if record else None, zone),
+            errors])
+    print_rows(console, "Mailboxes",
+               [Column("user"), Column("wave"), Column("department"), Column("status"),
+                Column("messages", "right"), Column("size", "right"), Column("last sync"),
+                Column("errors", wrap=True)], rows)
 
 
-def print_monitoring(report: ProjectReport, console: Console) -> None:
+def print_monitoring(report: ProjectReport, console: Console, zone: ZoneInfo) -> None:
     """The Monitoring section: the last monitor pass's checks that are not simply ok, the
     open incidents and the late mail per user (nothing if the monitor never ran)."""
     data = report.extra.get("monitoring")
     if not data or not data.get("last_pass"):
         return
     last = data["last_pass"]
-    table = Table(title=f"Monitoring: last pass {_when(last['at'])} ({last['phase']}), "
-                        f"{last['alerts']} need a person")
-    for column in ("status", "area", "subject", "what"):
-        table.add_column(column, overflow="fold", no_wrap=column == "status")
     styles = {"alert": "bold red", "warn": "yellow", "info": "dim", "ok": "green"}
-    for check in last["checks"]:
-        if check["status"] != "ok":
-            table.add_row(f"[{styles[check['status']]}]{check['status']}[/]", check["area"],
-                          check["subject"], check["message"])
-    console.print(table)
+    print_rows(console, f"Monitoring: last pass {_when(last['at'], zone)} ({last['phase']}), "
+                        f"{last['alerts']} need a person",
+               [Column("status"), Column("area"), Column("subject"), Column("what", wrap=True)],
+               [[styled(check["status"], styles[check["status"]]), check["area"],
+                 check["subject"], check["message"]]
+                for check in last["checks"] if check["status"] != "ok"])
     if data["late_mail"]:
-        late = Table(title="Late mail copied after the cutover")
-        for column in ("user", "messages", "last pass", "error"):
-            late.add_column(column)
-        for row in data["late_mail"]:
-            late.add_row(row["source_user"], str(row["messages"]), str(row["last_messages"]),
-                         row["error"] or "")
-        console.print(late)
+        print_rows(console, "Late mail copied after the cutover",
+                   [Column("user"), Column("messages", "right"), Column("last pass", "right"),
+                    Column("error", wrap=True)],
+                   [[row["source_user"], str(row["messages"]), str(row["last_messages"]),
+                     row["error"] or ""] for row in data["late_mail"]])
 
 
-def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return "-"
-    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M")  # local: for people
+def _when(epoch: float | None, zone: ZoneInfo) -> str:
+    return local(epoch, zone) if epoch is not None else "-"
 
 
 @click.command()
@@ -206,9 +198,9 @@ def report(migration_file: Path, html_path: Path | None, as_json: bool) -> int:
     if as_json:
         print_json(report_json(data))
     if html_path is None and not as_json:
-        console = Console()
-        print_status(data, console)
-        print_monitoring(data, console)
+        console = make_console()
+        print_status(data, console, settings.timezone)
+        print_monitoring(data, console, settings.timezone)
         console.print(f"The whole report, with folders and verification, as one page: "
                       f"mailferry report -p {migration_file} --html report.html")
     return 0

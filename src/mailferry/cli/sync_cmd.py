@@ -14,7 +14,7 @@ from types import FrameType
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.progress import Progress, TaskID
 
 from mailferry.batch import (
     AccountFactory,
@@ -30,36 +30,38 @@ from mailferry.project import MailboxUser
 from mailferry.report import build_report
 from mailferry.store import LeaseTimes, PassOutcome, ProjectState, StateStore
 
-from .output import print_json
+from .output import advance, make_console, print_json, progress_bars
 from .project_cmd import load_project, print_status, project_argument
 
 
 class _MailboxBar:
     """The engine's Reporter for one mailbox: its own bar, removed when it finishes."""
 
-    def __init__(self, bars: Progress, task: TaskID) -> None:
+    def __init__(self, bars: Progress, task: TaskID, overall: TaskID | None) -> None:
         self.bars = bars
         self.task = task
+        self.overall = overall
 
     def planned(self, folders: int, messages: int, size: int) -> None:
-        self.bars.update(self.task, total=messages or None)
+        self.bars.update(self.task, total=messages or None, bytes_total=size or None)
 
     def progress(self, folder: str, messages: int, size: int) -> None:
-        self.bars.update(self.task, advance=messages)
+        advance(self.bars, self.task, messages, size)
+        if self.overall is not None:
+            advance(self.bars, self.overall, messages, size, completed=0)
 
     def folder_finished(self, result: FolderResult) -> None:
         pass
 
 
 class LiveBatchReporter:
-    """An overall bar (mailboxes) and one bar per active mailbox (messages), on a terminal;
-    one line per finished mailbox on stderr in any case, for logs."""
+    """An overall bar (mailboxes; messages and bytes copied in this run) and one bar per
+    active mailbox (messages, bytes, rates, time left), on a terminal; one line per
+    finished mailbox on stderr in any case, for logs."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.bars = Progress(TextColumn("{task.description}"), BarColumn(),
-                             MofNCompleteColumn(), console=console, transient=True,
-                             disable=not console.is_terminal)
+        self.bars = progress_bars(console)
         self.overall: TaskID | None = None
         self.tasks: dict[str, TaskID] = {}
         self._waiting_shown: str | None = None
@@ -72,12 +74,13 @@ class LiveBatchReporter:
         self.bars.__exit__(None, None, None)
 
     def batch_planned(self, mailboxes: int) -> None:
-        self.overall = self.bars.add_task("[bold]mailboxes", total=mailboxes)
+        self.overall = self.bars.add_task("all", total=mailboxes, unit="mailboxes", bytes=0,
+                                          messages=0)
 
     def mailbox_started(self, user: MailboxUser) -> Reporter:
-        task = self.bars.add_task(f"  {user.source_user}", total=None)
+        task = self.bars.add_task(f"  {user.source_user}", total=None, bytes=0)
         self.tasks[user.source_user] = task
-        return _MailboxBar(self.bars, task)
+        return _MailboxBar(self.bars, task, self.overall)
 
     def mailbox_finished(self, user: MailboxUser, outcome: PassOutcome) -> None:
         task = self.tasks.pop(user.source_user, None)
@@ -156,7 +159,7 @@ def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_fo
     if log_file is not None:
         logging.basicConfig(filename=str(log_file), level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    errors = Console(stderr=True)
+    errors = make_console(stderr=True)
     stop = threading.Event()
     _stop_on_signals(stop, errors)
     schedule = WindowSchedule(settings.windows, settings.timezone)
@@ -183,7 +186,8 @@ def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_fo
                                          "error": o.error, "mirror": o.mirror}
                                   for user, o in result.outcomes.items()}})
     else:
-        print_status(build_report(settings.name, selected, records), Console())
+        print_status(build_report(settings.name, selected, records), make_console(),
+                     settings.timezone)
         if result.not_started:
             when = f"; the next window opens {result.next_window}" if result.next_window else ""
             errors.print(f"{len(result.not_started)} mailboxes not started{when}")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from mailferry.errors import ConfigError
@@ -23,7 +22,7 @@ from .accounts import (
     tls_options,
     tls_policy,
 )
-from .output import print_json
+from .output import line, make_console, print_json, styled
 from .project_file import DEFAULT_FILE
 
 
@@ -83,7 +82,7 @@ def verify(source_url: str | None, target_url: str | None, migration_file: Path 
     if as_json:
         print_json(report.to_json())
     else:
-        print_report(report, Console())
+        print_report(report, make_console())
     return report.exit_status
 
 
@@ -95,16 +94,17 @@ def print_report(report: VerifyReport, console: Console) -> None:
     for column in ("src msgs", "tgt msgs", "src bytes", "tgt bytes", "differences"):
         table.add_column(column, justify="right")
     for f in report.folders:
-        table.add_row(escape(f.source), escape(f.target), f.status, str(f.source_messages),
+        table.add_row(f.source, f.target, f.status, str(f.source_messages),
                       str(f.target_messages), str(f.source_bytes), str(f.target_bytes),
                       str(f.differences))
     console.print(table)
     for excluded in report.excluded:
-        console.print(f"excluded: {escape(excluded.folder)} ({escape(excluded.reason)})")
+        console.print(f"excluded: {excluded.folder} ({excluded.reason})")
     for d in report.differences:
-        mid = escape(d.message_id or "(no Message-ID)")
-        console.print(f"[red]{d.kind}[/red] {escape(d.folder)} source UID {d.source_uid or '-'}"
-                      f" target UID {d.target_uid or '-'} {mid}: {escape(d.detail)}",
+        mid = d.message_id or "(no Message-ID)"
+        console.print(line(styled(d.kind, "red"), f" {d.folder} source UID "
+                           f"{d.source_uid or '-'} target UID {d.target_uid or '-'} {mid}: "
+                           f"{d.detail}"),
                       soft_wrap=True)
     console.print("no differences: every message in scope is in the target" if report.ok else
                   f"{len(report.differences)} difference(s): " + ", ".join(

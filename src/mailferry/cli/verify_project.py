@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from mailferry.backup import Codec
@@ -24,7 +23,7 @@ from mailferry.imap import TlsPolicy
 from mailferry.report import render_pages
 from mailferry.store import ProjectState
 
-from .output import print_json
+from .output import line, make_console, print_json, styled
 from .project_cmd import load_project
 
 SHOWN_DIFFERENCES = 20  # per user in the table output; --json and --html list them all
@@ -38,7 +37,7 @@ def verify_project(migration_file: Path, wave: str | None, names: tuple[str, ...
     if not settings.sync.state.parent.exists():
         raise ConfigError(f"directory {settings.sync.state.parent} does not exist",
                           where=f"{settings.path} [sync] state")
-    errors = Console(stderr=True)
+    errors = make_console(stderr=True)
 
     def done(result: UserVerify) -> None:
         errors.print(f"{result.user.source_user}: {result.status}"
@@ -62,7 +61,7 @@ def verify_project(migration_file: Path, wave: str | None, names: tuple[str, ...
                                  **({"report": r.report.to_json()} if r.report else {})}
             for r in results}})
     else:
-        _print_verify_table(results, Console())
+        _print_verify_table(results, make_console())
     return 0 if ok else 1
 
 
@@ -75,8 +74,8 @@ def _print_verify_table(results: list[UserVerify], console: Console) -> None:
     for r in results:
         report = r.report
         style = "green" if r.ok else "bold red"
-        table.add_row(escape(r.user.source_user), escape(r.user.wave or "-"),
-                      f"[{style}]{r.status}[/]",
+        table.add_row(r.user.source_user, r.user.wave or "-",
+                      styled(r.status, style),
                       str(len(report.folders)) if report else "-",
                       str(sum(f.source_messages for f in report.folders)) if report else "-",
                       str(sum(f.target_messages for f in report.folders)) if report else "-",
@@ -84,18 +83,18 @@ def _print_verify_table(results: list[UserVerify], console: Console) -> None:
     console.print(table)
     for r in results:
         if r.error:
-            console.print(f"{escape(r.user.source_user)}: could not verify: {escape(r.error)}",
+            console.print(f"{r.user.source_user}: could not verify: {r.error}",
                           soft_wrap=True)
         if r.report is None:
             continue
         for d in r.report.differences[:SHOWN_DIFFERENCES]:
-            mid = escape(d.message_id or "(no Message-ID)")
-            console.print(f"{escape(r.user.source_user)}: [red]{d.kind}[/red] "
-                          f"{escape(d.folder)} source UID {d.source_uid or '-'} target UID "
-                          f"{d.target_uid or '-'} {mid}: {escape(d.detail)}", soft_wrap=True)
+            mid = d.message_id or "(no Message-ID)"
+            console.print(line(f"{r.user.source_user}: ", styled(d.kind, "red"),
+                               f" {d.folder} source UID {d.source_uid or '-'} target UID "
+                               f"{d.target_uid or '-'} {mid}: {d.detail}"), soft_wrap=True)
         hidden = len(r.report.differences) - SHOWN_DIFFERENCES
         if hidden > 0:
-            console.print(f"{escape(r.user.source_user)}: ... and {hidden} more (--json lists "
+            console.print(f"{r.user.source_user}: ... and {hidden} more (--json lists "
                           "them all)")
     clean = sum(1 for r in results if r.ok)
     console.print(f"{clean} of {len(results)} mailboxes verified")
@@ -106,7 +105,7 @@ def backup_project(migration_file: Path, wave: str | None, names: tuple[str, ...
     settings, users = load_project(migration_file)
     selected = select_mailboxes(users, wave=wave, names=names)
     factory = AccountFactory(settings, TlsPolicy(verify=not insecure))
-    errors = Console(stderr=True)
+    errors = make_console(stderr=True)
 
     def done(result: UserBackup) -> None:
         s = result.summary
@@ -123,7 +122,7 @@ def backup_project(migration_file: Path, wave: str | None, names: tuple[str, ...
                                  **({"backup": r.summary.to_json()} if r.summary else {})}
             for r in results}})
     else:
-        console = Console()
+        console = make_console()
         table = Table(title=f"Backup into {root}")
         for column in ("user", "directory"):
             table.add_column(column)
@@ -132,10 +131,10 @@ def backup_project(migration_file: Path, wave: str | None, names: tuple[str, ...
         for r in results:
             s = r.summary
             if s is None:
-                table.add_row(escape(r.user.source_user), f"[bold red]failed: "
-                              f"{escape(r.error or '')}[/]", "-", "-", "-", "-")
+                table.add_row(r.user.source_user, styled(f"failed: {r.error or ''}",
+                                                          "bold red"), "-", "-", "-", "-")
             else:
-                table.add_row(escape(r.user.source_user), escape(s.directory),
+                table.add_row(r.user.source_user, s.directory,
                               str(len(s.folders)), str(s.total("fetched")),
                               str(s.total("total")), str(s.total("bytes")))
         console.print(table)

@@ -101,6 +101,7 @@ def _survey(listing: tuple[list[ListEntry], set[bytes], Namespace]) -> _Listing:
 class _Work:
     pair: FolderPair
     expected: int
+    expected_bytes: int = 0  # STATUS SIZE where the server offers it, else 0 (unknown)
 
 
 @dataclass
@@ -196,9 +197,10 @@ class MailboxCopy:
                 summary.folders.append(FolderResult(pair.source.display, pair.target_display,
                                                     FolderStatus.UNCHANGED, note=pair.note))
                 continue
-            work.append(_Work(pair, status.get("MESSAGES", 0)))
+            work.append(_Work(pair, status.get("MESSAGES", 0), status.get("SIZE", 0)))
         work.sort(key=lambda w: -w.expected)  # biggest first: the slowest folder starts early
-        self.reporter.planned(len(work), sum(w.expected for w in work), 0)
+        self.reporter.planned(len(work), sum(w.expected for w in work),
+                              sum(w.expected_bytes for w in work))
         return work
 
     def _mirror(self, summary: CopySummary, control: SessionPair) -> None:

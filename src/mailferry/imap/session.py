@@ -302,7 +302,8 @@ class ImapSession:
 
     def status(self, mailbox: bytes) -> dict[str, int]:
         items = b"(MESSAGES UIDNEXT UIDVALIDITY"
-        items += b" HIGHESTMODSEQ)" if "CONDSTORE" in self.capabilities else b")"
+        items += b" HIGHESTMODSEQ" if "CONDSTORE" in self.capabilities else b""
+        items += b" SIZE)" if "STATUS=SIZE" in self.capabilities else b")"  # RFC 8438: bytes
         found = results.status_items(self.command(b"STATUS", astring(mailbox), items)[0])
         if found is None:
             raise ProtocolError(f"STATUS {mailbox!r} returned no status",

@@ -50,7 +50,7 @@ class Resolver:
             return Lookup(error=f"{rdtype} {name}: no nameserver answered ({_first_line(exc)})")
         except dns.exception.Timeout:
             self._silent = f"{self.label} timed out on {rdtype} {name}"
-            return Lookup(error=f"{rdtype} {name}: timed out")
+            return Lookup(error=f"{rdtype} {name}: {self._silent}")  # the cause, as it follows
         except dns.exception.DNSException as exc:
             return Lookup(error=f"{rdtype} {name}: {_first_line(exc)}")
         if answer.rrset is None:

@@ -1,19 +1,17 @@
 """How numbers and times read in reports and the dashboard: times in the migration's time
-zone (never the server's, never bare UTC), bytes in binary units, counts with separators."""
+zone (never the server's, never bare UTC), bytes in SI units as rich writes them ("1.2 MB"),
+counts with separators."""
 
 from __future__ import annotations
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from rich.filesize import decimal
+
 
 def human_bytes(size: float) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    return decimal(max(0, int(size)))
 
 
 def count(number: float) -> str:

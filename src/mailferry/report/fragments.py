@@ -2,7 +2,7 @@
 each live update) and the static report (which freezes them into one file).
 
 Templates live in templates/overview.html.j2 (Jinja2, autoescaped); times are shown in the
-migration's time zone, bytes in binary units.
+migration's time zone, bytes in SI units (rich.filesize).
 """
 
 from __future__ import annotations
