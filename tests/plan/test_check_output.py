@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from world import example
-
 from testbed.dns import KnotDns, free_udp_tcp_port
+from testbed.plankit import example
 
 MAILFERRY = [sys.executable, "-m", "mailferry"]
 

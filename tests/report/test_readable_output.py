@@ -15,10 +15,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from projectkit import Project, fill, org_users, start_pair
 
 from testbed import Dovecot, imap_login, seed
 from testbed.messages import sample_mailbox
+from testbed.projectkit import Project, fill, org_users, start_pair
 from testbed.terminal import on_terminal as terminal
 
 MAILFERRY = [sys.executable, "-m", "mailferry"]
