@@ -160,10 +160,10 @@ class ReadBack:
         self.eight_bit_kept = False  # an 8-bit header came back as it was sent
 
     def _stream(self, uids: list[int], items: bytes) -> Iterator[FetchItem]:
-        """The items of these UIDs, each once, as they arrive (a body is dropped as soon as
-        it is compared: two copies of a 25 MB message are what a batch may hold, not of a
-        whole batch). A server that sent no EXISTS for our APPENDs (Courier into its
-        selected mailbox) sees them after a NOOP, or else after a new SELECT."""
+        """The items of these UIDs, each once, as they arrive, so a caller can drop each body
+        once compared instead of holding a batch's. A server that sent no EXISTS for our
+        APPENDs (Courier into its selected mailbox) sees them after a NOOP, or else after a
+        new SELECT."""
         seen: set[int] = set()
         for attempt in range(3):
             wanted = [u for u in uids if u not in seen]
