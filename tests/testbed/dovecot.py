@@ -81,6 +81,7 @@ class Dovecot:
     advertise_appendlimit: bool = False  # also say max_message_size as APPENDLIMIT=
     # capabilities not to advertise after login (e.g. ("MOVE",): a target without MOVE)
     without_capabilities: tuple[str, ...] = ()
+    compress: bool = False  # offer COMPRESS=DEFLATE (RFC 4978) through the imap_zlib plugin
     base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mf-dovecot-")))
     host: str = "127.0.0.1"
     port: int = 0
@@ -213,6 +214,7 @@ class Dovecot:
         protocols = "imap lmtp" if self.lmtp else "imap"
         # listescape lets the '.' layout hold names with '/' (as Courier and Cyrus servers do)
         plugins = " ".join((["quota"] if self.max_message_size else [])
+                           + (["zlib"] if self.compress else [])
                            + (["listescape"] if self.layout == "dot" else []))
         quota = (f"plugin {{\n  quota = count:User quota\n  quota_vsizes = yes\n"
                  f"  quota_max_mail_size = {self.max_message_size}\n}}\n"
@@ -227,9 +229,10 @@ class Dovecot:
                 "auth_master_user_separator = *\n"
                 "passdb {\n  driver = passwd-file\n  master = yes\n  pass = yes\n"
                 f"  args = scheme=PLAIN {self.base}/master-passwd\n}}\n")
-        lmtp = ""
+        lmtp = ("protocol imap {\n  mail_plugins = $mail_plugins imap_zlib\n}\n"
+                if self.compress else "")
         if self.lmtp:
-            lmtp = ("service lmtp {\n  inet_listener lmtp {\n"
+            lmtp += ("service lmtp {\n  inet_listener lmtp {\n"
                     f"    address = {self.host}\n    port = {self.lmtp_port}\n  }}\n}}\n"
                     # recipients arrive as user@domain; the passwd-file knows bare names
                     "protocol lmtp {\n  mail_plugins = $mail_plugins\n"

@@ -75,6 +75,9 @@ from .output import (
 @click.option("--command-timeout", type=click.FloatRange(1), default=300.0, show_default=True,
               metavar="SECONDS", help="Give up on a server's answer after this long (plus 1 s "
               "per 16 KB it sends): a server that trickles cannot stall the run.")
+@click.option("--compress", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True, help="COMPRESS=DEFLATE (RFC 4978) where a server offers it; "
+              "auto: not to a loopback address (no link to save there).")
 @tls_options
 @lease_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -85,7 +88,8 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
          include: tuple[str, ...], exclude: tuple[str, ...], exclude_special: tuple[str, ...],
          no_automap: bool, skip_duplicates: bool, all_mail: str, dry_run: bool, mirror: bool,
          mirror_cap: str, force: bool, workers: int,
-         batch_size: int, max_message_size: int, command_timeout: float, insecure: bool,
+         batch_size: int, max_message_size: int, command_timeout: float, compress: str,
+         insecure: bool,
          allow_plaintext: bool, ca_file: str | None, wait_for_lease: bool, lease_ttl: float,
          as_json: bool, log_file: Path | None) -> int:
     """Copy every folder of one mailbox to another, exactly and incrementally.
@@ -102,7 +106,7 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
         skip_duplicates=skip_duplicates, all_mail=all_mail, dry_run=dry_run, workers=workers,
         mirror=mirror, mirror_cap=parse_cap(mirror_cap, "--mirror-cap"), force=force,
         batch_messages=batch_size, max_message_size=max_message_size,
-        command_timeout=command_timeout)
+        command_timeout=command_timeout, compress=compress)
     if not state_path.parent.exists():
         raise ConfigError(f"directory {state_path.parent} does not exist", where="--state")
     if log_file is not None:

@@ -38,6 +38,7 @@ class CopyOptions:
     suggested_backoff_max: float = 300.0  # a server's own "wait N ms" is honoured up to this
     read_timeout: float = 120.0  # seconds of silence from a server
     command_timeout: float = 300.0  # per command, plus 1 s per 16 KB it transfers
+    compress: str = "auto"  # COMPRESS=DEFLATE: auto (where offered, not on loopback), always, never
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -48,4 +49,4 @@ class CopyOptions:
     def session_limits(self) -> SessionLimits:
         return SessionLimits(read_timeout=self.read_timeout,
                              command_timeout=self.command_timeout,
-                             max_literal=self.max_message_size)
+                             max_literal=self.max_message_size, compress=self.compress)

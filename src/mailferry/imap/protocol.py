@@ -200,6 +200,10 @@ class ResponseReader:
             self._pos = 0
         self._buf += data
 
+    def unread(self) -> bytes:
+        """What was received past the responses taken so far."""
+        return bytes(self._buf[self._pos:])
+
     def drain(self, view: memoryview) -> int:
         """Copy buffered bytes of the wanted literal into `view`; the count (0: none left)."""
         count = min(len(view), self.buffered, self._wanted)
@@ -365,9 +369,13 @@ class ImapProtocol:
         except ProtocolError as exc:
             raise self.violation(str(exc)) from None
 
-    def restart_reading(self) -> None:
-        """After STARTTLS: nothing read before the handshake may count as a response."""
+    def restart_reading(self) -> bytes:
+        """After STARTTLS or COMPRESS: a new stream starts. Returns what was read past the
+        last response (after STARTTLS it may not count as anything; after COMPRESS it is the
+        start of the compressed stream)."""
+        unread = self.reader.unread()
         self.reader = ResponseReader(max_line=self.reader.max_line)
+        return unread
 
     def failure(self, tagged: Tagged) -> CommandFailed:
         return refusal(self.command_name, tagged.status, tagged.text, server=self.server)

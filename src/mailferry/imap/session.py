@@ -93,6 +93,7 @@ class ImapSession:
                         " non-loopback host (use imaps://, or --allow-plaintext if you must)",
                         server=where)
             self._login()
+            self._compress()
         except ConnectionLost as exc:
             self.close()
             raise ConnectError(f"connection lost while logging in: {exc}", server=where) from None
@@ -100,6 +101,22 @@ class ImapSession:
             self.close()
             raise
         return self
+
+    def _compress(self) -> None:
+        """COMPRESS=DEFLATE (RFC 4978) where offered and wanted (SessionLimits.compress)."""
+        mode = self.limits.compress
+        if ("COMPRESS=DEFLATE" not in self.capabilities or mode == "never"
+                or (mode == "auto" and self.endpoint.is_loopback)):
+            return
+        try:
+            self.command(b"COMPRESS", b"DEFLATE")
+        except CommandFailed:  # [COMPRESSIONACTIVE] (TLS compression) or refused: go on plain
+            return
+        self._connected("COMPRESS").start_deflate(self._protocol.restart_reading())
+
+    @property
+    def compressed(self) -> bool:
+        return self._transport is not None and self._transport.compressed
 
     def _start_tls(self) -> None:
         self._connected("STARTTLS").start_tls(tls_context(self.tls.verify, self.tls.ca_file),

@@ -15,6 +15,11 @@ Two limits a plain buffered reader cannot give:
 - a cap on literals (`max_literal`, applied by protocol.ResponseReader): a server announcing
   2 GB costs the time to drain it, never the memory.
 
+After COMPRESS=DEFLATE (RFC 4978, `start_deflate`) both directions are raw DEFLATE streams:
+what is sent is compressed and flushed per send (the server waits for each command), what
+is received is inflated at most `_CHUNK` bytes at a time (a hostile server's small packet
+never becomes a large buffer). Everything above sees plain IMAP either way.
+
 `tls_context()` is also what the relay's SMTP upstreams use: one TLS policy for the project.
 """
 
@@ -25,6 +30,7 @@ import io
 import socket
 import ssl
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +47,9 @@ class SessionLimits:
     command_timeout: float = 300.0  # per command, plus one second per `min_rate` bytes read
     min_rate: int = 16 << 10
     max_literal: int = 256 << 20  # larger literals are skipped, never held in memory
+    # COMPRESS=DEFLATE where the server offers it: "auto" (not to a loopback address: no link
+    # to save there, only CPU to spend), "always", "never"
+    compress: str = "auto"
 
 
 def tls_context(verify: bool = True, ca_file: str | Path | None = None) -> ssl.SSLContext:
@@ -103,6 +112,20 @@ class Transport:
         self.limits = limits
         self.server = server
         self._deadline = _Deadline(limits.command_timeout, limits.min_rate)
+        self._deflate: Any = None  # zlib compress/decompress objects once COMPRESS is on
+        self._inflate: Any = None
+        self._plain = memoryview(b"")  # inflated, not yet handed over
+
+    @property
+    def compressed(self) -> bool:
+        return self._deflate is not None
+
+    def start_deflate(self, received: bytes) -> None:
+        """COMPRESS=DEFLATE from now on; `received`: bytes already read past the server's OK
+        (the start of its compressed stream)."""
+        self._deflate = zlib.compressobj(1, zlib.DEFLATED, -15)  # level 1: CPU is dearer
+        self._inflate = zlib.decompressobj(-15)                  # than the bytes it saves
+        self._plain = memoryview(self._inflate.decompress(received, _CHUNK))
 
     @classmethod
     def connect(cls, host: str, port: int, limits: SessionLimits, server: str) -> Transport:
@@ -165,8 +188,13 @@ class Transport:
     def send(self, pieces: Sequence[bytes], command: str) -> None:
         sock = self._connected(command)
         limits = self.limits
+        deflate = self._deflate
         with self._mapped(command):
-            for piece in pieces:
+            for n, piece in enumerate(pieces):
+                if deflate is not None:
+                    piece = deflate.compress(piece)
+                    if n == len(pieces) - 1:
+                        piece += deflate.flush(zlib.Z_SYNC_FLUSH)
                 # sendall's timeout bounds the whole call: allow for the size at the minimum rate
                 sock.settimeout(max(limits.read_timeout, limits.command_timeout
                                     + len(piece) / max(1, limits.min_rate)))
@@ -202,6 +230,24 @@ class Transport:
         return data
 
     def _recv(self, sock: socket.socket, into: memoryview | None) -> int | bytes:
+        if self._inflate is None:
+            return self._recv_raw(sock, into)
+        while not self._plain:
+            inflate = self._inflate
+            tail = inflate.unconsumed_tail
+            raw = tail if tail else self._recv_raw(sock, None)
+            assert isinstance(raw, bytes)
+            self._plain = memoryview(inflate.decompress(raw, _CHUNK))
+            if inflate.eof:
+                raise _Closed  # the server ended its stream: nothing can follow
+        count = len(self._plain) if into is None else min(len(into), len(self._plain))
+        piece, self._plain = self._plain[:count], self._plain[count:]
+        if into is None:
+            return piece.tobytes()
+        into[:count] = piece
+        return count
+
+    def _recv_raw(self, sock: socket.socket, into: memoryview | None) -> int | bytes:
         deadline = self._deadline
         remaining = deadline.remaining()
         if remaining <= 0:
