@@ -1,0 +1,195 @@
+"""WAN benchmark (issue 16 §2, §3): the copy bench's mailbox through emulated links
+(testbed.link: a one-way delay and an optional rate cap, both directions), mailferry against
+mbsync, Dovecot's dsync (imapc) and imapsync through the same links, in one run.
+
+Cases (RTT = twice the one-way delay):
+  far-source   source 50 ms away, target 2 ms: initial copy, then a no-change re-run
+  both-far     source and target 50 ms away: initial copy, then a no-change re-run
+  thin-pipe    source behind 20 Mbit/s (2 ms), target 2 ms; both Dovecots offer
+               COMPRESS=DEFLATE: mailferry with and without it, imapsync with it (--compress1
+               --compress2), mbsync and dsync (neither speaks COMPRESS)
+Each copy is checked (sha256 of BODY[], flags, INTERNALDATE per folder, as copy_bench).
+Only 127.0.0.1 is used; imapsync is found through $IMAPSYNC, PATH or /work/peers/imapsync
+(its column is skipped without it). Run: `.venv/bin/python bench/wan_bench.py --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
+
+from copy_bench import PASSWORD, compare, generate, seed_fast, timed  # noqa: E402
+
+from testbed import Dovecot, DovecotUser, snapshot  # noqa: E402
+from testbed.link import Link  # noqa: E402
+from testbed.matrix import find_imapsync  # noqa: E402
+
+CASES = {  # one-way delays (s) and rate (bit/s) of the source's and the target's link
+    "far-source": (0.025, 0.001, None),
+    "both-far": (0.025, 0.025, None),
+    "thin-pipe": (0.001, 0.001, 20e6),
+}
+
+
+@dataclass
+class Row:
+    case: str
+    tool: str
+    seconds: float
+    rerun: float | None
+    exact: str
+
+
+def mailferry(source: int, target: int, user: str, work: Path, compress: str,
+              ) -> tuple[float, float]:
+    env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": PASSWORD,
+           "MAILFERRY_TARGET_PASSWORD": PASSWORD}
+    args = [str(REPO / ".venv/bin/mailferry"), "copy", f"imap://alice@127.0.0.1:{source}",
+            f"imap://{user}@127.0.0.1:{target}", "--state", str(work / f"{user}.db"),
+            "--compress", compress, "--json"]
+    first = timed(args, env)
+    return first[0], timed(args, env)[0]
+
+
+def mbsync(source: int, target: int, user: str, work: Path) -> tuple[float, float]:
+    state = work / f"mbsync-{user}"
+    state.mkdir()
+    config = work / f"mbsyncrc-{user}"
+    config.write_text(f"""IMAPAccount src
+Host 127.0.0.1
+Port {source}
+User alice
+Pass {PASSWORD}
+SSLType None
+AuthMechs LOGIN
+PipelineDepth 50
+
+IMAPStore src
+Account src
+
+IMAPAccount dst
+Host 127.0.0.1
+Port {target}
+User {user}
+Pass {PASSWORD}
+SSLType None
+AuthMechs LOGIN
+PipelineDepth 50
+
+IMAPStore dst
+Account dst
+
+Channel copy
+Far :src:
+Near :dst:
+Patterns *
+Create Near
+Sync Pull
+SyncState {state}/
+CopyArrivalDate yes
+""")
+    config.chmod(0o600)
+    args = ["mbsync", "-q", "-c", str(config), "copy"]
+    return timed(args)[0], timed(args)[0]
+
+
+def dsync(target_server: Dovecot, source: int, user: str) -> tuple[float, float]:
+    # dsync runs inside the target's Dovecot: only the source side goes through a link
+    args = ["doveadm", "-c", str(target_server.base / "dovecot.conf"),
+            "-o", "imapc_host=127.0.0.1", "-o", f"imapc_port={source}",
+            "-o", "imapc_user=alice", "-o", f"imapc_password={PASSWORD}",
+            "-o", "imapc_features=rfc822.size fetch-headers modseq",
+            "-o", "mail_prefetch_count=20", "backup", "-R", "-u", user, "imapc:"]
+    return timed(args)[0], timed(args)[0]
+
+
+def imapsync(tool: str, source: int, target: int, user: str, work: Path,
+             compress: bool) -> tuple[float, float]:
+    passfile = work / "imapsync-pass"
+    passfile.write_text(PASSWORD + "\n")
+    args = [tool, "--host1", "127.0.0.1", "--port1", str(source), "--user1", "alice",
+            "--passfile1", str(passfile), "--host2", "127.0.0.1", "--port2", str(target),
+            "--user2", user, "--passfile2", str(passfile), "--nossl1", "--nossl2",
+            "--notls1", "--notls2", "--nolog", "--noreleasecheck", "--tmpdir", str(work)]
+    if compress:
+        args += ["--compress1", "--compress2"]
+    return timed(args)[0], timed(args)[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--tools", default="mailferry,mbsync,dsync,imapsync")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    options = parser.parse_args()
+    cases = options.cases.split(",")
+    tools = options.tools.split(",")
+    imapsync_tool = find_imapsync() if "imapsync" in tools else None
+    if "imapsync" in tools and imapsync_tool is None:
+        print("imapsync not found ($IMAPSYNC, PATH, /work/peers/imapsync): column skipped")
+        tools.remove("imapsync")
+    runs = [(case, tool, variant) for case in cases for tool in tools
+            for variant in (("never", "always") if case == "thin-pipe" and tool in
+                            ("mailferry",) else (None,))]
+    users = [DovecotUser(f"u{n}", PASSWORD) for n in range(len(runs))]
+    work = Path(tempfile.mkdtemp(prefix="mf-wan-"))
+    messages = generate(options.messages)
+    total_mb = sum(len(m.raw) for m in messages) / 1e6
+    print(f"mailbox: {len(messages)} messages, {total_mb:.0f} MB")
+    rows: list[Row] = []
+    with Dovecot(users=[DovecotUser("alice", PASSWORD)], compress=True) as source, \
+            Dovecot(users=users, compress=True) as target:
+        seed_fast(source, "alice", messages)
+        expected = snapshot(source.host, source.port, "alice", PASSWORD)
+        for n, (case, tool, variant) in enumerate(runs):
+            user = f"u{n}"
+            src_delay, dst_delay, rate = CASES[case]
+            with ExitStack() as links:
+                src = links.enter_context(Link(source.host, source.port, delay=src_delay,
+                                               rate=rate)).port
+                dst = links.enter_context(Link(target.host, target.port, delay=dst_delay)).port
+                if tool == "mailferry":
+                    first, again = mailferry(src, dst, user, work, variant or "always")
+                    name = "mailferry" + (f" (compress {variant})" if variant else "")
+                elif tool == "mbsync":
+                    first, again = mbsync(src, dst, user, work)
+                    name = "mbsync"
+                elif tool == "dsync":
+                    first, again = dsync(target, src, user)
+                    name = "dsync (imapc)"
+                else:
+                    assert imapsync_tool is not None
+                    compress = case == "thin-pipe"
+                    first, again = imapsync(imapsync_tool, src, dst, user, work, compress)
+                    name = "imapsync" + (" (compress)" if compress else "")
+            got = snapshot(target.host, target.port, user, PASSWORD)
+            rows.append(Row(case, name, first, again, compare(expected, got)))
+            print(f"  {case} {name}: {first:.1f}s, re-run {again:.2f}s", flush=True)
+    for case in cases:
+        print(f"\n{case}\n{'tool':<28}{'initial s':>10}{'re-run s':>10}  copy")
+        mine = [r for r in rows if r.case == case]
+        for row in mine:
+            print(f"{row.tool:<28}{row.seconds:>10.2f}{row.rerun or 0:>10.2f}  {row.exact}")
+        ours = min((r for r in mine if r.tool.startswith("mailferry")), key=lambda r: r.seconds)
+        for row in mine:
+            if not row.tool.startswith("mailferry"):
+                print(f"mailferry takes {ours.seconds / row.seconds:.2f}x the time of {row.tool}"
+                      f" (re-run {ours.rerun / row.rerun if ours.rerun and row.rerun else 0:.2f}x)")
+    if options.json:
+        options.json.write_text(json.dumps([r.__dict__ for r in rows], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
