@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -190,3 +191,56 @@ def test_tls_is_verified_by_default(scheme: str, dovecot_factory: Callable[..., 
     insecure = run_cli(["copy", *urls, "--state", state, "--insecure"], source=source,
                        target=target)
     assert insecure.returncode == 0, insecure.stderr
+
+
+class _Turns:
+    """How often the client spoke after the server had (its round trips), through a proxy."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._server_last = True  # the greeting comes first
+        self._lock = threading.Lock()
+
+    def up(self, _data: bytes) -> None:
+        with self._lock:
+            self.count += self._server_last
+            self._server_last = False
+
+    def down(self, _data: bytes) -> None:
+        with self._lock:
+            self._server_last = True
+
+
+@pytest.mark.parametrize("count", [6, 70])
+def test_an_unchanged_mailbox_costs_the_same_round_trips_whatever_its_folders(
+        dovecot_factory: Callable[..., Dovecot], tmp_path: Path, count: int) -> None:
+    """Issue 16 §2: over a 50 ms link a no-change re-run is its round trips. The STATUS of
+    every folder goes at once on each side, so 6 folders and 70 cost the same."""
+    source, target = dovecot_factory(), dovecot_factory()
+    names = [f"Folder{n:02d}" for n in range(count)]
+    conn = imap_login(source.host, source.port, "alice", source.password())
+    for name in names:
+        conn.create(name)
+    conn.logout()
+    put(source, sample_mailbox(2 * count, names))
+    turns = (_Turns(), _Turns())
+    with FaultProxy(source.host, source.port, on_up=turns[0].up, on_down=turns[0].down,
+                    record=True) as src_proxy, \
+            FaultProxy(target.host, target.port, on_up=turns[1].up, on_down=turns[1].down,
+                       record=True) as tgt_proxy:
+        urls = [f"imap://alice@127.0.0.1:{src_proxy.port}",
+                f"imap://alice@127.0.0.1:{tgt_proxy.port}"]
+        state = str(tmp_path / "s.db")
+        assert run_cli(["copy", *urls, "--state", state], source=source,
+                       target=target).returncode == 0
+        turns[0].count = turns[1].count = 0
+        src_proxy.sent.clear()
+        rerun = run_cli(["copy", *urls, "--state", state, "--json"], source=source,
+                        target=target)
+        assert rerun.returncode == 0, rerun.stderr
+        statuses = src_proxy.commands().count("STATUS")
+    assert statuses == len(mailbox(source)) > count  # every folder asked
+    assert {f["status"] for f in json.loads(rerun.stdout)["folders"]} == {"unchanged"}
+    # log in (AUTHENTICATE, CAPABILITY), LIST, NAMESPACE, the STATUS window, LOGOUT
+    assert turns[0].count <= 7, turns[0].count
+    assert turns[1].count <= 7, turns[1].count

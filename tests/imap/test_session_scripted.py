@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailferry.errors import ConnectionLost
+from mailferry.errors import CommandFailed, ConnectionLost
 from mailferry.imap import AppendMessage, Credentials, ImapSession, TlsPolicy, parse_mailbox_url
 from testbed.scripted_imap import Command, ScriptedImap
 
@@ -76,3 +76,42 @@ def test_bye_ends_the_command() -> None:
         with pytest.raises(ConnectionLost, match="shutting down for maintenance") as caught:
             session.status(b"INBOX")
         assert caught.value.command == "STATUS"
+
+
+def test_pipelined_statuses_are_matched_by_name_in_any_order() -> None:
+    """STATUS of many folders goes in one window (issue 16 §2); a server may answer
+    pipelined commands in any order, leave names with spaces unquoted (GNU imap4d), refuse
+    one: each answer lands on its own folder, a refusal raises once every answer is in, and
+    the session stays in step for the next command."""
+    held: list[Command] = []
+
+    def out_of_order(command: Command) -> None:
+        name = command.args[0]
+        if name == b"First":  # answered after the others
+            held.append(command)
+            return
+        if name == b"Refused":
+            command.no("no such mailbox")
+        elif name == b"Old Mail":
+            command.send(b"* STATUS Old Mail (MESSAGES 2 UIDNEXT 3 UIDVALIDITY 5)\r\n")
+            command.ok()
+        else:
+            command.default()
+        if name == b"Last" and held:
+            held.pop().default()
+
+    with ScriptedImap(capabilities="IMAP4rev1 LITERAL+") as server:
+        server.folder("First").add(b"Subject: a\r\n\r\na\r\n")
+        server.folder("Last")
+        server.folder(NAME).add(b"Subject: b\r\n\r\nb\r\n")
+        server.script("STATUS", out_of_order)
+        session = _session(server)
+        found = session.statuses([b"First", b"Old Mail", NAME.encode(), b"Last"])
+        assert found[b"First"]["MESSAGES"] == 1
+        assert found[b"Old Mail"] == {"MESSAGES": 2, "UIDNEXT": 3, "UIDVALIDITY": 5}
+        assert found[NAME.encode()]["MESSAGES"] == 1  # a literal name: asked on its own
+        assert found[b"Last"]["MESSAGES"] == 0
+        with pytest.raises(CommandFailed, match="no such mailbox"):
+            session.statuses([b"First", b"Refused", b"Last"])
+        assert session.status(b"Last")["MESSAGES"] == 0  # still in step
+        session.logout()

@@ -91,6 +91,9 @@ class LocalSource:
         return {"MESSAGES": len(folder.messages), "UIDNEXT": folder.uidnext,
                 "UIDVALIDITY": folder.uidvalidity}
 
+    def statuses(self, mailboxes: Sequence[bytes]) -> dict[bytes, dict[str, int]]:
+        return {mailbox: self.status(mailbox) for mailbox in mailboxes}
+
     def examine(self, mailbox: bytes) -> Selected:
         folder = self._folder(mailbox)
         self._selected = folder

@@ -183,17 +183,24 @@ class MailboxCopy:
                 elif pair.subscribe and pair.target_wire not in target_subscribed:
                     tgt_session.subscribe(pair.target_wire)
         work: list[_Work] = []
-        for pair in plan.pairs:
-            if pair.target_wire in refused:
-                continue
+        pairs = [p for p in plan.pairs if p.target_wire not in refused]
+        for pair in pairs:
             if not pair.source.selectable:
                 summary.folders.append(FolderResult(pair.source.display, pair.target_display,
                                                     FolderStatus.SYNCED,
                                                     note="not selectable: created only"))
-                continue
-            status = src_session.status(pair.source.wire)
-            state = self.store.folder(self._pair_id, pair.source.wire)
-            if self._unchanged(state, pair, status, src_session, tgt_session):
+        pairs = [p for p in pairs if p.source.selectable]
+        # every STATUS at once on each side: a fixed number of round trips, not two per folder
+        statuses = src_session.statuses([p.source.wire for p in pairs])
+        states = {p.source.wire: self.store.folder(self._pair_id, p.source.wire) for p in pairs}
+        candidates = [p.target_wire for p in pairs
+                      if self._source_unchanged(states[p.source.wire], p,
+                                                statuses[p.source.wire], src_session)]
+        targets = tgt_session.statuses(candidates) if candidates else {}
+        for pair in pairs:
+            status = statuses[pair.source.wire]
+            state = states[pair.source.wire]
+            if self._unchanged(state, targets.get(pair.target_wire)):
                 summary.folders.append(FolderResult(pair.source.display, pair.target_display,
                                                     FolderStatus.UNCHANGED, note=pair.note))
                 continue
@@ -223,17 +230,22 @@ class MailboxCopy:
             report.error = str(exc)
             log.warning("mirror pass failed: %s", exc)
 
-    def _unchanged(self, state: FolderState | None, pair: FolderPair, status: dict[str, int],
-                   src: MessageSource, tgt: ImapSession) -> bool:
-        """One STATUS per side tells a folder nobody touched since the last run. Without
-        CONDSTORE a flag change would not show, so such folders are always looked at."""
-        if (state is None or not state.complete or self.options.dry_run
-                or state.target_name != pair.target_wire or not src.condstore
-                or (state.src_uidvalidity, state.src_uidnext, state.src_highestmodseq)
-                != (status.get("UIDVALIDITY"), status.get("UIDNEXT"), status.get("HIGHESTMODSEQ"))):
-            return False
-        target = tgt.status(pair.target_wire)
-        return (state.tgt_uidvalidity, state.tgt_uidnext, state.tgt_messages) == (
+    def _source_unchanged(self, state: FolderState | None, pair: FolderPair,
+                          status: dict[str, int], src: MessageSource) -> bool:
+        """The source side of `_unchanged`. Without CONDSTORE a flag change would not show,
+        so such folders are always looked at."""
+        return not (state is None or not state.complete or self.options.dry_run
+                    or state.target_name != pair.target_wire or not src.condstore
+                    or (state.src_uidvalidity, state.src_uidnext, state.src_highestmodseq)
+                    != (status.get("UIDVALIDITY"), status.get("UIDNEXT"),
+                        status.get("HIGHESTMODSEQ")))
+
+    @staticmethod
+    def _unchanged(state: FolderState | None, target: dict[str, int] | None) -> bool:
+        """One STATUS per side tells a folder nobody touched since the last run: `target` is
+        the target's, asked only where the source's matched the state (`_source_unchanged`)."""
+        return state is not None and target is not None and (
+            state.tgt_uidvalidity, state.tgt_uidnext, state.tgt_messages) == (
             target.get("UIDVALIDITY"), target.get("UIDNEXT"), target.get("MESSAGES"))
 
     def _unfiled_only(self, pair: FolderPair) -> bool:

@@ -64,6 +64,9 @@ class MessageSource(Protocol):
 
     def status(self, mailbox: bytes) -> dict[str, int]: ...
 
+    def statuses(self, mailboxes: Sequence[bytes]) -> dict[bytes, dict[str, int]]:
+        """`status` of each, at once where the source can (pipelined over IMAP)."""
+
     def examine(self, mailbox: bytes) -> Selected: ...
 
     def uids(self, first: int = 1) -> list[int]:
@@ -131,6 +134,9 @@ class ImapSource:
 
     def status(self, mailbox: bytes) -> dict[str, int]:
         return self.session.status(mailbox)
+
+    def statuses(self, mailboxes: Sequence[bytes]) -> dict[bytes, dict[str, int]]:
+        return self.session.statuses(mailboxes)
 
     def examine(self, mailbox: bytes) -> Selected:
         selected = self.session.select(mailbox, readonly=True)

@@ -150,6 +150,21 @@ def personal_namespace(untagged: Sequence[Response] | None,
     return Namespace(b"", delimiter)
 
 
+def statuses_of(untagged: Sequence[Response], asked: Sequence[bytes],
+                ) -> dict[bytes, dict[str, int]]:
+    """The `* STATUS` answers among `untagged`, by the name asked for (a server may send
+    them in any order when it runs pipelined commands at once; GNU imap4d leaves names with
+    spaces unquoted, so a name matches when it reads the same word by word)."""
+    by_words = {tuple(name.split()): name for name in asked}
+    found: dict[bytes, dict[str, int]] = {}
+    for tokens in iter_untagged(untagged, b"STATUS"):
+        name, items = parse_status(tokens)
+        key = name if name in asked else by_words.get(tuple(name.split()))
+        if key is not None:
+            found[key] = items
+    return found
+
+
 def status_items(untagged: Sequence[Response]) -> dict[str, int] | None:
     """`* STATUS INBOX (MESSAGES 3 UIDNEXT 4)` -> {"MESSAGES": 3, ...}; None if absent."""
     for tokens in iter_untagged(untagged, b"STATUS"):

@@ -48,6 +48,7 @@ from mailferry.imap.transport import SessionLimits, Transport, tls_context
 from mailferry.imap.wire import FetchItem, ListEntry, Namespace, Response, parse_fetch
 from mailferry.urls import ServerURL
 
+STATUS_WINDOW = 200  # STATUS commands in flight at once (~12 KB out, ~25 KB back)
 # commands that change a mailbox: each piece of them is sent only if the write guard allows
 _WRITES = frozenset({"APPEND", "STORE", "UID STORE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE",
                      "UNSUBSCRIBE", "EXPUNGE", "UID EXPUNGE", "COPY", "UID COPY", "MOVE",
@@ -317,15 +318,80 @@ class ImapSession:
         namespace = self.command(b"NAMESPACE")[0] if "NAMESPACE" in caps else None
         return entries, subscribed, results.personal_namespace(namespace, entries)
 
-    def status(self, mailbox: bytes) -> dict[str, int]:
+    def _status_items(self) -> bytes:
         items = b"(MESSAGES UIDNEXT UIDVALIDITY"
         items += b" HIGHESTMODSEQ" if "CONDSTORE" in self.capabilities else b""
-        items += b" SIZE)" if "STATUS=SIZE" in self.capabilities else b")"  # RFC 8438: bytes
-        found = results.status_items(self.command(b"STATUS", astring(mailbox), items)[0])
+        return items + (b" SIZE)" if "STATUS=SIZE" in self.capabilities else b")")  # RFC 8438
+
+    def status(self, mailbox: bytes) -> dict[str, int]:
+        found = results.status_items(self.command(b"STATUS", astring(mailbox),
+                                                  self._status_items())[0])
         if found is None:
             raise ProtocolError(f"STATUS {mailbox!r} returned no status",
                                 server=str(self.endpoint), command="STATUS")
         return found
+
+    def statuses(self, mailboxes: Sequence[bytes], *, window: int = STATUS_WINDOW,
+                 ) -> dict[bytes, dict[str, int]]:
+        """STATUS of many mailboxes, `window` commands sent before their answers are read:
+        a round trip per window instead of one per mailbox (a no-change re-run over a 50 ms
+        link spent most of its time waiting for STATUS answers one by one). The window keeps
+        both sides' socket buffers from filling while neither reads. A name that needs a
+        synchronising literal goes alone. A refused STATUS raises once its window is read
+        (the connection stays in step)."""
+        found: dict[bytes, dict[str, int]] = {}
+        items = self._status_items()
+        plus = "LITERAL+" in self.capabilities
+        alone: list[bytes] = []
+        for start in range(0, len(mailboxes), window):
+            chunk = mailboxes[start:start + window]
+            tags: list[bytes] = []
+            lines: list[bytes] = []
+            for mailbox in chunk:
+                tag, frames = self._protocol.command(b"STATUS", (astring(mailbox), items),
+                                                     name="STATUS", literal_plus=plus)
+                if len(frames) > 1:  # it would wait for "+" while other answers arrive
+                    alone.append(mailbox)
+                    continue
+                tags.append(tag)
+                lines.append(b"".join(frames[0]))
+            if not tags:
+                continue
+            self._start([b"".join(lines)])  # one write: the server gets the window at once
+            found.update(results.statuses_of(self._finish_all(tags), chunk))
+        for mailbox in alone:
+            found[mailbox] = self.status(mailbox)
+        missing = [m for m in mailboxes if m not in found]
+        if missing:
+            raise ProtocolError(f"STATUS {missing[0]!r} returned no status",
+                                server=str(self.endpoint), command="STATUS")
+        return found
+
+    def _finish_all(self, tags: list[bytes]) -> list[Response]:
+        """Read up to the tagged replies of all of `tags`, in whatever order they come (a
+        server may run pipelined commands at once); their untagged responses. The first
+        refusal raises once all are in."""
+        waiting = list(tags)
+        untagged: list[Response] = []
+        failure: CommandFailed | None = None
+        while waiting:
+            response = self._read_response()
+            head = response.head
+            for tag in waiting:
+                tagged = tagged_reply(head, tag)
+                if tagged is not None:
+                    waiting.remove(tag)
+                    if tagged.status != b"OK":
+                        failure = failure or self._protocol.failure(tagged)
+                    break
+            else:
+                if is_bye(head):
+                    raise self._lost(head)
+                if head.startswith(b"*"):
+                    untagged.append(response)
+        if failure is not None:
+            raise failure
+        return untagged
 
     def create_mailbox(self, mailbox: bytes, *, subscribe: bool) -> None:
         """CREATE (a mailbox that exists already is fine), SUBSCRIBE if asked."""
