@@ -17,7 +17,10 @@ import socket
 import threading
 import time
 
-_READ = 16 << 10  # small reads keep the pacing smooth at a few Mbit/s
+# small reads keep the pacing smooth at a few Mbit/s; without a rate cap, large ones keep
+# the proxy (Python threads) from becoming the link's bottleneck
+_READ_PACED = 16 << 10
+_READ = 256 << 10
 
 
 class _Pipe:
@@ -50,7 +53,7 @@ class _Direction:
     def read_loop(self) -> None:
         try:
             while True:
-                data = self.src.recv(_READ)
+                data = self.src.recv(_READ_PACED if self.pipe.rate else _READ)
                 now = time.monotonic()
                 with self.cond:
                     while self.queued >= self.window and not self.closed:
