@@ -107,7 +107,7 @@ def test_users_csv_defaults_and_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "where", "message"), [
-    ("user,target\n", "users.csv:1", "header must be"),
+    ("user,target\n", "users.csv:1", "header must name the source login"),
     (USERS + "carl,x,y\n", "users.csv:4", "expected 4 columns"),
     (USERS + "ana,other,sales,\n", "users.csv:4", "already on line 2"),
     (USERS + "carl,ana.new,sales,\n", "users.csv:4", "already on line 2"),

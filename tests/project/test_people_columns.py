@@ -28,8 +28,9 @@ def test_optional_columns_load_and_survive_a_wave_assignment(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(("header", "row", "message"), [
-    (f"{HEAD},nickname", "a@x,,d,,n", "header must be"),
-    (f"{HEAD},name,name", "a@x,,d,,n,n", "header must be"),
+    ("nickname,department", "n,d", "header must name the source login"),
+    (f"{HEAD},name,name", "a@x,,d,,n,n", "names name again"),
+    (f"{HEAD},office,office", "a@x,,d,,n,n", "a name of its own"),
     (f"{HEAD},timezone", "a@x,,d,,Mars/Olympus", "timezone 'Mars/Olympus'"),
     (f"{HEAD},language", "a@x,,d,,french!", "language 'french!'"),
     (f"{HEAD},notify_address", "a@x,,d,,a b@x", "notify_address"),

@@ -7,7 +7,6 @@ missing password or token is a ConfigError before the first mailbox starts.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from mailferry.errors import ConfigError
 from mailferry.imap import Account, Credentials, TlsPolicy
@@ -43,9 +42,8 @@ class AccountFactory:
         self.tls = tls or TlsPolicy()
         self.sides = [self._side("source", settings.source), self._side("target", settings.target)]
         needs_passwords = any(side.auth == "password" for side in self.sides)
-        if needs_passwords and settings.secrets_file is None:
-            raise ConfigError("[users] secrets: needed for auth = \"password\"",
-                              where=str(settings.path))
+        # without [users] secrets, passwords can only come from a Password column of
+        # users.csv (source side): `check` names each user that has none
         self.secrets: dict[str, UserSecrets] = (
             load_secrets(settings.secrets_file)
             if needs_passwords and settings.secrets_file is not None else {})
@@ -100,10 +98,15 @@ class AccountFactory:
         password = None
         if entry is not None:
             password = entry.source_password if side.name == "source" else entry.target_password
+        if not password and side.name == "source":
+            password = user.source_password  # users.csv's Password column
         if not password:
-            path: Path | None = self.settings.secrets_file
+            if self.settings.secrets_file is None:
+                raise ConfigError(f"[users] secrets: needed for auth = \"password\" (no "
+                                  f"{side.name}_password for {user.source_user!r})",
+                                  where=str(self.settings.path))
             raise ConfigError(f"no {side.name}_password for {user.source_user!r} (users.csv "
-                              f"line {user.line})", where=str(path))
+                              f"line {user.line})", where=str(self.settings.secrets_file))
         return password
 
 

@@ -131,19 +131,23 @@ def print_status(report: ProjectReport, console: Console, zone: ZoneInfo) -> Non
                    if wave.counts[s]),
                  str(sum(u.messages for u in wave.users)),
                  human_bytes(sum(u.bytes for u in wave.users))] for wave in report.waves])
+    own = list(dict.fromkeys(name for u in report.users for name, _ in u.user.extra))
     rows: list[list[str | Text]] = []
     for user in report.users:
         record = user.record
         errors = record.error or "" if record else ""
         if record and record.failed:
             errors = f"{record.failed} messages failed" + (f"; {errors}" if errors else "")
+        mine = dict(user.user.extra)
         rows.append([
             user.user.source_user, user.user.wave or "-", user.user.department or "-",
+            *(mine.get(name, "") for name in own),
             styled(user.status, _STYLE.get(user.status, "")), str(user.messages),
             human_bytes(user.bytes), _when(record.last_sync if record else None, zone),
             errors])
     print_rows(console, "Mailboxes",
-               [Column("user"), Column("wave"), Column("department"), Column("status"),
+               [Column("user"), Column("wave"), Column("department"),
+                *(Column(name) for name in own), Column("status"),
                 Column("messages", "right"), Column("size", "right"), Column("last sync"),
                 Column("errors", wrap=True)], rows)
 

@@ -8,7 +8,10 @@
 Optional columns after these, in any order, for the notices to users (`mailferry notify`):
 `name` (how to greet them), `language` (en, fr, ...), `timezone` (an IANA zone: dates in
 their notices are in it), `notify_address` (where notices go; default their source
-address). Every problem is a ConfigError naming file:line. Parsing is the csv module and a
+address). Any other column is the admin's own: kept (also by --draw-pilot) and shown in
+status and the report. Exports such as Microsoft 365's (`EmailAddress,UserName,Password`)
+are read as they are (ALIASES); a UTF-8 BOM is fine. Every problem is a ConfigError naming
+file:line. Parsing is the csv module and a
 dict: thousands of rows load in milliseconds.
 """
 
@@ -21,13 +24,24 @@ import re
 import tempfile
 import zoneinfo
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mailferry.errors import ConfigError
 
 HEADER = ("source_user", "target_user", "department", "wave")
 OPTIONAL_COLUMNS = ("name", "language", "timezone", "notify_address")
+PASSWORD = "source_password"  # a login password in users.csv itself (export files have one)
+# Column names of the CSV files admins already have (Microsoft 365's IMAP migration batch:
+# EmailAddress = the new mailbox, UserName = the old login, Password = the old password),
+# compared without case or spaces.
+ALIASES = {
+    "username": "source_user", "sourceuser": "source_user", "login": "source_user",
+    "sourceemail": "source_user", "emailaddress": "target_user", "targetuser": "target_user",
+    "targetemail": "target_user", "userprincipalname": "target_user",
+    "password": PASSWORD, "sourcepassword": PASSWORD, "dept": "department",
+    "displayname": "name", "batch": "wave",
+}
 _LANGUAGE = re.compile(r"^[a-z]{2,3}([_-][A-Za-z]{2,4})?$")
 _WAVE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -43,6 +57,8 @@ class MailboxUser:
     language: str = ""
     timezone: str = ""
     notify_address: str = ""
+    extra: tuple[tuple[str, str], ...] = ()  # the admin's own columns: (name, value), in order
+    source_password: str = field(default="", repr=False)  # a Password column: never shown
 
 
 def check_wave_name(name: str) -> str:
@@ -62,14 +78,9 @@ def load_users(path: Path) -> list[MailboxUser]:
 
 
 def parse_users(text: str, path: Path = Path("users.csv")) -> list[MailboxUser]:
-    rows = csv.reader(io.StringIO(text, newline=""))
-    header = next(rows, None)
-    columns = tuple(h.strip().lower() for h in header or ())
-    extra = columns[len(HEADER):]
-    if columns[:len(HEADER)] != HEADER or len(set(extra)) != len(extra) or any(
-            c not in OPTIONAL_COLUMNS for c in extra):
-        raise ConfigError(f"header must be {','.join(HEADER)}, then any of "
-                          f"{','.join(OPTIONAL_COLUMNS)}", where=f"{path}:1")
+    rows = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    header = next(rows, None) or []
+    columns = header_columns(header, path)
     users: list[MailboxUser] = []
     seen: dict[str, int] = {}
     targets: dict[str, int] = {}
@@ -80,9 +91,12 @@ def parse_users(text: str, path: Path = Path("users.csv")) -> list[MailboxUser]:
             continue
         if len(row) != len(columns):
             raise ConfigError(f"expected {len(columns)} columns, got {len(row)}", where=where)
-        source, target, department, wave = (cell.strip() for cell in row[:len(HEADER)])
-        optional = _optional_cells(dict(zip(extra, (c.strip() for c in row[len(HEADER):]),
-                                            strict=True)), where)
+        cells = {key: cell.strip() for key, cell in zip(columns, row, strict=True) if key}
+        source, target, department, wave = (cells.get(key, "") for key in HEADER)
+        optional = _optional_cells({k: cells.get(k, "") for k in OPTIONAL_COLUMNS
+                                    if k in cells}, where)
+        extra = tuple((name.strip(), cell.strip()) for name, key, cell
+                      in zip(header, columns, row, strict=True) if key is None)
         if not source:
             raise ConfigError("source_user: empty", where=where)
         target = target or source
@@ -102,8 +116,32 @@ def parse_users(text: str, path: Path = Path("users.csv")) -> list[MailboxUser]:
             raise ConfigError(f"target_user {target!r} already on line {targets[target]}",
                               where=where)
         seen[source] = targets[target] = line
-        users.append(MailboxUser(source, target, department, wave, line, **optional))
+        users.append(MailboxUser(source, target, department, wave, line, **optional,
+                                 extra=extra, source_password=cells.get(PASSWORD, "")))
     return users
+
+
+def header_columns(header: list[str], path: Path) -> list[str | None]:
+    """Each header cell's meaning: one of ours (HEADER, OPTIONAL_COLUMNS, PASSWORD), named
+    as we do or as the exports admins have (ALIASES), or None: a column of the admin's own,
+    kept and shown as it is."""
+    columns: list[str | None] = []
+    for cell in header:
+        name = cell.strip().lower().replace(" ", "")
+        key = name if name in (*HEADER, *OPTIONAL_COLUMNS, PASSWORD) else ALIASES.get(name)
+        if key is not None and key in columns:
+            raise ConfigError(f"header: {cell.strip()!r} names {key} again", where=f"{path}:1")
+        columns.append(key)
+    if "source_user" not in columns:
+        raise ConfigError(f"header must name the source login: {','.join(HEADER)} (then any "
+                          f"of {','.join(OPTIONAL_COLUMNS)} and columns of your own), or an "
+                          "export's names such as UserName,EmailAddress,Password",
+                          where=f"{path}:1")
+    names = [cell.strip() for cell, key in zip(header, columns, strict=True) if key is None]
+    if len(set(names)) != len(names) or "" in names:
+        raise ConfigError("header: each column of your own needs a name of its own",
+                          where=f"{path}:1")
+    return columns
 
 
 def _optional_cells(cells: dict[str, str], where: str) -> dict[str, str]:
@@ -142,11 +180,14 @@ def write_users(path: Path, users: Iterable[MailboxUser]) -> None:
     users = list(users)
     # an optional column is kept when any user has a value in it
     extra = [c for c in OPTIONAL_COLUMNS if any(getattr(u, c) for u in users)]
-    writer.writerow((*HEADER, *extra))
+    extra += [PASSWORD] if any(u.source_password for u in users) else []
+    own = list(dict.fromkeys(name for u in users for name, _ in u.extra))
+    writer.writerow((*HEADER, *extra, *own))
     for user in users:
         target = "" if user.target_user == user.source_user else user.target_user
+        mine = dict(user.extra)
         writer.writerow((user.source_user, target, user.department, user.wave,
-                         *(getattr(user, c) for c in extra)))
+                         *(getattr(user, c) for c in extra), *(mine.get(n, "") for n in own)))
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:

@@ -43,6 +43,7 @@ class UserStatus:
         return {
             "source_user": self.user.source_user, "target_user": self.user.target_user,
             "department": self.user.department, "wave": self.user.wave,
+            "columns": dict(self.user.extra),  # the admin's own columns of users.csv
             "status": self.status, "messages": self.messages, "bytes": self.bytes,
             "passes": record.passes if record else 0,
             "last_pass_messages": record.last_messages if record else 0,
