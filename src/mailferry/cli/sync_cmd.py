@@ -6,6 +6,7 @@ synced, 1 otherwise (failed, paused, or waiting for a window), 2 for bad input.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
@@ -19,19 +20,30 @@ from rich.progress import Progress, TaskID
 from mailferry.batch import (
     AccountFactory,
     BatchRunner,
+    MailboxJob,
     WindowSchedule,
     build_jobs,
     concurrency_for,
     select_mailboxes,
 )
-from mailferry.engine import FolderResult, Reporter
+from mailferry.engine import (
+    CopySummary,
+    FolderResult,
+    MailboxCopy,
+    Reporter,
+    SilentReporter,
+    imap_source,
+)
+from mailferry.errors import MailferryError
 from mailferry.imap import TlsPolicy
-from mailferry.project import MailboxUser
+from mailferry.project import MailboxUser, ProjectSettings
 from mailferry.report import build_report
 from mailferry.store import LeaseTimes, PassOutcome, ProjectState, StateStore
 
-from .output import advance, make_console, print_json, progress_bars
+from .output import advance, line, make_console, print_json, progress_bars, styled
 from .project_cmd import load_project, print_status, project_argument
+
+log = logging.getLogger("mailferry.sync")
 
 
 class _MailboxBar:
@@ -112,6 +124,45 @@ class LiveBatchReporter:
             self.console.print(f"outside the maintenance windows: waiting until {opens_at}")
 
 
+def print_dry_run(settings: ProjectSettings, jobs: list[MailboxJob], *, as_json: bool) -> int:
+    """Each selected mailbox's plan, one after another: the copy engine's dry run (it
+    creates no folder and appends nothing) on a copy of the state held in memory. Exit 1
+    if a mailbox could not be planned (its error said), else 0."""
+    plans: dict[str, CopySummary | str] = {}
+    store = StateStore.open(settings.sync.state, readonly=True)
+    try:
+        for job in jobs:
+            try:
+                source, target = job.accounts()
+                plans[job.user.source_user] = MailboxCopy(
+                    imap_source(source), target, store,
+                    dataclasses.replace(job.options, dry_run=True), SilentReporter()).run()
+            except MailferryError as exc:
+                plans[job.user.source_user] = str(exc)
+    finally:
+        store.close()
+    if as_json:
+        print_json({"dry_run": True, "mailboxes": {
+            user: ({"error": plan} if isinstance(plan, str) else plan.to_json())
+            for user, plan in plans.items()}})
+    else:
+        console = make_console()
+        for user, plan in plans.items():
+            if isinstance(plan, str):
+                console.print(line(styled(user, "bold"), ": cannot plan: ", plan))
+                continue
+            console.print(line(styled(user, "bold"), f": would copy {plan.total('to_copy')} "
+                               "messages; folders to create: "
+                               f"{', '.join(plan.created) or 'none'}"))
+            for folder in plan.folders:
+                console.print(f"  {folder.source} -> {folder.target}: " + (
+                    f"{folder.status}" + (f" ({folder.note})" if folder.note else "")
+                    if folder.status == "excluded" else
+                    f"{folder.to_copy} to copy, {folder.present} already there"))
+        console.print("dry run: nothing was written to the targets or the state")
+    return 1 if any(isinstance(plan, str) for plan in plans.values()) else 0
+
+
 def _stop_on_signals(stop: threading.Event, console: Console) -> None:
     def handler(signum: int, _frame: FrameType | None) -> None:
         if not stop.is_set():
@@ -141,13 +192,20 @@ def _stop_on_signals(stop: threading.Event, console: Console) -> None:
                    "copies follow the user's moves and deletions, until the user's cutover.")
 @click.option("--force", is_flag=True,
               help="Mirror mode: go on when a folder's removals exceed [sync] mirror_cap.")
+@click.option("--dry-run", is_flag=True,
+              help="Say what would be copied, per user and folder; write nothing to the "
+                   "targets or the state.")
+@click.option("--ignore-windows", is_flag=True,
+              help="Copy now even outside the [migration] windows (a pilot run, say); said "
+                   "on stderr and in the log.")
 @click.option("--insecure", is_flag=True, help="Don't verify TLS certificates (not advised).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.option("--log-file", type=click.Path(path_type=Path), default=None,
               help="Write a detailed log here.")
 def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_for_window: bool,
          wait_for_lease: bool, mailboxes: int | None, workers: int | None, mirror: bool | None,
-         force: bool, insecure: bool, as_json: bool, log_file: Path | None) -> int:
+         force: bool, dry_run: bool, ignore_windows: bool, insecure: bool, as_json: bool,
+         log_file: Path | None) -> int:
     """Copy the selected mailboxes (default: every user in users.csv). A later run copies
     only what arrived since (delta pass)."""
     settings, users = load_project(migration_file)
@@ -160,9 +218,18 @@ def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_fo
         logging.basicConfig(filename=str(log_file), level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     errors = make_console(stderr=True)
+    if dry_run:
+        return print_dry_run(settings, jobs, as_json=as_json)
     stop = threading.Event()
     _stop_on_signals(stop, errors)
     schedule = WindowSchedule(settings.windows, settings.timezone)
+    if ignore_windows and settings.windows:
+        if not schedule.is_open():
+            note = ("outside the maintenance windows: copying anyway (--ignore-windows; "
+                    f"the next window opens {schedule.next_open().isoformat(timespec='minutes')})")
+            log.warning("%s", note)
+            errors.print(note)
+        schedule = WindowSchedule((), settings.timezone)
     store = StateStore.open(settings.sync.state)
     try:
         with ProjectState.open(settings.sync.state) as state, \
