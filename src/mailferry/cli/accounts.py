@@ -71,6 +71,15 @@ def password_option(side: str) -> Callable[[F], F]:
                         help=f"File whose first line is the {side} password.")
 
 
+def master_option(side: str) -> Callable[[F], F]:
+    return click.option(
+        f"--{side}-master", metavar="USER", default=None,
+        help=f"Log in to the {side} mailbox as this master (admin) user, with its password "
+             f"(MAILFERRY_{side.upper()}_PASSWORD or --{side}-password-file): SASL PLAIN "
+             "with the URL's user as authorization identity, as Dovecot's master users "
+             "take it.")
+
+
 tls_options = _chain(
     click.option("--insecure", is_flag=True, help="Don't verify TLS certificates (not advised)."),
     click.option("--allow-plaintext", is_flag=True,
@@ -95,10 +104,19 @@ def tls_policy(insecure: bool, allow_plaintext: bool, ca_file: str | None) -> Tl
     return TlsPolicy(verify=not insecure, allow_plaintext=allow_plaintext, ca_file=ca_file)
 
 
-def make_account(side: str, url: str, password_file: Path | None, tls: TlsPolicy) -> Account:
+def make_account(side: str, url: str, password_file: Path | None, tls: TlsPolicy, *,
+                 master: str | None = None) -> Account:
+    """The URL's mailbox, logged into with its own password, or with `master`'s (then the
+    password read is the master user's)."""
     endpoint = parse_mailbox_url(url, what=f"{side} URL")
     login = endpoint.user or ""  # a mailbox URL always has one
-    return Account(endpoint, Credentials(login, read_password(side, password_file)), tls)
+    password = read_password(side, password_file)
+    if master is None:
+        return Account(endpoint, Credentials(login, password), tls)
+    if not master.strip() or any(c.isspace() or c in "\"\\" for c in master):
+        raise ConfigError(f"{master!r}: a user name, without spaces or quotes",
+                          where=f"--{side}-master")
+    return Account(endpoint, Credentials(login, password, "master", login_user=master), tls)
 
 
 def folder_filters(maps: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...],

@@ -24,6 +24,7 @@ from .accounts import (
     folder_filters,
     folder_options,
     make_account,
+    master_option,
     password_option,
     tls_options,
     tls_policy,
@@ -46,6 +47,8 @@ from .output import (
 @click.argument("target_url")
 @password_option("source")
 @password_option("target")
+@master_option("source")
+@master_option("target")
 @click.option("--state", "state_path", type=click.Path(path_type=Path),
               default=Path("mailferry-state.db"), show_default=True,
               help="SQLite file that remembers what was copied (re-runs are incremental).")
@@ -84,7 +87,8 @@ from .output import (
 @click.option("--log-file", type=click.Path(path_type=Path), default=None,
               help="Write a detailed log here.")
 def copy(source_url: str, target_url: str, source_password_file: Path | None,
-         target_password_file: Path | None, state_path: Path, maps: tuple[str, ...],
+         target_password_file: Path | None, source_master: str | None,
+         target_master: str | None, state_path: Path, maps: tuple[str, ...],
          include: tuple[str, ...], exclude: tuple[str, ...], exclude_special: tuple[str, ...],
          no_automap: bool, skip_duplicates: bool, all_mail: str, dry_run: bool, mirror: bool,
          mirror_cap: str, force: bool, workers: int,
@@ -99,8 +103,10 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     MAILFERRY_TARGET_PASSWORD or the --*-password-file options.
     """
     tls = tls_policy(insecure, allow_plaintext, ca_file)
-    source_account = make_account("source", source_url, source_password_file, tls)
-    target_account = make_account("target", target_url, target_password_file, tls)
+    source_account = make_account("source", source_url, source_password_file, tls,
+                                  master=source_master)
+    target_account = make_account("target", target_url, target_password_file, tls,
+                                  master=target_master)
     options = CopyOptions(
         filters=folder_filters(maps, include, exclude, exclude_special, no_automap),
         skip_duplicates=skip_duplicates, all_mail=all_mail, dry_run=dry_run, workers=workers,

@@ -18,6 +18,7 @@ from .accounts import (
     folder_filters,
     folder_options,
     make_account,
+    master_option,
     password_option,
     tls_options,
     tls_policy,
@@ -37,6 +38,8 @@ from .project_file import DEFAULT_FILE
               help="With --project: only this user (repeatable).")
 @password_option("source")
 @password_option("target")
+@master_option("source")
+@master_option("target")
 @folder_options
 @click.option("--deep", is_flag=True,
               help="Also compare the sha256 of every message's bytes (reads every body).")
@@ -46,7 +49,8 @@ from .project_file import DEFAULT_FILE
               default=None, help="Also write the result as a self-contained HTML page.")
 def verify(source_url: str | None, target_url: str | None, migration_file: Path | None,
            wave: str | None, names: tuple[str, ...], source_password_file: Path | None,
-           target_password_file: Path | None, maps: tuple[str, ...], include: tuple[str, ...],
+           target_password_file: Path | None, source_master: str | None,
+           target_master: str | None, maps: tuple[str, ...], include: tuple[str, ...],
            exclude: tuple[str, ...], exclude_special: tuple[str, ...], no_automap: bool,
            deep: bool, insecure: bool, allow_plaintext: bool, ca_file: str | None,
            as_json: bool, html_path: Path | None) -> int:
@@ -61,9 +65,10 @@ def verify(source_url: str | None, target_url: str | None, migration_file: Path 
         migration_file = DEFAULT_FILE  # `mailferry verify` in the project's directory
     if migration_file is not None:
         if source_url or target_url or maps or include or exclude or exclude_special \
-                or no_automap or source_password_file or target_password_file:
-            raise ConfigError("--project takes no URLs, password files or folder options "
-                              "(they come from migration.toml)")
+                or no_automap or source_password_file or target_password_file \
+                or source_master or target_master:
+            raise ConfigError("--project takes no URLs, password files, master users or "
+                              "folder options (they come from migration.toml)")
         from .verify_project import verify_project
         return verify_project(migration_file, wave, names, deep=deep, insecure=insecure,
                               as_json=as_json, html_path=html_path)
@@ -73,8 +78,10 @@ def verify(source_url: str | None, target_url: str | None, migration_file: Path 
         raise ConfigError("usage: mailferry verify SOURCE_URL TARGET_URL, or "
                           "mailferry verify --project migration.toml")
     tls = tls_policy(insecure, allow_plaintext, ca_file)
-    source = make_account("source", source_url, source_password_file, tls)
-    target = make_account("target", target_url, target_password_file, tls)
+    source = make_account("source", source_url, source_password_file, tls,
+                          master=source_master)
+    target = make_account("target", target_url, target_password_file, tls,
+                          master=target_master)
     filters = folder_filters(maps, include, exclude, exclude_special, no_automap)
     report = verify_mailbox(source, target, filters=filters, deep=deep)
     if html_path is not None:
