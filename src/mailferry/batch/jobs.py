@@ -10,7 +10,7 @@ from functools import partial
 from mailferry.batch.accounts import AccountFactory, account_urls
 from mailferry.batch.limits import Concurrency, plan_concurrency
 from mailferry.batch.runner import MailboxJob
-from mailferry.engine import CopyOptions, FolderFilters, MirrorCap
+from mailferry.engine import CopyOptions, FolderFilters, MessageFilter, MirrorCap
 from mailferry.project import FolderRules, MailboxUser, ProjectSettings
 
 
@@ -20,7 +20,8 @@ def copy_options(rules: FolderRules, workers: int, *, retries: int = 3,
     policy (connecting, preparing and each folder)."""
     filters = FolderFilters(include=rules.include, exclude=rules.exclude,
                             exclude_special=rules.exclude_special, renames=rules.map,
-                            automap=rules.automap)
+                            automap=rules.automap,
+                            messages=MessageFilter(rules.max_age, rules.min_age, rules.max_size))
     return CopyOptions(filters=filters, skip_duplicates=rules.skip_duplicates, workers=workers,
                        retries=retries, backoff=backoff)
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from mailferry.engine import FolderFilters
+from mailferry.engine import FolderFilters, MessageFilter, parse_size
 from mailferry.errors import ConfigError, ConnectError
 from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 
@@ -100,6 +100,29 @@ folder_options = _chain(
 )
 
 
+def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    try:
+        return None if value is None else parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+message_options = _chain(
+    click.option("--max-age", type=click.FloatRange(0, min_open=True), default=None,
+                 metavar="DAYS", help="Only messages that arrived in the last DAYS days "
+                 "(by INTERNALDATE); the others are counted as excluded."),
+    click.option("--min-age", type=click.FloatRange(0, min_open=True), default=None,
+                 metavar="DAYS", help="Only messages at least DAYS days old."),
+    click.option("--max-size", callback=_size, default=None, metavar="SIZE",
+                 help="Only messages of at most SIZE (bytes, or 500k, 25MB, 10MiB)."),
+)
+
+
+def message_filter(max_age: float | None, min_age: float | None,
+                   max_size: int | None) -> MessageFilter:
+    return MessageFilter(max_age=max_age, min_age=min_age, max_size=max_size)
+
+
 def tls_policy(insecure: bool, allow_plaintext: bool, ca_file: str | None) -> TlsPolicy:
     return TlsPolicy(verify=not insecure, allow_plaintext=allow_plaintext, ca_file=ca_file)
 
@@ -120,6 +143,8 @@ def make_account(side: str, url: str, password_file: Path | None, tls: TlsPolicy
 
 
 def folder_filters(maps: tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...],
-                   exclude_special: tuple[str, ...], no_automap: bool) -> FolderFilters:
+                   exclude_special: tuple[str, ...], no_automap: bool,
+                   messages: MessageFilter | None = None) -> FolderFilters:
     return FolderFilters(include=include, exclude=exclude, exclude_special=exclude_special,
-                         renames=parse_map(maps), automap=not no_automap)
+                         renames=parse_map(maps), automap=not no_automap,
+                         messages=messages or MessageFilter())

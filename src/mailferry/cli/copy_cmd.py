@@ -25,6 +25,8 @@ from .accounts import (
     folder_options,
     make_account,
     master_option,
+    message_filter,
+    message_options,
     password_option,
     tls_options,
     tls_policy,
@@ -53,6 +55,7 @@ from .output import (
               default=Path("mailferry-state.db"), show_default=True,
               help="SQLite file that remembers what was copied (re-runs are incremental).")
 @folder_options
+@message_options
 @click.option("--skip-duplicates", is_flag=True,
               help="Copy one message per fingerprint per folder (clean up duplicates).")
 @click.option("--all-mail", type=click.Choice(["unfiled", "copy"]), default="unfiled",
@@ -90,7 +93,8 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
          target_password_file: Path | None, source_master: str | None,
          target_master: str | None, state_path: Path, maps: tuple[str, ...],
          include: tuple[str, ...], exclude: tuple[str, ...], exclude_special: tuple[str, ...],
-         no_automap: bool, skip_duplicates: bool, all_mail: str, dry_run: bool, mirror: bool,
+         no_automap: bool, max_age: float | None, min_age: float | None,
+         max_size: int | None, skip_duplicates: bool, all_mail: str, dry_run: bool, mirror: bool,
          mirror_cap: str, force: bool, workers: int,
          batch_size: int, max_message_size: int, command_timeout: float, compress: str,
          insecure: bool,
@@ -108,7 +112,8 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     target_account = make_account("target", target_url, target_password_file, tls,
                                   master=target_master)
     options = CopyOptions(
-        filters=folder_filters(maps, include, exclude, exclude_special, no_automap),
+        filters=folder_filters(maps, include, exclude, exclude_special, no_automap,
+                           message_filter(max_age, min_age, max_size)),
         skip_duplicates=skip_duplicates, all_mail=all_mail, dry_run=dry_run, workers=workers,
         mirror=mirror, mirror_cap=parse_cap(mirror_cap, "--mirror-cap"), force=force,
         batch_messages=batch_size, max_message_size=max_message_size,

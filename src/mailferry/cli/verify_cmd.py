@@ -19,6 +19,8 @@ from .accounts import (
     folder_options,
     make_account,
     master_option,
+    message_filter,
+    message_options,
     password_option,
     tls_options,
     tls_policy,
@@ -41,6 +43,7 @@ from .project_file import DEFAULT_FILE
 @master_option("source")
 @master_option("target")
 @folder_options
+@message_options
 @click.option("--deep", is_flag=True,
               help="Also compare the sha256 of every message's bytes (reads every body).")
 @tls_options
@@ -52,6 +55,7 @@ def verify(source_url: str | None, target_url: str | None, migration_file: Path 
            target_password_file: Path | None, source_master: str | None,
            target_master: str | None, maps: tuple[str, ...], include: tuple[str, ...],
            exclude: tuple[str, ...], exclude_special: tuple[str, ...], no_automap: bool,
+           max_age: float | None, min_age: float | None, max_size: int | None,
            deep: bool, insecure: bool, allow_plaintext: bool, ca_file: str | None,
            as_json: bool, html_path: Path | None) -> int:
     """Compare every folder in scope: counts, sizes, each message's fingerprint, flags and
@@ -82,7 +86,8 @@ def verify(source_url: str | None, target_url: str | None, migration_file: Path 
                           master=source_master)
     target = make_account("target", target_url, target_password_file, tls,
                           master=target_master)
-    filters = folder_filters(maps, include, exclude, exclude_special, no_automap)
+    filters = folder_filters(maps, include, exclude, exclude_special, no_automap,
+                           message_filter(max_age, min_age, max_size))
     report = verify_mailbox(source, target, filters=filters, deep=deep)
     if html_path is not None:
         html_path.write_text(render_page(report), encoding="utf-8")

@@ -14,6 +14,7 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from mailferry.engine.message_filter import MessageFilter
 from mailferry.imap import ListEntry, Namespace, decode_name, encode_name
 
 SPECIAL_USES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive", "\\All", "\\Flagged")
@@ -55,6 +56,8 @@ class FolderFilters:
     exclude_special: Sequence[str] = ()
     renames: Sequence[tuple[str, str]] = ()  # --map SRC=DST, display names
     automap: bool = True
+    # by age and size, inside every folder copied (copy and verify apply the same rule)
+    messages: MessageFilter = field(default_factory=MessageFilter)
 
 
 @dataclass

@@ -36,6 +36,7 @@ class FolderResult:
     flags_updated: int = 0
     bytes: int = 0
     to_copy: int = 0  # --dry-run
+    excluded: int = 0  # left out by age or size (--max-age, --min-age, --max-size)
     seconds: float = 0.0
     keywords_dropped: Counter[str] = field(default_factory=Counter)
     error: str | None = None
@@ -128,6 +129,7 @@ class CopySummary:
                 "flags_updated": self.total("flags_updated"),
                 "bytes": self.total("bytes"),
                 "to_copy": self.total("to_copy"),
+                "excluded_by_age_or_size": self.total("excluded"),
                 "messages_per_second": round(copied / self.seconds, 1) if self.seconds else None,
                 "keywords_dropped": dict(self.keywords_dropped),
             },

@@ -105,6 +105,7 @@ class FolderSync:
         candidates = sorted((retry | set(self.source.uids(state.src_uidnext)))
                             - set(mapped) - unread)
         high = max(candidates, default=0)
+        candidates, left_out = self._by_age_and_size(candidates)
         to_copy, decided = candidates, frozenset[int]()
         if candidates and (len(self.matcher) or dry_run):
             to_copy = self._match_headers(candidates, flags, ledger)
@@ -117,8 +118,11 @@ class FolderSync:
             self.result.status = FolderStatus.PLANNED
             return self.result
         complete = ledger.complete
+        mark = max(src_sel.uidnext or 0, high + 1, state.src_uidnext)
+        if left_out:  # looked at again next time: the filter may change, mail gets older
+            mark = min(mark, min(left_out))
         self.store.finish_folder(
-            state, src_uidnext=max(src_sel.uidnext or 0, high + 1, state.src_uidnext),
+            state, src_uidnext=mark,
             src_highestmodseq=src_sel.highestmodseq,
             tgt_uidnext=max(tgt_sel.uidnext or 0, ledger.max_target_uid + 1),
             tgt_messages=ledger.target_messages, complete=complete)
@@ -183,6 +187,18 @@ class FolderSync:
             self.matcher.add_target(uid, MessageKey(message.fingerprint, relayed=message.relayed,
                                                     robust=robust.get(uid)), message.flags)
         return recopy
+
+    def _by_age_and_size(self, candidates: list[int]) -> tuple[list[int], list[int]]:
+        """(kept, left out) by the options' message filter, on the source's INTERNALDATE
+        and RFC822.SIZE of each candidate; left-out ones are counted as excluded."""
+        rule = self.options.filters.messages
+        if not rule.active or not candidates:
+            return candidates, []
+        left_out = [h.uid for h in self.source.headers(candidates)
+                    if h.problem is None and not rule.keeps(h.internaldate, h.size)]
+        self.result.excluded = len(left_out)
+        dropped = set(left_out)
+        return [uid for uid in candidates if uid not in dropped], left_out
 
     # -- step 2: flag changes ----------------------------------------------------------------
 

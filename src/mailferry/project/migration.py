@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mailferry.engine import parse_size
 from mailferry.project.monitor import (
     DeliverabilitySettings,
     MonitorSettings,
@@ -118,6 +119,12 @@ def _mirror_cap(value: str | int) -> str | int:
     return value
 
 
+def _positive_days(value: float) -> float:
+    if value <= 0:
+        raise ValueError(f"{value}: a number of days above 0")
+    return float(value)
+
+
 def _folder_map(table: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     renames = []
     for src, dst in table.items():
@@ -145,6 +152,10 @@ FILTER_FIELDS = [
     Field("map", dict, default=(), check=_folder_map),  # "Old Stuff" = "Archive/Old"
     Field("automap", bool, default=True),
     Field("skip_duplicates", bool, default=False),
+    # by age (days, by INTERNALDATE) and size (bytes, or "25MB"), inside every folder
+    Field("max_age", (int, float), default=None, check=_positive_days),
+    Field("min_age", (int, float), default=None, check=_positive_days),
+    Field("max_size", (int, str), default=None, check=parse_size),
 ]
 
 # [waves.NAME]: the filter keys above, plus when the wave moves (local wall time in the

@@ -42,6 +42,9 @@ class FolderRules:
     map: tuple[tuple[str, str], ...] = ()
     automap: bool = True
     skip_duplicates: bool = False
+    max_age: float | None = None  # days
+    min_age: float | None = None
+    max_size: int | None = None  # bytes
 
 
 @dataclass(frozen=True)

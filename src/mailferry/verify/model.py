@@ -26,6 +26,7 @@ class FolderCheck:
     target_bytes: int = 0
     differences: int = 0
     delivered_twice: int = 0  # relayed to both servers: one message, noted
+    excluded: int = 0  # source messages left out by age or size, as the copy leaves them
     note: str = ""
 
     @property
@@ -69,6 +70,7 @@ class VerifyReport:
             "totals": {
                 "folders": len(self.folders),
                 "source_messages": sum(f.source_messages for f in self.folders),
+                "excluded_by_age_or_size": sum(f.excluded for f in self.folders),
                 "target_messages": sum(f.target_messages for f in self.folders),
                 "source_bytes": sum(f.source_bytes for f in self.folders),
                 "target_bytes": sum(f.target_bytes for f in self.folders),

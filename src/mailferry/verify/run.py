@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from mailferry.engine import (
     FolderFilters,
+    MessageFilter,
     MessageSource,
     SourceOpener,
     folders_from_listing,
@@ -19,7 +20,7 @@ from mailferry.engine import (
 )
 from mailferry.imap import Account, SessionLimits
 from mailferry.verify.compare import compare_folder
-from mailferry.verify.inventory import take_inventory
+from mailferry.verify.inventory import Inventory, take_inventory
 from mailferry.verify.model import Difference, ExcludedFolder, FolderCheck, VerifyReport
 
 
@@ -58,6 +59,7 @@ def _verify(src: MessageSource, tgt: MessageSource, report: VerifyReport,
             source_side = pool.submit(take_inventory, src, pair.source.wire, deep=report.deep)
             if not pair.target_exists:
                 inventory = source_side.result()
+                check.excluded = _leave_out(inventory, filters.messages)
                 check.source_messages = len(inventory.entries)
                 check.source_bytes = sum(e.size for e in inventory.entries)
                 check.differences = check.source_messages or 1
@@ -68,6 +70,7 @@ def _verify(src: MessageSource, tgt: MessageSource, report: VerifyReport,
                 continue
             target_side = pool.submit(take_inventory, tgt, pair.target_wire, deep=report.deep)
             source_inv, target_inv = source_side.result(), target_side.result()
+            check.excluded = _leave_out(source_inv, filters.messages)
             check.source_messages = len(source_inv.entries)
             check.target_messages = len(target_inv.entries)
             check.source_bytes = sum(e.size for e in source_inv.entries)
@@ -78,3 +81,14 @@ def _verify(src: MessageSource, tgt: MessageSource, report: VerifyReport,
             check.delivered_twice = len(notes)
             report.differences.extend(found)
             report.notes.extend(notes)
+
+
+def _leave_out(inventory: Inventory, rule: MessageFilter) -> int:
+    """Drop the source messages the copy leaves out by age or size (the same rule), so
+    they are not called missing; how many."""
+    if not rule.active:
+        return 0
+    kept = [e for e in inventory.entries if rule.keeps(e.internaldate, e.size)]
+    left_out = len(inventory.entries) - len(kept)
+    inventory.entries = kept
+    return left_out
