@@ -19,7 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "mailferry"
 # layer 0 (mailferry/errors.py, redact.py, status.py, urls.py) are shared by all and may
 # use each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "errors", "redact", "status", "urls"),
+    ("__init__", "errors", "redact", "sizes", "status", "urls"),
     ("imap", "store"),
     ("engine",),
     ("project",),

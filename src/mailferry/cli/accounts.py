@@ -9,9 +9,10 @@ from typing import Any, TypeVar
 
 import click
 
-from mailferry.engine import FolderFilters, MessageFilter, parse_size
+from mailferry.engine import FolderFilters, MessageFilter
 from mailferry.errors import ConfigError, ConnectError
 from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
+from mailferry.sizes import parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -13,7 +13,7 @@ from mailferry.engine.fingerprint import (
 )
 from mailferry.engine.folders import Folder, FolderFilters, folders_from_listing, plan_folders
 from mailferry.engine.matcher import Decision, Match, Matcher, MessageKey
-from mailferry.engine.message_filter import MessageFilter, parse_size
+from mailferry.engine.message_filter import MessageFilter
 from mailferry.engine.mirror_plan import MirrorCap
 from mailferry.engine.options import CopyOptions
 from mailferry.engine.results import (
@@ -67,7 +67,6 @@ __all__ = [
     "header_block",
     "imap_source",
     "message_id",
-    "parse_size",
     "plan_folders",
     "relayed_fingerprint",
 ]

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mailferry.engine import parse_size
 from mailferry.project.monitor import (
     DeliverabilitySettings,
     MonitorSettings,
@@ -29,6 +28,7 @@ from mailferry.project.secrets import check_reference
 from mailferry.project.tomlfile import Field, TomlFile, validate_table
 from mailferry.project.windows import Window, parse_window
 from mailferry.redact import mask_url
+from mailferry.sizes import parse_size
 from mailferry.urls import ServerURL, schemes_of
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
