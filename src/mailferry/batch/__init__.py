@@ -5,6 +5,7 @@ Knows nothing of the command line: the CLI builds a `BatchRunner` and a reporter
 
 from mailferry.batch.accounts import AccountFactory, account_urls
 from mailferry.batch.checks import UserBackup, UserVerify, backup_users, verify_users
+from mailferry.batch.inventory import count_mailbox, inventory_users
 from mailferry.batch.jobs import build_jobs, concurrency_for, copy_options
 from mailferry.batch.limits import Concurrency, plan_concurrency
 from mailferry.batch.runner import BatchReporter, BatchResult, BatchRunner, MailboxJob
@@ -30,7 +31,9 @@ __all__ = [
     "build_jobs",
     "concurrency_for",
     "copy_options",
+    "count_mailbox",
     "draw_pilot",
+    "inventory_users",
     "plan_concurrency",
     "select_mailboxes",
     "verify_users",

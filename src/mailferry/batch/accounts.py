@@ -61,11 +61,13 @@ class AccountFactory:
                                  command=server.token_command)
         return _Side(name, server, secret, tokens)
 
-    def check(self, users: list[MailboxUser]) -> None:
-        """Every selected user has what its login needs (bad input: nothing started)."""
+    def check(self, users: list[MailboxUser],
+              sides: tuple[str, ...] = ("source", "target")) -> None:
+        """Every selected user has what its login needs on those `sides` (bad input:
+        nothing started)."""
         for user in users:
             for side in self.sides:
-                if side.auth == "password":
+                if side.auth == "password" and side.name in sides:
                     self._password(side, user)
 
     def accounts(self, user: MailboxUser) -> tuple[Account, Account]:

@@ -21,6 +21,7 @@ from mailferry.report import (
     ProjectReport,
     attach_monitoring,
     build_report,
+    count,
     human_bytes,
     local,
     read_overview,
@@ -28,7 +29,7 @@ from mailferry.report import (
     report_json,
 )
 from mailferry.status import MailboxStatus
-from mailferry.store import STATUSES, MailboxRecord, ProjectState
+from mailferry.store import STATUSES, MailboxInventory, MailboxRecord, ProjectState
 
 from .output import Column, make_console, print_json, print_rows, styled
 from .people_status import people_json, print_people
@@ -52,6 +53,26 @@ def read_records(settings: ProjectSettings) -> dict[str, MailboxRecord]:
         return {}  # nothing synced yet: everyone is pending
     with ProjectState.open(settings.sync.state) as state:
         return state.records()
+
+
+def read_inventories(settings: ProjectSettings) -> dict[str, MailboxInventory]:
+    """What `mailferry inventory` counted at the source, per user (none before it ran)."""
+    if not settings.sync.state.exists():
+        return {}
+    with ProjectState.open(settings.sync.state) as state:
+        return state.inventories()
+
+
+def at_source(found: list[MailboxInventory] | MailboxInventory | None) -> str:
+    """`12 msgs, 50.3 kB`: what the inventory counted (for one mailbox or a wave)."""
+    if found is None or found == []:
+        return "-"
+    if isinstance(found, MailboxInventory):
+        if found.error:
+            return "not counted"
+        found = [found]
+    return (f"{count(sum(f.messages for f in found))} msgs, "
+            f"{human_bytes(sum(f.bytes for f in found))}")
 
 
 @click.command()
@@ -80,15 +101,23 @@ def waves(migration_file: Path, write_pilot: bool, size: int | None, as_json: bo
         users = assign_waves(settings.users_file, {u.source_user: PILOT for u in proposal})
     elif not has_pilot and pilot_size:
         proposal = draw_pilot(users, pilot_size, departments)
+    counted = build_report(settings.name, users, {}, inventories=read_inventories(settings))
+    sized = {w.name: w.counted for w in counted.waves}
     if as_json:
-        print_json({"waves": [{"wave": w.name, "users": w.users, "departments": w.departments}
+        print_json({"waves": [{"wave": w.name, "users": w.users, "departments": w.departments,
+                               "inventory": {"counted": len(sized[w.name]),
+                                             "messages": sum(i.messages for i in sized[w.name]),
+                                             "bytes": sum(i.bytes for i in sized[w.name])}}
                               for w in waves_of(users)],
                     "pilot": [u.source_user for u in proposal], "pilot_written": write_pilot})
         return 0
     console = make_console()
+    source = [Column("at source", "right")] if any(sized.values()) else []  # inventory ran
     print_rows(console, f"Waves of {settings.users_file.name}",
-               [Column("wave"), Column("users", "right"), Column("departments", wrap=True)],
+               [Column("wave"), Column("users", "right"), *source,
+                Column("departments", wrap=True)],
                [[wave.name or "(unassigned)", str(wave.users),
+                 *(at_source(sized[wave.name]) for _ in source),
                  ", ".join(f"{d} {n}" for d, n in wave.departments.items())]
                 for wave in waves_of(users)])
     if proposal:
@@ -108,7 +137,8 @@ def status(migration_file: Path, wave: str | None, names: tuple[str, ...], as_js
     """Where every mailbox stands: per wave and per user."""
     settings, users = load_project(migration_file)
     users = select_mailboxes(users, wave=wave, names=names)
-    report = build_report(settings.name, users, read_records(settings))
+    report = build_report(settings.name, users, read_records(settings),
+                          inventories=read_inventories(settings))
     attach_monitoring(report, settings.sync.state)
     selected = {u.source_user for u in users}
     if as_json:
@@ -122,15 +152,19 @@ def status(migration_file: Path, wave: str | None, names: tuple[str, ...], as_js
 
 
 def print_status(report: ProjectReport, console: Console, zone: ZoneInfo) -> None:
-    """Per wave, then per mailbox; times in the migration's time zone (`zone`)."""
+    """Per wave, then per mailbox; times in the migration's time zone (`zone`). What
+    `inventory` counted at the source is a column once it has run."""
+    source = [Column("at source", "right")] if any(u.inventory for u in report.users) else []
     print_rows(console, f"Waves: {report.project}",
                [Column("wave"), Column("users", "right"), Column("mailboxes"),
-                Column("messages", "right"), Column("size", "right")],
+                Column("messages", "right"), Column("size", "right"), *source],
                [[wave.label, str(len(wave.users)), Text(", ").join(
                    styled(f"{wave.counts[s]} {s}", _STYLE[s]) for s in STATUSES
                    if wave.counts[s]),
                  str(sum(u.messages for u in wave.users)),
-                 human_bytes(sum(u.bytes for u in wave.users))] for wave in report.waves])
+                 human_bytes(sum(u.bytes for u in wave.users)),
+                 *(at_source(wave.counted) for _ in source)]
+                for wave in report.waves])
     own = list(dict.fromkeys(name for u in report.users for name, _ in u.user.extra))
     rows: list[list[str | Text]] = []
     for user in report.users:
@@ -143,12 +177,13 @@ def print_status(report: ProjectReport, console: Console, zone: ZoneInfo) -> Non
             user.user.source_user, user.user.wave or "-", user.user.department or "-",
             *(mine.get(name, "") for name in own),
             styled(user.status, _STYLE.get(user.status, "")), str(user.messages),
-            human_bytes(user.bytes), _when(record.last_sync if record else None, zone),
-            errors])
+            human_bytes(user.bytes), *(at_source(user.inventory) for _ in source),
+            _when(record.last_sync if record else None, zone), errors])
     print_rows(console, "Mailboxes",
                [Column("user"), Column("wave"), Column("department"),
                 *(Column(name) for name in own), Column("status"),
-                Column("messages", "right"), Column("size", "right"), Column("last sync"),
+                Column("messages", "right"), Column("size", "right"),
+                *source, Column("last sync"),
                 Column("errors", wrap=True)], rows)
 
 
@@ -190,7 +225,8 @@ def report(migration_file: Path, html_path: Path | None, as_json: bool) -> int:
     monitoring, and where the full page can be written."""
     settings, users = load_project(migration_file)
     data = build_report(settings.name, users, read_records(settings),
-                        now=dt.datetime.now(dt.UTC), zone=settings.timezone)
+                        now=dt.datetime.now(dt.UTC), zone=settings.timezone,
+                        inventories=read_inventories(settings))
     attach_monitoring(data, settings.sync.state)
     if html_path is not None:
         with ProjectState.open(settings.sync.state) as state:

@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo
 
 from mailferry.project import MailboxUser
 from mailferry.status import MailboxStatus
-from mailferry.store import STATUSES, MailboxRecord
+from mailferry.store import STATUSES, MailboxInventory, MailboxRecord
 
 
 @dataclass(frozen=True)
 class UserStatus:
     user: MailboxUser
     record: MailboxRecord | None  # None: never synced
+    inventory: MailboxInventory | None = None  # what `mailferry inventory` counted at the source
 
     @property
     def status(self) -> MailboxStatus:
@@ -52,6 +53,7 @@ class UserStatus:
             "error": record.error if record else None,
             "folders": record.folders if record else [],
             "failures": self.failures,
+            "inventory": self.inventory.to_json() if self.inventory else None,
         }
 
 
@@ -68,12 +70,21 @@ class WaveStatus:
     def counts(self) -> Counter[str]:
         return Counter(u.status for u in self.users)
 
+    @property
+    def counted(self) -> list[MailboxInventory]:
+        """The inventories of this wave's mailboxes that were taken (without an error)."""
+        return [u.inventory for u in self.users if u.inventory and not u.inventory.error]
+
     def to_json(self) -> dict[str, Any]:
         counts = self.counts
+        counted = self.counted
         return {"wave": self.name, "users": len(self.users),
                 "status": {s: counts.get(s, 0) for s in STATUSES},
                 "messages": sum(u.messages for u in self.users),
-                "bytes": sum(u.bytes for u in self.users)}
+                "bytes": sum(u.bytes for u in self.users),
+                "inventory": {"counted": len(counted),
+                              "messages": sum(i.messages for i in counted),
+                              "bytes": sum(i.bytes for i in counted)}}
 
 
 @dataclass(frozen=True)
@@ -95,10 +106,13 @@ class ProjectReport:
 
 def build_report(project: str, users: Sequence[MailboxUser],
                  records: Mapping[str, MailboxRecord], *,
-                 now: dt.datetime | None = None, zone: ZoneInfo | None = None) -> ProjectReport:
+                 now: dt.datetime | None = None, zone: ZoneInfo | None = None,
+                 inventories: Mapping[str, MailboxInventory] | None = None) -> ProjectReport:
     by_wave: dict[str, list[UserStatus]] = {}
+    counted = inventories or {}
     for user in users:
-        by_wave.setdefault(user.wave, []).append(UserStatus(user, records.get(user.source_user)))
+        by_wave.setdefault(user.wave, []).append(UserStatus(
+            user, records.get(user.source_user), counted.get(user.source_user)))
     names = [w for w in by_wave if w] + ([""] if "" in by_wave else [])
     return ProjectReport(project, now or dt.datetime.now(dt.UTC),
                          [WaveStatus(name, by_wave[name]) for name in names],

@@ -168,6 +168,32 @@ def _mirror(report: ProjectReport) -> list[dict[str, Any]] | None:
     return rows or None
 
 
+_INVENTORY = """
+<p class="muted">What each source mailbox held when <code>mailferry inventory</code> counted
+it, before the copy: the folders [filters] do not leave out.</p>
+<table><tr><th>wave</th><th>counted</th><th>messages</th><th>size</th></tr>
+{% for w in report.waves %}{% set c = w.counted %}<tr><td>{{ w.label }}</td>
+<td class="n">{{ c | length }} of {{ w.users | length }}</td>
+<td class="n">{{ c | sum(attribute='messages') | count }}</td>
+<td class="n">{{ c | sum(attribute='bytes') | bytes }}</td></tr>{% endfor %}</table>
+<table class="grid"><tr><th>user</th><th>counted at</th><th>folders</th><th>messages</th>
+<th>size</th><th>how / error</th></tr>
+{% for u in report.users if u.inventory %}{% set i = u.inventory %}
+<tr data-user="{{ u.user.source_user }}"><td>{{ u.user.source_user }}</td>
+<td>{{ when(i.taken_at) }}</td><td class="n">{{ i.copied_folders | length }}</td>
+<td class="n">{{ i.messages | count }}</td><td class="n">{{ i.bytes | bytes }}</td>
+<td>{% if i.error %}<span class="error server-words">{{ i.error }}</span>{% else %}{{ i.method
+}}{% endif %}</td></tr>{% endfor %}</table>
+"""
+
+
+def _inventory(report: ProjectReport) -> dict[str, Any] | None:
+    """Per wave, what `mailferry inventory` counted (None, no section, if it never ran)."""
+    if not any(u.inventory for u in report.users):
+        return None
+    return {"waves": [{"wave": w.name, **w.to_json()["inventory"]} for w in report.waves]}
+
+
 def _failures(report: ProjectReport) -> list[dict[str, Any]]:
     return [{"source_user": u.user.source_user, "error": u.record.error if u.record else None,
              "messages": u.failures}
@@ -190,6 +216,8 @@ SECTIONS: list[Section] = [
     Section("waves", "Waves", lambda r: [w.to_json() for w in r.waves], _template(_WAVES)),
     Section("users", "Users and folders", lambda r: [u.to_json() for u in r.users],
             _template(_USERS)),
+    Section("inventory", "Source mailboxes before the copy", _inventory,
+            _template(_INVENTORY)),
     Section("failures", "Failures, in the servers' words", _failures, _failures_html),
     Section("mirror", "Mirror mode: moved and removed in the last pass", _mirror,
             lambda r: _MIRROR_TEMPLATE.render(rows=_mirror(r) or [])),

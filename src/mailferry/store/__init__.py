@@ -3,6 +3,7 @@ per-mailbox progress, the read-side queries live views run over it, what the mon
 after the cutover, and the leases that let one run at a time write a target mailbox (see
 docs/leases.md)."""
 
+from mailferry.store.inventory import FolderSize, MailboxInventory
 from mailferry.store.leases import (
     HeldLease,
     LeaseHolder,
@@ -39,9 +40,10 @@ from mailferry.store.state import (
 
 __all__ = [
     "STATUSES", "Activity", "DmarcRecord", "DmarcReport", "FailedUser", "FailureRecord",
-    "FolderState",
+    "FolderSize", "FolderState",
     "ForeignMessage", "HeldLease", "Incident", "LeaseHolder", "LeaseInfo", "LeaseTable",
-    "LeaseTimes", "MailboxProgress", "MailboxRecord", "MappedMessage", "MonitorState",
+    "LeaseTimes", "MailboxInventory", "MailboxProgress", "MailboxRecord", "MappedMessage",
+    "MonitorState",
     "NoticeJournal", "NoticeRecord", "NoticeState", "PassOutcome", "Probe", "ProjectState",
     "RosterEntry", "SealedSecret", "StateStore", "Tally", "UserFilter", "UserPage", "UserRow",
     "activity", "choices", "failed_users", "mailbox_lease_key", "roster_digest", "user_page",

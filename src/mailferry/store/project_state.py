@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mailferry.status import MailboxStatus
-from mailferry.store import one_time, progress
+from mailferry.store import inventory, one_time, progress
+from mailferry.store.inventory import MailboxInventory
 from mailferry.store.one_time import SealedSecret
 from mailferry.store.progress import MailboxProgress, RosterEntry
 from mailferry.store.sqlite_file import SqliteFile
@@ -103,7 +104,7 @@ class PassOutcome:
 
 
 class ProjectState(SqliteFile):
-    METADATA = (metadata, progress.metadata, one_time.metadata)
+    METADATA = (metadata, progress.metadata, one_time.metadata, inventory.metadata)
 
     def _after_create(self, conn: Connection) -> None:
         # indexes, also on older files: IF NOT EXISTS, since runs may start together
@@ -217,6 +218,15 @@ class ProjectState(SqliteFile):
                 verifications.c.source_user == source_user).values(**values))
             if updated.rowcount == 0:
                 conn.execute(verifications.insert().values(source_user=source_user, **values))
+
+    def record_inventory(self, found: MailboxInventory) -> None:
+        """Keep what `mailferry inventory` counted in a source mailbox (replacing the last)."""
+        with self._tx() as conn:
+            inventory.put_inventory(conn, found)
+
+    def inventories(self) -> dict[str, MailboxInventory]:
+        with self._tx() as conn:
+            return inventory.read_inventories(conn)
 
     def records(self) -> dict[str, MailboxRecord]:
         with self._tx() as conn:
