@@ -149,3 +149,13 @@ def mailbox_dirs(root: Path) -> list[Path]:
     if not found:
         raise ConfigError("no mailferry backup here", where=str(root))
     return found
+
+
+def held_messages(directory: Path, key: bytes | None = None,
+                  ) -> set[tuple[tuple[str, ...], int, int, str]]:
+    """(folder path, UIDVALIDITY, UID, sha256) of each message the mailbox backup in
+    `directory` holds now (its manifest, checked as `open` checks it): what a command that
+    removes messages asks before it removes them."""
+    backup = MailboxBackup.open(directory, key)
+    return {(m.folder, m.uidvalidity, m.uid, m.sha256)
+            for f in backup.manifest.folders.values() for m in f.messages.values()}

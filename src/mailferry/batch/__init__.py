@@ -5,6 +5,7 @@ Knows nothing of the command line: the CLI builds a `BatchRunner` and a reporter
 
 from mailferry.batch.accounts import AccountFactory, account_urls
 from mailferry.batch.checks import UserBackup, UserVerify, backup_users, verify_users
+from mailferry.batch.dedupe import DedupeRun, UserDedupe, dedupe_users
 from mailferry.batch.inventory import count_mailbox, inventory_users
 from mailferry.batch.jobs import build_jobs, concurrency_for, copy_options
 from mailferry.batch.limits import Concurrency, plan_concurrency
@@ -21,8 +22,10 @@ __all__ = [
     "BatchResult",
     "BatchRunner",
     "Concurrency",
+    "DedupeRun",
     "MailboxJob",
     "UserBackup",
+    "UserDedupe",
     "UserVerify",
     "WaveInfo",
     "WindowSchedule",
@@ -32,6 +35,7 @@ __all__ = [
     "concurrency_for",
     "copy_options",
     "count_mailbox",
+    "dedupe_users",
     "draw_pilot",
     "inventory_users",
     "plan_concurrency",

@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "copy": "copy_cmd:copy",
     "status": "project_cmd:status",
     "verify": "verify_cmd:verify",
+    "dedupe": "dedupe_cmd:dedupe",
     "report": "project_cmd:report",
     "serve": "serve_cmd:serve",
     "deliverability": "monitor_cmd:deliverability",
@@ -69,6 +70,7 @@ STAGES: dict[str, dict[str, str]] = {
     },
     "Prove": {
         "verify": "Prove copies complete: every message matched",
+        "dedupe": "Remove duplicates from target mailboxes (dry run first)",
         "report": "The project's report (terminal, --html page, --json)",
         "serve": "The live dashboard",
         "deliverability": "Test mail to a pilot user on both systems",

@@ -4,6 +4,12 @@ Knows nothing of the command line or config files.
 """
 
 from mailferry.engine.copy import MailboxCopy, SessionPair, connect
+from mailferry.engine.dedupe import (
+    DuplicateSet,
+    FolderDuplicates,
+    find_duplicates,
+    remove_duplicates,
+)
 from mailferry.engine.fingerprint import (
     body_digest,
     fingerprint,
@@ -39,7 +45,9 @@ __all__ = [
     "CopyOptions",
     "CopySummary",
     "Decision",
+    "DuplicateSet",
     "Folder",
+    "FolderDuplicates",
     "FolderFilters",
     "FolderResult",
     "ImapSource",
@@ -62,6 +70,7 @@ __all__ = [
     "SourceOpener",
     "body_digest",
     "connect",
+    "find_duplicates",
     "fingerprint",
     "folders_from_listing",
     "header_block",
@@ -69,4 +78,5 @@ __all__ = [
     "message_id",
     "plan_folders",
     "relayed_fingerprint",
+    "remove_duplicates",
 ]
