@@ -11,8 +11,11 @@ the network. `pipx install .` does the same with its own venv.
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
 from importlib.metadata import Distribution, distribution
 from pathlib import Path
 
@@ -122,3 +125,53 @@ def test_the_wheel_installs_a_working_mailferry(installed: Path, tmp_path: Path)
         done = run(installed, tmp_path, *args)
         assert done.returncode == 0, (args, done.stderr)
     assert "_mailferry_completion" in run(installed, tmp_path, "completion", "bash").stdout
+
+
+NOBODY = "nobody"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user (setpriv); "
+                    "run as a user, the tests above already prove it needs no root")
+def test_an_unprivileged_user_installs_and_runs_it(installed: Path) -> None:
+    """The whole install, not only the run, as `nobody`: Debian's python3 makes the venv,
+    pip installs the wheel into it, and the commands that need no server run, with a HOME
+    of its own; nothing of root's (the dev venv's interpreter lives under /root) is used."""
+    wheel, = installed.parents[2].glob("dist/mailferry-*.whl")
+    home = Path(tempfile.mkdtemp(prefix="mailferry-nobody-"))
+    try:
+        (home / wheel.name).write_bytes(wheel.read_bytes())
+        runtime = home / "runtime"
+        overlay(runtime_closure("mailferry"), runtime)  # links to the dev venv's copies
+        subprocess.run(["chown", "-R", f"{NOBODY}:", str(home)], check=True)
+        user = pwd.getpwnam(NOBODY)
+        as_nobody = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
+                     "--clear-groups",
+                     "env", "-i", f"HOME={home}", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"]
+
+        def nobody(*args: str, cwd: Path = home) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*as_nobody, *args], cwd=cwd, capture_output=True,
+                                  text=True, timeout=600)
+
+        made = nobody("/usr/bin/python3", "-m", "venv", str(home / "venv"))
+        assert made.returncode == 0, made.stderr
+        site, = (home / "venv/lib").glob("python3*/site-packages")
+        written = nobody("/bin/sh", "-c", f"echo {runtime} > {site}/runtime.pth")
+        assert written.returncode == 0, written.stderr
+        done = nobody(str(home / "venv/bin/pip"), "install", "--no-index", "--no-deps",
+                      str(home / wheel.name))
+        assert done.returncode == 0, done.stdout + done.stderr
+        mailferry = str(home / "venv/bin/mailferry")
+        assert nobody("id", "-u").stdout.strip() != "0"
+        version = nobody(mailferry, "--version")
+        assert version.returncode == 0 and version.stdout.startswith("mailferry, version "), \
+            version.stderr
+        assert nobody(mailferry, "init", "acme").returncode == 0
+        project = home / "acme"
+        assert project.stat().st_uid != 0  # the user's own files
+        for args in (["check", "--only", "plan"], ["plan", "--no-check"], ["waves"],
+                     ["status"], ["report"]):
+            ran = nobody(mailferry, *args, cwd=project)
+            assert ran.returncode == 0, (args, ran.stderr)
+        assert list((project / "logs").iterdir())  # its per-run logs, written as nobody
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
