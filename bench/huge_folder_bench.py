@@ -66,7 +66,7 @@ def summary(server: Dovecot, user: str) -> tuple[int, Counter[tuple[int, str]]]:
         count = int(data[0] or 0)
         found: Counter[tuple[int, str]] = Counter()
         if count:
-            typ, lines = conn.uid("FETCH", "1:*", "(RFC822.SIZE FLAGS)")
+            _, lines = conn.uid("FETCH", "1:*", "(RFC822.SIZE FLAGS)")
             for line in lines:
                 text = line.decode() if isinstance(line, bytes) else ""
                 size = int(text.split("RFC822.SIZE ")[1].split()[0].rstrip(")"))
