@@ -62,7 +62,7 @@ def summary(server: Dovecot, user: str) -> tuple[int, Counter[tuple[int, str]]]:
     """INBOX's count and multiset of (RFC822.SIZE, flags)."""
     conn = imap_login(server.host, server.port, user, PASSWORD)
     try:
-        typ, data = conn.select("INBOX", readonly=True)
+        _, data = conn.select("INBOX", readonly=True)
         count = int(data[0] or 0)
         found: Counter[tuple[int, str]] = Counter()
         if count:
