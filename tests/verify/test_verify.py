@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import imaplib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -175,3 +175,51 @@ def test_report_is_data(copied: tuple[Dovecot, Dovecot]) -> None:
     report = verify_mailbox(account(source), account(target))
     assert isinstance(report, VerifyReport)
     assert json.loads(json.dumps(report.to_json()))["totals"]["source_messages"] == 30
+
+
+GMAIL = {"\\All": "[Gmail]/All Mail", "\\Sent": "[Gmail]/Sent Mail",
+         "\\Drafts": "[Gmail]/Drafts", "\\Trash": "[Gmail]/Trash", "\\Junk": "[Gmail]/Spam"}
+
+
+def test_verify_expects_what_copy_promised_for_gmail_all_mail(
+        dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
+    """Issue 20 point 8: after a default copy from a Gmail layout (All Mail brings only the
+    messages no label holds), verify reported the labelled ones as missing from All Mail.
+    Now it takes `--all-mail unfiled|copy` as copy does, unfiled by default."""
+    from testbed.backupkit import run_cli
+
+    source = dovecot_factory(special=GMAIL)
+    labelled = [SeedMessage(message(n), folder) for n, folder in
+                ((1, "INBOX"), (2, "Work"), (3, "Work"), (4, "[Gmail]/Sent Mail"))]
+    archived = [SeedMessage(message(n), "[Gmail]/All Mail") for n in (5, 6)]
+    conn = imap_login(source.host, source.port, "alice", source.password())
+    seed(conn, labelled + [SeedMessage(m.raw, "[Gmail]/All Mail") for m in labelled] + archived)
+    conn.logout()
+    for all_mail in ("unfiled", "copy"):
+        target = dovecot_factory()
+        done = run_cli(["copy", "--state", str(tmp_path / f"{all_mail}.db"), "--all-mail",
+                        all_mail, source.url(), target.url()], source=source, target=target)
+        assert done.returncode == 0, done.stderr
+        report = verify_mailbox(account(source), account(target))  # default: unfiled
+        if all_mail == "unfiled":
+            assert report.ok, report.to_json()
+            assert report.to_json()["totals"]["filed_elsewhere"] == 4
+            code, out = cli_verify(source, target)
+            assert code == 0 and "4 message(s) also in other folders" in out, out
+            code, out = cli_verify(source, target, "--all-mail", "copy", "--json")
+            assert code == 1 and json.loads(out)["totals"]["missing"] == 4, out
+            # a lost archived message is still missing
+            conn = target_conn(target, "INBOX")
+            uid = uid_of(conn, "[Gmail]/All Mail", 5)
+            assert conn.select('"[Gmail]/All Mail"')[0] == "OK"
+            assert conn.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted)")[0] == "OK"
+            conn.expunge()
+            conn.logout()
+            code, out = cli_verify(source, target, "--json")
+            data = json.loads(out)
+            assert code == 1 and [(d["kind"], d["message_id"]) for d in data["differences"]] \
+                == [("missing", "<5@old.example>")], out
+        else:
+            assert report.count("extra") == 4, report.to_json()
+            code, out = cli_verify(source, target, "--all-mail", "copy", "--deep")
+            assert code == 0 and "no differences" in out, out

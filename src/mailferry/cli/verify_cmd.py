@@ -46,6 +46,11 @@ from .project_file import DEFAULT_FILE
 @message_options
 @click.option("--deep", is_flag=True,
               help="Also compare the sha256 of every message's bytes (reads every body).")
+@click.option("--all-mail", type=click.Choice(["unfiled", "copy"]), default="unfiled",
+              show_default=True,
+              help="A Gmail-style \\All folder: expect only the messages no other folder "
+                   "holds (what `copy` brings by default), or all of them (`copy --all-mail "
+                   "copy`). Give the same choice as to `copy`.")
 @tls_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -56,7 +61,7 @@ def verify(source_url: str | None, target_url: str | None, migration_file: Path 
            target_master: str | None, maps: tuple[str, ...], include: tuple[str, ...],
            exclude: tuple[str, ...], exclude_special: tuple[str, ...], no_automap: bool,
            max_age: float | None, min_age: float | None, max_size: int | None,
-           deep: bool, insecure: bool, allow_plaintext: bool, ca_file: str | None,
+           deep: bool, all_mail: str, insecure: bool, allow_plaintext: bool, ca_file: str | None,
            as_json: bool, html_path: Path | None) -> int:
     """Compare every folder in scope: counts, sizes, each message's fingerprint, flags and
     INTERNALDATE (--deep: its sha256). Give the same folder options as to `copy`.
@@ -70,7 +75,7 @@ def verify(source_url: str | None, target_url: str | None, migration_file: Path 
     if migration_file is not None:
         if source_url or target_url or maps or include or exclude or exclude_special \
                 or no_automap or source_password_file or target_password_file \
-                or source_master or target_master:
+                or source_master or target_master or all_mail != "unfiled":
             raise ConfigError("--project takes no URLs, password files, master users or "
                               "folder options (they come from migration.toml)")
         from .verify_project import verify_project
@@ -88,7 +93,8 @@ def verify(source_url: str | None, target_url: str | None, migration_file: Path 
                           master=target_master)
     filters = folder_filters(maps, include, exclude, exclude_special, no_automap,
                            message_filter(max_age, min_age, max_size))
-    report = verify_mailbox(source, target, filters=filters, deep=deep)
+    report = verify_mailbox(source, target, filters=filters, deep=deep,
+                            all_mail=all_mail)
     if html_path is not None:
         html_path.write_text(render_page(report), encoding="utf-8")
     if as_json:
@@ -110,6 +116,10 @@ def print_report(report: VerifyReport, console: Console) -> None:
                       str(f.target_messages), str(f.source_bytes), str(f.target_bytes),
                       str(f.differences))
     console.print(table)
+    for f in report.folders:
+        if f.filed_elsewhere:
+            console.print(f"{f.source}: {f.filed_elsewhere} message(s) also in other folders, "
+                          "not expected here (--all-mail unfiled, as copy's default)")
     for excluded in report.excluded:
         console.print(f"excluded: {excluded.folder} ({excluded.reason})")
     for d in report.differences:

@@ -27,6 +27,7 @@ class FolderCheck:
     differences: int = 0
     delivered_twice: int = 0  # relayed to both servers: one message, noted
     excluded: int = 0  # source messages left out by age or size, as the copy leaves them
+    filed_elsewhere: int = 0  # \\All folder, all_mail="unfiled": held by another folder
     note: str = ""
 
     @property
@@ -77,6 +78,7 @@ class VerifyReport:
                 **{kind: self.count(kind)
                    for kind in ("missing", "extra", "different", "folder-missing")},
                 "delivered_twice": len(self.notes),
+                "filed_elsewhere": sum(f.filed_elsewhere for f in self.folders),
             },
             "folders": [{**asdict(f), "status": f.status} for f in self.folders],
             "excluded": [asdict(e) for e in self.excluded],

@@ -2,6 +2,10 @@
 
 Source and target are read at the same time (one thread each), over one connection per
 side; any MessageSource works on either side, so a backup can be verified against a server.
+
+A Gmail-style \\All folder is compared as `copy` filled it: with all_mail="unfiled" (copy's
+default) only its messages that no other folder in scope holds are expected in the target;
+the others are counted as filed elsewhere, not reported missing.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from mailferry.engine import (
+    Folder,
     FolderFilters,
     MessageFilter,
     MessageSource,
@@ -25,7 +30,9 @@ from mailferry.verify.model import Difference, ExcludedFolder, FolderCheck, Veri
 
 
 def verify_mailbox(source: Account | SourceOpener, target: Account | SourceOpener, *,
-                   filters: FolderFilters | None = None, deep: bool = False) -> VerifyReport:
+                   filters: FolderFilters | None = None, deep: bool = False,
+                   all_mail: str = "unfiled") -> VerifyReport:
+    """all_mail: what `copy --all-mail` promised for an \\All folder ("unfiled" or "copy")."""
     started = time.monotonic()
     src_opener = imap_source(source) if isinstance(source, Account) else source
     tgt_opener = imap_source(target) if isinstance(target, Account) else target
@@ -34,7 +41,7 @@ def verify_mailbox(source: Account | SourceOpener, target: Account | SourceOpene
     try:
         tgt = tgt_opener.open(SessionLimits())
         try:
-            _verify(src, tgt, report, filters or FolderFilters())
+            _verify(src, tgt, report, filters or FolderFilters(), unfiled=all_mail == "unfiled")
         finally:
             tgt.logout()
     finally:
@@ -43,23 +50,34 @@ def verify_mailbox(source: Account | SourceOpener, target: Account | SourceOpene
     return report
 
 
+def _is_all(folder: Folder) -> bool:
+    return folder.special_use == "\\All"
+
+
 def _verify(src: MessageSource, tgt: MessageSource, report: VerifyReport,
-            filters: FolderFilters) -> None:
+            filters: FolderFilters, *, unfiled: bool) -> None:
     src_folders = folders_from_listing(*src.list_folders())
     tgt_entries, tgt_subscribed, tgt_namespace = tgt.list_folders()
     tgt_folders = folders_from_listing(tgt_entries, tgt_subscribed, tgt_namespace)
     plan = plan_folders(src_folders, tgt_folders, tgt_namespace, filters)
     report.excluded = [ExcludedFolder(e.source.display, e.reason) for e in plan.excluded]
+    tgt_all = {f.wire for f in tgt_folders if _is_all(f)}
+    filed: set[str] = set()  # fingerprints of the source's other folders in scope
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for pair in sorted(plan.pairs, key=lambda p: p.source.path):
+        # an \All folder last (as copy does), once the other folders' messages are known
+        for pair in sorted(plan.pairs, key=lambda p: (unfiled and _is_all(p.source),
+                                                      p.source.path)):
             if not pair.source.selectable:
                 continue
             check = FolderCheck(pair.source.display, pair.target_display, note=pair.note)
             report.folders.append(check)
             source_side = pool.submit(take_inventory, src, pair.source.wire, deep=report.deep)
+            unfiled_only = unfiled and _is_all(pair.source)
             if not pair.target_exists:
                 inventory = source_side.result()
                 check.excluded = _leave_out(inventory, filters.messages)
+                if unfiled_only:
+                    check.filed_elsewhere = _drop_filed(inventory, filed)
                 check.source_messages = len(inventory.entries)
                 check.source_bytes = sum(e.size for e in inventory.entries)
                 check.differences = check.source_messages or 1
@@ -71,6 +89,12 @@ def _verify(src: MessageSource, tgt: MessageSource, report: VerifyReport,
             target_side = pool.submit(take_inventory, tgt, pair.target_wire, deep=report.deep)
             source_inv, target_inv = source_side.result(), target_side.result()
             check.excluded = _leave_out(source_inv, filters.messages)
+            if unfiled_only:
+                check.filed_elsewhere = _drop_filed(source_inv, filed)
+                if pair.target_wire in tgt_all:  # a Gmail-like target shows them here too
+                    _drop_filed(target_inv, filed)
+            elif not _is_all(pair.source):
+                filed.update(e.fingerprint for e in source_inv.entries)
             check.source_messages = len(source_inv.entries)
             check.target_messages = len(target_inv.entries)
             check.source_bytes = sum(e.size for e in source_inv.entries)
@@ -92,3 +116,11 @@ def _leave_out(inventory: Inventory, rule: MessageFilter) -> int:
     left_out = len(inventory.entries) - len(kept)
     inventory.entries = kept
     return left_out
+
+
+def _drop_filed(inventory: Inventory, filed: set[str]) -> int:
+    """Leave out the messages another folder holds; how many there were."""
+    kept = [e for e in inventory.entries if e.fingerprint not in filed]
+    dropped = len(inventory.entries) - len(kept)
+    inventory.entries = kept
+    return dropped
