@@ -239,12 +239,21 @@ class Comparison:
         return counts
 
 
+# fields an mbox server writes into the messages it stores (imap4d, Courier, UW)
+MBOX_FIELDS = frozenset({b"x-imapbase", b"x-imap", b"x-uid", b"status", b"x-status",
+                         b"x-keywords", b"content-length", b"lines"})
+
+
 def _loose_key(raw: bytes) -> tuple[bytes, bytes, tuple[bytes, ...]]:
     """What survives every rewrite bodydiff knows: Message-ID, the normalised body text, and
     the header fields unfolded (pymap re-serialises some MIME bodies, keeping the header)."""
     text = raw.split(b"\n", 1)[1] if raw.startswith(b"From ") and b"\n" in raw else raw
     text = re.sub(rb"\r\n|\r", b"\n", text).lstrip(b" \t\n")  # pymap drops leading blanks
     head, _, body = text.partition(b"\n\n")
+    if body and all(f.split(b":")[0] in MBOX_FIELDS for f in bodydiff.header_fields(head)):
+        # imap4d took a first line of spaces for the end of the header and wrote its own
+        # fields above it: the real header follows
+        head, _, body = body.lstrip(b" \t\n").partition(b"\n\n")
     message_id = b""
     for line in bodydiff.header_fields(head):
         if line.startswith(b"message-id:"):

@@ -18,7 +18,7 @@ from mailferry.engine.matcher import Decision, Match, Matcher, MessageKey
 from mailferry.engine.readback import Appended, ReadBack, has_bare_line_ends
 from mailferry.engine.results import Reporter
 from mailferry.engine.source import SourceMessage
-from mailferry.engine.target import target_body_digests
+from mailferry.engine.target import target_body_digests, target_keys
 from mailferry.errors import ConnectionLost, TryAgainLater
 from mailferry.imap import AppendMessage, AppendResult, ImapSession, uid_set
 from mailferry.status import FailureKind, MessageOutcome
@@ -258,13 +258,14 @@ class Appender:
         watermark = self.ledger.max_target_uid
         exact: dict[str, list[int]] = defaultdict(list)
         robust: dict[str, list[int]] = defaultdict(list)
-        for item in self.target.uid_fetch(b"%d:*" % (watermark + 1), b"(UID BODY.PEEK[HEADER])"):
-            if item.uid is None or item.uid <= watermark or item.header is None:
-                continue  # "n:*" names the last message even when nothing is above n-1
-            key = MessageKey.of(item.header)
-            exact[key.exact].append(item.uid)
+        # "n:*" names the last message even when nothing is above n-1
+        items = [item for item in self.target.uid_fetch(b"%d:*" % (watermark + 1),
+                                                        b"(UID BODY.PEEK[HEADER])")
+                 if item.uid is not None and item.uid > watermark and item.header is not None]
+        for uid, _flags, key in target_keys(self.target, items):
+            exact[key.exact].append(uid)
             if key.robust is not None:
-                robust[key.robust].append(item.uid)
+                robust[key.robust].append(uid)
         taken: set[int] = set()
 
         def take(uids: list[int]) -> int | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from mailferry.engine.appender import PoisonWatch
 from mailferry.engine.folders import Folder, FolderPair, folders_from_listing, plan_folders
+from mailferry.engine.hierarchy import TargetFolders
 from mailferry.engine.mirror import MirrorPass
 from mailferry.engine.options import CopyOptions
 from mailferry.engine.results import (
@@ -29,7 +30,7 @@ from mailferry.engine.results import (
 )
 from mailferry.engine.source import MessageSource, SourceOpener
 from mailferry.engine.sync import FolderSync
-from mailferry.errors import CommandFailed, MailferryError, TryAgainLater
+from mailferry.errors import MailferryError
 from mailferry.imap import (
     Account,
     ImapSession,
@@ -160,38 +161,35 @@ class MailboxCopy:
         for excluded in plan.excluded:
             summary.folders.append(FolderResult(excluded.source.display, "",
                                                 FolderStatus.EXCLUDED, note=excluded.reason))
-        target_subscribed = {f.wire for f in tgt.folders if f.subscribed}
-        refused: set[bytes] = set()
+        # every STATUS at once on each side: a fixed number of round trips, not two per folder
+        statuses = src_session.statuses([p.source.wire for p in plan.pairs
+                                         if p.source.selectable])
+        folders = TargetFolders(
+            tgt_session, plan.pairs,
+            lambda p: statuses.get(p.source.wire, {}).get("MESSAGES", 0),
+            subscribed=frozenset(f.wire for f in tgt.folders if f.subscribed),
+            hierarchy_only={f.wire for f in tgt.folders if not f.selectable})
         if self.options.dry_run:
             summary.created = [p.target_display for p in plan.to_create]
         else:
-            for pair in plan.pairs:
-                if not pair.target_exists:
-                    try:
-                        tgt_session.create_mailbox(pair.target_wire, subscribe=pair.subscribe)
-                    except TryAgainLater:
-                        raise
-                    except CommandFailed as exc:  # that folder fails, not the whole copy
-                        refused.add(pair.target_wire)
-                        summary.folders.append(FolderResult(
-                            pair.source.display, pair.target_display, FolderStatus.FAILED,
-                            error=f"the target refused to create this folder: {exc.text}",
-                            note=pair.note))
-                        continue
-                    if pair.target_display not in summary.created:
-                        summary.created.append(pair.target_display)
-                elif pair.subscribe and pair.target_wire not in target_subscribed:
-                    tgt_session.subscribe(pair.target_wire)
+            folders.create()
+            for pair in folders.created:
+                if pair.target_display not in summary.created:
+                    summary.created.append(pair.target_display)
         work: list[_Work] = []
-        pairs = [p for p in plan.pairs if p.target_wire not in refused]
-        for pair in pairs:
-            if not pair.source.selectable:
+        pairs: list[FolderPair] = []
+        for pair in plan.pairs:
+            if pair.target_wire in folders.unusable:  # that folder fails, not the whole copy
+                lost = statuses.get(pair.source.wire, {}).get("MESSAGES", 0)
+                summary.folders.append(FolderResult(
+                    pair.source.display, pair.target_display, FolderStatus.FAILED,
+                    failed=lost, error=folders.unusable[pair.target_wire], note=pair.note))
+            elif not pair.source.selectable:
                 summary.folders.append(FolderResult(pair.source.display, pair.target_display,
                                                     FolderStatus.SYNCED,
                                                     note="not selectable: created only"))
-        pairs = [p for p in pairs if p.source.selectable]
-        # every STATUS at once on each side: a fixed number of round trips, not two per folder
-        statuses = src_session.statuses([p.source.wire for p in pairs])
+            else:
+                pairs.append(pair)
         states = {p.source.wire: self.store.folder(self._pair_id, p.source.wire) for p in pairs}
         candidates = [p.target_wire for p in pairs
                       if self._source_unchanged(states[p.source.wire], p,

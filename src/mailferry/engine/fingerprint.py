@@ -57,26 +57,43 @@ _HIGH_RUN = re.compile(rb"[X\x80-\xff]+")
 # what robust_fingerprint drops before the header: a mbox "From " line, blank lines, blanks
 _LEADING_NOISE = re.compile(rb"(?:From [^\r\n]*(?:\r\n|\r|\n))?[ \t\r\n]*")
 _WHITESPACE = re.compile(rb"\s+")
+_COLON_RUN = re.compile(rb":{2,}")
 
 
 def robust_fingerprint(raw: bytes) -> str:
     """A fingerprint that sees through what servers do to a message's header on the way in
     (issue 20 point 4): a leading mbox "From " line dropped, leading blank lines dropped,
     fields re-folded or their names' case changed, raw 8-bit bytes replaced by 'X' (Cyrus),
-    mbox bookkeeping fields injected (imap4d). Two messages with this fingerprint differ in
+    mbox bookkeeping fields injected (imap4d), above the header too, and runs of ':'.
+    Two messages with this fingerprint differ in
     header whitespace, 8-bit bytes or bookkeeping only."""
     skipped = _LEADING_NOISE.match(raw)
     text = _LINE_ENDS.sub(b"\n", _through_first_blank_line(raw, skipped.end() if skipped else 0))
     if text.startswith(b"From "):
         text = text.split(b"\n", 1)[1] if b"\n" in text else b""
     text = text.lstrip(b" \t\n")
-    end = text.find(b"\n\n")
-    if end >= 0:
-        text = text[: end + 1]
-    fields = re.split(rb"\n(?![ \t])", _NUL_LIKE.sub(b"", text))
-    kept = [f for f in fields if f.partition(b":")[0].strip().lower() not in BOOKKEEPING_FIELDS]
+    while True:
+        end = text.find(b"\n\n")
+        block = text[: end + 1] if end >= 0 else text
+        fields = re.split(rb"\n(?![ \t])", _NUL_LIKE.sub(b"", block))
+        kept = [f for f in fields
+                if f.strip() and f.partition(b":")[0].strip().lower() not in BOOKKEEPING_FIELDS]
+        if kept or end < 0:
+            break
+        # only bookkeeping: an mbox server (imap4d) took a blank-looking first line for the
+        # end of the header and wrote its fields above it; the real header comes next
+        text = text[end:].lstrip(b" \t\n")
     block = _WHITESPACE.sub(b"", _HIGH_RUN.sub(b"X", b"\n".join(kept))).lower()
+    block = _COLON_RUN.sub(b":", block)  # imap4d turns "From : x" into "From : : : x"
     return "r" + hashlib.sha256(block).hexdigest()[:31]
+
+
+def bookkeeping_only(header: bytes) -> bool:
+    """A header block with nothing but a server's bookkeeping fields: what imap4d gives as
+    BODY[HEADER] of a message whose first line looked blank to it (the real header is in
+    its BODY[TEXT]); such a message is known by its whole BODY[]."""
+    fields = re.split(rb"\n(?![ \t])", _LINE_ENDS.sub(b"\n", header[:HEADER_LIMIT]).strip())
+    return all(f.partition(b":")[0].strip().lower() in BOOKKEEPING_FIELDS for f in fields)
 
 
 def fingerprint(raw: bytes) -> str:

@@ -3,13 +3,13 @@ there) and, to confirm a relayed pairing, the digests of some bodies."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from mailferry.engine.fingerprint import body_digest
+from mailferry.engine.fingerprint import body_digest, bookkeeping_only
 from mailferry.engine.ledger import flags_key
 from mailferry.engine.matcher import MessageKey
 from mailferry.engine.source import uid_chunks
-from mailferry.imap import ImapSession, uid_set
+from mailferry.imap import FetchItem, ImapSession, uid_set
 from mailferry.store import ForeignMessage
 
 HEADER_FETCH_CHUNK = 500
@@ -26,14 +26,31 @@ def target_inventory(target: ImapSession, known: set[int],
     robust: dict[int, str] = {}
     for start in range(0, len(unknown), HEADER_FETCH_CHUNK):
         chunk = unknown[start:start + HEADER_FETCH_CHUNK]
-        for item in target.uid_fetch(uid_set(chunk), b"(UID FLAGS BODY.PEEK[HEADER])"):
-            if item.uid is None or item.header is None or item.uid not in present:
-                continue
-            key = MessageKey.of(item.header)
-            found[item.uid] = ForeignMessage(key.exact, key.relayed, flags_key(item.flags or ()))
+        items = [item for item in target.uid_fetch(uid_set(chunk),
+                                                   b"(UID FLAGS BODY.PEEK[HEADER])")
+                 if item.uid is not None and item.header is not None and item.uid in present]
+        for uid, flags, key in target_keys(target, items):
+            found[uid] = ForeignMessage(key.exact, key.relayed, flags_key(flags))
             if key.robust is not None:
-                robust[item.uid] = key.robust
+                robust[uid] = key.robust
     return present, found, robust
+
+
+def target_keys(target: ImapSession, items: Iterable[FetchItem],
+                ) -> Iterator[tuple[int, tuple[str, ...], MessageKey]]:
+    """(UID, flags, key) of each fetched header; a header of nothing but bookkeeping fields
+    (imap4d) hides the real one in the text: those messages are keyed by their BODY[]."""
+    hidden: dict[int, tuple[str, ...]] = {}
+    for item in items:
+        assert item.uid is not None and item.header is not None
+        if bookkeeping_only(item.header):
+            hidden[item.uid] = item.flags or ()
+        else:
+            yield item.uid, item.flags or (), MessageKey.of(item.header)
+    for chunk in uid_chunks(sorted(hidden)):
+        for item in target.uid_fetch(chunk, b"(UID BODY.PEEK[])"):
+            if item.uid in hidden and item.body is not None:
+                yield item.uid, hidden[item.uid], MessageKey.of(item.body)
 
 
 def target_body_digests(target: ImapSession, uids: Iterable[int],

@@ -406,6 +406,13 @@ class ImapSession:
     def subscribe(self, mailbox: bytes) -> None:
         self.command(b"SUBSCRIBE", astring(mailbox))
 
+    def delete_mailbox(self, mailbox: bytes) -> None:
+        self.command(b"DELETE", astring(mailbox))
+
+    def list_matching(self, pattern: bytes) -> list[ListEntry]:
+        """LIST "" pattern: the mailboxes as the server describes them, attributes included."""
+        return results.list_entries(self.command(b"LIST", b'""', astring(pattern))[0])
+
     def select(self, mailbox: bytes, *, readonly: bool) -> Selected:
         verb = b"EXAMINE" if readonly else b"SELECT"
         args = [astring(mailbox)]
