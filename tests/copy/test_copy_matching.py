@@ -230,3 +230,22 @@ def test_gmail_all_mail_brings_only_unfiled_messages(dovecot_factory: Callable[.
     whole = run_copy(source, everything, tmp_path / "whole.db", all_mail="copy")
     assert sum(mailbox(everything)["All Mail"].values()) == 6
     assert whole.total("in_other_folders") == 0
+
+
+def test_a_refused_message_sharing_its_header_with_a_copied_one_is_not_copied_again(
+        dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
+    """Two source messages with the same header and different bodies, the first refused by
+    the target (here too large; Cyrus: NUL bytes). A fresh-state re-run paired the refused
+    one with the other's copy (UID order) and copied the other again (issue 20 point 5,
+    courier -> cyrus); now the bodies decide which one the target holds."""
+    source = dovecot_factory()
+    target = dovecot_factory(max_message_size=100_000)
+    header = b"Content-Type: text/plain\r\nMIME-Version: 1.0\r\n\r\n"
+    put(source, [SeedMessage(header + b"refused " * 20_000 + b"\r\n", "INBOX", (), DATE),
+                 SeedMessage(header + b"taken\r\n", "INBOX", (), DATE)])
+    first = run_copy(source, target, tmp_path / "state.db")
+    assert first.total("copied") == 1 and first.total("failed") == 1
+    for state in ("state.db", "fresh.db"):
+        again = run_copy(source, target, tmp_path / state)
+        assert again.total("copied") == 0, state
+        assert sum(bodies(target).values()) == 1, state

@@ -31,11 +31,11 @@ from mailferry.engine.appender import Appender, PoisonWatch, confirm_relayed
 from mailferry.engine.fingerprint import body_digest
 from mailferry.engine.folders import FolderPair
 from mailferry.engine.ledger import FlagFilter, FolderLedger, allowed_flags, flags_key
-from mailferry.engine.matcher import Decision, Matcher, MessageKey
+from mailferry.engine.matcher import Decision, Match, Matcher, MessageKey
 from mailferry.engine.options import CopyOptions
 from mailferry.engine.results import FolderResult, MessageFailure, Reporter
 from mailferry.engine.source import MessageSource, SourceMessage
-from mailferry.engine.target import target_inventory
+from mailferry.engine.target import target_body_digests, target_inventory
 from mailferry.engine.twins import retire_copies_with_relayed_twins
 from mailferry.errors import IncompleteAnswer, MailferryError
 from mailferry.imap import ImapSession, Selected, uid_set
@@ -243,6 +243,7 @@ class FolderSync:
             digests = self._source_digests([seen[i][0] for i in relayed])
             matches = confirm_relayed(self.target, self.matcher, matches,
                                       {i: digests.get(seen[i][0], "") for i in relayed})
+        matches = self._settle_shared_headers(seen, matches)
         to_copy: list[int] = []
         rows: list[MappedMessage] = []
         claimed: list[int] = []
@@ -274,6 +275,42 @@ class FolderSync:
             ledger.record(rows, claimed)
         self.result.to_copy += len(unreadable)
         return sorted(to_copy + unreadable)
+
+    def _settle_shared_headers(self, seen: list[tuple[int, tuple[str, ...], MessageKey]],
+                               matches: list[Match]) -> list[Match]:
+        """Source messages that share one header (robust) fingerprint, some found on the
+        target and some not: which ones the target holds is told by their bodies, not by
+        UID order. (A fresh-state re-run paired the message Cyrus refused, NUL bytes, with
+        the copy of another that has the same header, and copied that one again.)"""
+        groups: dict[str, list[int]] = defaultdict(list)
+        for index, (_, _, key) in enumerate(seen):
+            groups[key.robust or key.exact].append(index)
+        contested = [group for group in groups.values() if len(group) > 1
+                     and {matches[i].decision for i in group} >= {Decision.PRESENT,
+                                                                   Decision.COPY}]
+        if not contested:
+            return matches
+        members = [i for group in contested for i in group]
+        source = self._source_digests([seen[i][0] for i in members])
+        target = target_body_digests(self.target, [
+            matches[i].target_uid or 0 for i in members
+            if matches[i].decision is Decision.PRESENT])
+        settled = list(matches)
+        for group in contested:
+            copies = [i for i in group if settled[i].decision is Decision.COPY]
+            for i in group:
+                held = settled[i].target_uid
+                if settled[i].decision is not Decision.PRESENT or held not in target:
+                    continue
+                digest = target[held][0]
+                if source.get(seen[i][0]) == digest:
+                    continue
+                other = next((c for c in copies if source.get(seen[c][0]) == digest), None)
+                if other is not None:  # the target's copy is of that one: swap
+                    settled[i], settled[other] = settled[other], settled[i]
+                    copies.remove(other)
+                    copies.append(i)
+        return settled
 
     def _source_digests(self, uids: list[int]) -> dict[int, str]:
         """Body digests of source messages, to confirm relayed pairings."""
