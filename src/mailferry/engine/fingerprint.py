@@ -58,6 +58,7 @@ _HIGH_RUN = re.compile(rb"[X\x80-\xff]+")
 _LEADING_NOISE = re.compile(rb"(?:From [^\r\n]*(?:\r\n|\r|\n))?[ \t\r\n]*")
 _WHITESPACE = re.compile(rb"\s+")
 _COLON_RUN = re.compile(rb":{2,}")
+_BLANK_LINE = re.compile(rb"\n[ \t]+(?=\n)")
 
 
 def robust_fingerprint(raw: bytes) -> str:
@@ -71,7 +72,8 @@ def robust_fingerprint(raw: bytes) -> str:
     text = _LINE_ENDS.sub(b"\n", _through_first_blank_line(raw, skipped.end() if skipped else 0))
     if text.startswith(b"From "):
         text = text.split(b"\n", 1)[1] if b"\n" in text else b""
-    text = text.lstrip(b" \t\n")
+    # a line of blanks ends the header as an empty one does (pymap drops the blanks)
+    text = _BLANK_LINE.sub(b"\n\n", text).lstrip(b" \t\n")
     while True:
         end = text.find(b"\n\n")
         block = text[: end + 1] if end >= 0 else text
@@ -88,11 +90,15 @@ def robust_fingerprint(raw: bytes) -> str:
     return "r" + hashlib.sha256(block).hexdigest()[:31]
 
 
-def bookkeeping_only(header: bytes) -> bool:
-    """A header block with nothing but a server's bookkeeping fields: what imap4d gives as
-    BODY[HEADER] of a message whose first line looked blank to it (the real header is in
-    its BODY[TEXT]); such a message is known by its whole BODY[]."""
-    fields = re.split(rb"\n(?![ \t])", _LINE_ENDS.sub(b"\n", header[:HEADER_LIMIT]).strip())
+def hides_header(header: bytes) -> bool:
+    """A header block that is empty or holds nothing but a server's bookkeeping fields: what
+    imap4d gives as BODY[HEADER] of a message whose first line looked blank to it, and
+    pymap of one it re-serialised with a blank line first (the real header is in the
+    BODY[TEXT]); such a message is known by its whole BODY[]."""
+    text = _LINE_ENDS.sub(b"\n", header[:HEADER_LIMIT]).strip()
+    if not text:
+        return True
+    fields = re.split(rb"\n(?![ \t])", text)
     return all(f.partition(b":")[0].strip().lower() in BOOKKEEPING_FIELDS for f in fields)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from mailferry.engine.fingerprint import body_digest, bookkeeping_only
+from mailferry.engine.fingerprint import body_digest, hides_header
 from mailferry.engine.ledger import flags_key
 from mailferry.engine.matcher import MessageKey
 from mailferry.engine.source import uid_chunks
@@ -39,11 +39,12 @@ def target_inventory(target: ImapSession, known: set[int],
 def target_keys(target: ImapSession, items: Iterable[FetchItem],
                 ) -> Iterator[tuple[int, tuple[str, ...], MessageKey]]:
     """(UID, flags, key) of each fetched header; a header of nothing but bookkeeping fields
-    (imap4d) hides the real one in the text: those messages are keyed by their BODY[]."""
+    (imap4d), or an empty one (pymap), hides the real one in the text: those messages are
+    keyed by their BODY[]."""
     hidden: dict[int, tuple[str, ...]] = {}
     for item in items:
         assert item.uid is not None and item.header is not None
-        if bookkeeping_only(item.header):
+        if hides_header(item.header):
             hidden[item.uid] = item.flags or ()
         else:
             yield item.uid, item.flags or (), MessageKey.of(item.header)
