@@ -1,9 +1,10 @@
 """Fingerprints look at the header only: the text after the first blank line is cut off
 before it is normalised (most of the cost of fingerprinting a copy was rewriting bodies that
 were then thrown away). The cut must never change a fingerprint already in a state file:
-header_block and robust_fingerprint are compared with their whole-text definitions (below,
-as they were) over the real-world corpus and over every short mix of line ends, blanks and
-"From " lines, where a cut in the wrong place would show."""
+header_block and robust_fingerprint (as issue 20 point 5 made it; kept in memory only) are
+compared with their whole-text definitions (below) over the real-world corpus and over
+every short mix of line ends, blanks and "From " lines, where a cut in the wrong place
+would show."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import re
 from mailferry.engine.fingerprint import (
     BOOKKEEPING_FIELDS,
     HEADER_LIMIT,
+    SINGLE_FIELDS,
     header_block,
     robust_fingerprint,
 )
@@ -40,13 +42,28 @@ def whole_robust_fingerprint(raw: bytes) -> str:
     text = _LINE_ENDS.sub(b"\n", raw[:HEADER_LIMIT])
     if text.startswith(b"From "):
         text = text.split(b"\n", 1)[1] if b"\n" in text else b""
-    text = text.lstrip(b" \t\n")
-    end = text.find(b"\n\n")
-    if end >= 0:
-        text = text[: end + 1]
-    fields = re.split(rb"\n(?![ \t])", _NUL_LIKE.sub(b"", text))
-    kept = [f for f in fields if f.partition(b":")[0].strip().lower() not in BOOKKEEPING_FIELDS]
-    block = _WHITESPACE.sub(b"", _HIGH_RUN.sub(b"X", b"\n".join(kept))).lower()
+    text = re.sub(rb"\n[ \t]+(?=\n)", b"\n\n", text).lstrip(b" \t\n")
+    while True:  # a first block of bookkeeping only (imap4d) is skipped
+        end = text.find(b"\n\n")
+        fields = re.split(rb"\n(?![ \t])", _NUL_LIKE.sub(b"", text[: end + 1] if end >= 0
+                                                      else text))
+        kept = [f for f in fields
+                if f.strip() and f.partition(b":")[0].strip().lower() not in BOOKKEEPING_FIELDS]
+        if kept or end < 0:
+            break
+        text = text[end:].lstrip(b" \t\n")
+    parsed, once = [], set()
+    for field_ in kept:  # as a parsing server keeps them (pymap)
+        name, colon, _ = field_.split(b"\n", 1)[0].partition(b":")
+        if not colon:
+            break
+        if name.strip().lower() in SINGLE_FIELDS:
+            if name.strip().lower() in once:
+                continue
+            once.add(name.strip().lower())
+        parsed.append(field_)
+    block = _WHITESPACE.sub(b"", _HIGH_RUN.sub(b"X", b"\n".join(parsed))).lower()
+    block = re.sub(rb":{2,}", b":", block)
     return "r" + hashlib.sha256(block).hexdigest()[:31]
 
 

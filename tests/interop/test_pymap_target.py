@@ -1,7 +1,8 @@
 """Re-runs into pymap, which re-serialises some headers it parses (issue 20 point 5): a
 header ended by a line of spaces comes back ended by an empty line, and an obsolete header
 ("Subject :" with blank folded lines) comes back with an empty line first, so its
-BODY[HEADER] is empty. A re-run with a fresh state must still find both and add nothing."""
+BODY[HEADER] is empty; a second From is dropped; a line that is no field ends the header.
+A re-run with a fresh state must still find them all and add nothing."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from testbed.pymap import Pymap
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "realworld"
 DATE = dt.datetime(2003, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 REWRITTEN = ("james-mime4j/mimetools__hdr-fakeout.msg.eml",  # header ends with " \r\n"
-             "james-mime4j/testmsgs__obsolete.msg.eml")  # served with an empty line first
+             "james-mime4j/testmsgs__obsolete.msg.eml",  # served with an empty line first
+             "rspamd/phish_sender.eml",  # two From fields: pymap keeps the first
+             "rspamd/phish_sender4.eml")  # "From\r\n : x": pymap ends the header above
 
 
 def held(server: Pymap) -> int:
@@ -35,10 +38,10 @@ def test_fresh_state_rerun_into_pymap_finds_what_it_re_serialised(
     target = Pymap().start()
     try:
         first = run_copy(source, target, tmp_path / "state.db")  # type: ignore[arg-type]
-        assert first.total("copied") == 2 and held(target) == 2
+        assert first.total("copied") == 4 and held(target) == 4
         for state in ("state.db", "fresh.db"):
             again = run_copy(source, target, tmp_path / state)  # type: ignore[arg-type]
             assert again.total("copied") == 0, state
-            assert held(target) == 2, state
+            assert held(target) == 4, state
     finally:
         target.cleanup()

@@ -65,11 +65,23 @@ def robust_fingerprint(raw: bytes) -> str:
     """A fingerprint that sees through what servers do to a message's header on the way in
     (issue 20 point 4): a leading mbox "From " line dropped, leading blank lines dropped,
     fields re-folded or their names' case changed, raw 8-bit bytes replaced by 'X' (Cyrus),
-    mbox bookkeeping fields injected (imap4d), above the header too, and runs of ':'.
-    Two messages with this fingerprint differ in
-    header whitespace, 8-bit bytes or bookkeeping only."""
+    mbox bookkeeping fields injected (imap4d), above the header too, runs of ':', the header
+    cut at a line that is no field and a second From/Subject/... dropped (pymap). Two
+    messages with this fingerprint differ in header whitespace, 8-bit bytes, bookkeeping or
+    malformed lines only."""
     skipped = _LEADING_NOISE.match(raw)
-    text = _LINE_ENDS.sub(b"\n", _through_first_blank_line(raw, skipped.end() if skipped else 0))
+    kept = _robust_fields(_through_first_blank_line(raw, skipped.end() if skipped else 0))
+    if kept is None:  # bookkeeping only before the first blank line (imap4d): read further
+        kept = _robust_fields(raw[:HEADER_LIMIT], whole=True) or []
+    block = _WHITESPACE.sub(b"", _HIGH_RUN.sub(b"X", b"\n".join(_as_parsed(kept)))).lower()
+    block = _COLON_RUN.sub(b":", block)  # imap4d turns "From : x" into "From : : : x"
+    return "r" + hashlib.sha256(block).hexdigest()[:31]
+
+
+def _robust_fields(raw: bytes, *, whole: bool = False) -> list[bytes] | None:
+    """The header fields robust_fingerprint hashes, unnormalised, bookkeeping left out; None
+    when `raw` was cut after the first blank line and the fields lie beyond it."""
+    text = _LINE_ENDS.sub(b"\n", raw)
     if text.startswith(b"From "):
         text = text.split(b"\n", 1)[1] if b"\n" in text else b""
     # a line of blanks ends the header as an empty one does (pymap drops the blanks)
@@ -81,13 +93,37 @@ def robust_fingerprint(raw: bytes) -> str:
         kept = [f for f in fields
                 if f.strip() and f.partition(b":")[0].strip().lower() not in BOOKKEEPING_FIELDS]
         if kept or end < 0:
-            break
+            return kept
+        if not whole:
+            return None
         # only bookkeeping: an mbox server (imap4d) took a blank-looking first line for the
         # end of the header and wrote its fields above it; the real header comes next
         text = text[end:].lstrip(b" \t\n")
-    block = _WHITESPACE.sub(b"", _HIGH_RUN.sub(b"X", b"\n".join(kept))).lower()
-    block = _COLON_RUN.sub(b":", block)  # imap4d turns "From : x" into "From : : : x"
-    return "r" + hashlib.sha256(block).hexdigest()[:31]
+
+
+# fields RFC 5322 allows once: a server that parses the header may keep the first only
+SINGLE_FIELDS = frozenset({
+    b"date", b"from", b"sender", b"reply-to", b"to", b"cc", b"bcc", b"message-id",
+    b"in-reply-to", b"references", b"subject",
+})
+
+
+def _as_parsed(fields: list[bytes]) -> list[bytes]:
+    """The fields a server that parses the header keeps (pymap): up to the first line that
+    is not a field (it ends the header there), the first of each field allowed once."""
+    kept: list[bytes] = []
+    once: set[bytes] = set()
+    for field_ in fields:
+        name, colon, _ = field_.split(b"\n", 1)[0].partition(b":")
+        if not colon:
+            break
+        name = name.strip().lower()
+        if name in SINGLE_FIELDS:
+            if name in once:
+                continue
+            once.add(name)
+        kept.append(field_)
+    return kept
 
 
 def hides_header(header: bytes) -> bool:
