@@ -237,8 +237,10 @@ def _check(result: PairResult, source: AccountSnapshot, target: Server,
     result.matched = comparison.matched
     result.source_messages = source.count()
     result.examples = [d.describe() for d in comparison.differences[:8]]
+    # a folder the target lacks is judged as a folder (passes: reported unusable or not)
+    absent = {d.folder for d in comparison.differences if d.kind == "folder_missing"}
     missing = [source.bodies[d.source.sha256] for d in comparison.differences
-               if d.kind == "missing" and d.source is not None]
+               if d.kind == "missing" and d.source is not None and d.folder not in absent]
     return after, missing
 
 
