@@ -45,3 +45,27 @@ def test_fresh_state_rerun_into_pymap_finds_what_it_re_serialised(
             assert held(target) == 4, state
     finally:
         target.cleanup()
+
+
+def test_a_message_found_only_through_a_rewrite_is_reported_as_altered(
+        dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
+    """A message the target already holds, rewritten (ours, from a MULTIAPPEND pymap cut
+    short, or another tool's), is paired by its robust fingerprint: the pair passed as
+    exact while the server had changed it. Now it is read back and its changes reported."""
+    raw = (CORPUS / "rspamd/phish_sender.eml").read_bytes()  # pymap drops the second From
+    source = dovecot_factory()
+    conn = imap_login(source.host, source.port, "alice", source.password())
+    seed(conn, [SeedMessage(raw, "INBOX", (), DATE)])
+    conn.logout()
+    target = Pymap().start()
+    try:
+        conn = imap_login(target.host, target.port, "alice", target.password("alice"))
+        seed(conn, [SeedMessage(raw, "INBOX", (), DATE)])
+        conn.logout()
+        summary = run_copy(source, target, tmp_path / "state.db")  # type: ignore[arg-type]
+        assert summary.total("copied") == 0 and summary.total("present_rewritten") == 1
+        (failure,) = summary.failures
+        assert failure.kind == "altered" and "headers" in failure.reason, failure
+        assert held(target) == 1
+    finally:
+        target.cleanup()

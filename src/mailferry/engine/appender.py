@@ -131,6 +131,7 @@ class Appender:
         claimed: list[int] = []
         restore: dict[str, list[int]] = defaultdict(list)
         outgoing: list[_Outgoing] = []
+        found: list[Appended] = []  # held already, through a rewrite: reported as read back
         dropped: dict[int, list[str]] = {}  # counted once the message is settled, so a
         for message, key, match in zip(batch, keys, self._decide(batch, keys), strict=True):
             flags, dropped[message.uid] = self.flags.split(message.flags)  # retry recounts none
@@ -147,6 +148,9 @@ class Appender:
                 ledger.result.present += 1
                 ledger.result.present_rewritten += match.rewritten
                 claimed.append(match.target_uid)
+                if match.rewritten:
+                    found.append(Appended(message.uid, match.target_uid, message.body or b"",
+                                          message.internaldate))
                 if self.matcher.flags_of(match.target_uid) != flags_key(flags):
                     restore[flags_key(flags)].append(match.target_uid)
             elif match.decision is Decision.ELSEWHERE:
@@ -157,6 +161,7 @@ class Appender:
                                       MessageOutcome(match.decision), key.relayed))
         for flags_text, target_uids in restore.items():
             self.target.uid_store_flags(uid_set(target_uids), flags_text.split())
+        self.read_back.check_found(found)
         transient = self._send(outgoing, rows)
         ledger.record(rows, claimed)
         for row in rows:

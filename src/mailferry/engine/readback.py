@@ -238,6 +238,17 @@ class ReadBack:
         if not self.eight_bit_kept:
             self._read_back(eight_bit_only)
 
+    def check_found(self, found: Iterable[Appended]) -> None:
+        """Messages the target already held, found only through a rewrite (their robust
+        fingerprint: ours from an attempt cut short, or another tool's): every one read back,
+        so what the server changed is reported as for a copy."""
+        wanted = {a.target_uid: a for a in found}
+        for item in self._stream(list(wanted), b"(UID INTERNALDATE BODY.PEEK[])"):
+            message = wanted.get(item.uid or 0)
+            if message is not None and item.body is not None:
+                self._check_date(message, item.internaldate)
+                self._check_body(message, item.body)
+
     def _read_back(self, wanted: dict[int, Appended]) -> None:
         for stored in self._stream(list(wanted), b"(UID BODY.PEEK[])"):
             if stored.uid is not None and stored.body is not None:

@@ -33,6 +33,7 @@ from mailferry.engine.folders import FolderPair
 from mailferry.engine.ledger import FlagFilter, FolderLedger, allowed_flags, flags_key
 from mailferry.engine.matcher import Decision, Match, Matcher, MessageKey
 from mailferry.engine.options import CopyOptions
+from mailferry.engine.readback import Appended, ReadBack
 from mailferry.engine.results import FolderResult, MessageFailure, Reporter
 from mailferry.engine.source import MessageSource, SourceMessage
 from mailferry.engine.target import target_body_digests, target_inventory
@@ -273,8 +274,23 @@ class FolderSync:
             for kept, tgt_uids in restore.items():
                 self.target.uid_store_flags(uid_set(tgt_uids), kept.split())
             ledger.record(rows, claimed)
+            self._read_back_rewritten({uid: match.target_uid for (uid, _, _), match
+                                       in zip(seen, matches, strict=True)
+                                       if match.rewritten and match.target_uid is not None},
+                                      ledger)
         self.result.to_copy += len(unreadable)
         return sorted(to_copy + unreadable)
+
+    def _read_back_rewritten(self, found: dict[int, int], ledger: FolderLedger) -> None:
+        """Source UID -> target UID of messages found through a rewrite: report what the
+        server changed (after a MULTIAPPEND cut short, they are our own copies)."""
+        if not found:
+            return
+        uids = sorted(found)
+        ReadBack(self.target, self.pair.target_wire, ledger).check_found(
+            Appended(m.uid, found[m.uid], m.body, m.internaldate) for m in checked(
+                self.source.messages(uids, max_size=self.max_size), uids,
+                what="UID FETCH (bodies)") if m.body is not None)
 
     def _settle_shared_headers(self, seen: list[tuple[int, tuple[str, ...], MessageKey]],
                                matches: list[Match]) -> list[Match]:
