@@ -69,3 +69,23 @@ def test_a_message_found_only_through_a_rewrite_is_reported_as_altered(
         assert held(target) == 1
     finally:
         target.cleanup()
+
+
+def test_a_message_found_with_another_size_is_read_back_and_reported(
+        dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
+    """Found by its exact header fingerprint but with another RFC822.SIZE (pymap serves
+    bodies with bare LF): a copy from an attempt pymap cut short, counted present and never
+    read back, so dovecot -> pymap left 5 changed messages unreported. Now read back."""
+    raw = b"From: a@example.org\r\nSubject: lines\r\nMessage-ID: <lf@x>\r\n\r\none\r\ntwo\r\n"
+    source = dovecot_factory()
+    for server, password in ((source, source.password()), (target := Pymap().start(), None)):
+        conn = imap_login(server.host, server.port, "alice", password or server.password("alice"))
+        seed(conn, [SeedMessage(raw, "INBOX", (), DATE)])
+        conn.logout()
+    try:
+        summary = run_copy(source, target, tmp_path / "state.db")  # type: ignore[arg-type]
+        assert summary.total("copied") == 0 and summary.total("present") == 1
+        (failure,) = summary.failures
+        assert failure.kind == "normalised" and "line_endings" in failure.reason, failure
+    finally:
+        target.cleanup()

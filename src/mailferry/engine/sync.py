@@ -76,6 +76,7 @@ class FolderSync:
         limit = self.append_limit
         self.max_size = min(options.max_message_size, limit if limit is not None else 1 << 62)
         self.ledger: FolderLedger | None = None
+        self._target_sizes: dict[int, int] = {}  # RFC822.SIZE of the target's unknown messages
         self.watch = watch or PoisonWatch()  # shared by the attempts at this folder
         # what the header pass found missing: raised once what did come is copied
         self._gap: IncompleteAnswer | None = None
@@ -166,7 +167,8 @@ class FolderSync:
         again (their copies vanished)."""
         foreign = self.store.foreign(state.id) if state.id else {}
         by_tgt = {m.tgt_uid: m for m in mapped.values() if m.tgt_uid is not None}
-        present, found, robust = target_inventory(self.target, set(by_tgt) | set(foreign))
+        present, found, robust, self._target_sizes = target_inventory(
+            self.target, set(by_tgt) | set(foreign))
         assert self.ledger is not None
         self.ledger.target_messages = len(present)
         self.ledger.max_target_uid = max(present, default=0)
@@ -228,6 +230,7 @@ class FolderSync:
                        ledger: FolderLedger) -> list[int]:
         """Decide on headers alone; return the UIDs to copy."""
         seen: list[tuple[int, tuple[str, ...], MessageKey]] = []
+        sizes: dict[int, int | None] = {}
         unreadable: list[int] = []  # never matched: the body pass reports them
         check = AnswerCheck(candidates, what="UID FETCH (headers)")
         for header in check.take(self.source.headers(candidates)):
@@ -237,6 +240,7 @@ class FolderSync:
             key = MessageKey.of(header.header)
             _ = key.relayed  # computed now, so the header block is not kept
             seen.append((header.uid, header.flags, key))
+            sizes[header.uid] = header.size
         self._gap = check.problem()
         matches = self.matcher.match([key for _, _, key in seen])
         relayed = [i for i, m in enumerate(matches) if m.relayed]
@@ -274,10 +278,14 @@ class FolderSync:
             for kept, tgt_uids in restore.items():
                 self.target.uid_store_flags(uid_set(tgt_uids), kept.split())
             ledger.record(rows, claimed)
-            self._read_back_rewritten({uid: match.target_uid for (uid, _, _), match
-                                       in zip(seen, matches, strict=True)
-                                       if match.rewritten and match.target_uid is not None},
-                                      ledger)
+            # found through a rewrite, or with another size: ours from an attempt cut short
+            # (or another tool's), changed by the server: read back and report
+            self._read_back_rewritten({
+                uid: match.target_uid for (uid, _, _), match in zip(seen, matches, strict=True)
+                if match.target_uid is not None and match.decision is Decision.PRESENT
+                and not match.relayed
+                and (match.rewritten or self._target_sizes.get(match.target_uid, sizes[uid])
+                     != sizes[uid])}, ledger)
         self.result.to_copy += len(unreadable)
         return sorted(to_copy + unreadable)
 

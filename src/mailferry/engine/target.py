@@ -16,24 +16,28 @@ HEADER_FETCH_CHUNK = 500
 
 
 def target_inventory(target: ImapSession, known: set[int],
-                     ) -> tuple[set[int], dict[int, ForeignMessage], dict[int, str]]:
+                     ) -> tuple[set[int], dict[int, ForeignMessage], dict[int, str],
+                                dict[int, int]]:
     """Every UID of the selected target folder, the messages among them not in `known`
-    (their fingerprints from BODY[HEADER]), and those messages' robust fingerprints (kept
-    in memory only: the state store keeps the exact one)."""
+    (their fingerprints from BODY[HEADER]), those messages' robust fingerprints (kept in
+    memory only: the state store keeps the exact one) and their RFC822.SIZE."""
     present = set(target.uid_search_all())
     unknown = sorted(present - known)
     found: dict[int, ForeignMessage] = {}
     robust: dict[int, str] = {}
+    sizes: dict[int, int] = {}
     for start in range(0, len(unknown), HEADER_FETCH_CHUNK):
         chunk = unknown[start:start + HEADER_FETCH_CHUNK]
         items = [item for item in target.uid_fetch(uid_set(chunk),
-                                                   b"(UID FLAGS BODY.PEEK[HEADER])")
+                                                   b"(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])")
                  if item.uid is not None and item.header is not None and item.uid in present]
+        sizes.update((item.uid, item.size) for item in items
+                     if item.uid is not None and item.size is not None)
         for uid, flags, key in target_keys(target, items):
             found[uid] = ForeignMessage(key.exact, key.relayed, flags_key(flags))
             if key.robust is not None:
                 robust[uid] = key.robust
-    return present, found, robust
+    return present, found, robust, sizes
 
 
 def target_keys(target: ImapSession, items: Iterable[FetchItem],
