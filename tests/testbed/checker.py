@@ -259,7 +259,9 @@ def _loose_key(raw: bytes) -> tuple[bytes, bytes, tuple[bytes, ...]]:
         if line.startswith(b"message-id:"):
             message_id = line
             break
-    return message_id, body.rstrip(b"\n"), tuple(bodydiff.header_fields(head))
+    fields = tuple(f for f in bodydiff.header_fields(head)
+                   if f.split(b":")[0] not in MBOX_FIELDS)  # what imap4d injects
+    return message_id, body.rstrip(b"\n"), fields
 
 
 def _compare_folder(name: str, source: list[Message], target: list[Message],
