@@ -28,33 +28,33 @@ P9 = "issue 20 point 9: behaviours to take in stride"
 
 # (source, target) -> why it fails today; the small mailbox of the regular suite
 KNOWN_FAILING_SMALL: dict[tuple[str, str], str] = {}
-IMAP4D_TARGET = (f"{P1}: imap4d cannot give a folder that holds mail any children, so "
-                 "Archive/2003, Archive/2003/Q1 and Projets/Café are refused")
-PYMAP_TARGET = f"{P5}: a fresh-state re-run adds 1-4 messages pymap rewrote beyond recognition"
-CYRUS_FRESH = f"{P5}: a fresh-state re-run adds one message"
 # the full matrix mailbox (make test-interop), as bench/interop_matrix.py measured it
-# (docs/interop.md has the matrix before and after)
+# (docs/interop.md has the matrix)
 KNOWN_FAILING: dict[tuple[str, str], str] = {
-    ("dovecot-slash", "pymap"): f"{P6}: pymap dies on some APPENDs; {PYMAP_TARGET}",
-    ("dovecot-slash", "imap4d"): IMAP4D_TARGET,
-    ("dovecot-dot", "pymap"): f"{P6}: pymap dies on some APPENDs; {PYMAP_TARGET}",
-    ("dovecot-dot", "imap4d"): IMAP4D_TARGET,
-    ("pymap", "cyrus"): CYRUS_FRESH,
-    ("pymap", "imap4d"): IMAP4D_TARGET,
-    ("cyrus", "pymap"): PYMAP_TARGET,
-    ("cyrus", "imap4d"): IMAP4D_TARGET,
-    ("courier", "pymap"): PYMAP_TARGET,
-    ("courier", "cyrus"): CYRUS_FRESH,
-    ("courier", "imap4d"): IMAP4D_TARGET,
-    ("imap4d", "pymap"): PYMAP_TARGET,
+    ("cyrus", "imap4d"): (f"{P4}: 2 of the 239 messages imap4d changed are not reported (the "
+                          "read-back samples the first batch and compares sizes)"),
+    ("imap4d", "pymap"): f"{P5}: a fresh-state re-run adds one message pymap rewrote",
+}
+# pairs whose SOURCE changes under the copy: imap4d rewrites the Status: field of a message
+# when it is read, so 5 bodies differ from the snapshot taken before (imapsync sees the same
+# 5); they pass or not with the order of reads (non-strict)
+IMAP4D_STATUS = "imap4d rewrites Status: when a message is read: the source changes under the copy"
+FLAKY: dict[tuple[str, str], str] = {
+    ("imap4d", "dovecot-dot"): IMAP4D_STATUS,
+    ("imap4d", "courier"): IMAP4D_STATUS,
 }
 
 
 def _pairs(servers: tuple[str, ...] | list[str],
            known: dict[tuple[str, str], str]) -> list[object]:
-    return [pytest.param(source, target, id=f"{source}->{target}",
-                         marks=[pytest.mark.xfail(strict=True, reason=known[(source, target)])]
-                         if (source, target) in known else [])
+    def marks(pair: tuple[str, str]) -> list[pytest.MarkDecorator]:
+        if pair in known:
+            return [pytest.mark.xfail(strict=True, reason=known[pair])]
+        if known is KNOWN_FAILING and pair in FLAKY:
+            return [pytest.mark.xfail(strict=False, reason=FLAKY[pair])]
+        return []
+
+    return [pytest.param(source, target, id=f"{source}->{target}", marks=marks((source, target)))
             for source in servers for target in servers if source != target]
 
 
