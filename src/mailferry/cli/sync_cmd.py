@@ -129,7 +129,7 @@ def print_dry_run(settings: ProjectSettings, jobs: list[MailboxJob], *, as_json:
     creates no folder and appends nothing) on a copy of the state held in memory. Exit 1
     if a mailbox could not be planned (its error said), else 0."""
     plans: dict[str, CopySummary | str] = {}
-    store = StateStore.open(settings.sync.state, readonly=True)
+    store = StateStore.open(settings.state_location(), readonly=True)
     try:
         for job in jobs:
             try:
@@ -230,9 +230,10 @@ def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_fo
             log.warning("%s", note)
             errors.print(note)
         schedule = WindowSchedule((), settings.timezone)
-    store = StateStore.open(settings.sync.state)
+    location = settings.state_location()
+    store = StateStore.open(location)
     try:
-        with ProjectState.open(settings.sync.state) as state, \
+        with ProjectState.open(location) as state, \
                 LiveBatchReporter(errors) as reporter:
             runner = BatchRunner(store, state, concurrency, schedule, reporter, stop,
                                  wait_for_window=wait_for_window,

@@ -49,7 +49,7 @@ mailboxes = sa.Table(
     sa.Column("detail", sa.Text),  # JSON: the last pass's folders and failures
 )
 # Live views add up every mailbox: this index holds what they read, so a tally never reads
-# the rows (whose detail JSON is large). Made on open for older state files too.
+# the rows (whose detail JSON is large). Older state files gain it with the baseline.
 tally_index = sa.Index("project_mailboxes_tally", mailboxes.c.source_user, mailboxes.c.status,
                        mailboxes.c.messages, mailboxes.c.bytes, mailboxes.c.failed,
                        mailboxes.c.last_sync)
@@ -104,15 +104,6 @@ class PassOutcome:
 
 
 class ProjectState(SqliteFile):
-    METADATA = (metadata, progress.metadata, one_time.metadata, inventory.metadata)
-
-    def _after_create(self, conn: Connection) -> None:
-        # indexes, also on older files: IF NOT EXISTS, since runs may start together
-        for index in [tally_index, *(index for extra in (progress.metadata, one_time.metadata)
-                                     for table in extra.sorted_tables
-                                     for index in table.indexes)]:
-            conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
-
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
         """One read transaction, for the queries of store.queries: a consistent view."""
