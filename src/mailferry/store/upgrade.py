@@ -12,6 +12,7 @@ table) are brought up by the baseline revision, in place.
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -25,6 +26,10 @@ from mailferry.store.database import StoreLocation, describe_location, unusable
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATING = "migrating"  # meta key of a `store migrate` under way (store/transfer.py)
 ADVISORY_LOCK = 0x6D66_7374  # "mfst": the lock every mailferry upgrade on PostgreSQL takes
+# Alembic runs a migration through module-level proxies (alembic.context, alembic.op): two
+# upgrades at once in one process, e.g. two batches opening new state files in two threads,
+# tear each other's proxies down (KeyError: 'config'). One upgrade at a time per process.
+_ALEMBIC = threading.Lock()
 version_table = sa.Table("alembic_version", sa.MetaData(),
                          sa.Column("version_num", sa.String(32), primary_key=True))
 
@@ -104,7 +109,8 @@ def _upgrade(engine: sa.Engine) -> None:
                 config = _config()
                 config.attributes["connection"] = conn
                 try:
-                    command.upgrade(config, "head")
+                    with _ALEMBIC:
+                        command.upgrade(config, "head")
                 except RuntimeError as exc:  # a pre-Alembic file from a newer version
                     raise StateError(str(exc)) from None
     finally:
