@@ -4,14 +4,19 @@
 # make bench -- the copy benchmark against mbsync and dsync (see bench/)
 # make test-interop -- build the Debian chroots of the other IMAP servers (once, cached), then
 #                     run tests/interop with the slow matrix; a missing server fails here
+# make test-distributed -- the distributed workers' tests (worker processes, PostgreSQL,
+#                          redis-server; a few minutes), not in `make test`; CI runs both
 # make mutation -- mutation testing of the pure modules (mutmut; docs/mutation.md), not in `make test`
-.PHONY: setup test test-interop demo bench lint mutation
+.PHONY: setup test test-distributed test-interop demo bench lint mutation
 
 setup:
 	bash scripts/setup.sh
 
 test: setup
-	.venv/bin/python -m pytest -n 2 -q
+	.venv/bin/python -m pytest -n 2 -q -m "not distributed"
+
+test-distributed: setup
+	.venv/bin/python -m pytest -n 2 -q -m distributed
 
 test-interop: setup
 	bash scripts/testbed-chroot.sh

@@ -10,6 +10,7 @@ import pytest
 
 from testbed import Dovecot
 from testbed.postgres import Postgres
+from testbed.redis import Redis
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,5 +52,13 @@ def postgres() -> Iterator[Postgres]:
 def secured_postgres() -> Iterator[Postgres]:
     """A throwaway PostgreSQL cluster whose TCP logins need the password."""
     server = Postgres(password="pg-Secret-4711").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[Redis]:
+    """A throwaway redis-server on 127.0.0.1: the task queue's broker."""
+    server = Redis().start()
     yield server
     server.stop()

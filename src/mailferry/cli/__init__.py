@@ -49,6 +49,7 @@ COMMANDS: dict[str, str] = {
     "import": "backup_cmd:import_group",
     "completion": "completion_cmd:completion",
     "store": "store_cmd:store",
+    "worker": "worker_cmd:worker",
 }
 # `mailferry --help`: the commands under the stage of a migration where they are used, in
 # that order, each in one line (a command's own --help says the rest)

@@ -48,6 +48,14 @@ def load_project(migration_file: Path) -> tuple[ProjectSettings, list[MailboxUse
     return settings, load_users(settings.users_file)
 
 
+def read_runners(settings: ProjectSettings) -> dict[str, str]:
+    """Which process (host:pid: a sync, or a worker on any machine) copies which mailbox."""
+    if not settings.sync.has_state():
+        return {}
+    with ProjectState.open(settings.state_location()) as state:
+        return state.runners()
+
+
 def read_records(settings: ProjectSettings) -> dict[str, MailboxRecord]:
     if not settings.sync.has_state():
         return {}  # nothing synced yet: everyone is pending
@@ -141,11 +149,16 @@ def status(migration_file: Path, wave: str | None, names: tuple[str, ...], as_js
                           inventories=read_inventories(settings))
     attach_monitoring(report, settings.state_location())
     selected = {u.source_user for u in users}
+    workers = {user: runner for user, runner in read_runners(settings).items()
+               if user in selected}
     if as_json:
-        print_json({**report_json(report), **people_json(settings, selected)})
+        print_json({**report_json(report), **people_json(settings, selected),
+                    "workers": workers})
         return 0
     console = make_console()
     print_status(report, console, settings.timezone)
+    for user, runner in sorted(workers.items()):
+        console.print(f"{user}: being copied by {runner}")
     print_monitoring(report, console, settings.timezone)
     print_people(settings, selected, console)
     return 0

@@ -113,6 +113,17 @@ def _store_url(value: str) -> str:
     return value
 
 
+def _broker_url(value: str) -> str:
+    """A Redis URL without a password (broker_password holds the reference)."""
+    match = re.match(r"^redis://(?:([^:@/]*)(:[^@/]*)?@)?([^:/@]+)(?::(\d+))?(?:/(\d+))?$", value)
+    if match is None:
+        raise ValueError("write redis://host:port/db")
+    if match.group(2):
+        raise ValueError("no password in the URL: write broker_password = \"env:NAME\" "
+                         "or \"file:PATH\"")
+    return value
+
+
 def _http_url(value: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError(f"{mask_url(value)!r} is not an http(s) URL")
@@ -267,6 +278,9 @@ SECTIONS: dict[str, list[Field]] = {
         # the shared store of many machines instead of the file: postgresql://user@host:port/db
         Field("store", str, default=None, check=_store_url),
         Field("store_password", str, default=None, check=check_reference),  # env: or file:
+        # the task queue of `mailferry worker` and `sync --distributed`: redis://host:port/db
+        Field("broker", str, default=None, check=_broker_url),
+        Field("broker_password", str, default=None, check=check_reference),
         Field("mailboxes", int, default=4, check=_at_least(1)),  # copied at once
         Field("workers", int, default=2, check=_at_least(1)),  # folders at once per mailbox
         Field("retries", int, default=3, check=_at_least(0)),  # per mailbox, transient errors

@@ -62,6 +62,8 @@ class SyncSettings:
     lease_ttl: float = 30.0
     store: str | None = None  # postgresql://user@host:port/db: the shared store, not `state`
     store_password: str | None = None  # a secret reference (env:NAME, file:PATH)
+    broker: str | None = None  # redis://host:port/db: the task queue of distributed workers
+    broker_password: str | None = None  # a secret reference
 
     def has_state(self) -> bool:
         """Whether there is a state to read: a database server always has one."""
@@ -123,6 +125,13 @@ class ProjectSettings:
             url = url.set(password=password)
         return url
 
+    def broker_password(self) -> str | None:
+        """The task queue's password, resolved from `[sync] broker_password`, if any."""
+        if self.sync.broker_password is None:
+            return None
+        return resolve(self.sync.broker_password, key="broker_password", base=self.base,
+                       where=self.where("sync", "broker_password"))
+
     def rules_for(self, wave: str) -> FolderRules:
         return self.wave_filters.get(wave, self.filters)
 
@@ -173,7 +182,7 @@ def build_project(doc: TomlFile, migration: Migration | None) -> ProjectSettings
         sync=SyncSettings(base / sync["state"], sync["mailboxes"], sync["workers"],
                           sync["retries"], float(sync["backoff"]), sync["mirror"],
                           sync["mirror_cap"], float(sync["lease_ttl"]), sync["store"],
-                          sync["store_password"]),
+                          sync["store_password"], sync["broker"], sync["broker_password"]),
         pilot=pilot, windows=windows, timezone=zone, lines=dict(doc.lines),
         wave_times=parse_wave_times(doc, zone, pilot), cutover=cutover,
         wave_mirror=_wave_mirror(doc, zone), migration=migration,

@@ -6,6 +6,7 @@ docs/leases.md)."""
 
 from mailferry.store.inventory import FolderSize, MailboxInventory
 from mailferry.store.database import StoreLocation, describe_location, is_shared, parse_location
+from mailferry.store.jobs import JobRecord, JobState
 from mailferry.store.leases import (
     HeldLease,
     LeaseHolder,
@@ -43,11 +44,12 @@ from mailferry.store.transfer import TransferResult, copy_state
 
 __all__ = [
     "STATUSES", "Activity", "DmarcRecord", "DmarcReport", "FailedUser", "FailureRecord",
-    "FolderSize", "FolderState", "ForeignMessage", "HeldLease", "Incident", "LeaseHolder",
-    "LeaseInfo", "LeaseTable", "LeaseTimes", "MailboxInventory", "MailboxProgress",
-    "MailboxRecord", "MappedMessage", "MonitorState", "NoticeJournal", "NoticeRecord",
-    "NoticeState", "PassOutcome", "Probe", "ProjectState", "RosterEntry", "SealedSecret",
-    "StateStore", "StoreLocation", "Tally", "TransferResult", "UserFilter", "UserPage", "UserRow",
-    "activity", "choices", "copy_state", "describe_location", "failed_users", "is_shared",
+    "FolderSize", "FolderState", "ForeignMessage", "HeldLease", "Incident", "JobRecord",
+    "JobState", "LeaseHolder", "LeaseInfo", "LeaseTable", "LeaseTimes", "MailboxInventory",
+    "MailboxProgress", "MailboxRecord", "MappedMessage", "MonitorState", "NoticeJournal",
+    "NoticeRecord", "NoticeState", "PassOutcome", "Probe", "ProjectState", "RosterEntry",
+    "SealedSecret", "StateStore", "StoreLocation", "Tally", "TransferResult", "UserFilter",
+    "UserPage", "UserRow", "activity", "choices", "copy_state", "describe_location",
+    "failed_users", "is_shared",
     "mailbox_lease_key", "parse_location", "roster_digest", "user_page", "wave_tallies",
 ]

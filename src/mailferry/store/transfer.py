@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from mailferry.errors import StateError
-from mailferry.store import monitoring, notices, one_time, progress, project_state, state
+from mailferry.store import jobs, monitoring, notices, one_time, progress, project_state, state
 from mailferry.store.database import create_engine, describe_location, unusable
 from mailferry.store.leases import db_now, leases
 from mailferry.store.upgrade import MIGRATING, upgrade_schema
@@ -32,7 +32,8 @@ meta = state.meta_table
 # every table that holds the project's state, parents before children (foreign keys)
 COPIED: tuple[sa.Table, ...] = tuple(
     table for metadata in (state.metadata, project_state.metadata, progress.metadata,
-                           one_time.metadata, monitoring.metadata, notices.metadata)
+                           one_time.metadata, monitoring.metadata, notices.metadata,
+                           jobs.metadata)
     for table in metadata.sorted_tables)
 
 
