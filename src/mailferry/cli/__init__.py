@@ -70,6 +70,7 @@ STAGES: dict[str, dict[str, str]] = {
         "copy": "Copy one mailbox, exactly and incrementally",
         "status": "Where every mailbox stands, per wave and per user",
         "store": "Move the state file into PostgreSQL (store migrate)",
+        "worker": "Take mailbox jobs from the task queue (sync --distributed)",
     },
     "Prove": {
         "verify": "Prove copies complete: every message matched",
