@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from testbed import Dovecot  # noqa: E402
 from testbed.postgres import Postgres  # noqa: E402
-from testbed.projectkit import MASTER, Project, fill, org_users  # noqa: E402
+from testbed.projectkit import MASTER, Project, fill_in_parallel, org_users  # noqa: E402
 from testbed.redis import Redis  # noqa: E402
 
 MAILFERRY = [sys.executable, "-m", "mailferry"]
@@ -112,13 +112,7 @@ def main() -> int:
         with Dovecot(users=users) as source, tempfile.TemporaryDirectory() as work:
             root = Path(work)
             started = time.monotonic()
-            threads = [threading.Thread(target=fill, args=(source, users[n::4]),
-                                        kwargs={"messages": args.messages,
-                                                "sizes": (1000, 12000)}) for n in range(4)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            fill_in_parallel(source, users, messages=args.messages, sizes=(1000, 12000))
             print(f"seeded {args.mailboxes} x {args.messages} messages in "
                   f"{time.monotonic() - started:.0f}s", flush=True)
             print(f"{'run':<26} {'mailboxes/min':>14} {'seconds':>8}  peak RSS per process (MB)")

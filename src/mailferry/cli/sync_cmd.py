@@ -164,7 +164,15 @@ def print_dry_run(settings: ProjectSettings, jobs: list[MailboxJob], *, as_json:
     return 1 if any(isinstance(plan, str) for plan in plans.values()) else 0
 
 
-def stop_on_signals(stop: threading.Event, console: Console) -> None:
+def stoppable_run(log_file: Path | None) -> tuple[Console, threading.Event]:
+    """The error console and the stop event of a run (sync, worker): Ctrl-C and SIGTERM set
+    the event (folders in progress finish, nothing new starts); the detailed log, if asked."""
+    if log_file is not None:
+        logging.basicConfig(filename=str(log_file), level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console = make_console(stderr=True)
+    stop = threading.Event()
+
     def handler(signum: int, _frame: FrameType | None) -> None:
         if not stop.is_set():
             console.print(f"{signal.Signals(signum).name}: finishing the folders in progress, "
@@ -173,6 +181,7 @@ def stop_on_signals(stop: threading.Event, console: Console) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, handler)
+    return console, stop
 
 
 @click.command()
@@ -224,14 +233,9 @@ def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_fo
     factory = AccountFactory(settings, TlsPolicy(verify=not insecure))
     jobs = build_jobs(settings, selected, factory, concurrency.workers, mirror=mirror,
                       force=force)
-    if log_file is not None:
-        logging.basicConfig(filename=str(log_file), level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    errors = make_console(stderr=True)
+    errors, stop = stoppable_run(log_file)
     if dry_run:
         return print_dry_run(settings, jobs, as_json=as_json)
-    stop = threading.Event()
-    stop_on_signals(stop, errors)
     schedule = WindowSchedule(settings.windows, settings.timezone)
     if ignore_windows and settings.windows:
         if not schedule.is_open():
@@ -282,9 +286,7 @@ def enqueue_and_follow(settings: ProjectSettings, selected: list[MailboxUser], *
                        mirror: bool | None, force: bool, follow: bool, as_json: bool) -> int:
     """`sync --distributed`: enqueue, then (with --follow) wait for every job and report."""
     broker_needed(settings, "sync --distributed")
-    errors = make_console(stderr=True)
-    stop = threading.Event()
-    stop_on_signals(stop, errors)
+    errors, stop = stoppable_run(None)
     with ProjectState.open(settings.state_location()) as state:
         run_id = enqueue_run(settings, state, selected, mirror=mirror, force=force)
         errors.print(f"run {run_id}: {len(selected)} mailboxes queued")

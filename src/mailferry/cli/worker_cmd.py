@@ -7,8 +7,6 @@ their jobs go back to the queue for another worker, nothing new starts. Exit 0 t
 
 from __future__ import annotations
 
-import logging
-import threading
 from pathlib import Path
 
 import click
@@ -17,9 +15,8 @@ from mailferry.batch import AccountFactory, MailboxWorker, make_broker, serve
 from mailferry.imap import TlsPolicy
 from mailferry.store import ProjectState, StateStore
 
-from .output import make_console
 from .project_cmd import load_project, project_argument
-from .sync_cmd import LiveBatchReporter, broker_needed, stop_on_signals
+from .sync_cmd import LiveBatchReporter, broker_needed, stoppable_run
 
 
 @click.command()
@@ -38,12 +35,7 @@ def worker(migration_file: Path, threads: int | None, wait_for_window: bool, ins
     """Take mailbox jobs from the project's task queue ([sync] broker) until stopped."""
     settings, users = load_project(migration_file)
     broker_needed(settings, "mailferry worker")
-    if log_file is not None:
-        logging.basicConfig(filename=str(log_file), level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    errors = make_console(stderr=True)
-    stop = threading.Event()
-    stop_on_signals(stop, errors)
+    errors, stop = stoppable_run(log_file)
     factory = AccountFactory(settings, TlsPolicy(verify=not insecure))
     factory.check(users)  # bad credentials stop the worker before it takes a job
     location = settings.state_location()
