@@ -6,8 +6,8 @@ Knows nothing of the command line: the CLI builds a `BatchRunner` and a reporter
 from mailferry.batch.accounts import AccountFactory, account_urls
 from mailferry.batch.checks import UserBackup, UserVerify, backup_users, verify_users
 from mailferry.batch.dedupe import DedupeRun, UserDedupe, dedupe_users
-from mailferry.batch.inventory import count_mailbox, inventory_users
 from mailferry.batch.distributed import MailboxWorker, enqueue_run, make_broker, serve
+from mailferry.batch.inventory import count_mailbox, inventory_users
 from mailferry.batch.jobs import build_jobs, concurrency_for, copy_options
 from mailferry.batch.limits import Concurrency, plan_concurrency
 from mailferry.batch.runner import BatchReporter, BatchResult, BatchRunner, MailboxJob

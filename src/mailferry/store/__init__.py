@@ -4,8 +4,8 @@ per-mailbox progress, the read-side queries live views run over it, what the mon
 after the cutover, and the leases that let one run at a time write a target mailbox (see
 docs/leases.md)."""
 
-from mailferry.store.inventory import FolderSize, MailboxInventory
 from mailferry.store.database import StoreLocation, describe_location, is_shared, parse_location
+from mailferry.store.inventory import FolderSize, MailboxInventory
 from mailferry.store.jobs import JobRecord, JobState
 from mailferry.store.leases import (
     HeldLease,

@@ -22,7 +22,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from mailferry.errors import StateError
-from mailferry.store import jobs, monitoring, notices, one_time, progress, project_state, state
+from mailferry.store import (
+    inventory,
+    jobs,
+    monitoring,
+    notices,
+    one_time,
+    progress,
+    project_state,
+    state,
+)
 from mailferry.store.database import create_engine, describe_location, unusable
 from mailferry.store.leases import db_now, leases
 from mailferry.store.upgrade import MIGRATING, upgrade_schema
@@ -33,7 +42,7 @@ meta = state.meta_table
 COPIED: tuple[sa.Table, ...] = tuple(
     table for metadata in (state.metadata, project_state.metadata, progress.metadata,
                            one_time.metadata, monitoring.metadata, notices.metadata,
-                           jobs.metadata)
+                           jobs.metadata, inventory.metadata)
     for table in metadata.sorted_tables)
 
 
