@@ -24,7 +24,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[2]
-DEV_ONLY = ("pytest", "pymap", "mutmut", "psycopg", "playwright", "mypy", "ruff")
+# psycopg is not here: the PostgreSQL store ([sync] store) is a runtime feature (issue 15)
+DEV_ONLY = ("pytest", "pymap", "mutmut", "playwright", "mypy", "ruff")
 
 
 def runtime_closure(name: str) -> dict[str, Distribution]:
