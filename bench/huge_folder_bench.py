@@ -62,11 +62,11 @@ def summary(server: Dovecot, user: str) -> tuple[int, Counter[tuple[int, str]]]:
     """INBOX's count and multiset of (RFC822.SIZE, flags)."""
     conn = imap_login(server.host, server.port, user, PASSWORD)
     try:
-        typ, data = conn.select("INBOX", readonly=True)
+        _typ, data = conn.select("INBOX", readonly=True)
         count = int(data[0] or 0)
         found: Counter[tuple[int, str]] = Counter()
         if count:
-            typ, lines = conn.uid("FETCH", "1:*", "(RFC822.SIZE FLAGS)")
+            _typ, lines = conn.uid("FETCH", "1:*", "(RFC822.SIZE FLAGS)")
             for line in lines:
                 text = line.decode() if isinstance(line, bytes) else ""
                 size = int(text.split("RFC822.SIZE ")[1].split()[0].rstrip(")"))
