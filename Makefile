@@ -6,14 +6,19 @@
 #                     run tests/interop with the slow matrix; a missing server fails here
 # make test-interop-slice -- CI's slice of it: the imap4d chroot only (~1 min to build) and
 #                     the tests that need it, not the matrix (a missing chroot fails here)
+# make test-distributed -- the distributed workers' tests (worker processes, PostgreSQL,
+#                          redis-server; a few minutes), not in `make test`; CI runs both
 # make mutation -- mutation testing of the pure modules (mutmut; docs/mutation.md), not in `make test`
-.PHONY: setup test test-interop test-interop-slice demo bench lint mutation
+.PHONY: setup test test-distributed test-interop test-interop-slice demo bench lint mutation
 
 setup:
 	bash scripts/setup.sh
 
 test: setup
-	.venv/bin/python -m pytest -n 2 -q
+	.venv/bin/python -m pytest -n 2 -q -m "not distributed"
+
+test-distributed: setup
+	.venv/bin/python -m pytest -n 2 -q -m distributed
 
 test-interop: setup
 	bash scripts/testbed-chroot.sh

@@ -11,7 +11,8 @@ APT_PACKAGES=(
   isync                         # mbsync, a peer in bench/copy_bench.py
   knot knot-dnsutils            # authoritative DNS server for the planner's tests
   openssl ca-certificates       # throwaway TLS certificates for the test servers
-  postgresql                    # the shared store's database: lease tests run on it too
+  postgresql                    # the shared store of many machines (its tests start one)
+  redis-server                  # the task queue's broker for distributed workers (tests start one)
   chromium                      # the dashboard's browser tests (Playwright drives it)
 )
 
@@ -35,7 +36,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "${remove_policy:-0}" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 # The packaged daemons are not needed; stop them if a package started them anyway.
-for svc in dovecot knot postgresql; do
+for svc in dovecot knot postgresql redis-server; do
   command -v systemctl >/dev/null 2>&1 && systemctl disable --now "$svc" >/dev/null 2>&1 || true
 done
 

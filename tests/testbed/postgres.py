@@ -13,6 +13,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,13 +32,29 @@ def _bin(name: str) -> str:
 
 @dataclass
 class Postgres:
+    """`password`: TCP logins need it (scram-sha-256); without, every login is trusted."""
+
     base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mf-postgres-")))
     host: str = "127.0.0.1"
     port: int = 0
+    password: str | None = None
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/postgres"
+        """The admin URL (with the password, if any: for the tests' own connections)."""
+        secret = f":{self.password}" if self.password else ""
+        return f"postgresql+psycopg://postgres{secret}@{self.host}:{self.port}/postgres"
+
+    def new_database(self) -> str:
+        """A fresh empty database: its URL without a password (postgresql://...)."""
+        import sqlalchemy as sa
+
+        name = f"t{os.getpid()}_{time.monotonic_ns()}"
+        admin = sa.create_engine(self.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        return f"postgresql://postgres@{self.host}:{self.port}/{name}"
 
     def _run(self, *argv: str) -> None:
         user = [] if os.getuid() != 0 else ["runuser", "-u", "postgres", "--"]
@@ -50,7 +67,9 @@ class Postgres:
         if os.getuid() == 0:
             entry = pwd.getpwnam("postgres")
             os.chown(self.base, entry.pw_uid, entry.pw_gid)
-        self._run(_bin("initdb"), "-D", str(self.base / "data"), "-A", "trust", "-U",
+        auth = ["-A", "trust"] if self.password is None else [
+            "--auth-local=trust", "--auth-host=scram-sha-256"]
+        self._run(_bin("initdb"), "-D", str(self.base / "data"), *auth, "-U",
                   "postgres", "--no-sync", "-E", "UTF8")
         self.port = free_port()
         options = (f"-p {self.port} -k {self.base} -c listen_addresses={self.host} "
@@ -58,6 +77,9 @@ class Postgres:
         self._run(_bin("pg_ctl"), "-D", str(self.base / "data"), "-o", options, "-l",
                   str(self.base / "server.log"), "-w", "start")
         wait_for_port(self.host, self.port)
+        if self.password is not None:  # set over the private socket, where logins are trusted
+            self._run(_bin("psql"), "-h", str(self.base), "-p", str(self.port), "-U",
+                      "postgres", "-c", f"ALTER USER postgres PASSWORD '{self.password}'")
         return self
 
     def stop(self) -> None:

@@ -6,6 +6,7 @@ Knows nothing of the command line: the CLI builds a `BatchRunner` and a reporter
 from mailferry.batch.accounts import AccountFactory, account_urls
 from mailferry.batch.checks import UserBackup, UserVerify, backup_users, verify_users
 from mailferry.batch.dedupe import DedupeRun, UserDedupe, dedupe_users
+from mailferry.batch.distributed import MailboxWorker, enqueue_run, make_broker, serve
 from mailferry.batch.inventory import count_mailbox, inventory_users
 from mailferry.batch.jobs import build_jobs, concurrency_for, copy_options
 from mailferry.batch.limits import Concurrency, plan_concurrency
@@ -15,31 +16,10 @@ from mailferry.batch.selection import select_mailboxes
 from mailferry.batch.waves import PILOT, UNASSIGNED, WaveInfo, draw_pilot, waves_of
 
 __all__ = [
-    "PILOT",
-    "UNASSIGNED",
-    "AccountFactory",
-    "BatchReporter",
-    "BatchResult",
-    "BatchRunner",
-    "Concurrency",
-    "DedupeRun",
-    "MailboxJob",
-    "UserBackup",
-    "UserDedupe",
-    "UserVerify",
-    "WaveInfo",
-    "WindowSchedule",
-    "account_urls",
-    "backup_users",
-    "build_jobs",
-    "concurrency_for",
-    "copy_options",
-    "count_mailbox",
-    "dedupe_users",
-    "draw_pilot",
-    "inventory_users",
-    "plan_concurrency",
-    "select_mailboxes",
-    "verify_users",
-    "waves_of",
+    "PILOT", "UNASSIGNED", "AccountFactory", "BatchReporter", "BatchResult", "BatchRunner",
+    "Concurrency", "DedupeRun", "MailboxJob", "MailboxWorker", "UserBackup", "UserDedupe",
+    "UserVerify", "WaveInfo", "WindowSchedule", "account_urls", "backup_users", "build_jobs",
+    "concurrency_for", "copy_options", "count_mailbox", "dedupe_users", "draw_pilot",
+    "enqueue_run", "inventory_users", "make_broker", "plan_concurrency", "select_mailboxes",
+    "serve", "verify_users", "waves_of",
 ]

@@ -48,6 +48,8 @@ COMMANDS: dict[str, str] = {
     "restore": "backup_cmd:restore",
     "import": "backup_cmd:import_group",
     "completion": "completion_cmd:completion",
+    "store": "store_cmd:store",
+    "worker": "worker_cmd:worker",
 }
 # `mailferry --help`: the commands under the stage of a migration where they are used, in
 # that order, each in one line (a command's own --help says the rest)
@@ -67,6 +69,8 @@ STAGES: dict[str, dict[str, str]] = {
         "sync": "Copy the project's mailboxes, wave by wave; re-run for deltas",
         "copy": "Copy one mailbox, exactly and incrementally",
         "status": "Where every mailbox stands, per wave and per user",
+        "store": "Move the state file into PostgreSQL (store migrate)",
+        "worker": "Take mailbox jobs from the task queue (sync --distributed)",
     },
     "Prove": {
         "verify": "Prove copies complete: every message matched",

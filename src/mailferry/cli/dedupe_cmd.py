@@ -55,7 +55,7 @@ def dedupe(migration_file: Path, wave: str | None, names: tuple[str, ...], apply
     factory = AccountFactory(settings, TlsPolicy(verify=not insecure))
     console = make_console()
     errors = make_console(stderr=True)
-    store = StateStore.open(settings.sync.state)
+    store = StateStore.open(settings.state_location())
     try:
         results = dedupe_users(settings, selected, factory, store,
                                DedupeRun(apply, backup_root, wait_for_lease),

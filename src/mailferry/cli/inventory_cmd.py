@@ -46,7 +46,7 @@ def inventory(migration_file: Path, wave: str | None, names: tuple[str, ...],
                               f"{human_bytes(found.bytes)} in {len(found.copied_folders)} "
                               "folders"))
 
-    with ProjectState.open(settings.sync.state) as state:
+    with ProjectState.open(settings.state_location()) as state:
         found = inventory_users(settings, selected, factory, state,
                                 mailboxes=mailboxes or settings.sync.mailboxes, done=said)
     failed = sum(1 for f in found if f.error)

@@ -16,9 +16,9 @@ from .output import Column, print_rows
 
 
 def notice_records(settings: ProjectSettings) -> list[NoticeRecord]:
-    if not settings.sync.state.exists():
+    if not settings.sync.has_state():
         return []
-    with NoticeJournal.open(settings.sync.state) as journal:
+    with NoticeJournal.open(settings.state_location()) as journal:
         return journal.records()
 
 

@@ -48,18 +48,26 @@ def load_project(migration_file: Path) -> tuple[ProjectSettings, list[MailboxUse
     return settings, load_users(settings.users_file)
 
 
+def read_runners(settings: ProjectSettings) -> dict[str, str]:
+    """Which process (host:pid: a sync, or a worker on any machine) copies which mailbox."""
+    if not settings.sync.has_state():
+        return {}
+    with ProjectState.open(settings.state_location()) as state:
+        return state.runners()
+
+
 def read_records(settings: ProjectSettings) -> dict[str, MailboxRecord]:
-    if not settings.sync.state.exists():
+    if not settings.sync.has_state():
         return {}  # nothing synced yet: everyone is pending
-    with ProjectState.open(settings.sync.state) as state:
+    with ProjectState.open(settings.state_location()) as state:
         return state.records()
 
 
 def read_inventories(settings: ProjectSettings) -> dict[str, MailboxInventory]:
     """What `mailferry inventory` counted at the source, per user (none before it ran)."""
-    if not settings.sync.state.exists():
+    if not settings.sync.has_state():
         return {}
-    with ProjectState.open(settings.sync.state) as state:
+    with ProjectState.open(settings.state_location()) as state:
         return state.inventories()
 
 
@@ -139,13 +147,18 @@ def status(migration_file: Path, wave: str | None, names: tuple[str, ...], as_js
     users = select_mailboxes(users, wave=wave, names=names)
     report = build_report(settings.name, users, read_records(settings),
                           inventories=read_inventories(settings))
-    attach_monitoring(report, settings.sync.state)
+    attach_monitoring(report, settings.state_location())
     selected = {u.source_user for u in users}
+    workers = {user: runner for user, runner in read_runners(settings).items()
+               if user in selected}
     if as_json:
-        print_json({**report_json(report), **people_json(settings, selected)})
+        print_json({**report_json(report), **people_json(settings, selected),
+                    "workers": workers})
         return 0
     console = make_console()
     print_status(report, console, settings.timezone)
+    for user, runner in sorted(workers.items()):
+        console.print(f"{user}: being copied by {runner}")
     print_monitoring(report, console, settings.timezone)
     print_people(settings, selected, console)
     return 0
@@ -227,9 +240,9 @@ def report(migration_file: Path, html_path: Path | None, as_json: bool) -> int:
     data = build_report(settings.name, users, read_records(settings),
                         now=dt.datetime.now(dt.UTC), zone=settings.timezone,
                         inventories=read_inventories(settings))
-    attach_monitoring(data, settings.sync.state)
+    attach_monitoring(data, settings.state_location())
     if html_path is not None:
-        with ProjectState.open(settings.sync.state) as state:
+        with ProjectState.open(settings.state_location()) as state:
             overview = read_overview(settings, users, state)
         try:
             html_path.write_text(report_html(data, overview=overview), encoding="utf-8")

@@ -24,6 +24,7 @@ from mailferry.batch import (
     WindowSchedule,
     build_jobs,
     concurrency_for,
+    enqueue_run,
     select_mailboxes,
 )
 from mailferry.engine import (
@@ -34,11 +35,11 @@ from mailferry.engine import (
     SilentReporter,
     imap_source,
 )
-from mailferry.errors import MailferryError
+from mailferry.errors import ConfigError, MailferryError
 from mailferry.imap import TlsPolicy
 from mailferry.project import MailboxUser, ProjectSettings
 from mailferry.report import build_report
-from mailferry.store import LeaseTimes, PassOutcome, ProjectState, StateStore
+from mailferry.store import JobState, LeaseTimes, PassOutcome, ProjectState, StateStore
 
 from .output import advance, line, make_console, print_json, progress_bars, styled
 from .project_cmd import load_project, print_status, project_argument
@@ -129,7 +130,7 @@ def print_dry_run(settings: ProjectSettings, jobs: list[MailboxJob], *, as_json:
     creates no folder and appends nothing) on a copy of the state held in memory. Exit 1
     if a mailbox could not be planned (its error said), else 0."""
     plans: dict[str, CopySummary | str] = {}
-    store = StateStore.open(settings.sync.state, readonly=True)
+    store = StateStore.open(settings.state_location(), readonly=True)
     try:
         for job in jobs:
             try:
@@ -163,7 +164,15 @@ def print_dry_run(settings: ProjectSettings, jobs: list[MailboxJob], *, as_json:
     return 1 if any(isinstance(plan, str) for plan in plans.values()) else 0
 
 
-def _stop_on_signals(stop: threading.Event, console: Console) -> None:
+def stoppable_run(log_file: Path | None) -> tuple[Console, threading.Event]:
+    """The error console and the stop event of a run (sync, worker): Ctrl-C and SIGTERM set
+    the event (folders in progress finish, nothing new starts); the detailed log, if asked."""
+    if log_file is not None:
+        logging.basicConfig(filename=str(log_file), level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console = make_console(stderr=True)
+    stop = threading.Event()
+
     def handler(signum: int, _frame: FrameType | None) -> None:
         if not stop.is_set():
             console.print(f"{signal.Signals(signum).name}: finishing the folders in progress, "
@@ -172,6 +181,7 @@ def _stop_on_signals(stop: threading.Event, console: Console) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, handler)
+    return console, stop
 
 
 @click.command()
@@ -202,26 +212,30 @@ def _stop_on_signals(stop: threading.Event, console: Console) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.option("--log-file", type=click.Path(path_type=Path), default=None,
               help="Write a detailed log here.")
+@click.option("--distributed", is_flag=True,
+              help="Put the mailboxes on the task queue ([sync] broker) for `mailferry "
+                   "worker` processes instead of copying them here.")
+@click.option("--follow", is_flag=True,
+              help="With --distributed: wait until every mailbox is done; exit 0 if all synced.")
 def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_for_window: bool,
          wait_for_lease: bool, mailboxes: int | None, workers: int | None, mirror: bool | None,
          force: bool, dry_run: bool, ignore_windows: bool, insecure: bool, as_json: bool,
-         log_file: Path | None) -> int:
+         log_file: Path | None, distributed: bool, follow: bool) -> int:
     """Copy the selected mailboxes (default: every user in users.csv). A later run copies
     only what arrived since (delta pass)."""
     settings, users = load_project(migration_file)
     selected = select_mailboxes(users, wave=wave, names=names)
+    if distributed:
+        AccountFactory(settings, TlsPolicy(verify=not insecure)).check(selected)
+        return enqueue_and_follow(settings, selected, mirror=mirror, force=force,
+                                  follow=follow, as_json=as_json)
     concurrency = concurrency_for(settings, len(selected), mailboxes=mailboxes, workers=workers)
     factory = AccountFactory(settings, TlsPolicy(verify=not insecure))
     jobs = build_jobs(settings, selected, factory, concurrency.workers, mirror=mirror,
                       force=force)
-    if log_file is not None:
-        logging.basicConfig(filename=str(log_file), level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    errors = make_console(stderr=True)
+    errors, stop = stoppable_run(log_file)
     if dry_run:
         return print_dry_run(settings, jobs, as_json=as_json)
-    stop = threading.Event()
-    _stop_on_signals(stop, errors)
     schedule = WindowSchedule(settings.windows, settings.timezone)
     if ignore_windows and settings.windows:
         if not schedule.is_open():
@@ -230,9 +244,10 @@ def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_fo
             log.warning("%s", note)
             errors.print(note)
         schedule = WindowSchedule((), settings.timezone)
-    store = StateStore.open(settings.sync.state)
+    location = settings.state_location()
+    store = StateStore.open(location)
     try:
-        with ProjectState.open(settings.sync.state) as state, \
+        with ProjectState.open(location) as state, \
                 LiveBatchReporter(errors) as reporter:
             runner = BatchRunner(store, state, concurrency, schedule, reporter, stop,
                                  wait_for_window=wait_for_window,
@@ -259,3 +274,37 @@ def sync(migration_file: Path, wave: str | None, names: tuple[str, ...], wait_fo
             when = f"; the next window opens {result.next_window}" if result.next_window else ""
             errors.print(f"{len(result.not_started)} mailboxes not started{when}")
     return result.exit_status
+
+
+def broker_needed(settings: ProjectSettings, command: str) -> None:
+    if settings.sync.broker is None:
+        raise ConfigError(f"{command} needs [sync] broker = \"redis://host:port/db\"",
+                          where=str(settings.path))
+
+
+def enqueue_and_follow(settings: ProjectSettings, selected: list[MailboxUser], *,
+                       mirror: bool | None, force: bool, follow: bool, as_json: bool) -> int:
+    """`sync --distributed`: enqueue, then (with --follow) wait for every job and report."""
+    broker_needed(settings, "sync --distributed")
+    errors, stop = stoppable_run(None)
+    with ProjectState.open(settings.state_location()) as state:
+        run_id = enqueue_run(settings, state, selected, mirror=mirror, force=force)
+        errors.print(f"run {run_id}: {len(selected)} mailboxes queued")
+        jobs = state.jobs(run_id)
+        shown = 0
+        while follow and not stop.is_set():
+            jobs = state.jobs(run_id)
+            done = [j for j in jobs if j.state == JobState.DONE]
+            if len(done) != shown:
+                shown = len(done)
+                errors.print(f"{shown}/{len(jobs)} mailboxes done")
+            if len(done) == len(jobs):
+                break
+            stop.wait(1.0)
+    finished = all(j.state == JobState.DONE and j.status == "synced" for j in jobs)
+    if as_json:
+        print_json({"run": run_id, "ok": follow and finished, "jobs": {
+            j.source_user: {"state": j.state, "status": j.status, "worker": j.worker,
+                            "attempts": j.attempts, "finishes": j.finishes, "note": j.note}
+            for j in jobs}})
+    return 0 if not follow or finished else 1

@@ -34,7 +34,7 @@ def verify_project(migration_file: Path, wave: str | None, names: tuple[str, ...
     settings, users = load_project(migration_file)
     selected = select_mailboxes(users, wave=wave, names=names)
     factory = AccountFactory(settings, TlsPolicy(verify=not insecure))
-    if not settings.sync.state.parent.exists():
+    if settings.sync.store is None and not settings.sync.state.parent.exists():
         raise ConfigError(f"directory {settings.sync.state.parent} does not exist",
                           where=f"{settings.path} [sync] state")
     errors = make_console(stderr=True)
@@ -46,7 +46,7 @@ def verify_project(migration_file: Path, wave: str | None, names: tuple[str, ...
                      + (f": {result.error}" if result.error else ""),
                      markup=False, highlight=False)
 
-    with ProjectState.open(settings.sync.state) as state:
+    with ProjectState.open(settings.state_location()) as state:
         results = verify_users(settings, selected, factory, state, deep=deep, done=done)
     if html_path is not None:
         try:

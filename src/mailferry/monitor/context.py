@@ -34,10 +34,6 @@ class MonitorContext:
     _factory: AccountFactory | None = None
 
     @property
-    def state_path(self) -> Path:
-        return self.settings.sync.state
-
-    @property
     def factory(self) -> AccountFactory:
         if self._factory is None:
             self._factory = AccountFactory(self.settings, self.tls)
@@ -68,7 +64,7 @@ def load_context(path: Path, clock: Clock, tls: TlsPolicy,
         raise ConfigError("missing section [monitor]: see docs/monitor.md", where=str(path))
     settings = project_file.sync
     context = MonitorContext(migration, settings, migration.monitor,
-                             MonitorState.open(settings.sync.state), clock, tls,
+                             MonitorState.open(settings.state_location()), clock, tls,
                              stop or threading.Event())
     try:
         monitor = migration.monitor

@@ -101,9 +101,10 @@ def _delta_pass(ctx: MonitorContext, users: list[MailboxUser],
     factory = AccountFactory(settings, ctx.tls)
     jobs = build_jobs(settings, users, factory, concurrency.workers)
     schedule = WindowSchedule((), settings.timezone, ctx.clock.now)
-    store = StateStore.open(settings.sync.state)
+    location = settings.state_location()
+    store = StateStore.open(location)
     try:
-        with ProjectState.open(settings.sync.state) as state:
+        with ProjectState.open(location) as state:
             runner = BatchRunner(store, state, concurrency, schedule, _Quiet(),
                                  ctx.stop if ctx.stop is not None else threading.Event())
             result = runner.run(jobs)

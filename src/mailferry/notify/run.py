@@ -56,16 +56,16 @@ def select_users(project: NotifyProject, users: Sequence[str] = (),
 
 
 def journal_records(project: NotifyProject) -> list[NoticeRecord]:
-    if not project.settings.sync.state.exists():
+    if not project.settings.sync.has_state():
         return []
-    with NoticeJournal.open(project.settings.sync.state) as journal:
+    with NoticeJournal.open(project.settings.state_location()) as journal:
         return journal.records()
 
 
 def verified_users(project: NotifyProject) -> set[str]:
-    if not project.settings.sync.state.exists():
+    if not project.settings.sync.has_state():
         return set()
-    with ProjectState.open(project.settings.sync.state) as state:
+    with ProjectState.open(project.settings.state_location()) as state:
         return {user for user, record in state.records().items()
                 if record.status == MailboxStatus.VERIFIED}
 
@@ -128,7 +128,7 @@ def send(project: NotifyProject, notices: Sequence[Notice], sender: str,
     interval = 60.0 / notify.rate
     result = NotifyResult()
     last = -interval
-    with NoticeJournal.open(project.settings.sync.state) as journal:
+    with NoticeJournal.open(project.settings.state_location()) as journal:
         try:
             for notice in notices:
                 key = dict(source_user=notice.user.source_user, kind=str(notice.kind),

@@ -90,6 +90,40 @@ def _nameservers(values: list[str]) -> tuple[tuple[str, int], ...]:
     return tuple(parse_nameserver(v) for v in values)
 
 
+def _store_url(value: str) -> str:
+    """A PostgreSQL URL without a password (that comes from store_password or libpq's
+    PGPASSWORD / ~/.pgpass): the file is shared and read by people who must not see it.
+    SQLAlchemy is imported here, not above: the relay loads this module and keeps its
+    memory small (tests/relay/test_relay_memory.py)."""
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.engine import url as sa_url
+
+    try:
+        url = sa_url.make_url(value)
+    except sa_exc.ArgumentError:
+        raise ValueError("write postgresql://user@host:port/database") from None
+    if url.get_backend_name() != "postgresql":
+        raise ValueError("only postgresql://user@host:port/database is supported "
+                         "(leave it out for the state file)")
+    if url.password is not None:
+        raise ValueError("no password in the URL: write store_password = \"env:NAME\" "
+                         "or \"file:PATH\"")
+    if not url.host or not url.database:
+        raise ValueError("write postgresql://user@host:port/database")
+    return value
+
+
+def _broker_url(value: str) -> str:
+    """A Redis URL without a password (broker_password holds the reference)."""
+    match = re.match(r"^redis://(?:([^:@/]*)(:[^@/]*)?@)?([^:/@]+)(?::(\d+))?(?:/(\d+))?$", value)
+    if match is None:
+        raise ValueError("write redis://host:port/db")
+    if match.group(2):
+        raise ValueError("no password in the URL: write broker_password = \"env:NAME\" "
+                         "or \"file:PATH\"")
+    return value
+
+
 def _http_url(value: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError(f"{mask_url(value)!r} is not an http(s) URL")
@@ -241,6 +275,12 @@ SECTIONS: dict[str, list[Field]] = {
     "filters": FILTER_FIELDS,
     "sync": [
         Field("state", str, default="mailferry-state.db"),
+        # the shared store of many machines instead of the file: postgresql://user@host:port/db
+        Field("store", str, default=None, check=_store_url),
+        Field("store_password", str, default=None, check=check_reference),  # env: or file:
+        # the task queue of `mailferry worker` and `sync --distributed`: redis://host:port/db
+        Field("broker", str, default=None, check=_broker_url),
+        Field("broker_password", str, default=None, check=check_reference),
         Field("mailboxes", int, default=4, check=_at_least(1)),  # copied at once
         Field("workers", int, default=2, check=_at_least(1)),  # folders at once per mailbox
         Field("retries", int, default=3, check=_at_least(0)),  # per mailbox, transient errors

@@ -12,8 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 from mailferry.project.migration import (
     FILTER_FIELDS,
@@ -26,7 +29,7 @@ from mailferry.project.migration import (
     parse_wave_times,
 )
 from mailferry.project.relay import RelaySettings, parse_relay_section
-from mailferry.project.secrets import check_reference
+from mailferry.project.secrets import check_reference, resolve
 from mailferry.project.tomlfile import TomlFile, validate_table
 from mailferry.project.users import check_wave_name
 from mailferry.project.windows import Window
@@ -57,6 +60,14 @@ class SyncSettings:
     mirror: bool = False
     mirror_cap: str | int = "10%"
     lease_ttl: float = 30.0
+    store: str | None = None  # postgresql://user@host:port/db: the shared store, not `state`
+    store_password: str | None = None  # a secret reference (env:NAME, file:PATH)
+    broker: str | None = None  # redis://host:port/db: the task queue of distributed workers
+    broker_password: str | None = None  # a secret reference
+
+    def has_state(self) -> bool:
+        """Whether there is a state to read: a database server always has one."""
+        return self.store is not None or self.state.exists()
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,27 @@ class ProjectSettings:
         """`path:line` of a key (the file alone if its line is unknown)."""
         line = self.lines.get(key)
         return f"{self.path}:{line}" if line else str(self.path)
+
+    def state_location(self) -> Path | URL:
+        """Where the project's state lives: the SQLite file, or the PostgreSQL database of
+        `[sync] store` with its password resolved (SQLAlchemy's URL prints it as ***)."""
+        if self.sync.store is None:
+            return self.sync.state
+        from sqlalchemy.engine import make_url  # not at import: the relay loads this module
+
+        url = make_url(self.sync.store).set(drivername="postgresql+psycopg")
+        if self.sync.store_password is not None:
+            password = resolve(self.sync.store_password, key="store_password", base=self.base,
+                               where=self.where("sync", "store_password"))
+            url = url.set(password=password)
+        return url
+
+    def broker_password(self) -> str | None:
+        """The task queue's password, resolved from `[sync] broker_password`, if any."""
+        if self.sync.broker_password is None:
+            return None
+        return resolve(self.sync.broker_password, key="broker_password", base=self.base,
+                       where=self.where("sync", "broker_password"))
 
     def rules_for(self, wave: str) -> FolderRules:
         return self.wave_filters.get(wave, self.filters)
@@ -149,7 +181,8 @@ def build_project(doc: TomlFile, migration: Migration | None) -> ProjectSettings
         filters=filters, wave_filters=_wave_filters(doc, filters),
         sync=SyncSettings(base / sync["state"], sync["mailboxes"], sync["workers"],
                           sync["retries"], float(sync["backoff"]), sync["mirror"],
-                          sync["mirror_cap"], float(sync["lease_ttl"])),
+                          sync["mirror_cap"], float(sync["lease_ttl"]), sync["store"],
+                          sync["store_password"], sync["broker"], sync["broker_password"]),
         pilot=pilot, windows=windows, timezone=zone, lines=dict(doc.lines),
         wave_times=parse_wave_times(doc, zone, pilot), cutover=cutover,
         wave_mirror=_wave_mirror(doc, zone), migration=migration,

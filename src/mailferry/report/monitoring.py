@@ -10,18 +10,18 @@ from typing import Any
 from jinja2 import Environment
 
 from mailferry.report.model import ProjectReport, iso
-from mailferry.store import MonitorState
+from mailferry.store import MonitorState, StoreLocation
 
 KEY = "monitoring"
 _env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
 _env.filters["iso"] = iso
 
 
-def attach_monitoring(report: ProjectReport, state_path: Path) -> None:
+def attach_monitoring(report: ProjectReport, location: StoreLocation) -> None:
     """Add what the monitor stored (if anything) to `report` for the section to show."""
-    if not state_path.exists():
+    if isinstance(location, Path) and not location.exists():
         return
-    with MonitorState.open(state_path) as state:
+    with MonitorState.open(location) as state:
         overview = state.overview()
     if overview is not None:
         report.extra[KEY] = overview

@@ -142,8 +142,6 @@ class DmarcReport:
 
 
 class MonitorState(SqliteFile):
-    METADATA = (metadata,)
-
     # -- passes ---------------------------------------------------------------------------
 
     def record_pass(self, at: float, alerts: int, summary: dict[str, Any]) -> None:

@@ -12,18 +12,14 @@ repeat), with the same Message-ID. No message text and no secret is stored.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mailferry.errors import StateError
-from mailferry.store.schema import create_tables
+from mailferry.store.sqlite_file import SqliteFile
 
 
 class NoticeState(StrEnum):
@@ -62,42 +58,7 @@ class NoticeRecord:
     error: str | None
 
 
-class NoticeJournal:
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        self._conn = engine.connect()
-
-    @classmethod
-    def open(cls, path: str | Path) -> NoticeJournal:
-        path = Path(path)
-        if not path.parent.exists():
-            raise StateError(f"{path}: directory {path.parent} does not exist")
-        engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.StaticPool,
-                                  connect_args={"timeout": 30})
-        sa.event.listen(engine, "connect", _pragmas)
-        try:
-            journal_ = cls(engine)
-            with journal_._tx() as conn:
-                create_tables(conn, metadata)
-        except sa.exc.DatabaseError as exc:
-            raise StateError(f"{path}: not a usable state database ({exc.orig})") from None
-        return journal_
-
-    def close(self) -> None:
-        self._conn.close()
-        self.engine.dispose()
-
-    def __enter__(self) -> NoticeJournal:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        with self._conn.begin():
-            yield self._conn
-
+class NoticeJournal(SqliteFile):
     def records(self) -> list[NoticeRecord]:
         with self._tx() as conn:
             rows = conn.execute(sa.select(journal).order_by(
@@ -133,11 +94,3 @@ class NoticeJournal:
             conn.execute(journal.update().where(
                 journal.c.source_user == source_user, journal.c.kind == kind,
                 journal.c.about == about).values(**values))
-
-
-def _pragmas(dbapi_connection: Any, _record: object) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # shares the file with the copy state
-    cursor.execute("PRAGMA synchronous=FULL")  # a "sent" must survive a power cut too
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()

@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mailferry.status import MailboxStatus
-from mailferry.store import inventory, one_time, progress
+from mailferry.store import inventory, jobs, one_time, progress
 from mailferry.store.inventory import MailboxInventory
+from mailferry.store.jobs import JobRecord
 from mailferry.store.one_time import SealedSecret
 from mailferry.store.progress import MailboxProgress, RosterEntry
 from mailferry.store.sqlite_file import SqliteFile
@@ -49,7 +50,7 @@ mailboxes = sa.Table(
     sa.Column("detail", sa.Text),  # JSON: the last pass's folders and failures
 )
 # Live views add up every mailbox: this index holds what they read, so a tally never reads
-# the rows (whose detail JSON is large). Made on open for older state files too.
+# the rows (whose detail JSON is large). Older state files gain it with the baseline.
 tally_index = sa.Index("project_mailboxes_tally", mailboxes.c.source_user, mailboxes.c.status,
                        mailboxes.c.messages, mailboxes.c.bytes, mailboxes.c.failed,
                        mailboxes.c.last_sync)
@@ -104,15 +105,6 @@ class PassOutcome:
 
 
 class ProjectState(SqliteFile):
-    METADATA = (metadata, progress.metadata, one_time.metadata, inventory.metadata)
-
-    def _after_create(self, conn: Connection) -> None:
-        # indexes, also on older files: IF NOT EXISTS, since runs may start together
-        for index in [tally_index, *(index for extra in (progress.metadata, one_time.metadata)
-                                     for table in extra.sorted_tables
-                                     for index in table.indexes)]:
-            conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
-
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
         """One read transaction, for the queries of store.queries: a consistent view."""
@@ -130,6 +122,39 @@ class ProjectState(SqliteFile):
         """A sync's sample: messages and bytes copied since its last one, and its passes."""
         with self._tx() as conn:
             progress.record_progress(conn, runner, time.time(), passes, messages, size)
+
+    # -- jobs of distributed runs (store/jobs.py) ------------------------------------------
+
+    def add_jobs(self, run_id: str, users: Sequence[str]) -> None:
+        with self._tx() as conn:
+            jobs.add_jobs(conn, run_id, users, time.time())
+
+    def take_job(self, run_id: str, user: str, worker: str) -> bool:
+        """False when the job is done already (a message delivered twice) or unknown."""
+        with self._tx() as conn:
+            return jobs.take_job(conn, run_id, user, worker, time.time())
+
+    def finish_job(self, run_id: str, user: str, status: MailboxStatus) -> None:
+        with self._tx() as conn:
+            jobs.finish_job(conn, run_id, user, status, time.time())
+
+    def return_job(self, run_id: str, user: str, note: str) -> None:
+        with self._tx() as conn:
+            jobs.return_job(conn, run_id, user, note, time.time())
+
+    def jobs(self, run_id: str) -> list[JobRecord]:
+        with self._tx() as conn:
+            return jobs.jobs_of(conn, run_id)
+
+    def runners(self) -> dict[str, str]:
+        """The worker (host:pid) of each mailbox being copied now."""
+        row = mailboxes.c
+        with self._tx() as conn:
+            found = conn.execute(sa.select(row.source_user, progress.mailbox_progress.c.runner)
+                                 .join(progress.mailbox_progress, progress.mailbox_progress.c
+                                       .source_user == row.source_user)
+                                 .where(row.status == MailboxStatus.COPYING)).all()
+        return {user: runner for user, runner in found}
 
     def set_wave_paused(self, wave: str, paused: bool, by: str) -> None:
         with self._tx() as conn:

@@ -1,6 +1,7 @@
-"""One SQLite file of the project's state, opened the same way by each of its tables' owners
-(ProjectState, MonitorState): one connection guarded by a lock, WAL shared with the copy
-state, tables created race-free (runs may start together on a new file)."""
+"""The project's state database (a SQLite file, or the PostgreSQL database many machines
+share), opened the same way by each of its tables' owners (ProjectState, MonitorState): one
+connection guarded by a lock, the schema brought to the current revision by Alembic
+(store.upgrade: race-free when runs start together on a new database)."""
 
 from __future__ import annotations
 
@@ -8,27 +9,17 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 
-from mailferry.errors import StateError
-from mailferry.store.schema import create_tables
-
-
-def _pragmas(dbapi_connection: Any, _record: object) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # shares the file with the copy state
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+from mailferry.store.database import create_engine, parse_location
+from mailferry.store.upgrade import prepare
 
 
 class SqliteFile:
-    """Subclasses name their tables in `METADATA` and may add `_after_create`."""
-
-    METADATA: tuple[sa.MetaData, ...] = ()
+    """Subclasses define their tables (and a revision of store/migrations creates them)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -36,25 +27,12 @@ class SqliteFile:
         self._conn = engine.connect()
 
     @classmethod
-    def open(cls, path: str | Path) -> Self:
-        path = Path(path)
-        if not path.parent.exists():
-            raise StateError(f"{path}: directory {path.parent} does not exist")
-        engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.StaticPool,
-                                  connect_args={"check_same_thread": False, "timeout": 30})
-        sa.event.listen(engine, "connect", _pragmas)
-        try:
-            state = cls(engine)
-            with state._tx() as conn:
-                for metadata in cls.METADATA:
-                    create_tables(conn, metadata)
-                state._after_create(conn)
-        except sa.exc.DatabaseError as exc:
-            raise StateError(f"{path}: not a usable state database ({exc.orig})") from None
-        return state
-
-    def _after_create(self, conn: Connection) -> None:
-        """Indexes and the like, inside the creating transaction."""
+    def open(cls, location: str | Path | URL) -> Self:
+        """`location`: the state file, or a PostgreSQL URL (database.parse_location)."""
+        location = parse_location(location)
+        engine = create_engine(location)
+        prepare(engine, location)
+        return cls(engine)
 
     def close(self) -> None:
         self._conn.close()

@@ -18,27 +18,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 
 from mailferry.errors import StateError
 from mailferry.status import FailureKind, MessageOutcome
+from mailferry.store.database import (
+    StoreLocation,
+    create_engine,
+    describe_location,
+    parse_location,
+    sqlite_engine,
+)
 from mailferry.store.leases import LeaseTable
-from mailferry.store.schema import create_tables
+from mailferry.store.schema import insert_ignoring, upsert
+from mailferry.store.upgrade import prepare
 
-SCHEMA_VERSION = 4
-# what turns an older state file into this version (run once, in one transaction)
-_MIGRATIONS = {
-    2: [  # v3: the relayed fingerprint of foreign messages (taken again: forget them), and
-          # the size of failed messages (a too-large one is tried again if the cap grows)
-        "ALTER TABLE foreign_messages ADD COLUMN relayed VARCHAR",
-        "DELETE FROM foreign_messages",
-        "ALTER TABLE failures ADD COLUMN size BIGINT",
-    ],
-    3: [  # v4: the relayed fingerprint of copied messages (a late relay twin replaces ours)
-        "ALTER TABLE messages ADD COLUMN relayed VARCHAR",
-    ],
-}
 metadata = sa.MetaData()
 
 meta_table = sa.Table(
@@ -138,75 +132,40 @@ class FailureRecord:
     size: int | None
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    # WAL + NORMAL survives kill -9 of the process (not a power cut mid-commit, which only
-    # loses the last commits: then the target inventory finds the copies again)
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
 class StateStore:
     """Thread-safe: one lock serialises writes (SQLite has one writer anyway)."""
 
-    def __init__(self, engine: Engine, *, lease_url: str | None = None) -> None:
+    def __init__(self, engine: Engine, *, lease_location: StoreLocation | None = None) -> None:
         self.engine = engine
         self._lock = threading.RLock()
         self._conn: Connection = engine.connect()
-        self._lease_url = lease_url
+        self._lease_location = lease_location
         self._leases: LeaseTable | None = None
 
     @classmethod
-    def open(cls, path: str | Path, *, readonly: bool = False) -> StateStore:
-        """`readonly` (for --dry-run) never writes the file: it reads a copy held in memory."""
-        path = Path(path)
-        if path.parent and not path.parent.exists():
-            raise StateError(f"{path}: directory {path.parent} does not exist")
-        url = f"sqlite:///{path}"
-        if readonly:
-            url = "sqlite://"
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False},
-                                  poolclass=sa.pool.StaticPool)
-        if readonly and path.exists():
-            import sqlite3
+    def open(cls, location: str | Path | URL, *, readonly: bool = False) -> StateStore:
+        """`location`: the state file, or a PostgreSQL URL (database.parse_location).
+        `readonly` (for --dry-run) never writes the file: it reads a copy held in memory."""
+        location = parse_location(location)
+        if readonly and isinstance(location, Path):
+            engine = sqlite_engine("sqlite://", single=True)
+            if location.exists():
+                import sqlite3
 
-            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            raw = engine.raw_connection()
-            source.backup(raw.driver_connection)  # type: ignore[arg-type]
-            source.close()
-            raw.close()
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        try:
-            store = cls(engine, lease_url=None if readonly else url)
-            store._init_schema()
-        except sa.exc.DatabaseError as exc:
-            raise StateError(f"{path}: not a usable state database ({exc.orig})") from None
-        return store
-
-    def _init_schema(self) -> None:
-        with self._tx() as conn:
-            create_tables(conn, metadata)
-            # two runs may start on a new file together: whoever inserts first wins (the
-            # driver issues no BEGIN before this insert, so a look-then-insert would race)
-            conn.execute(sqlite_insert(meta_table).values(
-                key="schema", value=str(SCHEMA_VERSION)).on_conflict_do_nothing())
-            row = conn.execute(sa.select(meta_table.c.value).where(
-                meta_table.c.key == "schema")).one()
-            version = int(row[0])
-            if version == SCHEMA_VERSION:
-                return
-            while version in _MIGRATIONS:
-                for statement in _MIGRATIONS[version]:
-                    conn.exec_driver_sql(statement)
-                version += 1
-            if version != SCHEMA_VERSION:
-                raise StateError(f"state database has schema {row[0]}, this mailferry knows "
-                                 f"{SCHEMA_VERSION}")
-            conn.execute(meta_table.update().where(meta_table.c.key == "schema").values(
-                value=str(SCHEMA_VERSION)))
+                source = sqlite3.connect(f"file:{location}?mode=ro", uri=True)
+                raw = engine.raw_connection()
+                source.backup(raw.driver_connection)  # type: ignore[arg-type]
+                source.close()
+                raw.close()
+            lease_location: StoreLocation | None = None
+        else:
+            if readonly:
+                raise StateError(f"{describe_location(location)}: a dry run reads a state "
+                                 "file, not a database server")
+            engine = create_engine(location)
+            lease_location = location
+        prepare(engine, location)
+        return cls(engine, lease_location=lease_location)
 
     def close(self) -> None:
         self._conn.close()
@@ -219,15 +178,14 @@ class StateStore:
         """The leases on target mailboxes, in the same database; own connections, so a
         heartbeat never waits behind the copy's transactions."""
         if self._leases is None:
-            if self._lease_url is None:
+            if self._lease_location is None:
                 raise StateError("a read-only state database (dry run) takes no leases")
-            engine = sa.create_engine(self._lease_url, connect_args={"check_same_thread": False})
-            sa.event.listen(engine, "connect", _sqlite_pragmas)
+            engine = create_engine(self._lease_location, single=False)
             try:
                 self._leases = LeaseTable(engine)
-            except sa.exc.DatabaseError as exc:
-                raise StateError(f"{self._lease_url}: cannot create the lease table "
-                                 f"({exc.orig})") from None
+            except sa.exc.DBAPIError as exc:
+                raise StateError(f"{describe_location(self._lease_location)}: cannot create the "
+                                 f"lease table ({exc.orig})") from None
         return self._leases
 
     @contextmanager
@@ -239,8 +197,8 @@ class StateStore:
 
     def pair_id(self, source: str, target: str) -> int:
         with self._tx() as conn:
-            conn.execute(sqlite_insert(pairs).values(source=source, target=target)
-                         .on_conflict_do_nothing())  # runs on one pair may start together
+            # runs on one pair may start together: whoever inserts first wins
+            conn.execute(insert_ignoring(conn, pairs).values(source=source, target=target))
             row = conn.execute(sa.select(pairs.c.id).where(
                 pairs.c.source == source, pairs.c.target == target)).one()
             return int(row[0])
@@ -365,7 +323,7 @@ class StateStore:
         claimed = list(claimed)
         with self._tx() as conn:
             if values:
-                conn.execute(messages.insert().prefix_with("OR REPLACE"), values)
+                upsert(conn, messages, values)
                 conn.execute(failures.delete().where(
                     failures.c.folder_id == folder_id,
                     failures.c.src_uid.in_([v["src_uid"] for v in values]),
@@ -378,7 +336,7 @@ class StateStore:
         if not found:
             return
         with self._tx() as conn:
-            conn.execute(foreign.insert().prefix_with("OR REPLACE"), [
+            upsert(conn, foreign, [
                 dict(folder_id=folder_id, tgt_uid=uid, fingerprint=m.fingerprint,
                      relayed=m.relayed, flags=m.flags)
                 for uid, m in found.items()])
@@ -407,9 +365,9 @@ class StateStore:
     def record_failure(self, folder_id: int, src_uid: int, kind: FailureKind, reason: str,
                        *, size: int | None = None) -> None:
         with self._tx() as conn:
-            conn.execute(failures.insert().prefix_with("OR REPLACE").values(
+            upsert(conn, failures, [dict(
                 folder_id=folder_id, src_uid=src_uid, kind=kind, reason=reason, at=time.time(),
-                size=size))
+                size=size)])
 
     def failures(self, folder_id: int) -> dict[int, FailureRecord]:
         with self._tx() as conn:

@@ -127,7 +127,7 @@ class Dashboard:
     def __init__(self, config: DashboardConfig) -> None:
         self.config = config
         self.files = ProjectFiles(config.migration_file)
-        self.state = ProjectState.open(self.files.settings.sync.state)
+        self.state = ProjectState.open(self.files.settings.state_location())
         self.access = Access(config.token)
         self.links = OneTimeSecrets(self.state)
         self.env = Environment(loader=PackageLoader("mailferry.web", "templates"),

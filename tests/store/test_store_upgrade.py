@@ -1,0 +1,85 @@
+"""Alembic brings a state file written before it (main at 0b77f16) to the current schema in
+place, keeping every row; a database at the head costs nothing more; runs that start
+together on an old file upgrade it once."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from mailferry.errors import StateError
+from mailferry.store import MonitorState, NoticeJournal, ProjectState, StateStore
+from testbed.storekit import dump
+
+MAIN_STATE = Path(__file__).parent / "data" / "main_0b77f16_state.db"
+
+
+@pytest.fixture
+def old_state(tmp_path: Path) -> Path:
+    path = tmp_path / "state.db"
+    shutil.copy(MAIN_STATE, path)
+    return path
+
+
+def revision(path: Path) -> str | None:
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        found = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    engine.dispose()
+    return found
+
+
+def test_a_state_file_of_the_previous_version_upgrades_in_place(old_state: Path) -> None:
+    before = dump(f"sqlite:///{old_state}")
+    assert revision(old_state) is None  # written before Alembic
+    store = StateStore.open(old_state)
+    try:
+        pair = store.pair_id("imap://u001@127.0.0.1:1143", "imap://u001@127.0.0.1:2143")
+        inbox = store.folder(pair, b"INBOX")
+        assert inbox is not None and inbox.complete
+        assert len(store.mapped(inbox.id)) == 59
+        assert store.failures(inbox.id)[77].size == 40_000_000
+    finally:
+        store.close()
+    with ProjectState.open(old_state) as state:
+        records = state.records()
+        assert records["ünï"].messages == 177 and records["u001"].verification is not None
+        assert state.paused_waves() == frozenset({"w1"})
+    with MonitorState.open(old_state) as monitor:
+        assert len(monitor.passes()) == 1
+    with NoticeJournal.open(old_state) as journal:
+        assert [r.message_id for r in journal.records()] == ["<m1@x>"]
+    assert revision(old_state) is not None
+    after = dump(f"sqlite:///{old_state}")
+    after.pop("alembic_version")
+    added = {name: rows for name, rows in after.items() if name not in before}
+    assert {name: after[name] for name in before} == before  # every row kept
+    assert added == {name: [] for name in added}  # later revisions' tables, empty
+
+
+def test_runs_starting_together_on_an_old_file_upgrade_it_once(old_state: Path) -> None:
+    script = ("import sys; from mailferry.store import ProjectState; "
+              "ProjectState.open(sys.argv[1]).close()")
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(old_state)],
+                             stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    for run in runs:
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+    assert revision(old_state) is not None
+
+
+def test_a_state_of_a_newer_mailferry_is_refused_with_its_name(old_state: Path) -> None:
+    StateStore.open(old_state).close()
+    engine = sa.create_engine(f"sqlite:///{old_state}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(StateError, match=rf"{old_state}: .*revision 9999.*newer"):
+        StateStore.open(old_state)
