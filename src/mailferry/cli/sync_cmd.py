@@ -24,7 +24,6 @@ from mailferry.batch import (
     WindowSchedule,
     build_jobs,
     concurrency_for,
-    enqueue_run,
     select_mailboxes,
 )
 from mailferry.engine import (
@@ -285,6 +284,8 @@ def broker_needed(settings: ProjectSettings, command: str) -> None:
 def enqueue_and_follow(settings: ProjectSettings, selected: list[MailboxUser], *,
                        mirror: bool | None, force: bool, follow: bool, as_json: bool) -> int:
     """`sync --distributed`: enqueue, then (with --follow) wait for every job and report."""
+    from mailferry.batch import enqueue_run  # Dramatiq and redis: only here (batch/__init__)
+
     broker_needed(settings, "sync --distributed")
     errors, stop = stoppable_run(None)
     with ProjectState.open(settings.state_location()) as state:
