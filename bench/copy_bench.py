@@ -169,34 +169,27 @@ def run_mailferry(source: Dovecot, target: Dovecot, user: str, workdir: Path,
     return first, second
 
 
-def run_mbsync(source: Dovecot, target: Dovecot, user: str,
-               workdir: Path) -> tuple[float, float, str]:
+def mbsync_config(source_port: int, target_port: int, user: str, workdir: Path,
+                  extra: str = "") -> Path:
+    """An mbsync configuration pulling alice's mailbox into `user`'s (`extra`: more lines
+    for both accounts, e.g. "PipelineDepth 50")."""
     state = workdir / f"mbsync-{user}"
     state.mkdir()
     config = workdir / f"mbsyncrc-{user}"
-    config.write_text(f"""
-IMAPAccount src
+    accounts = "".join(f"""
+IMAPAccount {name}
 Host 127.0.0.1
-Port {source.port}
-User alice
+Port {port}
+User {login}
 Pass {PASSWORD}
 SSLType None
 AuthMechs LOGIN
+{extra}
 
-IMAPStore src
-Account src
-
-IMAPAccount dst
-Host 127.0.0.1
-Port {target.port}
-User {user}
-Pass {PASSWORD}
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore dst
-Account dst
-
+IMAPStore {name}
+Account {name}
+""" for name, port, login in (("src", source_port, "alice"), ("dst", target_port, user)))
+    config.write_text(f"""{accounts}
 Channel copy
 Far :src:
 Near :dst:
@@ -207,6 +200,12 @@ SyncState {state}/
 CopyArrivalDate yes
 """)
     config.chmod(0o600)
+    return config
+
+
+def run_mbsync(source: Dovecot, target: Dovecot, user: str,
+               workdir: Path) -> tuple[float, float, str]:
+    config = mbsync_config(source.port, target.port, user, workdir)
     return timed(["mbsync", "-q", "-c", str(config), "copy"])
 
 

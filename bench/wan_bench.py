@@ -29,7 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from copy_bench import PASSWORD, compare, generate, seed_fast, timed  # noqa: E402
+from copy_bench import (  # noqa: E402
+    PASSWORD,
+    compare,
+    generate,
+    mbsync_config,
+    seed_fast,
+    timed,
+)
 
 from testbed import Dovecot, DovecotUser, snapshot  # noqa: E402
 from testbed.link import Link  # noqa: E402
@@ -63,43 +70,7 @@ def mailferry(source: int, target: int, user: str, work: Path, compress: str,
 
 
 def mbsync(source: int, target: int, user: str, work: Path) -> tuple[float, float]:
-    state = work / f"mbsync-{user}"
-    state.mkdir()
-    config = work / f"mbsyncrc-{user}"
-    config.write_text(f"""IMAPAccount src
-Host 127.0.0.1
-Port {source}
-User alice
-Pass {PASSWORD}
-SSLType None
-AuthMechs LOGIN
-PipelineDepth 50
-
-IMAPStore src
-Account src
-
-IMAPAccount dst
-Host 127.0.0.1
-Port {target}
-User {user}
-Pass {PASSWORD}
-SSLType None
-AuthMechs LOGIN
-PipelineDepth 50
-
-IMAPStore dst
-Account dst
-
-Channel copy
-Far :src:
-Near :dst:
-Patterns *
-Create Near
-Sync Pull
-SyncState {state}/
-CopyArrivalDate yes
-""")
-    config.chmod(0o600)
+    config = mbsync_config(source, target, user, work, extra="PipelineDepth 50")
     args = ["mbsync", "-q", "-c", str(config), "copy"]
     return timed(args)[0], timed(args)[0]
 
@@ -185,8 +156,9 @@ def main() -> int:
         mine = [r for r in rows if r.case == case]
         for row in mine:
             print(f"{row.tool:<28}{row.seconds:>10.2f}{row.rerun or 0:>10.2f}  {row.exact}")
-        ours = min((r for r in mine if r.tool.startswith("mailferry")), key=lambda r: r.seconds)
-        for row in mine:
+        ours = min((r for r in mine if r.tool.startswith("mailferry")),
+                   key=lambda r: r.seconds, default=None)
+        for row in mine if ours is not None else []:
             if not row.tool.startswith("mailferry"):
                 print(f"mailferry takes {ours.seconds / row.seconds:.2f}x the time of {row.tool}"
                       f" (re-run {ours.rerun / row.rerun if ours.rerun and row.rerun else 0:.2f}x)")
