@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from mailferry.errors import StateError
-from mailferry.store import MonitorState, NoticeJournal, ProjectState, StateStore
+from mailferry.store import MonitorState, NoticeJournal, ProjectState, StateStore, upgrade
 from testbed.storekit import dump
 
 MAIN_STATE = Path(__file__).parent / "data" / "main_0b77f16_state.db"
@@ -83,3 +83,18 @@ def test_a_state_of_a_newer_mailferry_is_refused_with_its_name(old_state: Path) 
     engine.dispose()
     with pytest.raises(StateError, match=rf"{old_state}: .*revision 9999.*newer"):
         StateStore.open(old_state)
+
+
+def test_a_store_at_the_head_opens_without_alembic(old_state: Path) -> None:
+    """Issue 16: a re-run's open reads the revision and stops there; Alembic (its import and
+    its revision scripts) is paid only when there is something to upgrade. HEAD must name
+    the newest revision, or a database would be taken for upgraded when it is not."""
+    assert upgrade.alembic_head() == upgrade.HEAD
+    StateStore.open(old_state).close()  # upgraded: at the head now
+    assert revision(old_state) == upgrade.HEAD
+    script = ("import sys; from mailferry.store import StateStore, ProjectState; "
+              "StateStore.open(sys.argv[1]).close(); ProjectState.open(sys.argv[1]).close(); "
+              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))")
+    opened = subprocess.run([sys.executable, "-c", script, str(old_state)],
+                            capture_output=True, text=True, timeout=120, check=True)
+    assert opened.stdout.strip() == "[]", opened.stdout

@@ -2,7 +2,9 @@
 alike (src/mailferry/store/migrations; docs/scale-out.md says how to add a revision).
 
 Every owner of tables (the copy state, the project state, the monitor, the notice journal)
-calls `upgrade_schema` on open: a database at the head costs one SELECT; otherwise the
+calls `upgrade_schema` on open: a database at the head costs one SELECT and does not even
+import Alembic (HEAD names the newest revision; importing Alembic and reading the revision
+scripts took longer than a whole no-change re-run over a 50 ms link); otherwise the
 upgrade runs in one transaction that excludes every other run (SQLite: BEGIN IMMEDIATE;
 PostgreSQL: an advisory lock), so runs that start together on a new or older database
 upgrade it once. State files of mailferry before Alembic (their version in the `meta`
@@ -14,16 +16,20 @@ from __future__ import annotations
 import functools
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 
 from mailferry.errors import StateError
 from mailferry.store.database import StoreLocation, describe_location, unusable
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+# the newest revision in migrations/versions (a test holds it to Alembic's head): bump it
+# with each new revision
+HEAD = "0003"
 MIGRATING = "migrating"  # meta key of a `store migrate` under way (store/transfer.py)
 ADVISORY_LOCK = 0x6D66_7374  # "mfst": the lock every mailferry upgrade on PostgreSQL takes
 # Alembic runs a migration through module-level proxies (alembic.context, alembic.op): two
@@ -35,13 +41,18 @@ version_table = sa.Table("alembic_version", sa.MetaData(),
 
 
 def _config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
 @functools.cache
-def head_revision() -> str:
+def alembic_head() -> str:
+    """The head as Alembic finds it in the revision scripts (HEAD must equal it)."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
@@ -87,7 +98,7 @@ def upgrade_schema(engine: sa.Engine, *, refuse_unfinished: bool = True) -> None
 
 
 def _upgrade(engine: sa.Engine) -> None:
-    head = head_revision()
+    head = HEAD
     with engine.connect() as conn:
         found = current_revision(conn)
         conn.rollback()
@@ -100,6 +111,9 @@ def _upgrade(engine: sa.Engine) -> None:
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCK)))
             found = current_revision(conn)
             if found != head:
+                from alembic import command
+                from alembic.script import ScriptDirectory
+
                 known = {s.revision for s in ScriptDirectory.from_config(
                     _config()).walk_revisions()}
                 if found is not None and found not in known:
