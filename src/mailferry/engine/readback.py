@@ -11,8 +11,8 @@ read), for every message whose size changed (line endings converted, a "From " l
 final newline dropped or added, fields injected or re-folded all change it), for the
 rewrites that keep the size (NUL bytes; 8-bit header bytes until the folder's target kept
 them once) and, once one ordinary message came back changed (not of a kind servers are
-known to rewrite), for every message of that folder. Bodies are compared as they stream
-in, one at a time.
+known to rewrite), for every message of that folder, the rest of that batch included.
+Bodies are compared as they stream in, one at a time.
 
 Classes of change, peeled off in this order (the rest is "other"): from_line, line_endings,
 final_newline, eight_bit, headers (fields injected, dropped or re-folded), other; and a
@@ -232,7 +232,15 @@ class ReadBack:
                 wanted[message.target_uid] = message
             elif not self.eight_bit_kept and eight_bit_header(message.body):
                 eight_bit_only[message.target_uid] = message
+        was_reading_all = self.read_all
         self._read_back(wanted)
+        if self.read_all and not was_reading_all:
+            # this batch's sample caught the server rewriting ordinary messages: the rest of
+            # the batch too, since a rewrite can keep the size (imap4d stores "Status: U" as
+            # "X-UID: 26", and RFC822.SIZE says nothing)
+            self._read_back({m.target_uid: m for m in batch
+                             if m.target_uid in meta and m.target_uid not in wanted})
+            return
         # 8-bit headers are common (RFC 6532 mail) and most servers keep them: once this
         # folder's target kept one, the others are not read back (Cyrus never keeps them)
         if not self.eight_bit_kept:
