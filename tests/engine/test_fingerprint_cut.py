@@ -42,7 +42,8 @@ def whole_robust_fingerprint(raw: bytes) -> str:
     text = _LINE_ENDS.sub(b"\n", raw[:HEADER_LIMIT])
     if text.startswith(b"From "):
         text = text.split(b"\n", 1)[1] if b"\n" in text else b""
-    text = re.sub(rb"\n[ \t]+(?=\n)", b"\n\n", text).lstrip(b" \t\n")
+    # a line of blanks ends the header, unless a folded line follows
+    text = re.sub(rb"\n[ \t]+(?=\n(?![ \t]))", b"\n\n", text).lstrip(b" \t\n")
     while True:  # a first block of bookkeeping only (imap4d) is skipped
         end = text.find(b"\n\n")
         fields = re.split(rb"\n(?![ \t])", _NUL_LIKE.sub(b"", text[: end + 1] if end >= 0
@@ -55,7 +56,7 @@ def whole_robust_fingerprint(raw: bytes) -> str:
     parsed, once = [], set()
     for field_ in kept:  # as a parsing server keeps them (pymap)
         name, colon, _ = field_.split(b"\n", 1)[0].partition(b":")
-        if not colon:
+        if not colon or (parsed and not re.fullmatch(rb"[!-9;-~]+[ \t]*", name)):
             break
         if name.strip().lower() in SINGLE_FIELDS:
             if name.strip().lower() in once:

@@ -58,7 +58,11 @@ _HIGH_RUN = re.compile(rb"[X\x80-\xff]+")
 _LEADING_NOISE = re.compile(rb"(?:From [^\r\n]*(?:\r\n|\r|\n))?[ \t\r\n]*")
 _WHITESPACE = re.compile(rb"\s+")
 _COLON_RUN = re.compile(rb":{2,}")
-_BLANK_LINE = re.compile(rb"\n[ \t]+(?=\n)")
+# a line of blanks, unless a folded line follows it (obsolete folding, RFC 5322 4.2)
+_BLANK_LINE = re.compile(rb"\n[ \t]+(?=\n(?![ \t]))")
+# a field name as RFC 5322 has it (printable ASCII but ':'; blanks before the colon are the
+# obsolete syntax): a parsing server (pymap) ends the header at a line without one
+_FIELD_NAME = re.compile(rb"[!-9;-~]+[ \t]*")
 
 
 def robust_fingerprint(raw: bytes) -> str:
@@ -84,7 +88,8 @@ def _robust_fields(raw: bytes, *, whole: bool = False) -> list[bytes] | None:
     text = _LINE_ENDS.sub(b"\n", raw)
     if text.startswith(b"From "):
         text = text.split(b"\n", 1)[1] if b"\n" in text else b""
-    # a line of blanks ends the header as an empty one does (pymap drops the blanks)
+    # a line of blanks ends the header as an empty one does (pymap drops the blanks), unless
+    # the field goes on below it (pymap keeps that as one folded field)
     text = _BLANK_LINE.sub(b"\n\n", text).lstrip(b" \t\n")
     while True:
         end = text.find(b"\n\n")
@@ -110,13 +115,14 @@ SINGLE_FIELDS = frozenset({
 
 def _as_parsed(fields: list[bytes]) -> list[bytes]:
     """The fields a server that parses the header keeps (pymap): up to the first line that
-    is not a field (it ends the header there), the first of each field allowed once."""
+    is not a field (no colon, or after the first field a name with 8-bit bytes or blanks
+    in it: it ends the header there), the first of each field allowed once."""
     kept: list[bytes] = []
     once: set[bytes] = set()
     for field_ in fields:
         name, colon, _ = field_.split(b"\n", 1)[0].partition(b":")
-        if not colon:
-            break
+        if not colon or (kept and not _FIELD_NAME.fullmatch(name)):
+            break  # (a header cut to nothing would match too many others)
         name = name.strip().lower()
         if name in SINGLE_FIELDS:
             if name in once:
