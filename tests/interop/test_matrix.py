@@ -30,19 +30,7 @@ P9 = "issue 20 point 9: behaviours to take in stride"
 KNOWN_FAILING_SMALL: dict[tuple[str, str], str] = {}
 # the full matrix mailbox (make test-interop), as bench/interop_matrix.py measured it
 # (docs/interop.md has the matrix)
-KNOWN_FAILING: dict[tuple[str, str], str] = {
-    ("cyrus", "imap4d"): (f"{P4}: 2 of the 239 messages imap4d changed are not reported (the "
-                          "read-back samples the first batch and compares sizes)"),
-    ("imap4d", "pymap"): f"{P5}: a fresh-state re-run adds one message pymap rewrote",
-}
-# pairs whose SOURCE changes under the copy: imap4d rewrites the Status: field of a message
-# when it is read, so 5 bodies differ from the snapshot taken before (imapsync sees the same
-# 5); they pass or not with the order of reads (non-strict)
-IMAP4D_STATUS = "imap4d rewrites Status: when a message is read: the source changes under the copy"
-FLAKY: dict[tuple[str, str], str] = {
-    ("imap4d", "dovecot-dot"): IMAP4D_STATUS,
-    ("imap4d", "courier"): IMAP4D_STATUS,
-}
+KNOWN_FAILING: dict[tuple[str, str], str] = {}
 
 
 def _pairs(servers: tuple[str, ...] | list[str],
@@ -50,8 +38,6 @@ def _pairs(servers: tuple[str, ...] | list[str],
     def marks(pair: tuple[str, str]) -> list[pytest.MarkDecorator]:
         if pair in known:
             return [pytest.mark.xfail(strict=True, reason=known[pair])]
-        if known is KNOWN_FAILING and pair in FLAKY:
-            return [pytest.mark.xfail(strict=False, reason=FLAKY[pair])]
         return []
 
     return [pytest.param(source, target, id=f"{source}->{target}", marks=marks((source, target)))
@@ -77,6 +63,7 @@ def _explain(result: PairResult) -> str:
             f"reported {first.reported if first else {}}, keywords dropped "
             f"{first.keywords_dropped if first else 0}, unreported "
             f"{result.unreported}, duplicates {result.dup_same_state}/{result.dup_fresh_state}"
+            f", source messages changed {result.source_changed}"
             f"{', ' + first.note if first and first.note else ''}\n  "
             + "\n  ".join(result.examples))
 
