@@ -18,7 +18,11 @@ Two limits a plain buffered reader cannot give:
 After COMPRESS=DEFLATE (RFC 4978, `start_deflate`) both directions are raw DEFLATE streams:
 what is sent is compressed and flushed per send (the server waits for each command), what
 is received is inflated at most `_CHUNK` bytes at a time (a hostile server's small packet
-never becomes a large buffer). Everything above sees plain IMAP either way.
+never becomes a large buffer), and a command's answer may inflate to at most `_MAX_RATIO`
+times what came over the wire (plus `_RATIO_SLACK`): a decompression bomb (DEFLATE turns
+1 KB into 1 MB of one repeated byte) announcing a literal above the cap would otherwise keep
+the client inflating and dropping it for hours, each kilobyte extending the deadline.
+Everything above sees plain IMAP either way.
 
 `tls_context()` is also what the relay's SMTP upstreams use: one TLS policy for the project.
 """
@@ -36,9 +40,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mailferry.errors import CertificateError, CommandTimeout, ConnectError, ConnectionLost
+from mailferry.errors import (
+    CertificateError,
+    CommandTimeout,
+    ConnectError,
+    ConnectionLost,
+    ProtocolError,
+)
 
 _CHUNK = 1 << 18
+# mail, even base64 of a sparse file, deflates far less than this; DEFLATE's own limit is
+# ~1032:1 (runs of one byte): above it a stream is a bomb, not mail
+_MAX_RATIO = 250
+_RATIO_SLACK = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,13 @@ class _DeadlinePassed(Exception):
 
 class _Closed(Exception):
     """The peer closed the connection (EOF)."""
+
+
+class _Bomb(Exception):
+    def __init__(self, inflated: int, received: int) -> None:
+        super().__init__(f"the server's compressed answer inflates more than {_MAX_RATIO}:1 "
+                         f"({inflated} bytes from {received}): a decompression bomb, not mail "
+                         "(--compress never avoids COMPRESS)")
 
 
 class _Deadline:
@@ -115,6 +136,7 @@ class Transport:
         self._deflate: Any = None  # zlib compress/decompress objects once COMPRESS is on
         self._inflate: Any = None
         self._plain = memoryview(b"")  # inflated, not yet handed over
+        self._inflated = 0  # bytes inflated for the current command
 
     @property
     def compressed(self) -> bool:
@@ -159,6 +181,7 @@ class Transport:
     def start_command(self) -> None:
         """A new command: its deadline starts now."""
         self._deadline = _Deadline(self.limits.command_timeout, self.limits.min_rate)
+        self._inflated = 0
 
     def _connected(self, command: str) -> socket.socket:
         if self.sock is None:
@@ -174,6 +197,9 @@ class Transport:
         except _DeadlinePassed as exc:
             self.close()
             raise CommandTimeout(str(exc), server=self.server, command=command) from None
+        except _Bomb as exc:
+            self.close()
+            raise ProtocolError(str(exc), server=self.server, command=command) from None
         except _Closed:
             self.close()
             cut = {"line": " in the middle of a line", "literal": " inside a literal"}
@@ -240,6 +266,10 @@ class Transport:
             self._plain = memoryview(inflate.decompress(raw, _CHUNK))
             if inflate.eof:
                 raise _Closed  # the server ended its stream: nothing can follow
+            self._inflated += len(self._plain)
+            received = self._deadline.received
+            if self._inflated > _RATIO_SLACK + _MAX_RATIO * received:
+                raise _Bomb(self._inflated, received)
         count = len(self._plain) if into is None else min(len(into), len(self._plain))
         piece, self._plain = self._plain[:count], self._plain[count:]
         if into is None:
