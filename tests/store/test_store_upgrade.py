@@ -13,7 +13,14 @@ import pytest
 import sqlalchemy as sa
 
 from mailferry.errors import StateError
-from mailferry.store import MonitorState, NoticeJournal, ProjectState, StateStore, upgrade
+from mailferry.store import (
+    FolderMarks,
+    MonitorState,
+    NoticeJournal,
+    ProjectState,
+    StateStore,
+    upgrade,
+)
 from testbed.storekit import dump
 
 MAIN_STATE = Path(__file__).parent / "data" / "main_0b77f16_state.db"
@@ -98,3 +105,31 @@ def test_a_store_at_the_head_opens_without_alembic(old_state: Path) -> None:
     opened = subprocess.run([sys.executable, "-c", script, str(old_state)],
                             capture_output=True, text=True, timeout=120, check=True)
     assert opened.stdout.strip() == "[]", opened.stdout
+
+
+def test_folder_marks_answer_only_for_a_file_at_the_head(old_state: Path) -> None:
+    """The re-run's look (store.FolderMarks) reads a file as it is or not at all: an older
+    revision, a newer one, or a file `store migrate` is filling sends the run to the store,
+    which upgrades or refuses."""
+    pair = ("imap://u001@127.0.0.1:1143", "imap://u001@127.0.0.1:2143")
+    assert FolderMarks.read(old_state, *pair) is None  # before Alembic: to be upgraded
+    StateStore.open(old_state).close()
+    marks = FolderMarks.read(old_state, *pair)
+    assert marks is not None
+    store = StateStore.open(old_state)
+    try:
+        assert marks.folder(marks.pair_id, b"INBOX") == store.folder(store.pair_id(*pair),
+                                                                     b"INBOX")
+        assert marks.folders == {f.source_name: f for f in store.folders_of(marks.pair_id)}
+    finally:
+        store.close()
+    assert FolderMarks.read(old_state, pair[1], pair[0]) is None  # never copied that way
+    engine = sa.create_engine(f"sqlite:///{old_state}")
+    for change in ("INSERT INTO meta (key, value) VALUES ('migrating', 'x')",
+                   "DELETE FROM meta WHERE key = 'migrating'",
+                   "UPDATE alembic_version SET version_num = '9999'"):
+        with engine.begin() as conn:
+            conn.execute(sa.text(change))
+        found = FolderMarks.read(old_state, *pair)
+        assert (found is None) == ("DELETE" not in change), change
+    engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -16,7 +16,9 @@ from mailferry.engine import (
 )
 from mailferry.errors import MailboxBusy
 from mailferry.imap import Account
-from mailferry.store import HeldLease, LeaseTimes, StateStore, mailbox_lease_key
+
+if TYPE_CHECKING:
+    from mailferry.store import HeldLease, StateStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,6 +38,8 @@ def take_lease(store: StateStore, target: Account, *, wait: bool, ttl: float,
                console: Console) -> HeldLease:
     """The lease on `target`'s mailbox; MailboxBusy (exit 1) if another run holds it,
     unless `wait`."""
+    from mailferry.store import LeaseTimes, mailbox_lease_key  # SQLAlchemy: only to write
+
     key = mailbox_lease_key(str(target.endpoint))
     times = LeaseTimes(ttl)
     try:

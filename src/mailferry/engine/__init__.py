@@ -3,7 +3,7 @@
 Knows nothing of the command line or config files.
 """
 
-from mailferry.engine.copy import MailboxCopy, SessionPair, connect
+from mailferry.engine.copy import MailboxCopy, SessionPair, connect, unchanged_summary
 from mailferry.engine.dedupe import (
     DuplicateSet,
     FolderDuplicates,
@@ -79,4 +79,5 @@ __all__ = [
     "plan_folders",
     "relayed_fingerprint",
     "remove_duplicates",
+    "unchanged_summary",
 ]

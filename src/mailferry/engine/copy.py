@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mailferry.engine.appender import PoisonWatch
 from mailferry.engine.folders import Folder, FolderPair, folders_from_listing, plan_folders
@@ -40,7 +41,10 @@ from mailferry.imap import (
     session_for,
 )
 from mailferry.status import FolderStatus
-from mailferry.store import FolderState, StateStore
+from mailferry.store import FolderMarks, FolderState
+
+if TYPE_CHECKING:
+    from mailferry.store import StateStore
 
 log = logging.getLogger("mailferry.copy")
 
@@ -192,13 +196,13 @@ class MailboxCopy:
                 pairs.append(pair)
         states = {p.source.wire: self.store.folder(self._pair_id, p.source.wire) for p in pairs}
         candidates = [p.target_wire for p in pairs
-                      if self._source_unchanged(states[p.source.wire], p,
-                                                statuses[p.source.wire], src_session)]
+                      if _source_unchanged(states[p.source.wire], p, statuses[p.source.wire],
+                                           src_session.condstore, self.options)]
         targets = tgt_session.statuses(candidates) if candidates else {}
         for pair in pairs:
             status = statuses[pair.source.wire]
             state = states[pair.source.wire]
-            if self._unchanged(state, targets.get(pair.target_wire)):
+            if _unchanged(state, targets.get(pair.target_wire)):
                 summary.folders.append(FolderResult(pair.source.display, pair.target_display,
                                                     FolderStatus.UNCHANGED, note=pair.note))
                 continue
@@ -227,24 +231,6 @@ class MailboxCopy:
             control.drop()
             report.error = str(exc)
             log.warning("mirror pass failed: %s", exc)
-
-    def _source_unchanged(self, state: FolderState | None, pair: FolderPair,
-                          status: dict[str, int], src: MessageSource) -> bool:
-        """The source side of `_unchanged`. Without CONDSTORE a flag change would not show,
-        so such folders are always looked at."""
-        return not (state is None or not state.complete or self.options.dry_run
-                    or state.target_name != pair.target_wire or not src.condstore
-                    or (state.src_uidvalidity, state.src_uidnext, state.src_highestmodseq)
-                    != (status.get("UIDVALIDITY"), status.get("UIDNEXT"),
-                        status.get("HIGHESTMODSEQ")))
-
-    @staticmethod
-    def _unchanged(state: FolderState | None, target: dict[str, int] | None) -> bool:
-        """One STATUS per side tells a folder nobody touched since the last run: `target` is
-        the target's, asked only where the source's matched the state (`_source_unchanged`)."""
-        return state is not None and target is not None and (
-            state.tgt_uidvalidity, state.tgt_uidnext, state.tgt_messages) == (
-            target.get("UIDVALIDITY"), target.get("UIDNEXT"), target.get("MESSAGES"))
 
     def _unfiled_only(self, pair: FolderPair) -> bool:
         return self.options.all_mail == "unfiled" and pair.source.special_use == "\\All"
@@ -323,6 +309,66 @@ class MailboxCopy:
             log.exception("folder %s failed with an unexpected error", pair.source.display)
         result.seconds = round(time.monotonic() - started, 3)
         return result, _last_per_message(failures)
+
+
+def _source_unchanged(state: FolderState | None, pair: FolderPair, status: dict[str, int],
+                      condstore: bool, options: CopyOptions) -> bool:
+    """The source side of `_unchanged`. Without CONDSTORE a flag change would not show, so
+    such folders are always looked at."""
+    return not (state is None or not state.complete or options.dry_run
+                or state.target_name != pair.target_wire or not condstore
+                or (state.src_uidvalidity, state.src_uidnext, state.src_highestmodseq)
+                != (status.get("UIDVALIDITY"), status.get("UIDNEXT"), status.get("HIGHESTMODSEQ")))
+
+
+def _unchanged(state: FolderState | None, target: dict[str, int] | None) -> bool:
+    """One STATUS per side tells a folder nobody touched since the last run: `target` is the
+    target's, asked only where the source's matched the state (`_source_unchanged`)."""
+    return state is not None and target is not None and (
+        state.tgt_uidvalidity, state.tgt_uidnext, state.tgt_messages) == (
+        target.get("UIDVALIDITY"), target.get("UIDNEXT"), target.get("MESSAGES"))
+
+
+def unchanged_summary(source: SourceOpener, target: Account, options: CopyOptions,
+                      connected: SessionPair, marks: FolderMarks) -> CopySummary | None:
+    """The summary of a run that finds, by LIST and STATUS on each side against the marks
+    the last run left, that nothing changed: every folder unchanged, none to create or
+    subscribe. It writes nothing, so it needs neither the store (nor SQLAlchemy) nor the
+    lease. None as soon as anything needs a look or a write: the run then does it all (and
+    lists again). The sessions stay open for it."""
+    if options.dry_run or options.mirror:
+        return None
+    started = time.monotonic()
+    src_session, tgt_session = connected.sessions()
+    src, tgt = _survey(src_session.list_folders()), _survey(tgt_session.list_folders())
+    plan = plan_folders(src.folders, tgt.folders, tgt.namespace, options.filters)
+    subscribed = {f.wire for f in tgt.folders if f.subscribed}
+    hierarchy_only = {f.wire for f in tgt.folders if not f.selectable}
+    if any(not p.target_exists or (p.subscribe and p.target_wire not in subscribed)
+           or (p.source.selectable and p.target_wire in hierarchy_only) for p in plan.pairs):
+        return None  # TargetFolders.create would have work
+    summary = CopySummary(source.name, str(target.endpoint))
+    summary.mirror.note = options.mirror_note
+    summary.folders += [FolderResult(e.source.display, "", FolderStatus.EXCLUDED, note=e.reason)
+                        for e in plan.excluded]
+    pairs = [p for p in plan.pairs if p.source.selectable]
+    statuses = src_session.statuses([p.source.wire for p in pairs])
+    if not all(_source_unchanged(marks.folder(marks.pair_id, p.source.wire), p,
+                                 statuses[p.source.wire], src_session.condstore, options)
+               for p in pairs):
+        return None
+    targets = tgt_session.statuses([p.target_wire for p in pairs]) if pairs else {}
+    if not all(_unchanged(marks.folder(marks.pair_id, p.source.wire), targets.get(p.target_wire))
+               for p in pairs):
+        return None
+    summary.folders += [
+        FolderResult(p.source.display, p.target_display, FolderStatus.UNCHANGED, note=p.note)
+        if p.source.selectable else
+        FolderResult(p.source.display, p.target_display, FolderStatus.SYNCED,
+                     note="not selectable: created only") for p in plan.pairs]
+    summary.folders.sort(key=lambda f: f.source)
+    summary.seconds = time.monotonic() - started
+    return summary
 
 
 def _last_per_message(failures: list[MessageFailure]) -> list[MessageFailure]:

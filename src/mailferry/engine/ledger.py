@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mailferry.engine.fingerprint import message_id, subject
 from mailferry.engine.results import FolderResult, MessageFailure
 from mailferry.status import FailureKind
-from mailferry.store import MappedMessage, StateStore
+from mailferry.store import MappedMessage
+
+if TYPE_CHECKING:
+    from mailferry.store import StateStore
 
 SYSTEM_FLAGS = {"\\seen", "\\answered", "\\flagged", "\\deleted", "\\draft"}
 _ATOM_SPECIALS = set('(){ %*"\\]') | {chr(c) for c in range(0x20)} | {chr(0x7F)}

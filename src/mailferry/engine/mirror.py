@@ -28,6 +28,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mailferry.engine.fingerprint import header_block, message_id
 from mailferry.engine.folders import FolderPair
@@ -45,7 +46,9 @@ from mailferry.engine.results import MirrorAction, MirrorReport
 from mailferry.engine.source import MessageSource, uid_chunks
 from mailferry.errors import CommandFailed, TryAgainLater
 from mailferry.imap import ImapSession, decode_name
-from mailferry.store import StateStore
+
+if TYPE_CHECKING:
+    from mailferry.store import StateStore
 
 log = logging.getLogger("mailferry.mirror")
 _DATE = re.compile(rb"^date:[ \t]*(.*(?:\n[ \t].*)*)", re.I | re.M)

@@ -25,6 +25,7 @@ import queue
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from mailferry.engine.answers import AnswerCheck, checked
 from mailferry.engine.appender import Appender, PoisonWatch, confirm_relayed
@@ -41,7 +42,10 @@ from mailferry.engine.twins import retire_copies_with_relayed_twins
 from mailferry.errors import IncompleteAnswer, MailferryError
 from mailferry.imap import ImapSession, Selected, uid_set
 from mailferry.status import FailureKind, FolderStatus, MessageOutcome
-from mailferry.store import FailureRecord, FolderState, MappedMessage, StateStore
+from mailferry.store import FailureRecord, FolderState, MappedMessage
+
+if TYPE_CHECKING:
+    from mailferry.store import StateStore
 
 __all__ = ["FolderSync", "allowed_flags"]
 

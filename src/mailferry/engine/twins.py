@@ -17,11 +17,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from mailferry.engine.target import target_body_digests
 from mailferry.imap import ImapSession, uid_set
 from mailferry.status import MessageOutcome
-from mailferry.store import ForeignMessage, MappedMessage, StateStore
+from mailferry.store import ForeignMessage, MappedMessage
+
+if TYPE_CHECKING:
+    from mailferry.store import StateStore
 
 
 def relayed_twin_pairs(mapped: dict[int, MappedMessage], foreign: dict[int, ForeignMessage],

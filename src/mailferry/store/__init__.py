@@ -2,49 +2,110 @@
 the schema by Alembic): the copy state, a project's
 per-mailbox progress, the read-side queries live views run over it, what the monitor saw
 after the cutover, and the leases that let one run at a time write a target mailbox (see
-docs/leases.md)."""
+docs/leases.md).
 
-from mailferry.store.database import StoreLocation, describe_location, is_shared, parse_location
-from mailferry.store.inventory import FolderSize, MailboxInventory
-from mailferry.store.jobs import JobRecord, JobState
-from mailferry.store.leases import (
-    HeldLease,
-    LeaseHolder,
-    LeaseInfo,
-    LeaseTable,
-    LeaseTimes,
-    mailbox_lease_key,
-)
-from mailferry.store.monitoring import DmarcRecord, DmarcReport, Incident, MonitorState, Probe
-from mailferry.store.notices import NoticeJournal, NoticeRecord, NoticeState
-from mailferry.store.one_time import SealedSecret
-from mailferry.store.progress import MailboxProgress, RosterEntry, roster_digest
-from mailferry.store.project_state import STATUSES, MailboxRecord, PassOutcome, ProjectState
-from mailferry.store.queries import (
-    Activity,
-    FailedUser,
-    Tally,
-    UserFilter,
-    UserPage,
-    UserRow,
-    activity,
-    choices,
-    failed_users,
-    user_page,
-    wave_tallies,
-)
-from mailferry.store.state import (
-    FailureRecord,
-    FolderState,
-    ForeignMessage,
-    MappedMessage,
-    StateStore,
-)
-from mailferry.store.transfer import TransferResult, copy_state
+Everything but the plain records loads on first use (module __getattr__): SQLAlchemy takes
+longer to import than a whole no-change re-run takes over a 50 ms link, and such a re-run
+reads its folder marks (marks.py) with the standard library's sqlite3 alone.
+"""
+
+import importlib
+from typing import TYPE_CHECKING
+
+from mailferry.store.marks import FolderMarks
+from mailferry.store.records import FailureRecord, FolderState, ForeignMessage, MappedMessage
+
+if TYPE_CHECKING:
+    from mailferry.store.database import StoreLocation, describe_location, is_shared, parse_location
+    from mailferry.store.inventory import FolderSize, MailboxInventory
+    from mailferry.store.jobs import JobRecord, JobState
+    from mailferry.store.leases import (
+        HeldLease,
+        LeaseHolder,
+        LeaseInfo,
+        LeaseTable,
+        LeaseTimes,
+        mailbox_lease_key,
+    )
+    from mailferry.store.monitoring import DmarcRecord, DmarcReport, Incident, MonitorState, Probe
+    from mailferry.store.notices import NoticeJournal, NoticeRecord, NoticeState
+    from mailferry.store.one_time import SealedSecret
+    from mailferry.store.progress import MailboxProgress, RosterEntry, roster_digest
+    from mailferry.store.project_state import STATUSES, MailboxRecord, PassOutcome, ProjectState
+    from mailferry.store.queries import (
+        Activity,
+        FailedUser,
+        Tally,
+        UserFilter,
+        UserPage,
+        UserRow,
+        activity,
+        choices,
+        failed_users,
+        user_page,
+        wave_tallies,
+    )
+    from mailferry.store.state import StateStore
+    from mailferry.store.transfer import TransferResult, copy_state
+
+_LAZY = {  # name -> the module of mailferry.store that defines it
+    "Activity": "queries",
+    "DmarcRecord": "monitoring",
+    "DmarcReport": "monitoring",
+    "FailedUser": "queries",
+    "FolderSize": "inventory",
+    "HeldLease": "leases",
+    "Incident": "monitoring",
+    "JobRecord": "jobs",
+    "JobState": "jobs",
+    "LeaseHolder": "leases",
+    "LeaseInfo": "leases",
+    "LeaseTable": "leases",
+    "LeaseTimes": "leases",
+    "MailboxInventory": "inventory",
+    "MailboxProgress": "progress",
+    "MailboxRecord": "project_state",
+    "MonitorState": "monitoring",
+    "NoticeJournal": "notices",
+    "NoticeRecord": "notices",
+    "NoticeState": "notices",
+    "PassOutcome": "project_state",
+    "Probe": "monitoring",
+    "ProjectState": "project_state",
+    "RosterEntry": "progress",
+    "STATUSES": "project_state",
+    "SealedSecret": "one_time",
+    "StateStore": "state",
+    "StoreLocation": "database",
+    "Tally": "queries",
+    "TransferResult": "transfer",
+    "UserFilter": "queries",
+    "UserPage": "queries",
+    "UserRow": "queries",
+    "activity": "queries",
+    "choices": "queries",
+    "copy_state": "transfer",
+    "describe_location": "database",
+    "failed_users": "queries",
+    "is_shared": "database",
+    "mailbox_lease_key": "leases",
+    "parse_location": "database",
+    "roster_digest": "progress",
+    "user_page": "queries",
+    "wave_tallies": "queries",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"mailferry.store.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "STATUSES", "Activity", "DmarcRecord", "DmarcReport", "FailedUser", "FailureRecord",
-    "FolderSize", "FolderState", "ForeignMessage", "HeldLease", "Incident", "JobRecord",
+    "FolderMarks", "FolderSize", "FolderState", "ForeignMessage", "HeldLease", "Incident",
+    "JobRecord",
     "JobState", "LeaseHolder", "LeaseInfo", "LeaseTable", "LeaseTimes", "MailboxInventory",
     "MailboxProgress", "MailboxRecord", "MappedMessage", "MonitorState", "NoticeJournal",
     "NoticeRecord", "NoticeState", "PassOutcome", "Probe", "ProjectState", "RosterEntry",

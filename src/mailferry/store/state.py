@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -30,6 +30,7 @@ from mailferry.store.database import (
     sqlite_engine,
 )
 from mailferry.store.leases import LeaseTable
+from mailferry.store.records import FailureRecord, FolderState, ForeignMessage, MappedMessage
 from mailferry.store.schema import insert_ignoring, upsert
 from mailferry.store.upgrade import prepare
 
@@ -90,46 +91,6 @@ failures = sa.Table(
     sa.Column("at", sa.Float, nullable=False),
     sa.Column("size", sa.BigInteger),
 )
-
-
-@dataclass(frozen=True)
-class FolderState:
-    id: int
-    source_name: bytes
-    target_name: bytes
-    src_uidvalidity: int | None
-    src_uidnext: int
-    src_highestmodseq: int | None
-    tgt_uidvalidity: int | None
-    complete: bool
-    tgt_uidnext: int | None = None
-    tgt_messages: int | None = None
-
-
-@dataclass(frozen=True)
-class MappedMessage:
-    src_uid: int
-    tgt_uid: int | None
-    fingerprint: str
-    flags: str
-    outcome: MessageOutcome
-    relayed: str | None = None  # fingerprint below the delivery fields, if it has some
-
-
-@dataclass(frozen=True)
-class ForeignMessage:
-    """A target message no source message has claimed (yet)."""
-
-    fingerprint: str
-    relayed: str | None  # fingerprint below the delivery fields a receiving server adds
-    flags: str
-
-
-@dataclass(frozen=True)
-class FailureRecord:
-    kind: FailureKind
-    reason: str
-    size: int | None
 
 
 class StateStore:

@@ -34,7 +34,8 @@ from mailferry.store import (
 )
 from mailferry.store.database import create_engine, describe_location, unusable
 from mailferry.store.leases import db_now, leases
-from mailferry.store.upgrade import MIGRATING, upgrade_schema
+from mailferry.store.revision import MIGRATING
+from mailferry.store.upgrade import upgrade_schema
 
 BATCH = 5000
 meta = state.meta_table

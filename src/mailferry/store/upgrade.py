@@ -22,15 +22,12 @@ import sqlalchemy as sa
 
 from mailferry.errors import StateError
 from mailferry.store.database import StoreLocation, describe_location, unusable
+from mailferry.store.revision import HEAD, MIGRATING
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-# the newest revision in migrations/versions (a test holds it to Alembic's head): bump it
-# with each new revision
-HEAD = "0003"
-MIGRATING = "migrating"  # meta key of a `store migrate` under way (store/transfer.py)
 ADVISORY_LOCK = 0x6D66_7374  # "mfst": the lock every mailferry upgrade on PostgreSQL takes
 # Alembic runs a migration through module-level proxies (alembic.context, alembic.op): two
 # upgrades at once in one process, e.g. two batches opening new state files in two threads,

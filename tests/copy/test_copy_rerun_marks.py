@@ -1,0 +1,105 @@
+"""Issue 16: a no-change re-run of `mailferry copy` decides from LIST and STATUS on each side
+against the marks the state file holds, read with the standard library's sqlite3: it imports
+neither SQLAlchemy nor Alembic (their import took longer than the whole re-run over a 50 ms
+link), takes no lease and writes nothing. Anything that changed sends it the whole way, with
+the lease, as before."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from mailferry.store import StateStore
+from testbed import Dovecot, imap_login, seed
+from testbed.copykit import mailbox
+from testbed.messages import sample_mailbox
+
+FOLDERS = ["INBOX", "Work", "Work/Clients", "Archive"]
+RunResult = subprocess.CompletedProcess[str]
+# runs the real CLI and writes the top-level packages it imported to the file named first
+MODULES_REPORTER = """
+import atexit, runpy, sys
+out = sys.argv.pop(1)
+names = lambda: " ".join(sorted({m.split(".")[0] for m in sys.modules}))
+atexit.register(lambda: open(out, "w").write(names()))
+runpy.run_module("mailferry", run_name="__main__", alter_sys=True)
+"""
+
+
+def _copy(source: Dovecot, target: Dovecot, state: Path, modules: Path) -> RunResult:
+    env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": source.password(),
+           "MAILFERRY_TARGET_PASSWORD": target.password()}
+    return subprocess.run([sys.executable, "-c", MODULES_REPORTER, str(modules), "copy",
+                           source.url(), target.url(), "--state", str(state), "--json",
+                           "--exclude", "Archive"],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def _copied(source: Dovecot, target: Dovecot, tmp_path: Path,
+            ) -> tuple[Path, Path, RunResult]:
+    """A first copy of a small mailbox: (state file, modules file, its run)."""
+    conn = imap_login(source.host, source.port, "alice", source.password())
+    seed(conn, sample_mailbox(40, FOLDERS))
+    conn.logout()
+    state, modules = tmp_path / "state.db", tmp_path / "modules"
+    first = _copy(source, target, state, modules)
+    assert first.returncode == 0, first.stderr
+    return state, modules, first
+
+
+def _while_held(target: Dovecot, state: Path, run: Callable[[], RunResult]) -> RunResult:
+    """`run` while another run holds the target's lease."""
+    store = StateStore.open(state)
+    try:
+        elsewhere = store.leases.acquire(target.url())
+        try:
+            return run()
+        finally:
+            elsewhere.release()
+    finally:
+        store.close()
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_no_change_rerun_loads_no_database_library_takes_no_lease_writes_nothing(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    state, modules, first = _copied(source, target, tmp_path)
+    assert "sqlalchemy" in modules.read_text().split()  # the first run needs the store
+    before = _digest(state)
+    rerun = _while_held(target, state, lambda: _copy(source, target, state, modules))
+    assert rerun.returncode == 0, rerun.stderr
+    loaded = modules.read_text().split()
+    assert "sqlalchemy" not in loaded and "alembic" not in loaded, loaded
+    rows = {f["source"]: f["status"] for f in json.loads(rerun.stdout)["folders"]}
+    assert rows == {f["source"]: "excluded" if f["source"] == "Archive" else "unchanged"
+                    for f in json.loads(first.stdout)["folders"]}
+    assert rows["Archive"] == "excluded" and rows["INBOX"] == "unchanged"
+    store = StateStore.open(state)
+    store.close()
+    assert _digest(state) == before  # nothing written (the lease table included)
+
+
+def test_any_change_since_the_marks_takes_the_whole_way_under_the_lease(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    state, modules, _ = _copied(source, target, tmp_path)
+    conn = imap_login(source.host, source.port, "alice", source.password())
+    conn.select("Work")
+    conn.uid("STORE", "1", "+FLAGS", "(\\Flagged)")  # a flag alone: HIGHESTMODSEQ moves
+    conn.logout()
+    busy = _while_held(target, state, lambda: _copy(source, target, state, modules))
+    assert busy.returncode == 1 and "in progress elsewhere" in busy.stderr, busy.stderr
+    rerun = _copy(source, target, state, modules)
+    assert rerun.returncode == 0, rerun.stderr
+    statuses = {f["source"]: f["status"] for f in json.loads(rerun.stdout)["folders"]}
+    assert statuses["Work"] == "synced" and statuses["INBOX"] == "unchanged", statuses
+    got, want = mailbox(target), mailbox(source)
+    assert {k: v for k, v in got.items() if k != "Archive"} == \
+        {k: v for k, v in want.items() if k != "Archive"}
