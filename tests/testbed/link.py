@@ -101,8 +101,12 @@ class Link:
     """127.0.0.1:`port` -> upstream through the emulated link (a context manager)."""
 
     def __init__(self, upstream_host: str, upstream_port: int, *, delay: float,
-                 rate: float | None = None, window: int = 4 << 20) -> None:
+                 rate: float | None = None, window: int | None = None) -> None:
         self.upstream = (upstream_host, upstream_port)
+        # in flight per direction: 4 MB, or on a capped link 100 ms of its rate (at least
+        # 64 KB), as a router's queue holds: a sender feels a thin pipe at once
+        if window is None:
+            window = 4 << 20 if not rate else max(64 << 10, int(rate / 8 * 0.1))
         self.delay, self.rate, self.window = delay, rate, window
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.host = "127.0.0.1"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from types import TracebackType
@@ -44,11 +45,14 @@ from mailferry.imap.protocol import (
     xoauth2_sasl,
 )
 from mailferry.imap.results import AppendResult, Selected
-from mailferry.imap.transport import SessionLimits, Transport, tls_context
+from mailferry.imap.transport import SessionLimits, Transport, link_meter, tls_context
 from mailferry.imap.wire import FetchItem, ListEntry, Namespace, Response, parse_fetch
 from mailferry.urls import ServerURL
 
 STATUS_WINDOW = 200  # STATUS commands in flight at once (~12 KB out, ~25 KB back)
+# an APPEND tells the link's speed (LinkMeter) when it carries this much, this much a message
+_TIMED_APPEND = 1 << 20
+_TIMED_APPEND_EACH = 32 << 10
 # commands that change a mailbox: each piece of them is sent only if the write guard allows
 _WRITES = frozenset({"APPEND", "STORE", "UID STORE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE",
                      "UNSUBSCRIBE", "EXPUNGE", "UID EXPUNGE", "COPY", "UID COPY", "MOVE",
@@ -69,14 +73,17 @@ class ImapSession:
         self._listed: dict[bytes, dict[str, int]] = {}
         self._protocol = ImapProtocol(str(endpoint))
         self._transport: Transport | None = None
+        self._compress_refused = False
 
     # -- connection ----------------------------------------------------------------------
 
     def connect(self) -> ImapSession:
         where = str(self.endpoint)
         self._protocol = ImapProtocol(where)
+        meter = (link_meter(self.endpoint.host, self.endpoint.port)
+                 if self.limits.compress == "auto" else None)
         self._transport = Transport.connect(self.endpoint.host, self.endpoint.port,
-                                            self.limits, where)
+                                            self.limits, where, meter)
         try:
             if self.endpoint.implicit_tls:
                 self._start_tls()
@@ -106,20 +113,35 @@ class ImapSession:
         return self
 
     def _compress(self) -> None:
-        """COMPRESS=DEFLATE (RFC 4978) where offered and wanted (SessionLimits.compress)."""
+        """COMPRESS=DEFLATE (RFC 4978) where offered and wanted (SessionLimits.compress):
+        "auto" once this process measured the link to this server slow (LinkMeter), at
+        login or before a FETCH or APPEND (nothing else is in flight then)."""
         mode = self.limits.compress
-        if ("COMPRESS=DEFLATE" not in self.capabilities or mode == "never"
-                or (mode == "auto" and self.endpoint.is_loopback)):
+        if ("COMPRESS=DEFLATE" not in self.capabilities or mode == "never" or self.compressed
+                or self._compress_refused or (mode == "auto" and not self._link_slow())):
             return
         try:
             self.command(b"COMPRESS", b"DEFLATE")
         except CommandFailed:  # [COMPRESSIONACTIVE] (TLS compression) or refused: go on plain
+            self._compress_refused = True
             return
         self._connected("COMPRESS").start_deflate(self._protocol.restart_reading())
 
     @property
     def compressed(self) -> bool:
         return self._transport is not None and self._transport.compressed
+
+    def _link_slow(self) -> bool:
+        meter = self._transport.meter if self._transport is not None else None
+        return meter is not None and meter.verdict() is True
+
+    @property
+    def measuring_link(self) -> bool:
+        """Whether "auto" compression still waits for the link to show its speed: a long
+        FETCH is then better sent in growing pieces, so COMPRESS can start between them."""
+        meter = self._transport.meter if self._transport is not None else None
+        return (meter is not None and not self.compressed
+                and "COMPRESS=DEFLATE" in self.capabilities and meter.verdict() is None)
 
     def _start_tls(self) -> None:
         self._connected("STARTTLS").start_tls(tls_context(self.tls.verify, self.tls.ca_file),
@@ -494,6 +516,7 @@ class ImapSession:
                   max_literal: int | None = None) -> Iterator[FetchItem]:
         """Stream FETCH results one message at a time; consume it fully before other commands.
         A body above `max_literal` bytes is skipped: the item then has `oversize` set."""
+        self._compress()
         args = [uids, items]
         if changedsince is not None:
             args.append(b"(CHANGEDSINCE %d)" % changedsince)
@@ -539,6 +562,17 @@ class ImapSession:
         """
         if not messages:
             return []
+        self._compress()
+        meter = self._connected("APPEND").meter
+        started = time.perf_counter()
+        outcomes = self._append(mailbox, messages)
+        if meter is not None:  # large messages: the server's work per message is no matter
+            size = sum(len(m.body) for m in messages)
+            timed = size >= _TIMED_APPEND and size >= _TIMED_APPEND_EACH * len(messages)
+            meter.sent(size, time.perf_counter() - started if timed else None)
+        return outcomes
+
+    def _append(self, mailbox: bytes, messages: Sequence[AppendMessage]) -> list[AppendResult]:
         plus = "LITERAL+" in self.capabilities
         if len(messages) > 1 and "MULTIAPPEND" in self.capabilities:
             try:

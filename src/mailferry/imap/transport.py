@@ -33,6 +33,7 @@ import contextlib
 import io
 import socket
 import ssl
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -54,6 +55,61 @@ _CHUNK = 1 << 18
 _MAX_RATIO = 250
 _RATIO_SLACK = 16 << 20
 
+# "auto" compression (SessionLimits.compress): a link is slow when it moved at least
+# `_SLOW_AFTER` bytes either way at under `_SLOW_RATE` bytes per second (per connection: the
+# connections of a copy share the link); fast once `_FAST_AFTER` bytes went either way
+# without that. DEFLATE level 1 costs ~30 MB/s of one core here (bench/wan_bench.py): below
+# a few MB/s per connection the bytes it saves are the dearer.
+_SLOW_RATE = 4 << 20
+_SLOW_AFTER = 1 << 20
+_FAST_AFTER = 16 << 20
+_WAITED = 0.002  # seconds: a recv that took longer waited for the link (or the server)
+
+
+class LinkMeter:
+    """How fast data moves to and from one server, over all of a process's sessions with it.
+    In: the recv calls that waited, but not an answer's first (that wait is the server
+    thinking, and one round trip). Out: whole APPENDs of large messages, to their OK (socket
+    buffers take megabytes before a sender feels a thin pipe: the wait is for the OK)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._moved = [0, 0]  # bytes in, out
+        self._timed = [0, 0]  # of which, timed
+        self._seconds = [0.0, 0.0]  # the time those took
+
+    def received(self, size: int, seconds: float) -> None:
+        self._add(0, size, seconds if seconds >= _WAITED else None)
+
+    def sent(self, size: int, seconds: float | None) -> None:
+        """`seconds`: None where the send says nothing about the link."""
+        self._add(1, size, seconds)
+
+    def _add(self, way: int, size: int, seconds: float | None) -> None:
+        with self._lock:
+            self._moved[way] += size
+            if seconds is not None:
+                self._timed[way] += size
+                self._seconds[way] += seconds
+
+    def verdict(self) -> bool | None:
+        """True: slow (compress), False: fast so far, None: too little measured yet."""
+        with self._lock:
+            if any(t >= _SLOW_AFTER and t < _SLOW_RATE * s
+                   for t, s in zip(self._timed, self._seconds, strict=True)):
+                return True
+            return False if max(self._moved) >= _FAST_AFTER else None
+
+
+_meters: dict[tuple[str, int], LinkMeter] = {}
+_meters_lock = threading.Lock()
+
+
+def link_meter(host: str, port: int) -> LinkMeter:
+    """The one meter of the link to host:port in this process."""
+    with _meters_lock:
+        return _meters.setdefault((host.lower(), port), LinkMeter())
+
 
 @dataclass(frozen=True)
 class SessionLimits:
@@ -61,8 +117,8 @@ class SessionLimits:
     command_timeout: float = 300.0  # per command, plus one second per `min_rate` bytes read
     min_rate: int = 16 << 10
     max_literal: int = 256 << 20  # larger literals are skipped, never held in memory
-    # COMPRESS=DEFLATE where the server offers it: "auto" (not to a loopback address: no link
-    # to save there, only CPU to spend), "always", "never"
+    # COMPRESS=DEFLATE where the server offers it: "auto" (once the link proves slow: see
+    # LinkMeter), "always", "never"
     compress: str = "auto"
 
 
@@ -128,8 +184,10 @@ class _LiteralStream(io.RawIOBase):
 class Transport:
     """A connected socket; `server` labels its errors."""
 
-    def __init__(self, sock: socket.socket, limits: SessionLimits, server: str) -> None:
+    def __init__(self, sock: socket.socket, limits: SessionLimits, server: str,
+                 meter: LinkMeter | None = None) -> None:
         self.sock: socket.socket | None = sock
+        self.meter = meter  # "auto" compression: measures the link until COMPRESS is on
         self.limits = limits
         self.server = server
         self._deadline = _Deadline(limits.command_timeout, limits.min_rate)
@@ -137,6 +195,7 @@ class Transport:
         self._inflate: Any = None
         self._plain = memoryview(b"")  # inflated, not yet handed over
         self._inflated = 0  # bytes inflated for the current command
+        self._answer_started = False  # the current command's first bytes came (LinkMeter)
 
     @property
     def compressed(self) -> bool:
@@ -147,16 +206,18 @@ class Transport:
         (the start of its compressed stream)."""
         self._deflate = zlib.compressobj(1, zlib.DEFLATED, -15)  # level 1: CPU is dearer
         self._inflate = zlib.decompressobj(-15)                  # than the bytes it saves
+        self.meter = None
         self._plain = memoryview(self._inflate.decompress(received, _CHUNK))
 
     @classmethod
-    def connect(cls, host: str, port: int, limits: SessionLimits, server: str) -> Transport:
+    def connect(cls, host: str, port: int, limits: SessionLimits, server: str,
+                meter: LinkMeter | None = None) -> Transport:
         try:
             sock = socket.create_connection((host, port), timeout=limits.read_timeout)
         except OSError as exc:
             raise ConnectError(f"cannot connect: {exc.strerror or exc}", server=server) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(sock, limits, server)
+        return cls(sock, limits, server, meter)
 
     def start_tls(self, context: ssl.SSLContext, hostname: str) -> None:
         sock = self._connected("")
@@ -182,6 +243,7 @@ class Transport:
         """A new command: its deadline starts now."""
         self._deadline = _Deadline(self.limits.command_timeout, self.limits.min_rate)
         self._inflated = 0
+        self._answer_started = False
 
     def _connected(self, command: str) -> socket.socket:
         if self.sock is None:
@@ -284,6 +346,8 @@ class Transport:
             raise deadline.expired()
         wait = min(self.limits.read_timeout, remaining)
         sock.settimeout(wait)
+        meter = self.meter if self._answer_started else None
+        started = time.perf_counter() if meter is not None else 0.0
         try:
             got: int | bytes = sock.recv_into(into) if into is not None else sock.recv(_CHUNK)
         except TimeoutError:
@@ -294,4 +358,7 @@ class Transport:
         if size == 0:
             raise _Closed
         deadline.received += size
+        if meter is not None:
+            meter.received(size, time.perf_counter() - started)
+        self._answer_started = True
         return got
