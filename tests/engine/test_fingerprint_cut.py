@@ -56,7 +56,7 @@ def whole_robust_fingerprint(raw: bytes) -> str:
     parsed, once = [], set()
     for field_ in kept:  # as a parsing server keeps them (pymap)
         name, colon, _ = field_.split(b"\n", 1)[0].partition(b":")
-        if not colon or (parsed and not re.fullmatch(rb"[!-9;-~]+[ \t]*", name)):
+        if not colon:
             break
         if name.strip().lower() in SINGLE_FIELDS:
             if name.strip().lower() in once:

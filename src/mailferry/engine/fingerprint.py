@@ -60,9 +60,6 @@ _WHITESPACE = re.compile(rb"\s+")
 _COLON_RUN = re.compile(rb":{2,}")
 # a line of blanks, unless a folded line follows it (obsolete folding, RFC 5322 4.2)
 _BLANK_LINE = re.compile(rb"\n[ \t]+(?=\n(?![ \t]))")
-# a field name as RFC 5322 has it (printable ASCII but ':'; blanks before the colon are the
-# obsolete syntax): a parsing server (pymap) ends the header at a line without one
-_FIELD_NAME = re.compile(rb"[!-9;-~]+[ \t]*")
 
 
 def robust_fingerprint(raw: bytes) -> str:
@@ -115,14 +112,15 @@ SINGLE_FIELDS = frozenset({
 
 def _as_parsed(fields: list[bytes]) -> list[bytes]:
     """The fields a server that parses the header keeps (pymap): up to the first line that
-    is not a field (no colon, or after the first field a name with 8-bit bytes or blanks
-    in it: it ends the header there), the first of each field allowed once."""
+    is not a field (it ends the header there), the first of each field allowed once. (pymap
+    also ends it at a field name with 8-bit bytes, where Cyrus keeps the field with 'X' for
+    the bytes: one fingerprint cannot follow both, and Cyrus is kept.)"""
     kept: list[bytes] = []
     once: set[bytes] = set()
     for field_ in fields:
         name, colon, _ = field_.split(b"\n", 1)[0].partition(b":")
-        if not colon or (kept and not _FIELD_NAME.fullmatch(name)):
-            break  # (a header cut to nothing would match too many others)
+        if not colon:
+            break
         name = name.strip().lower()
         if name in SINGLE_FIELDS:
             if name in once:
