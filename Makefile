@@ -3,8 +3,9 @@
 #               then a project in waves, then one monitor pass after a cutover
 # make bench -- the copy benchmark against mbsync and dsync (see bench/)
 # make test-interop -- build the Debian chroots of the other IMAP servers (once, cached), then
-#                     run tests/interop with the slow matrix; a missing server fails here
-# make test-interop-slice -- CI's slice of it: the imap4d chroot only (~1 min to build) and
+#                     run tests/interop with the slow matrix (~15 min); a missing server fails
+#                     here; CI runs it after make test
+# make test-interop-slice -- a quick slice of it: the imap4d chroot only (~1 min to build) and
 #                     the tests that need it, not the matrix (a missing chroot fails here)
 # make test-distributed -- the distributed workers' tests (worker processes, PostgreSQL,
 #                          redis-server; a few minutes), not in `make test`; CI runs both
