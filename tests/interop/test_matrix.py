@@ -30,11 +30,7 @@ P9 = "issue 20 point 9: behaviours to take in stride"
 KNOWN_FAILING_SMALL: dict[tuple[str, str], str] = {}
 # the full matrix mailbox (make test-interop), as bench/interop_matrix.py measured it
 # (docs/interop.md has the matrix)
-PYMAP_8BIT_NAME = (f"{P5}: a fresh-state re-run adds the one message whose header has a "
-                   "field name with 8-bit bytes: pymap ends the header there, Cyrus keeps the "
-                   "field with 'X' for the bytes, and the robust fingerprint follows Cyrus "
-                   "(one key per message cannot follow both)")
-KNOWN_FAILING: dict[tuple[str, str], str] = {("imap4d", "pymap"): PYMAP_8BIT_NAME}
+KNOWN_FAILING: dict[tuple[str, str], str] = {}
 
 
 def _pairs(servers: tuple[str, ...] | list[str],

@@ -60,6 +60,7 @@ _WHITESPACE = re.compile(rb"\s+")
 _COLON_RUN = re.compile(rb":{2,}")
 # a line of blanks, unless a folded line follows it (obsolete folding, RFC 5322 4.2)
 _BLANK_LINE = re.compile(rb"\n[ \t]+(?=\n(?![ \t]))")
+_EIGHT_BIT_NAME = re.compile(rb"[^:\n]*[\x80-\xff][^:\n]*:")
 
 
 def robust_fingerprint(raw: bytes) -> str:
@@ -70,11 +71,26 @@ def robust_fingerprint(raw: bytes) -> str:
     cut at a line that is no field and a second From/Subject/... dropped (pymap). Two
     messages with this fingerprint differ in header whitespace, 8-bit bytes, bookkeeping or
     malformed lines only."""
+    return robust_fingerprints(raw)[0]
+
+
+def robust_fingerprints(raw: bytes) -> tuple[str, str | None]:
+    """robust_fingerprint, and the same with the header ended at the first field name (after
+    the first field) with 8-bit bytes in it, or None when there is none. pymap ends the header
+    there; Cyrus keeps the field with 'X' for the bytes: one fingerprint cannot follow both,
+    so the matcher looks for the second when the first finds nothing."""
     skipped = _LEADING_NOISE.match(raw)
     kept = _robust_fields(_through_first_blank_line(raw, skipped.end() if skipped else 0))
     if kept is None:  # bookkeeping only before the first blank line (imap4d): read further
         kept = _robust_fields(raw[:HEADER_LIMIT], whole=True) or []
-    block = _WHITESPACE.sub(b"", _HIGH_RUN.sub(b"X", b"\n".join(_as_parsed(kept)))).lower()
+    parsed = _as_parsed(kept)
+    cut = next((n for n, field_ in enumerate(parsed) if n and _EIGHT_BIT_NAME.match(field_)),
+               None)
+    return _robust_hash(parsed), None if cut is None else _robust_hash(parsed[:cut])
+
+
+def _robust_hash(fields: list[bytes]) -> str:
+    block = _WHITESPACE.sub(b"", _HIGH_RUN.sub(b"X", b"\n".join(fields))).lower()
     block = _COLON_RUN.sub(b":", block)  # imap4d turns "From : x" into "From : : : x"
     return "r" + hashlib.sha256(block).hexdigest()[:31]
 
@@ -112,9 +128,7 @@ SINGLE_FIELDS = frozenset({
 
 def _as_parsed(fields: list[bytes]) -> list[bytes]:
     """The fields a server that parses the header keeps (pymap): up to the first line that
-    is not a field (it ends the header there), the first of each field allowed once. (pymap
-    also ends it at a field name with 8-bit bytes, where Cyrus keeps the field with 'X' for
-    the bytes: one fingerprint cannot follow both, and Cyrus is kept.)"""
+    is not a field (it ends the header there), the first of each field allowed once."""
     kept: list[bytes] = []
     once: set[bytes] = set()
     for field_ in fields:

@@ -32,7 +32,7 @@ from mailferry.engine.fingerprint import (
     block_fingerprint,
     header_block,
     relayed_fingerprint,
-    robust_fingerprint,
+    robust_fingerprints,
 )
 
 
@@ -40,12 +40,14 @@ class MessageKey:
     """How the matcher knows a message: its fingerprint, and (computed when first needed)
     its fingerprint below the delivery fields."""
 
-    __slots__ = ("_block", "_relayed", "exact", "robust")
+    __slots__ = ("_block", "_relayed", "exact", "robust", "robust_cut")
 
     def __init__(self, exact: str, *, block: bytes | None = None,
-                 relayed: str | None = None, robust: str | None = None) -> None:
+                 relayed: str | None = None, robust: str | None = None,
+                 robust_cut: str | None = None) -> None:
         self.exact = exact
         self.robust = robust  # None: known from the state store, which keeps exact only
+        self.robust_cut = robust_cut  # fingerprint.robust_fingerprints' second
         self._block = block
         self._relayed = relayed
 
@@ -53,7 +55,8 @@ class MessageKey:
     def of(cls, raw: bytes) -> MessageKey:
         """From a whole message or its header block."""
         block = header_block(raw)
-        return cls(block_fingerprint(block), block=block, robust=robust_fingerprint(raw))
+        robust, cut = robust_fingerprints(raw)
+        return cls(block_fingerprint(block), block=block, robust=robust, robust_cut=cut)
 
     @property
     def relayed(self) -> str | None:
@@ -134,8 +137,8 @@ class Matcher:
             if entry is not None:
                 results[index] = Match(Decision.PRESENT, entry.uid)
         for index, key in enumerate(keys):
-            if results[index] is None and key.robust is not None:
-                entry = _take(self._by_robust.get(key.robust))
+            if results[index] is None:
+                entry = self._take_rewritten(key)
                 if entry is not None:
                     results[index] = Match(Decision.PRESENT, entry.uid, rewritten=True)
         for index, key in enumerate(keys):
@@ -145,8 +148,17 @@ class Matcher:
 
     def rewritten_copy(self, key: MessageKey) -> Match:
         """A pool message this one's robust fingerprint finds, claimed; else COPY."""
-        entry = _take(self._by_robust.get(key.robust)) if key.robust is not None else None
+        entry = self._take_rewritten(key)
         return Match(Decision.PRESENT, entry.uid, rewritten=True) if entry else Match(Decision.COPY)
+
+    def _take_rewritten(self, key: MessageKey) -> _Entry | None:
+        """The pool message with this robust fingerprint, else with its cut one (the target
+        ended the header at a field name with 8-bit bytes: pymap), claimed."""
+        for robust in (key.robust, key.robust_cut):
+            entry = _take(self._by_robust.get(robust)) if robust is not None else None
+            if entry is not None:
+                return entry
+        return None
 
     def _second_round(self, key: MessageKey) -> Match:
         if key.exact in self.elsewhere:
