@@ -16,10 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mailferry.engine.appender import PoisonWatch
 from mailferry.engine.folders import Folder, FolderPair, folders_from_listing, plan_folders
 from mailferry.engine.hierarchy import TargetFolders
-from mailferry.engine.mirror import MirrorPass
 from mailferry.engine.options import CopyOptions
 from mailferry.engine.results import (
     CopySummary,
@@ -30,7 +28,6 @@ from mailferry.engine.results import (
     SilentReporter,
 )
 from mailferry.engine.source import MessageSource, SourceOpener
-from mailferry.engine.sync import FolderSync
 from mailferry.errors import MailferryError
 from mailferry.imap import (
     Account,
@@ -221,6 +218,8 @@ class MailboxCopy:
 
         def attempt() -> None:
             src, tgt = control.sessions()
+            from mailferry.engine.mirror import MirrorPass  # see _copy_folder
+
             MirrorPass(src, tgt, self.store, self._pair_id, pairs, listed, self.options,
                        report).run()
 
@@ -280,6 +279,11 @@ class MailboxCopy:
         result = FolderResult(pair.source.display, pair.target_display, note=pair.note)
         failures: list[MessageFailure] = []
         started = time.monotonic()
+        # loaded on first use: a no-change re-run (unchanged_summary) never needs the copying
+        # half of the engine, and importing it cost a third of such a run's time
+        from mailferry.engine.appender import PoisonWatch
+        from mailferry.engine.sync import FolderSync
+
         watch = PoisonWatch()  # what one attempt learns about messages the target dies on
 
         def attempt() -> None:
