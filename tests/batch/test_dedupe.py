@@ -20,7 +20,7 @@ from mailferry.batch import account_urls
 from mailferry.project import load, load_users
 from mailferry.store import StateStore, mailbox_lease_key
 from testbed import MAILFERRY, Dovecot, DovecotUser, imap_login, read_folder, seed, snapshot
-from testbed.projectkit import Project, fill, org_users, start_pair
+from testbed.projectkit import seeded_project
 from testbed.seed import SeedMessage
 
 
@@ -65,10 +65,8 @@ def extra_copies(server: Dovecot, user: DovecotUser) -> int:
 
 def test_dry_run_then_a_real_run_with_a_backup_leaves_one_of_each(
         dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
-    users = org_users(2)
-    source, target = start_pair(dovecot_factory, users)
-    fill(source, users, messages=12)
-    project = Project(tmp_path, source, target, users).write()
+    users, source, target, project = seeded_project(dovecot_factory, tmp_path, 2,
+                                                    messages=12)
     assert cli("sync", "-p", str(project.toml)).returncode == 0
     flagged = plant(target, users[0])
     plant(source, users[0])  # the source has duplicates too: they must stay
@@ -139,10 +137,8 @@ def test_dry_run_then_a_real_run_with_a_backup_leaves_one_of_each(
 
 def test_a_mailbox_another_run_holds_is_refused_or_waited_for(
         dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
-    users = org_users(1)
-    source, target = start_pair(dovecot_factory, users)
-    fill(source, users, messages=6)
-    project = Project(tmp_path, source, target, users).write()
+    users, _, target, project = seeded_project(dovecot_factory, tmp_path, 1,
+                                               messages=6)
     assert cli("sync", "-p", str(project.toml)).returncode == 0
     plant(target, users[0])
     planted = extra_copies(target, users[0])

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from testbed import MAILFERRY, Dovecot, DovecotUser, imap_login, read_folder, snapshot
-from testbed.projectkit import Project, fill, org_users, start_pair
+from testbed.projectkit import Project, fill, org_users, seeded_project, start_pair
 from testbed.readback import list_folders
 
 
@@ -95,10 +95,8 @@ def test_inventory_counts_the_source_and_every_view_shows_it(
 
 def test_a_mailbox_that_cannot_be_counted_is_named_and_the_others_are_counted(
         dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
-    users = org_users(3)
-    source, target = start_pair(dovecot_factory, users)
-    fill(source, users, messages=4)
-    project = Project(tmp_path, source, target, users).write()
+    users, source, _, project = seeded_project(dovecot_factory, tmp_path, 3,
+                                               messages=4)
     secrets = tmp_path / "secrets.csv"
     secrets.write_text(secrets.read_text().replace("pw-u001", "wrong-password"))
 

@@ -19,6 +19,7 @@ from testbed.projectkit import (
     assert_migrated,
     fill,
     org_users,
+    seeded_project,
     start_pair,
 )
 
@@ -31,10 +32,8 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_dry_run_plans_per_user_and_folder_and_writes_nothing(
         dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
-    users = org_users(2)
-    source, target = start_pair(dovecot_factory, users)
-    fill(source, users, messages=10)
-    project = Project(tmp_path, source, target, users).write()
+    users, source, target, project = seeded_project(dovecot_factory, tmp_path, 2,
+                                                    messages=10)
     before = {u.name: snapshot(target.host, target.port, u.name, u.password) for u in users}
 
     done = cli("sync", str(project.toml), "--dry-run", "--json")

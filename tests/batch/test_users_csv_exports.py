@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from testbed import MAILFERRY, Dovecot
-from testbed.projectkit import Project, assert_migrated, fill, org_users, start_pair
+from testbed.projectkit import assert_migrated, seeded_project
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -21,10 +21,8 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_an_m365_export_with_a_bom_and_own_columns_migrates(
         dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
-    users = org_users(3)
-    source, target = start_pair(dovecot_factory, users)
-    fill(source, users, messages=4)
-    project = Project(tmp_path, source, target, users).write()
+    users, source, target, project = seeded_project(dovecot_factory, tmp_path, 3,
+                                                    messages=4)
     toml = project.toml.read_text().replace('secrets = "secrets.csv"\n', "")
     project.toml.write_text(toml)
     (tmp_path / "secrets.csv").unlink()

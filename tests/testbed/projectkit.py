@@ -55,6 +55,16 @@ def fill(server: Dovecot, users: list[DovecotUser], *, messages: int = 12,
             conn.logout()
 
 
+def seeded_project(dovecot_factory: object, root: Path, count: int, *, messages: int,
+                   ) -> tuple[list[DovecotUser], Dovecot, Dovecot, Project]:
+    """`count` users with `messages` each on a source, an empty target, and the project
+    that migrates them (written under `root`): what most project-level tests start from."""
+    users = org_users(count)
+    source, target = start_pair(dovecot_factory, users)
+    fill(source, users, messages=messages)
+    return users, source, target, Project(root, source, target, users).write()
+
+
 def fill_in_parallel(server: Dovecot, users: list[DovecotUser], *, messages: int,
                      sizes: tuple[int, int], threads: int = 4) -> None:
     """`fill`, with the users split over a few threads (the benchmarks' hundreds of users)."""

@@ -18,13 +18,12 @@ from mailferry.imap import TlsPolicy
 from mailferry.store import StateStore
 
 from .output import line, make_console, print_json, styled
-from .project_cmd import load_project, project_argument
+from .project_cmd import load_project, mailbox_selection, project_argument
 
 
 @click.command()
 @project_argument
-@click.option("--wave", default=None, help="Only the mailboxes of this wave.")
-@click.option("--user", "names", multiple=True, help="Only this user (repeatable).")
+@mailbox_selection
 @click.option("--apply", is_flag=True,
               help="Remove the duplicates (default: only say what would be removed).")
 @click.option("--backup", "backup_root", type=click.Path(file_okay=False, path_type=Path),

@@ -16,13 +16,12 @@ from mailferry.report import build_report, count, human_bytes
 from mailferry.store import MailboxInventory, ProjectState
 
 from .output import Column, line, make_console, print_json, print_rows, styled
-from .project_cmd import load_project, project_argument
+from .project_cmd import load_project, mailbox_selection, project_argument
 
 
 @click.command()
 @project_argument
-@click.option("--wave", default=None, help="Only the mailboxes of this wave.")
-@click.option("--user", "names", multiple=True, help="Only this user (repeatable).")
+@mailbox_selection
 @click.option("--mailboxes", type=click.IntRange(1, 256), default=None,
               help="Mailboxes counted at once (default [sync] mailboxes; capped by the "
                    "source's max_connections).")

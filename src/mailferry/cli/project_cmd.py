@@ -7,7 +7,9 @@ status and report read the state file that `mailferry sync` writes.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -41,6 +43,13 @@ _STYLE = {MailboxStatus.SYNCED: "green", MailboxStatus.VERIFIED: "bold green",
 
 
 project_argument = project_option  # the name commands used when it was an argument
+
+
+def mailbox_selection(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--wave and --user, as select_mailboxes takes them (`wave`, `names`)."""
+    command = click.option("--user", "names", multiple=True,
+                           help="Only this user (repeatable).")(command)
+    return click.option("--wave", default=None, help="Only the mailboxes of this wave.")(command)
 
 
 def load_project(migration_file: Path) -> tuple[ProjectSettings, list[MailboxUser]]:

@@ -41,7 +41,7 @@ from mailferry.report import build_report
 from mailferry.store import JobState, LeaseTimes, PassOutcome, ProjectState, StateStore
 
 from .output import advance, line, make_console, print_json, progress_bars, styled
-from .project_cmd import load_project, print_status, project_argument
+from .project_cmd import load_project, mailbox_selection, print_status, project_argument
 
 log = logging.getLogger("mailferry.sync")
 
@@ -185,8 +185,7 @@ def stoppable_run(log_file: Path | None) -> tuple[Console, threading.Event]:
 
 @click.command()
 @project_argument
-@click.option("--wave", default=None, help="Only the mailboxes of this wave.")
-@click.option("--user", "names", multiple=True, help="Only this user (repeatable).")
+@mailbox_selection
 @click.option("--wait-for-window", is_flag=True,
               help="Outside the maintenance windows, wait for the next one instead of exiting.")
 @click.option("--wait", "wait_for_lease", is_flag=True,
