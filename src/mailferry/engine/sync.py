@@ -24,7 +24,7 @@ import contextlib
 import queue
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from mailferry.engine.answers import AnswerCheck, checked
@@ -47,7 +47,26 @@ from mailferry.store import FailureRecord, FolderState, MappedMessage
 if TYPE_CHECKING:
     from mailferry.store import StateStore
 
-__all__ = ["FolderSync", "allowed_flags"]
+__all__ = ["FolderSync", "allowed_flags", "delta_applies"]
+
+
+def delta_applies(state: FolderState, src_sel: Selected, tgt_sel: Selected, *,
+                  dry_run: bool) -> bool:
+    """Whether the folder can be synced from what changed alone (docs/copy-engine.md, "The
+    delta"): the last run finished it, neither UIDVALIDITY changed (else `start_folder`
+    reset the state), the source tells flag changes (CONDSTORE, a mod-sequence recorded
+    and not gone back) and the target is exactly as that run left it: same UIDNEXT (so
+    nothing arrived: UIDs only grow) and as many messages (so nothing vanished). Anything
+    else (a run cut short after an APPEND, a message another client put in or deleted, a
+    server without UIDNEXT on SELECT) takes the whole-folder path."""
+    return (not dry_run and state.id != 0 and state.complete
+            and state.src_uidnext > 1
+            and state.src_uidvalidity == src_sel.uidvalidity
+            and state.tgt_uidvalidity == tgt_sel.uidvalidity
+            and state.src_highestmodseq is not None and src_sel.highestmodseq is not None
+            and src_sel.highestmodseq >= state.src_highestmodseq
+            and tgt_sel.uidnext is not None
+            and (state.tgt_uidnext, state.tgt_messages) == (tgt_sel.uidnext, tgt_sel.exists))
 
 
 def _append_limit(capabilities: frozenset[str]) -> int | None:
@@ -101,15 +120,11 @@ class FolderSync:
         state = self._state(src_sel, tgt_sel)
         ledger = self.ledger = FolderLedger(self.store, state.id, self.result, dry_run=dry_run)
         flags = FlagFilter(tgt_sel.permanent_flags, self.result.keywords_dropped)
-        mapped = self.store.mapped(state.id) if state.id else {}
         retry, unread = self._earlier_failures(state)
-        if not missing:
-            retry |= self._inventory(state, mapped)
-        self.matcher.add_known(m.fingerprint for m in mapped.values())
-        if state.src_uidnext > 1 and not dry_run:
-            self._sync_flags(state, mapped, tgt_sel)
-        candidates = sorted((retry | set(self.source.uids(state.src_uidnext)))
-                            - set(mapped) - unread)
+        if delta_applies(state, src_sel, tgt_sel, dry_run=dry_run or missing):
+            candidates = self._delta_candidates(state, tgt_sel, retry, unread)
+        else:
+            candidates = self._whole_folder_candidates(state, tgt_sel, missing, retry, unread)
         high = max(candidates, default=0)
         candidates, left_out = self._by_age_and_size(candidates)
         to_copy, decided = candidates, frozenset[int]()
@@ -134,6 +149,48 @@ class FolderSync:
             tgt_messages=ledger.target_messages, complete=complete)
         self.result.status = FolderStatus.SYNCED if complete else FolderStatus.FAILED
         return self.result
+
+    def _whole_folder_candidates(self, state: FolderState, tgt_sel: Selected, missing: bool,
+                                 retry: set[int], unread: set[int]) -> list[int]:
+        """Source UIDs to copy, from the whole folder's state against the whole target
+        (steps 1 and 2 of the module's docstring): O(messages in the folder)."""
+        mapped = self.store.mapped(state.id) if state.id else {}
+        if not missing:
+            retry |= self._inventory(state, mapped)
+        self.matcher.add_known(m.fingerprint for m in mapped.values())
+        if state.src_uidnext > 1 and not self.options.dry_run:
+            self._sync_flags(state, tgt_sel, lambda uids: mapped)
+        return sorted((retry | set(self.source.uids(state.src_uidnext))) - set(mapped) - unread)
+
+    def _delta_candidates(self, state: FolderState, tgt_sel: Selected, retry: set[int],
+                          unread: set[int]) -> list[int]:
+        """The same as `_whole_folder_candidates` where `delta_applies`, reading only the
+        state rows of the messages that changed: the target is as the last run left it, so
+        nothing vanished from it and nothing unknown arrived (its foreign pool is the one
+        recorded); the source's flag changes come by CHANGEDSINCE."""
+        assert self.ledger is not None
+        self.ledger.target_messages = tgt_sel.exists
+        # what we append lands above this (and, without UIDPLUS, is looked for above it)
+        self.ledger.max_target_uid = (tgt_sel.uidnext or 1) - 1
+        for uid, message in sorted(self.store.foreign(state.id).items()):
+            self.matcher.add_target(uid, MessageKey(message.fingerprint,
+                                                    relayed=message.relayed), message.flags)
+        self._sync_flags(state, tgt_sel, lambda uids: self._rows_of(state, uids))
+        wanted = (retry | set(self.source.uids(state.src_uidnext))) - unread
+        candidates = sorted(wanted - set(self._rows_of(state, wanted)))
+        if self.options.skip_duplicates and candidates:
+            self.matcher.add_known(self.store.fingerprints_held(
+                state.id, self._fingerprints(candidates)))
+        return candidates
+
+    def _rows_of(self, state: FolderState, uids: Iterable[int]) -> dict[int, MappedMessage]:
+        return {m.src_uid: m for m in self.store.mapped_rows(state.id, uids)}
+
+    def _fingerprints(self, uids: list[int]) -> set[str]:
+        """Fingerprints of these source messages, from their headers (what the appender
+        computes from their bodies is the same)."""
+        return {MessageKey.of(h.header).exact for h in self.source.headers(uids)
+                if h.problem is None}
 
     def _state(self, src_sel: Selected, tgt_sel: Selected) -> FolderState:
         if self.options.dry_run:
@@ -209,12 +266,15 @@ class FolderSync:
 
     # -- step 2: flag changes ----------------------------------------------------------------
 
-    def _sync_flags(self, state: FolderState, mapped: dict[int, MappedMessage],
-                    tgt_sel: Selected) -> None:
+    def _sync_flags(self, state: FolderState, tgt_sel: Selected,
+                    rows_of: Callable[[list[int]], dict[int, MappedMessage]]) -> None:
+        """`rows_of`: the state rows of (at least) the given source UIDs."""
         changed: dict[str, list[int]] = defaultdict(list)
         new_flags: dict[int, str] = {}
-        for uid, source_flags in self.source.flags(state.src_uidnext - 1,
-                                                   changed_since=state.src_highestmodseq):
+        reported = list(self.source.flags(state.src_uidnext - 1,
+                                          changed_since=state.src_highestmodseq))
+        mapped = rows_of([uid for uid, _ in reported]) if reported else {}
+        for uid, source_flags in reported:
             m = mapped.get(uid)
             if m is None or m.tgt_uid is None:
                 continue

@@ -266,6 +266,18 @@ class StateStore:
                     messages.c.folder_id == folder_id,
                     messages.c.src_uid.in_(gone[start:start + 500])))
 
+    def fingerprints_held(self, folder_id: int, fingerprints: Iterable[str]) -> set[str]:
+        """Those of `fingerprints` that a recorded row of the folder has (a delta's duplicate
+        check for its few new messages, without reading the folder's rows)."""
+        wanted = sorted(set(fingerprints))
+        held: set[str] = set()
+        with self._tx() as conn:
+            for start in range(0, len(wanted), 500):  # bounded IN lists
+                held.update(r[0] for r in conn.execute(sa.select(messages.c.fingerprint).where(
+                    messages.c.folder_id == folder_id,
+                    messages.c.fingerprint.in_(wanted[start:start + 500]))))
+        return held
+
     def fingerprints_elsewhere(self, pair_id: int, source_name: bytes) -> frozenset[str]:
         """Fingerprints of the messages copied from the pair's other folders."""
         with self._tx() as conn:
