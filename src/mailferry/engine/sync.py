@@ -14,6 +14,9 @@ Order of work, each step committed before the next can depend on it:
 4. Bodies stream from the source into bounded batches that the Appender APPENDs in another
    thread while the next batch is read. Each batch's APPENDUIDs are committed at once, so a
    crash repeats nothing: what was appended but not committed is found in step 1 next time.
+A folder that only gained mail and flag changes since a finished run (target untouched, source
+with CONDSTORE: `delta_applies`) skips the whole-folder reads of steps 1 and 2 and reads the
+state rows of the changed messages only (docs/copy-engine.md, "The delta").
 Every answer of the source is checked (engine/answers.py): a UID asked for and not returned
 exactly once leaves the folder incomplete, retried, with its high-water mark where it was.
 """
