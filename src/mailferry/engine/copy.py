@@ -13,8 +13,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from mailferry.engine.folders import Folder, FolderPair, folders_from_listing, plan_folders
 from mailferry.engine.hierarchy import TargetFolders
@@ -44,6 +45,38 @@ if TYPE_CHECKING:
     from mailferry.store import StateStore
 
 log = logging.getLogger("mailferry.copy")
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+def both(first: Callable[[], A], second: Callable[[], B],
+         cleanup: Callable[[A | B], object]) -> tuple[A, B]:
+    """`first()` here and `second()` on a thread, at once; the first's error wins (the
+    source's is reported before the target's, as when they ran one after the other). What
+    one of them opened is handed to `cleanup` when the other failed."""
+    done: list[B] = []
+    failed: list[BaseException] = []
+
+    def run_second() -> None:
+        try:
+            done.append(second())
+        except BaseException as exc:  # re-raised on the caller's thread below
+            failed.append(exc)
+
+    thread = threading.Thread(target=run_second, name="second-side", daemon=True)
+    thread.start()
+    try:
+        result = first()
+    except BaseException:
+        thread.join()
+        for opened in done:
+            cleanup(opened)
+        raise
+    thread.join()
+    if failed:
+        cleanup(result)
+        raise failed[0]
+    return result, done[0]
 
 
 @dataclass
@@ -57,6 +90,13 @@ class SessionPair:
     tgt: ImapSession | None = None
 
     def sessions(self) -> tuple[MessageSource, ImapSession]:
+        if self.src is None and self.tgt is None:
+            # both logins at once: over a long link each side's round trips cost as much as
+            # the whole no-change re-run's work, and neither needs the other's
+            src, tgt = both(lambda: self.source.open(self.limits),
+                            lambda: session_for(self.target, limits=self.limits),
+                            cleanup=lambda session: session.close())
+            self.src, self.tgt = src, tgt
         if self.src is None:
             self.src = self.source.open(self.limits)
         if self.tgt is None:
@@ -344,7 +384,8 @@ def unchanged_summary(source: SourceOpener, target: Account, options: CopyOption
         return None
     started = time.monotonic()
     src_session, tgt_session = connected.sessions()
-    src, tgt = _survey(src_session.list_folders()), _survey(tgt_session.list_folders())
+    src, tgt = both(lambda: _survey(src_session.list_folders()),
+                    lambda: _survey(tgt_session.list_folders()), cleanup=lambda _: None)
     plan = plan_folders(src.folders, tgt.folders, tgt.namespace, options.filters)
     subscribed = {f.wire for f in tgt.folders if f.subscribed}
     hierarchy_only = {f.wire for f in tgt.folders if not f.selectable}
