@@ -71,8 +71,10 @@ def _loaded(modules: Path) -> set[str]:
     return names | {name.split(".")[0] for name in names}
 
 
-# the copying half of the engine: a no-change re-run has no use for it
-COPYING = {"mailferry.engine.sync", "mailferry.engine.appender"}
+# the copying half of the engine and of the command line: a no-change re-run has no use
+# for them (each module is start-up time: most of such a re-run's)
+COPYING = {"mailferry.engine.sync", "mailferry.engine.appender", "mailferry.engine.matcher",
+           "mailferry.engine.fingerprint", "rich.progress"}
 
 
 def _digest(path: Path) -> str:

@@ -25,7 +25,8 @@ from mailferry.store import StateStore
 from .accounts import check_reachable, make_account, password_option, tls_options, tls_policy
 from .copy_cmd import print_summary
 from .leasing import copy_under_lease, lease_options
-from .output import ProgressReporter, make_console, print_json
+from .output import make_console, print_json
+from .progress import ProgressReporter
 from .project_file import DEFAULT_FILE
 
 key_option = click.option("--key-file", type=click.Path(path_type=Path), default=None,

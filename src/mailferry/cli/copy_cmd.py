@@ -38,7 +38,6 @@ from .accounts import (
 from .leasing import copy_under_lease, lease_options
 from .output import (
     Column,
-    ProgressReporter,
     human_size,
     line,
     make_console,
@@ -132,6 +131,8 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     summary = _unchanged(source, target_account, options, sessions, state_path)
     if summary is None:
         from mailferry.store import StateStore  # SQLAlchemy: only when there is work
+
+        from .progress import ProgressReporter  # rich.progress: likewise
 
         try:
             store = StateStore.open(state_path, readonly=dry_run)

@@ -40,7 +40,8 @@ from mailferry.project import MailboxUser, ProjectSettings
 from mailferry.report import build_report
 from mailferry.store import JobState, LeaseTimes, PassOutcome, ProjectState, StateStore
 
-from .output import advance, line, make_console, print_json, progress_bars, styled
+from .output import line, make_console, print_json, styled
+from .progress import advance, progress_bars
 from .project_cmd import load_project, mailbox_selection, print_status, project_argument
 
 log = logging.getLogger("mailferry.sync")

@@ -1,26 +1,16 @@
 """The copy: compare source and target state, decide what to copy, copy it, record it.
 
 Knows nothing of the command line or config files.
+
+What a no-change re-run does not use (fingerprints, matching, dedupe, the mirror's plan)
+loads on first use (module __getattr__): a re-run over a 50 ms link is mostly Python
+starting, and every module it imports is part of its time.
 """
 
+from typing import TYPE_CHECKING
+
 from mailferry.engine.copy import MailboxCopy, SessionPair, connect, unchanged_summary
-from mailferry.engine.dedupe import (
-    DuplicateSet,
-    FolderDuplicates,
-    find_duplicates,
-    remove_duplicates,
-)
-from mailferry.engine.fingerprint import (
-    body_digest,
-    fingerprint,
-    header_block,
-    message_id,
-    relayed_fingerprint,
-)
 from mailferry.engine.folders import Folder, FolderFilters, folders_from_listing, plan_folders
-from mailferry.engine.matcher import Decision, Match, Matcher, MessageKey
-from mailferry.engine.message_filter import MessageFilter
-from mailferry.engine.mirror_plan import MirrorCap
 from mailferry.engine.options import CopyOptions
 from mailferry.engine.results import (
     CopySummary,
@@ -31,7 +21,6 @@ from mailferry.engine.results import (
     Reporter,
     SilentReporter,
 )
-from mailferry.engine.retry import RetryPolicy
 from mailferry.engine.source import (
     ImapSource,
     MessageSource,
@@ -40,6 +29,49 @@ from mailferry.engine.source import (
     SourceOpener,
     imap_source,
 )
+from mailferry.lazy import lazy_names
+
+if TYPE_CHECKING:
+    from mailferry.engine.dedupe import (
+        DuplicateSet,
+        FolderDuplicates,
+        find_duplicates,
+        remove_duplicates,
+    )
+    from mailferry.engine.fingerprint import (
+        body_digest,
+        fingerprint,
+        header_block,
+        message_id,
+        relayed_fingerprint,
+    )
+    from mailferry.engine.matcher import Decision, Match, Matcher, MessageKey
+    from mailferry.engine.message_filter import MessageFilter
+    from mailferry.engine.mirror_plan import MirrorCap
+    from mailferry.engine.retry import RetryPolicy
+
+_LAZY = {  # name -> the module of mailferry.engine that defines it
+    "Decision": "matcher",
+    "DuplicateSet": "dedupe",
+    "FolderDuplicates": "dedupe",
+    "Match": "matcher",
+    "Matcher": "matcher",
+    "MessageFilter": "message_filter",
+    "MessageKey": "matcher",
+    "MirrorCap": "mirror_plan",
+    "RetryPolicy": "retry",
+    "body_digest": "fingerprint",
+    "find_duplicates": "dedupe",
+    "fingerprint": "fingerprint",
+    "header_block": "fingerprint",
+    "message_id": "fingerprint",
+    "relayed_fingerprint": "fingerprint",
+    "remove_duplicates": "dedupe",
+}
+
+
+__getattr__ = lazy_names(__name__, _LAZY)
+
 
 __all__ = [
     "CopyOptions",

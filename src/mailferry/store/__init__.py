@@ -9,9 +9,9 @@ longer to import than a whole no-change re-run takes over a 50 ms link, and such
 reads its folder marks (marks.py) with the standard library's sqlite3 alone.
 """
 
-import importlib
 from typing import TYPE_CHECKING
 
+from mailferry.lazy import lazy_names
 from mailferry.store.marks import FolderMarks
 from mailferry.store.records import FailureRecord, FolderState, ForeignMessage, MappedMessage
 
@@ -96,10 +96,7 @@ _LAZY = {  # name -> the module of mailferry.store that defines it
 }
 
 
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"mailferry.store.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = [

@@ -1,0 +1,18 @@
+"""Names of a package that load on first use (PEP 562): the package's public surface stays
+one import, and a command that never touches a heavy module never pays for importing it."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+
+
+def lazy_names(package: str, modules: Mapping[str, str]) -> Callable[[str], object]:
+    """A module `__getattr__` for `package`: name -> the submodule that defines it."""
+
+    def __getattr__(name: str) -> object:
+        if name in modules:
+            return getattr(importlib.import_module(f"{package}.{modules[name]}"), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__
