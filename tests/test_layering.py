@@ -16,8 +16,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "mailferry"
 
 # Lowest first. A package may import the packages of lower layers only; the modules of
-# layer 0 (mailferry/errors.py, lazy.py, redact.py, sizes.py, status.py, urls.py) are shared by all and may
-# use each other.
+# layer 0 (mailferry/errors.py, lazy.py, redact.py, sizes.py, status.py, urls.py) are
+# shared by all and may use each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors", "lazy", "redact", "sizes", "status", "urls"),
     ("imap", "store"),

@@ -67,11 +67,12 @@ def both(first: Callable[[], A], second: Callable[[], B],
     thread.start()
     try:
         result = first()
-    except BaseException:
+    except Exception:
         thread.join()
         for opened in done:
             cleanup(opened)
         raise
+    # (an interrupt goes up at once: the daemon thread may wait out a connect timeout)
     thread.join()
     if failed:
         cleanup(result)
