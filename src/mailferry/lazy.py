@@ -8,7 +8,12 @@ from collections.abc import Callable, Mapping
 
 
 def lazy_names(package: str, modules: Mapping[str, str]) -> Callable[[str], object]:
-    """A module `__getattr__` for `package`: name -> the submodule that defines it."""
+    """A module `__getattr__` for `package`: name -> the submodule that defines it. A name
+    may not be its submodule's: once that submodule is imported (by anyone), the package's
+    attribute of that name is the submodule, and __getattr__ is never asked."""
+    clashes = sorted(name for name, module in modules.items() if name == module)
+    if clashes:
+        raise ValueError(f"{package}: lazy names that are their module's: {clashes}")
 
     def __getattr__(name: str) -> object:
         if name in modules:

@@ -74,7 +74,7 @@ def _loaded(modules: Path) -> set[str]:
 # the copying half of the engine and of the command line: a no-change re-run has no use
 # for them (each module is start-up time: most of such a re-run's)
 COPYING = {"mailferry.engine.sync", "mailferry.engine.appender", "mailferry.engine.matcher",
-           "mailferry.engine.fingerprint", "rich.progress"}
+           "rich.progress"}
 
 
 def _digest(path: Path) -> str:

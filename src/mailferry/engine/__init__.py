@@ -2,14 +2,24 @@
 
 Knows nothing of the command line or config files.
 
-What a no-change re-run does not use (fingerprints, matching, dedupe, the mirror's plan)
-loads on first use (module __getattr__): a re-run over a 50 ms link is mostly Python
+What a no-change re-run does not use (matching, dedupe) loads on
+first use (module __getattr__): a re-run over a 50 ms link is mostly Python
 starting, and every module it imports is part of its time.
 """
 
 from typing import TYPE_CHECKING
 
 from mailferry.engine.copy import MailboxCopy, SessionPair, connect, unchanged_summary
+
+# eager: the function has its module's name, and a submodule once imported (by anyone)
+# would shadow a lazy name of the package
+from mailferry.engine.fingerprint import (
+    body_digest,
+    fingerprint,
+    header_block,
+    message_id,
+    relayed_fingerprint,
+)
 from mailferry.engine.folders import Folder, FolderFilters, folders_from_listing, plan_folders
 from mailferry.engine.options import CopyOptions
 from mailferry.engine.results import (
@@ -38,13 +48,6 @@ if TYPE_CHECKING:
         find_duplicates,
         remove_duplicates,
     )
-    from mailferry.engine.fingerprint import (
-        body_digest,
-        fingerprint,
-        header_block,
-        message_id,
-        relayed_fingerprint,
-    )
     from mailferry.engine.matcher import Decision, Match, Matcher, MessageKey
     from mailferry.engine.message_filter import MessageFilter
     from mailferry.engine.mirror_plan import MirrorCap
@@ -60,12 +63,7 @@ _LAZY = {  # name -> the module of mailferry.engine that defines it
     "MessageKey": "matcher",
     "MirrorCap": "mirror_plan",
     "RetryPolicy": "retry",
-    "body_digest": "fingerprint",
     "find_duplicates": "dedupe",
-    "fingerprint": "fingerprint",
-    "header_block": "fingerprint",
-    "message_id": "fingerprint",
-    "relayed_fingerprint": "fingerprint",
     "remove_duplicates": "dedupe",
 }
 
