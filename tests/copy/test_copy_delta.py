@@ -4,7 +4,7 @@ target (engine/sync.py `delta_applies`, docs/copy-engine.md "The delta"). These 
 that path: each change below is one the whole-folder path handles, and the delta must either
 handle it the same or see it and fall back. Each test fails if the delta trusts the state
 where it cannot (checked by hand against a delta that ignores the target's marks, the
-recorded foreign messages, or the duplicate check)."""
+recorded foreign messages, the duplicate check, or what the target held before)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import signal
 import subprocess
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from mailferry.engine import CopySummary, FolderResult
@@ -177,4 +178,22 @@ def test_a_run_killed_after_an_append_before_its_commit_then_rerun_copies_nothin
         assert len(mailbox(target)["INBOX"]) > 30  # the kill came after an APPEND
         final = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
         assert final.returncode == 0, final.stderr
+    assert mailbox(target) == mailbox(source)
+
+
+def test_without_uidplus_new_mail_is_found_above_what_the_target_held(
+        source: Dovecot, dovecot_factory: Callable[..., Dovecot], state: Path) -> None:
+    """No APPENDUID: appended messages are looked for by fingerprint among the UIDs the
+    target gained. A new source message identical to one copied before must be found in its
+    own new copy, not in the old one: a later flag change then reaches the right message."""
+    target = dovecot_factory(without_capabilities=("UIDPLUS",))
+    _first_copy(source, target, state)
+    again = SeedMessage(_inbox_message(source, 7), flags=("Work",))
+    put(source, [again, *_new_mail(2, 7)])
+    summary = run_copy(source, target, state)
+    assert not summary.failures
+    assert mailbox(target) == mailbox(source)
+    _store(source, 31, "+FLAGS", "(\\Flagged)")  # the new one's flags change, not the old one's
+    summary = run_copy(source, target, state)
+    assert not summary.failures
     assert mailbox(target) == mailbox(source)
