@@ -71,5 +71,6 @@ class FolderMarks:
         keys = {capabilities_key(source): source, capabilities_key(target): target}
         found = {keys[key]: frozenset(value.split())
                  for key, value in conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
-                                                tuple(keys))}
+                                                (capabilities_key(source),
+                                                 capabilities_key(target)))}
         return cls(int(pair[0]), folders, found)
