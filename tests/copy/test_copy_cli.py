@@ -217,10 +217,9 @@ def test_an_unchanged_mailbox_costs_the_same_round_trips_whatever_its_folders(
         dovecot_factory: Callable[..., Dovecot], tmp_path: Path, count: int,
         without: tuple[str, ...]) -> None:
     """Issue 16 §2: over a 50 ms link a no-change re-run is its round trips. Each side: one
-    AUTHENTICATE sent together with the LIST and NAMESPACE that the capabilities the state
-    file remembers from the last login call for, every folder's STATUS in the LIST's answer
-    (LIST-STATUS, RFC 5819) or, without it, all STATUS commands at once, and a LOGOUT nobody
-    waits for: 6 folders and 70 cost the same."""
+    AUTHENTICATE whose OK carries the new capabilities, LIST and NAMESPACE sent together with
+    every folder's STATUS in the LIST's answer (LIST-STATUS, RFC 5819) or, without it, all
+    STATUS commands at once, and a LOGOUT nobody waits for: 6 folders and 70 cost the same."""
     source = dovecot_factory(without_capabilities=without)
     target = dovecot_factory(without_capabilities=without)
     names = [f"Folder{n:02d}" for n in range(count)]
@@ -249,11 +248,10 @@ def test_an_unchanged_mailbox_costs_the_same_round_trips_whatever_its_folders(
     assert "CAPABILITY" not in commands
     if without:  # every folder asked, in one window
         assert commands.count("STATUS") == len(mailbox(source)) > count
-        assert turns[0].count <= 3, turns[0].count
-        assert turns[1].count <= 3, turns[1].count
+        assert turns[0].count <= 4, turns[0].count
+        assert turns[1].count <= 4, turns[1].count
     else:
         assert commands.count("STATUS") == 0 and b"RETURN (SPECIAL-USE SUBSCRIBED STATUS (" \
             in bytes(src_proxy.sent)
-        assert turns[0].count <= 2, turns[0].count
-        assert turns[1].count <= 2, turns[1].count
-    assert commands.count("LIST") == 1  # the one sent with the login served
+        assert turns[0].count <= 3, turns[0].count
+        assert turns[1].count <= 3, turns[1].count

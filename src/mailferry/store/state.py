@@ -30,7 +30,6 @@ from mailferry.store.database import (
     sqlite_engine,
 )
 from mailferry.store.leases import LeaseTable
-from mailferry.store.marks import capabilities_key
 from mailferry.store.records import FailureRecord, FolderState, ForeignMessage, MappedMessage
 from mailferry.store.schema import insert_ignoring, upsert
 from mailferry.store.upgrade import prepare
@@ -159,14 +158,6 @@ class StateStore:
             yield self._conn
 
     # -- accounts and folders -----------------------------------------------------------
-
-    def remember_capabilities(self, found: dict[str, frozenset[str]]) -> None:
-        """What each server (by endpoint) announced after login, for the next run's first
-        look (FolderMarks.capabilities: its LIST then goes out with the login)."""
-        rows = [{"key": capabilities_key(endpoint), "value": " ".join(sorted(caps))}
-                for endpoint, caps in found.items() if caps]
-        with self._tx() as conn:
-            upsert(conn, meta_table, rows)
 
     def pair_id(self, source: str, target: str) -> int:
         with self._tx() as conn:
