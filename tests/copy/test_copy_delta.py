@@ -197,3 +197,25 @@ def test_without_uidplus_new_mail_is_found_above_what_the_target_held(
     summary = run_copy(source, target, state)
     assert not summary.failures
     assert mailbox(target) == mailbox(source)
+
+
+def test_new_mail_alone_is_synced_without_an_inventory_of_the_target_and_a_change_brings_it_back(
+        source: Dovecot, target: Dovecot, state: Path) -> None:
+    """The delta is what it claims: with only new mail, the target gets no UID SEARCH (the
+    whole-folder path's inventory); once someone expunged on the target, the run sees it
+    and inventories again. Either way the copy is exact."""
+    put(source, sample_mailbox(30, ["INBOX"], seed=16))
+    with FaultProxy(target.host, target.port, record=True) as proxy:
+        assert not run_copy(source, target, state, target_port=proxy.port).failures
+        put(source, _new_mail(3, 8))
+        proxy.sent.clear()
+        assert not run_copy(source, target, state, target_port=proxy.port).failures
+        delta = proxy.commands()
+        _store(target, 4, "+FLAGS", "(\\Deleted)", expunge=True)
+        put(source, _new_mail(2, 9))
+        proxy.sent.clear()
+        assert not run_copy(source, target, state, target_port=proxy.port).failures
+        whole = proxy.commands()
+    assert "APPEND" in delta and "UID SEARCH" not in delta, delta
+    assert "UID SEARCH" in whole, whole
+    assert mailbox(target) == mailbox(source)

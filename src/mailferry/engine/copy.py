@@ -91,17 +91,14 @@ class SessionPair:
     tgt: ImapSession | None = None
 
     def sessions(self) -> tuple[MessageSource, ImapSession]:
-        if self.src is None and self.tgt is None:
+        if self.src is None or self.tgt is None:  # (opened and dropped together)
             # both logins at once: over a long link each side's round trips cost as much as
             # the whole no-change re-run's work, and neither needs the other's
             src, tgt = both(lambda: self.source.open(self.limits),
                             lambda: session_for(self.target, limits=self.limits),
                             cleanup=lambda session: session.close())
             self.src, self.tgt = src, tgt
-        if self.src is None:
-            self.src = self.source.open(self.limits)
-        if self.tgt is None:
-            self.tgt = session_for(self.target, limits=self.limits)
+            return src, tgt
         return self.src, self.tgt
 
     def drop(self) -> None:

@@ -4,9 +4,9 @@ Hand-written rather than imapclient's imap_utf7: importing that module imports t
 imapclient package (imaplib, ssl, ...), ~55 ms of a no-change re-run's ~300 ms whenever one
 folder name is not ASCII (bench/wan_bench.py). The results are imapclient's, malformed
 names included (tests/imap/test_names.py compares them; names without "&" are as they
-always were here), because a folder's target name
-is derived from its decoded name: a different decoding would put the mail of a folder
-copied by an earlier version somewhere else."""
+always were here), because a folder's target name is derived from its decoded name: a
+different decoding would put the mail of a folder copied by an earlier version somewhere
+else."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import re
 
 # a shift to base64: from "&" up to "-" or the end of the name, "&"s included (as imapclient)
 _SHIFTED = re.compile(rb"&([^-]*)(-|\Z)")
+# runs of printable ASCII (sent as they are) and of anything else (shifted)
+_RUNS = re.compile(r"([\x20-\x7e]+)|([^\x20-\x7e]+)")
 
 
 def _unshift(match: re.Match[bytes]) -> str:
@@ -48,6 +50,6 @@ def encode_name(name: str) -> bytes:
     if name.isascii() and "&" not in name:
         return name.encode("ascii")
     out: list[bytes] = []
-    for printable, run in re.findall(r"([\x20-\x7e]+)|([^\x20-\x7e]+)", name):
+    for printable, run in _RUNS.findall(name):
         out.append(printable.replace("&", "&-").encode("ascii") if printable else _shift(run))
     return b"".join(out)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
@@ -94,6 +95,15 @@ failures = sa.Table(
     sa.Column("at", sa.Float, nullable=False),
     sa.Column("size", sa.BigInteger),
 )
+
+
+T = TypeVar("T")
+
+
+def _in_lists(values: list[T]) -> Iterator[list[T]]:
+    """`values` in pieces short enough for one IN list (SQLite caps a statement's variables)."""
+    for start in range(0, len(values), 500):
+        yield values[start:start + 500]
 
 
 class StateStore:
@@ -245,10 +255,9 @@ class StateStore:
         wanted = sorted(set(src_uids))
         out: list[MappedMessage] = []
         with self._tx() as conn:
-            for start in range(0, len(wanted), 500):  # bounded IN lists
+            for some in _in_lists(wanted):
                 rows = conn.execute(sa.select(*_MAPPED).where(
-                    messages.c.folder_id == folder_id,
-                    messages.c.src_uid.in_(wanted[start:start + 500])))
+                    messages.c.folder_id == folder_id, messages.c.src_uid.in_(some)))
                 out.extend(MappedMessage(src, tgt, fingerprint, flags, _OUTCOMES[outcome],
                                          relayed)
                            for src, tgt, fingerprint, flags, outcome, relayed in rows)
@@ -261,10 +270,9 @@ class StateStore:
         if not gone:
             return
         with self._tx() as conn:
-            for start in range(0, len(gone), 500):
+            for some in _in_lists(gone):
                 conn.execute(messages.delete().where(
-                    messages.c.folder_id == folder_id,
-                    messages.c.src_uid.in_(gone[start:start + 500])))
+                    messages.c.folder_id == folder_id, messages.c.src_uid.in_(some)))
 
     def fingerprints_held(self, folder_id: int, fingerprints: Iterable[str]) -> set[str]:
         """Those of `fingerprints` that a recorded row of the folder has (a delta's duplicate
@@ -272,10 +280,9 @@ class StateStore:
         wanted = sorted(set(fingerprints))
         held: set[str] = set()
         with self._tx() as conn:
-            for start in range(0, len(wanted), 500):  # bounded IN lists
+            for some in _in_lists(wanted):
                 held.update(r[0] for r in conn.execute(sa.select(messages.c.fingerprint).where(
-                    messages.c.folder_id == folder_id,
-                    messages.c.fingerprint.in_(wanted[start:start + 500]))))
+                    messages.c.folder_id == folder_id, messages.c.fingerprint.in_(some))))
         return held
 
     def fingerprints_elsewhere(self, pair_id: int, source_name: bytes) -> frozenset[str]:
