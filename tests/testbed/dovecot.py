@@ -12,6 +12,7 @@ and `max_message_size` makes APPENDs above it fail (quota plugin), as Gmail's 35
 from __future__ import annotations
 
 import contextlib
+import imaplib
 import os
 import pwd
 import shutil
@@ -138,6 +139,8 @@ class Dovecot:
             try:
                 wait_for_port(self.host, self.port, timeout=10)
                 self.pid = self._read_pid(timeout=5)
+                if self.lmtp:
+                    self._create_inboxes()
                 return self
             except (TimeoutError, FileNotFoundError):
                 self.stop()
@@ -145,6 +148,24 @@ class Dovecot:
                     log = self.log_path.read_text() if self.log_path.exists() else ""
                     raise RuntimeError(f"dovecot did not start:\n{log[-3000:]}") from None
         return self
+
+    def _create_inboxes(self) -> None:
+        """Each user's INBOX, made before any delivery. Dovecot 2.3 creates a missing INBOX on
+        first use; when an LMTP delivery and an IMAP login both create it at once, their
+        fcntl locks on the list index cross, the kernel answers EDEADLK and one process
+        panics (the IMAP client sees EOF, or NO [ALREADYEXISTS] to EXAMINE INBOX): a test-bed
+        race, not the relay's (CI, 2026-12-01)."""
+        for user in self.users:
+            conn = imaplib.IMAP4(self.host, self.port)
+            try:
+                conn.login(user.name, user.password)
+                typ, data = conn.select("INBOX")
+                if typ != "OK":
+                    raise RuntimeError(f"dovecot: SELECT INBOX as {user.name}: {data!r}")
+            finally:
+                with contextlib.suppress(imaplib.IMAP4.error, OSError):
+                    conn.logout()
+                conn.sock.close()  # logout leaves it open when the server had gone
 
     def _read_pid(self, timeout: float) -> int:
         pid_file = self.base / "run" / "master.pid"

@@ -7,6 +7,8 @@ its own code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import imaplib
 import re
 import smtplib
 import socket
@@ -15,7 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mailferry import project
@@ -118,27 +120,33 @@ def send(port: int, rcpts: list[str], raw: bytes, mail_from: str = "sender@outsi
         return client.sendmail(mail_from, rcpts, raw)
 
 
-def fetch_all(server: Dovecot, user: str) -> list[bytes]:
+@contextlib.contextmanager
+def _inbox(server: Dovecot, user: str) -> Iterator[tuple[imaplib.IMAP4, int]]:
+    """A read-only session on `user`'s INBOX and its message count; the socket is closed even
+    when the server dropped the connection (a leaked one fails a later test)."""
     conn = imap_login(server.host, server.port, user, server.password(user))
     try:
         typ, data = conn.select("INBOX", readonly=True)
-        assert typ == "OK"
-        if int(data[0] or 0) == 0:
+        assert typ == "OK", f"EXAMINE INBOX as {user}: {typ} {data!r}"
+        yield conn, int(data[0] or 0)
+    finally:
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):
+            conn.logout()
+        conn.sock.close()
+
+
+def fetch_all(server: Dovecot, user: str) -> list[bytes]:
+    with _inbox(server, user) as (conn, exists):
+        if exists == 0:
             return []
         typ, items = conn.fetch("1:*", "(BODY.PEEK[])")
         assert typ == "OK"
         return [item[1] for item in items if isinstance(item, tuple)]
-    finally:
-        conn.logout()
 
 
 def count(server: Dovecot, user: str) -> int:
-    conn = imap_login(server.host, server.port, user, server.password(user))
-    try:
-        _, data = conn.select("INBOX", readonly=True)
-        return int(data[0] or 0)
-    finally:
-        conn.logout()
+    with _inbox(server, user) as (_, exists):
+        return exists
 
 
 def relayed_part(stored: bytes) -> bytes:
