@@ -35,7 +35,14 @@ from typing import Protocol
 from mailferry.batch.limits import Concurrency
 from mailferry.batch.progress import ProgressTracker
 from mailferry.batch.schedule import WindowSchedule
-from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, Reporter, imap_source
+from mailferry.engine import (
+    CopyOptions,
+    CopySummary,
+    FolderResult,
+    MailboxCopy,
+    Reporter,
+    imap_source,
+)
 from mailferry.errors import MailboxBusy, MailferryError
 from mailferry.imap import Account
 from mailferry.project import MailboxUser
@@ -235,8 +242,9 @@ class BatchRunner:
         """One pass over a mailbox; the engine retried inside it what its policy retries."""
         user = job.user
         started = time.monotonic()
-        engine_reporter = self._tracker.watch(user.source_user,
-                                              self.reporter.mailbox_started(user))
+        engine_reporter = _PauseAtFolderEnd(
+            self._tracker.watch(user.source_user, self.reporter.mailbox_started(user)),
+            pause, self.schedule)
         self.state.start(source_user=user.source_user, target_user=user.target_user,
                          wave=user.wave, department=user.department,
                          source=job.urls[0], target=job.urls[1])
@@ -260,6 +268,29 @@ class BatchRunner:
         self.state.finish(user.source_user, outcome)
         self._tracker.finished(user.source_user)
         return outcome
+
+
+class _PauseAtFolderEnd:
+    """Passes the engine's events on; a folder that ends after the window closed pauses the
+    mailbox at once. The runner's own look comes up to a tick later, by when a mailbox of
+    small folders may have started (and run) all the others past the window's end."""
+
+    def __init__(self, inner: Reporter, pause: threading.Event,
+                 schedule: WindowSchedule) -> None:
+        self.inner = inner
+        self.pause = pause
+        self.schedule = schedule
+
+    def planned(self, folders: int, messages: int, size: int) -> None:
+        self.inner.planned(folders, messages, size)
+
+    def progress(self, folder: str, messages: int, size: int) -> None:
+        self.inner.progress(folder, messages, size)
+
+    def folder_finished(self, result: FolderResult) -> None:
+        self.inner.folder_finished(result)
+        if not self.schedule.is_open():
+            self.pause.set()
 
 
 def _guarded(job: MailboxJob, lease: HeldLease) -> MailboxJob:
