@@ -7,16 +7,22 @@
 #                     here; CI runs it after make test
 # make test-interop-slice -- a quick slice of it: the imap4d chroot only (~1 min to build) and
 #                     the tests that need it, not the matrix (a missing chroot fails here)
+# make test-slow -- the slow tests (kill -9 loops and soaks, competing processes, PostgreSQL
+#                   stores, a browser, the wheel installed, the README walkthrough; ~3 min on 2
+#                   cores), marked `slow` and left out of `make test`; CI runs them after it
 # make test-distributed -- the distributed workers' tests (worker processes, PostgreSQL,
 #                          redis-server; a few minutes), not in `make test`; CI runs both
 # make mutation -- mutation testing of the pure modules (mutmut; docs/mutation.md), not in `make test`
-.PHONY: setup test test-distributed test-interop test-interop-slice demo bench lint mutation
+.PHONY: setup test test-slow test-distributed test-interop test-interop-slice demo bench lint mutation
 
 setup:
 	bash scripts/setup.sh
 
 test: setup
-	.venv/bin/python -m pytest -n 2 -q -m "not distributed"
+	.venv/bin/python -m pytest -n 2 -q -m "not distributed and not slow"
+
+test-slow: setup
+	.venv/bin/python -m pytest -n 2 -q -m "slow and not distributed"
 
 test-distributed: setup
 	.venv/bin/python -m pytest -n 2 -q -m distributed

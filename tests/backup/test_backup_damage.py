@@ -17,6 +17,8 @@ from testbed import Dovecot
 from testbed.backupkit import MAILFERRY, mailbox, mailbox_dir, put, run_cli
 from testbed.messages import sample_mailbox
 
+pytestmark = pytest.mark.slow  # backups damaged and killed: `make test-slow`
+
 FOLDERS = ["INBOX", "Work", "Archive/2019"]
 
 

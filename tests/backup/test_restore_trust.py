@@ -16,6 +16,8 @@ from testbed import Dovecot
 from testbed.backupkit import mailbox, mailbox_dir, put, run_cli
 from testbed.messages import sample_mailbox
 
+pytestmark = pytest.mark.slow  # restores from tampered backups: `make test-slow`
+
 FOLDERS = ["INBOX", "Work"]
 KEY = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk=\n"  # base64 of 32 bytes
 

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from testbed import MAILFERRY, Dovecot, FaultProxy
 from testbed.projectkit import (
     MASTER,
@@ -24,6 +26,8 @@ from testbed.projectkit import (
     org_users,
     run_batch,
 )
+
+pytestmark = pytest.mark.slow  # batches under SIGTERM, windows, cut links: `make test-slow`
 
 
 def test_fifty_two_mailboxes_while_one_source_server_cuts_connections(

@@ -15,9 +15,13 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from mailferry.store import StateStore
 from testbed import MAILFERRY, Dovecot, DovecotUser, FaultProxy, snapshot
 from testbed.projectkit import Project, assert_migrated, fill, org_users, start_pair
+
+pytestmark = pytest.mark.slow  # competing sync processes: `make test-slow`
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 

@@ -10,10 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from testbed.postgres import Postgres
 from testbed.projectkit import Project, assert_migrated, fill, org_users, start_pair
+
+pytestmark = pytest.mark.slow  # a project on PostgreSQL: `make test-slow`
 
 
 def mailferry(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

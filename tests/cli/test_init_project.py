@@ -12,6 +12,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from testbed import Dovecot, imap_login, seed
 from testbed.dns import KnotDns
 from testbed.initkit import (
@@ -29,6 +31,8 @@ from testbed.messages import sample_mailbox
 from testbed.net import free_port
 from testbed.rdap import RdapServer
 from testbed.smtp_sink import SmtpSink
+
+pytestmark = pytest.mark.slow  # every command on a fresh project: `make test-slow`
 
 
 def test_every_command_accepts_a_fresh_project(

@@ -23,6 +23,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+pytestmark = pytest.mark.slow  # the wheel into fresh venvs: `make test-slow`
+
 REPO = Path(__file__).resolve().parents[2]
 # psycopg is not here: the PostgreSQL store ([sync] store) is a runtime feature (issue 15)
 DEV_ONLY = ("pytest", "pymap", "mutmut", "playwright", "mypy", "ruff")

@@ -25,6 +25,8 @@ from testbed.net import free_port
 from testbed.rdap import RdapServer
 from testbed.smtp_sink import SmtpSink
 
+pytestmark = pytest.mark.slow  # the README walkthrough end to end: `make test-slow`
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # where the console script `mailferry` is
 # the steps that may end 1 on a fresh project: check reports findings by its exit status

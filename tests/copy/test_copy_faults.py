@@ -10,9 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from testbed import Dovecot, FaultProxy, imap_login, seed
 from testbed.copykit import MAILFERRY, mailbox, run_copy
 from testbed.messages import sample_mailbox
+
+pytestmark = pytest.mark.slow  # kill -9 at many points: `make test-slow`
 
 FOLDERS = ["INBOX", "Work", "Work/Clients", "Sent", "Caf&AOk-"]
 

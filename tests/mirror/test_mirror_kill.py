@@ -23,6 +23,8 @@ from testbed import Dovecot, FaultProxy, SeedMessage, imap_login, seed
 from testbed.messages import make_message
 from testbed.mirrorkit import MAILFERRY, Client, assert_mirrored
 
+pytestmark = pytest.mark.slow  # mirror passes killed at each step: `make test-slow`
+
 
 def _prepare(source: Dovecot, target_port: int, state: Path) -> None:
     rng = random.Random(5)

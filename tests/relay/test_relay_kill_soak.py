@@ -21,6 +21,8 @@ import pytest
 from testbed import Dovecot, free_port
 from testbed.relaykit import RelayProcess, SenderLoad, count, message_ids, wait_until, write_config
 
+pytestmark = pytest.mark.slow  # a kill -9 soak: `make test-slow`
+
 CLIENTS = 20
 PER_CLIENT = 100
 ROUTES = {"alice": ("old", "new"), "bob": ("new",), "carol": ("old",)}  # both, new, old
@@ -46,7 +48,6 @@ def _delivery_pid(spool: Path) -> int:
     return int(json.loads((spool / "delivery-status.json").read_text())["pid"])
 
 
-@pytest.mark.slow
 def test_kill_9_soak_loses_nothing_and_logs_every_possible_duplicate(
     tmp_path: Path, old: Dovecot, new: Dovecot
 ) -> None:

@@ -23,6 +23,8 @@ from testbed.relaykit import (
     write_config,
 )
 
+pytestmark = pytest.mark.slow  # relay processes killed under load: `make test-slow`
+
 
 def test_bad_config_and_bad_routes_exit_2_naming_file_and_line(tmp_path: Path) -> None:
     config = write_config(tmp_path, old_port=24001, new_port=24002)

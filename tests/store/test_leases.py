@@ -18,6 +18,8 @@ from mailferry.errors import MailboxBusy
 from mailferry.store import LeaseHolder, LeaseTable, LeaseTimes, StateStore
 from testbed.postgres import Postgres
 
+pytestmark = pytest.mark.slow  # competing processes on SQLite and PostgreSQL: `make test-slow`
+
 WORKER = Path(__file__).with_name("lease_worker.py")
 KEY = "imap://alice@127.0.0.1:1143"
 

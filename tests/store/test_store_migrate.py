@@ -21,6 +21,8 @@ from mailferry.store import ProjectState, StateStore, parse_location
 from testbed.postgres import Postgres
 from testbed.storekit import dump
 
+pytestmark = pytest.mark.slow  # state moved to PostgreSQL: `make test-slow`
+
 MAIN_STATE = Path(__file__).parent / "data" / "main_0b77f16_state.db"
 
 
