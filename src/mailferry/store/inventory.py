@@ -17,18 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-metadata = sa.MetaData()
-inventories = sa.Table(
-    "project_inventory", metadata,
-    sa.Column("source_user", sa.String, primary_key=True),
-    sa.Column("taken_at", sa.Float, nullable=False),
-    sa.Column("method", sa.String, nullable=False),
-    sa.Column("folders", sa.Integer, nullable=False),
-    sa.Column("messages", sa.BigInteger, nullable=False),
-    sa.Column("bytes", sa.BigInteger, nullable=False),
-    sa.Column("error", sa.String),
-    sa.Column("detail", sa.Text, nullable=False),  # JSON: [FolderSize, ...]
-)
+from mailferry.store.tables import inventories
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from mailferry.store.tables import queue_jobs
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
@@ -28,20 +30,6 @@ class JobState(StrEnum):
     DONE = "done"
 
 
-metadata = sa.MetaData()
-queue_jobs = sa.Table(
-    "queue_jobs", metadata,
-    sa.Column("run_id", sa.String(64), primary_key=True),
-    sa.Column("source_user", sa.String, primary_key=True),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("worker", sa.String),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("finishes", sa.Integer, nullable=False, default=0),
-    sa.Column("status", sa.String(16)),
-    sa.Column("note", sa.String),  # why it went back to the queue, the last time
-    sa.Column("enqueued_at", sa.Float, nullable=False),
-    sa.Column("updated_at", sa.Float, nullable=False),
-)
 
 
 @dataclass(frozen=True)

@@ -50,22 +50,10 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from mailferry.errors import LeaseLost, MailboxBusy, StateError
 from mailferry.store.schema import create_tables
+from mailferry.store.tables import leases
 
 log = logging.getLogger("mailferry.leases")
 
-metadata = sa.MetaData()
-leases = sa.Table(
-    "leases", metadata,
-    sa.Column("key", sa.String(512), primary_key=True),
-    sa.Column("lease_id", sa.String(64), nullable=False),
-    sa.Column("host", sa.String(255), nullable=False),
-    sa.Column("pid", sa.Integer, nullable=False),
-    sa.Column("machine", sa.String(64), nullable=False),
-    sa.Column("run_started_at", sa.Float, nullable=False),
-    sa.Column("token", sa.BigInteger, nullable=False),
-    sa.Column("acquired_at", sa.Float, nullable=False),
-    sa.Column("expires_at", sa.Float, nullable=False),
-)
 
 
 class db_now(FunctionElement[float]):
@@ -183,7 +171,7 @@ class LeaseTable:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         with engine.begin() as conn:
-            create_tables(conn, metadata)
+            create_tables(conn, [leases])
 
     # -- one compare-and-set transaction each ---------------------------------------------
 

@@ -23,71 +23,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from mailferry.store.sqlite_file import SqliteFile
-
-metadata = sa.MetaData()
-passes = sa.Table(
-    "monitor_passes", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("at", sa.Float, nullable=False),  # epoch seconds, the monitor's clock
-    sa.Column("alerts", sa.Integer, nullable=False),  # checks that need a person
-    sa.Column("summary", sa.Text, nullable=False),  # JSON: every check of the pass
-)
-incidents = sa.Table(
-    "monitor_incidents", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("key", sa.String, nullable=False),  # check and subject: "probe new", ...
-    sa.Column("opened_at", sa.Float, nullable=False),
-    sa.Column("resolved_at", sa.Float),
-    sa.Column("message", sa.Text, nullable=False),  # as first seen
-    sa.Column("last_message", sa.Text, nullable=False),
-    sa.Column("opened_sent", sa.String, nullable=False, default=""),  # channels told, "a b"
-    sa.Column("resolved_sent", sa.String, nullable=False, default=""),
-)
-probes = sa.Table(
-    "monitor_probes", metadata,
-    sa.Column("token", sa.String, primary_key=True),
-    sa.Column("sent_at", sa.Float, nullable=False),
-    sa.Column("done", sa.Boolean, nullable=False, default=False),  # found everywhere, or lost
-    sa.Column("detail", sa.Text, nullable=False),  # JSON: send result, per system where found
-)
-late_mail = sa.Table(
-    "monitor_late_mail", metadata,
-    sa.Column("source_user", sa.String, primary_key=True),
-    sa.Column("messages", sa.BigInteger, nullable=False),  # copied after cutover, all passes
-    sa.Column("last_messages", sa.BigInteger, nullable=False),  # by the last pass
-    sa.Column("last_at", sa.Float, nullable=False),
-    sa.Column("error", sa.Text),  # the last pass's, in the server's words
-)
-deliverability_runs = sa.Table(
-    "deliverability_runs", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("at", sa.Float, nullable=False),
-    sa.Column("detail", sa.Text, nullable=False),
-)
-dmarc_reports = sa.Table(
-    "dmarc_reports", metadata,
-    sa.Column("org", sa.String, primary_key=True),
-    sa.Column("report_id", sa.String, primary_key=True),
-    sa.Column("domain", sa.String, nullable=False),
-    sa.Column("begin", sa.Float, nullable=False),
-    sa.Column("end", sa.Float, nullable=False),
-    sa.Column("origin", sa.String, nullable=False),  # file name or imap folder + UID
-    sa.Column("ingested_at", sa.Float, nullable=False),
-)
-dmarc_records = sa.Table(
-    "dmarc_records", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("org", sa.String, nullable=False),
-    sa.Column("report_id", sa.String, nullable=False),
-    sa.Column("header_from", sa.String, nullable=False),
-    sa.Column("source_ip", sa.String, nullable=False),
-    sa.Column("messages", sa.BigInteger, nullable=False),
-    sa.Column("spf_aligned", sa.Boolean, nullable=False),
-    sa.Column("dkim_aligned", sa.Boolean, nullable=False),
-    sa.Column("aligned", sa.Boolean, nullable=False),  # DMARC pass: either one aligned
-    sa.Column("begin", sa.Float, nullable=False),
-    sa.Column("end", sa.Float, nullable=False),
-    sa.Column("names", sa.Text, nullable=False),  # JSON: envelope-from and DKIM domains
+from mailferry.store.tables import (
+    deliverability_runs,
+    dmarc_records,
+    dmarc_reports,
+    incidents,
+    late_mail,
+    passes,
+    probes,
 )
 
 

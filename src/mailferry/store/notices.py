@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mailferry.store.sqlite_file import SqliteFile
+from mailferry.store.tables import journal
 
 
 class NoticeState(StrEnum):
@@ -28,20 +29,6 @@ class NoticeState(StrEnum):
     FAILED = "failed"
 
 
-metadata = sa.MetaData()
-journal = sa.Table(
-    "notify_journal", metadata,
-    sa.Column("source_user", sa.String, primary_key=True),
-    sa.Column("kind", sa.String, primary_key=True),
-    sa.Column("about", sa.String, primary_key=True),
-    sa.Column("state", sa.String, nullable=False),
-    sa.Column("recipient", sa.String, nullable=False),
-    sa.Column("message_id", sa.String, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("updated_at", sa.Float, nullable=False),
-    sa.Column("sent_at", sa.Float),
-    sa.Column("error", sa.String),  # the server's answer to the last refusal
-)
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-metadata = sa.MetaData()
-one_time_secrets = sa.Table(
-    "one_time_secrets", metadata,
-    sa.Column("lookup", sa.String(64), primary_key=True),
-    sa.Column("user", sa.String, nullable=False),
-    sa.Column("nonce", sa.LargeBinary, nullable=False),
-    sa.Column("sealed", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("expires_at", sa.Float, nullable=False),
-    sa.Index("one_time_secrets_expiry", "expires_at"),
-)
+from mailferry.store.tables import one_time_secrets
 
 
 @dataclass(frozen=True)

@@ -25,51 +25,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-metadata = sa.MetaData()
-roster = sa.Table(
-    "project_roster", metadata,
-    sa.Column("source_user", sa.String, primary_key=True),
-    sa.Column("position", sa.Integer, nullable=False),
-    sa.Column("target_user", sa.String, nullable=False),
-    sa.Column("wave", sa.String, nullable=False),
-    sa.Column("department", sa.String, nullable=False),
-    sa.Index("project_roster_position", "position"),
-    sa.Index("project_roster_wave", "wave", "position"),
-    sa.Index("project_roster_department", "department", "position"),
-)
-roster_meta = sa.Table(
-    "project_roster_meta", metadata,
-    sa.Column("key", sa.String, primary_key=True),
-    sa.Column("value", sa.String, nullable=False),
-)
-mailbox_progress = sa.Table(
-    "project_progress", metadata,
-    sa.Column("source_user", sa.String, primary_key=True),
-    sa.Column("runner", sa.String, nullable=False),  # host:pid of the sync doing the pass
-    sa.Column("pass_started_at", sa.Float, nullable=False),
-    sa.Column("planned", sa.BigInteger, nullable=False, default=0),  # messages this pass
-    sa.Column("scope", sa.BigInteger, nullable=False, default=0),  # largest plan: the mailbox
-    sa.Column("copied", sa.BigInteger, nullable=False, default=0),  # this pass, so far
-    sa.Column("bytes", sa.BigInteger, nullable=False, default=0),  # this pass, so far
-    sa.Column("updated_at", sa.Float, nullable=False),
-    sa.Index("project_progress_tally", "source_user", "planned", "scope", "copied", "bytes"),
-)
-samples = sa.Table(
-    "progress_samples", metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.Float, nullable=False),
-    sa.Column("runner", sa.String, nullable=False),
-    sa.Column("messages", sa.BigInteger, nullable=False),  # copied since the runner's last
-    sa.Column("bytes", sa.BigInteger, nullable=False),
-    sa.Index("progress_samples_at", "at"),
-)
-wave_controls = sa.Table(
-    "wave_controls", metadata,
-    sa.Column("wave", sa.String, primary_key=True),
-    sa.Column("paused", sa.Boolean, nullable=False),
-    sa.Column("changed_at", sa.Float, nullable=False),
-    sa.Column("changed_by", sa.String, nullable=False),  # "dashboard 127.0.0.1", "cli"
-)
+from mailferry.store.tables import mailbox_progress, roster, roster_meta, samples, wave_controls
 
 
 @dataclass(frozen=True)

@@ -25,44 +25,10 @@ from mailferry.store.jobs import JobRecord
 from mailferry.store.one_time import SealedSecret
 from mailferry.store.progress import MailboxProgress, RosterEntry
 from mailferry.store.sqlite_file import SqliteFile
+from mailferry.store.tables import mailbox_progress, mailboxes, verifications
 
 STATUSES = tuple(MailboxStatus)
 
-metadata = sa.MetaData()
-mailboxes = sa.Table(
-    "project_mailboxes", metadata,
-    sa.Column("source_user", sa.String, primary_key=True),
-    sa.Column("target_user", sa.String, nullable=False),
-    sa.Column("wave", sa.String, nullable=False, default=""),
-    sa.Column("department", sa.String, nullable=False, default=""),
-    sa.Column("source", sa.String, nullable=False),  # imap://user@host:port
-    sa.Column("target", sa.String, nullable=False),
-    sa.Column("status", sa.String, nullable=False),
-    sa.Column("passes", sa.Integer, nullable=False, default=0),
-    sa.Column("messages", sa.BigInteger, nullable=False, default=0),  # copied, all passes
-    sa.Column("bytes", sa.BigInteger, nullable=False, default=0),
-    sa.Column("last_messages", sa.BigInteger, nullable=False, default=0),  # last pass
-    sa.Column("failed", sa.BigInteger, nullable=False, default=0),  # messages, last pass
-    sa.Column("started_at", sa.Float),
-    sa.Column("last_sync", sa.Float),  # end of the last pass that finished
-    sa.Column("seconds", sa.Float, nullable=False, default=0.0),
-    sa.Column("error", sa.String),
-    sa.Column("detail", sa.Text),  # JSON: the last pass's folders and failures
-)
-# Live views add up every mailbox: this index holds what they read, so a tally never reads
-# the rows (whose detail JSON is large). Older state files gain it with the baseline.
-tally_index = sa.Index("project_mailboxes_tally", mailboxes.c.source_user, mailboxes.c.status,
-                       mailboxes.c.messages, mailboxes.c.bytes, mailboxes.c.failed,
-                       mailboxes.c.last_sync)
-# The last `mailferry verify` of each mailbox (own table: older state files gain it as is)
-verifications = sa.Table(
-    "project_verifications", metadata,
-    sa.Column("source_user", sa.String, primary_key=True),
-    sa.Column("verified_at", sa.Float, nullable=False),
-    sa.Column("ok", sa.Boolean, nullable=False),
-    sa.Column("differences", sa.Integer, nullable=False),
-    sa.Column("detail", sa.Text, nullable=False),  # JSON: totals, counts, first differences
-)
 
 
 @dataclass(frozen=True)
@@ -150,8 +116,8 @@ class ProjectState(SqliteFile):
         """The worker (host:pid) of each mailbox being copied now."""
         row = mailboxes.c
         with self._tx() as conn:
-            found = conn.execute(sa.select(row.source_user, progress.mailbox_progress.c.runner)
-                                 .join(progress.mailbox_progress, progress.mailbox_progress.c
+            found = conn.execute(sa.select(row.source_user, mailbox_progress.c.runner)
+                                 .join(mailbox_progress, mailbox_progress.c
                                        .source_user == row.source_user)
                                  .where(row.status == MailboxStatus.COPYING)).all()
         return {user: runner for user, runner in found}

@@ -17,8 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mailferry.store.progress import mailbox_progress, roster, samples
-from mailferry.store.project_state import mailboxes, verifications
+from mailferry.store.tables import mailbox_progress, mailboxes, roster, samples, verifications
 
 _status = sa.func.coalesce(mailboxes.c.status, "pending")
 _left = sa.case((mailboxes.c.last_sync.is_not(None), 0),

@@ -3,17 +3,17 @@ tables when runs that start together race on a new database, insert-or-ignore, u
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
 
-def create_tables(conn: sa.Connection, metadata: sa.MetaData) -> None:
+def create_tables(conn: sa.Connection, tables: Iterable[sa.Table]) -> None:
     """CREATE TABLE IF NOT EXISTS for each table: one atomic statement per table, where
     `create_all`'s look-then-create lets two runs both decide to create it."""
-    for table in metadata.sorted_tables:
+    for table in tables:
         conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
 
 

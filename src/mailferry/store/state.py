@@ -33,68 +33,12 @@ from mailferry.store.database import (
 from mailferry.store.leases import LeaseTable
 from mailferry.store.records import FailureRecord, FolderState, ForeignMessage, MappedMessage
 from mailferry.store.schema import insert_ignoring, upsert
+from mailferry.store.tables import failures, folders, foreign, messages, pairs
 from mailferry.store.upgrade import prepare
 
-metadata = sa.MetaData()
-
-meta_table = sa.Table(
-    "meta", metadata,
-    sa.Column("key", sa.String, primary_key=True),
-    sa.Column("value", sa.String, nullable=False),
-)
-pairs = sa.Table(
-    "pairs", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("source", sa.String, nullable=False),
-    sa.Column("target", sa.String, nullable=False),
-    sa.UniqueConstraint("source", "target"),
-)
-folders = sa.Table(
-    "folders", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("pair_id", sa.ForeignKey("pairs.id"), nullable=False),
-    sa.Column("source_name", sa.LargeBinary, nullable=False),  # wire name
-    sa.Column("target_name", sa.LargeBinary, nullable=False),
-    sa.Column("src_uidvalidity", sa.BigInteger),
-    sa.Column("src_uidnext", sa.BigInteger, nullable=False, default=1),
-    sa.Column("src_highestmodseq", sa.BigInteger),
-    sa.Column("tgt_uidvalidity", sa.BigInteger),
-    sa.Column("tgt_uidnext", sa.BigInteger),  # target as we left it: a change there (mail
-    sa.Column("tgt_messages", sa.BigInteger),  # deleted, folder restored) is looked at too
-    sa.Column("complete", sa.Boolean, nullable=False, default=False),
-    sa.Column("synced_at", sa.Float),
-    sa.UniqueConstraint("pair_id", "source_name"),
-)
-messages = sa.Table(
-    "messages", metadata,
-    sa.Column("folder_id", sa.ForeignKey("folders.id"), primary_key=True),
-    sa.Column("src_uid", sa.BigInteger, primary_key=True),
-    sa.Column("tgt_uid", sa.BigInteger),  # None: skipped duplicate, or no UIDPLUS
-    sa.Column("fingerprint", sa.String, nullable=False),
-    sa.Column("flags", sa.String, nullable=False),  # space-separated, sorted
-    sa.Column("outcome", sa.String, nullable=False),  # a MessageOutcome
-    sa.Column("relayed", sa.String),  # fingerprint below the delivery fields, if any
-)
-foreign = sa.Table(
-    "foreign_messages", metadata,
-    sa.Column("folder_id", sa.ForeignKey("folders.id"), primary_key=True),
-    sa.Column("tgt_uid", sa.BigInteger, primary_key=True),
-    sa.Column("fingerprint", sa.String, nullable=False),
-    sa.Column("flags", sa.String, nullable=False),
-    sa.Column("relayed", sa.String),  # fingerprint below the delivery fields, if any
-)
 _MAPPED = (messages.c.src_uid, messages.c.tgt_uid, messages.c.fingerprint, messages.c.flags,
            messages.c.outcome, messages.c.relayed)  # MappedMessage's fields, in its order
 _OUTCOMES = {outcome.value: outcome for outcome in MessageOutcome}
-failures = sa.Table(
-    "failures", metadata,
-    sa.Column("folder_id", sa.ForeignKey("folders.id"), primary_key=True),
-    sa.Column("src_uid", sa.BigInteger, primary_key=True),
-    sa.Column("kind", sa.String, nullable=False),  # a FailureKind
-    sa.Column("reason", sa.String, nullable=False),
-    sa.Column("at", sa.Float, nullable=False),
-    sa.Column("size", sa.BigInteger),
-)
 
 
 T = TypeVar("T")

@@ -22,29 +22,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from mailferry.errors import StateError
-from mailferry.store import (
-    inventory,
-    jobs,
-    monitoring,
-    notices,
-    one_time,
-    progress,
-    project_state,
-    state,
-)
 from mailferry.store.database import create_engine, describe_location, unusable
-from mailferry.store.leases import db_now, leases
+from mailferry.store.leases import db_now
 from mailferry.store.revision import MIGRATING
+from mailferry.store.tables import PROJECT, leases, meta_table
 from mailferry.store.upgrade import upgrade_schema
 
 BATCH = 5000
-meta = state.meta_table
-# every table that holds the project's state, parents before children (foreign keys)
-COPIED: tuple[sa.Table, ...] = tuple(
-    table for metadata in (state.metadata, project_state.metadata, progress.metadata,
-                           one_time.metadata, monitoring.metadata, notices.metadata,
-                           jobs.metadata, inventory.metadata)
-    for table in metadata.sorted_tables)
+meta = meta_table
+COPIED = PROJECT  # every table that holds the project's state, parents before children
 
 
 @dataclass(frozen=True)
