@@ -1,5 +1,5 @@
 """Durable state (SQLAlchemy Core; a SQLite file by default, PostgreSQL for many machines;
-the schema by Alembic): the copy state, a project's
+the schema in store/tables.py, kept by Alembic): the copy state, a project's
 per-mailbox progress, the read-side queries live views run over it, what the monitor saw
 after the cutover, and the leases that let one run at a time write a target mailbox (see
 docs/leases.md).

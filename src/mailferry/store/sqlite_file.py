@@ -1,7 +1,8 @@
 """The project's state database (a SQLite file, or the PostgreSQL database many machines
 share), opened the same way by each of its tables' owners (ProjectState, MonitorState): one
-connection guarded by a lock, the schema brought to the current revision by Alembic
-(store.upgrade: race-free when runs start together on a new database)."""
+connection guarded by a lock, the schema brought to the current revision (store.upgrade:
+a new database made at the head, an older one upgraded by Alembic; race-free when runs
+start together)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from mailferry.store.upgrade import prepare
 
 
 class SqliteFile:
-    """Subclasses define their tables (and a revision of store/migrations creates them)."""
+    """Subclasses use their tables (declared in store/tables.py, made by store.upgrade)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine

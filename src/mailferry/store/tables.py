@@ -1,5 +1,10 @@
 """Every table of the state store at the head revision, declared once for all its owners
 (state.py, project_state.py, progress.py, ...), which import theirs from here.
+
+A new database (no tables at all) is created from this metadata at the head, without
+Alembic (store/upgrade.py); older databases reach the same schema through the revisions in
+store/migrations. tests/store/test_store_head.py holds the two equal on SQLite and
+PostgreSQL: a new revision changes this metadata and `revision.HEAD` with it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ pairs = sa.Table(
 folders = sa.Table(
     "folders", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("pair_id", sa.ForeignKey("pairs.id"), nullable=False),
+    sa.Column("pair_id", sa.Integer, nullable=False),
     sa.Column("source_name", sa.LargeBinary, nullable=False),  # wire name
     sa.Column("target_name", sa.LargeBinary, nullable=False),
     sa.Column("src_uidvalidity", sa.BigInteger),
@@ -35,6 +40,9 @@ folders = sa.Table(
     sa.Column("tgt_messages", sa.BigInteger),  # deleted, folder restored) is looked at too
     sa.Column("complete", sa.Boolean, nullable=False, default=False),
     sa.Column("synced_at", sa.Float),
+    # the foreign key before the unique constraint, in the order revision 0001 wrote them:
+    # SQLite keeps the CREATE TABLE's text, and a new file's must be a migrated file's
+    sa.ForeignKeyConstraint(["pair_id"], ["pairs.id"]),
     sa.UniqueConstraint("pair_id", "source_name"),
 )
 messages = sa.Table(

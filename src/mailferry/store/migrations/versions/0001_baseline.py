@@ -16,12 +16,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from mailferry.store.revision import LEGACY_SCHEMA
+
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-LEGACY_SCHEMA = 4
 # what turned an older state file into the next `meta` schema version
 LEGACY_STEPS = {
     2: [  # v3: the relayed fingerprint of foreign messages (taken again: forget them), and
