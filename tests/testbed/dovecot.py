@@ -83,6 +83,7 @@ class Dovecot:
     # capabilities not to advertise after login (e.g. ("MOVE",): a target without MOVE)
     without_capabilities: tuple[str, ...] = ()
     compress: bool = False  # offer COMPRESS=DEFLATE (RFC 4978) through the imap_zlib plugin
+    greeting: str = ""  # the greeting's text (login_greeting), as admins change it
     base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mf-dovecot-")))
     host: str = "127.0.0.1"
     port: int = 0
@@ -242,6 +243,8 @@ class Dovecot:
                  if self.max_message_size else "")
         if self.advertise_appendlimit and self.max_message_size:
             quota += f"imap_capability = +APPENDLIMIT={self.max_message_size}\n"
+        if self.greeting:
+            quota += f"login_greeting = {self.greeting}\n"
         if self.without_capabilities:
             quota += f"imap_capability = {_capabilities_without(self.without_capabilities)}\n"
         master = ""

@@ -3,9 +3,10 @@
 `cut_after(up=N)` closes the next connection once N bytes went client->server (mid-APPEND),
 `cut_after(down=N)` once N bytes went server->client (mid-FETCH). Each cut fires once.
 `record=True` keeps what clients sent (to count the commands a run costs); `on_down` and
-`on_up` see each chunk either way (a test can SIGKILL the client right after an APPEND
-returns, or in the middle of uploading one). `hold_down_at(marker, count)` forwards the
-server's bytes up to the end of the count-th `marker` and holds the rest until released:
+`on_up` see each chunk either way, before it is passed on (a test can SIGKILL the client
+as an APPEND's answer arrives, before it reads it, or in the middle of uploading one).
+`hold_down_at(marker, count)` forwards the server's bytes up to the end of the count-th
+`marker` and holds the rest until released:
 the client has exactly what came before, so a test can look at what it did with that and
 then kill it at that point of the stream.
 """
@@ -209,8 +210,8 @@ class FaultProxy:
                     dst.sendall(data[: limit - sent])
                     self.cuts_done += 1
                     break
-                dst.sendall(throttle.feed(data) if throttle else data)
-                sent += len(data)
+                # seen before it is passed on: the other side cannot answer it first (a
+                # round-trip count would merge turns; a kill "on APPENDUID" would come late)
                 if upstream and self.record:
                     with self._lock:
                         self.sent += data
@@ -218,6 +219,8 @@ class FaultProxy:
                     self.on_down(data)
                 if upstream and self.on_up is not None:
                     self.on_up(data)
+                dst.sendall(throttle.feed(data) if throttle else data)
+                sent += len(data)
         except OSError:
             pass
         finally:

@@ -73,7 +73,8 @@ class LocalSource:
         self._folders = {f.wire: f for f in folders}
         self._selected: LocalFolder | None = None
 
-    def list_folders(self) -> tuple[list[ListEntry], set[bytes], Namespace]:
+    def list_folders(self, *, at_login: bool = False,
+                     ) -> tuple[list[ListEntry], set[bytes], Namespace]:
         entries = [ListEntry(f.wire, DELIMITER, frozenset([f.special_use] if f.special_use
                                                            else []))
                    for f in self._folders.values()]

@@ -21,7 +21,7 @@ from mailferry.engine import (
     unchanged_summary,
 )
 from mailferry.errors import ConfigError, MailferryError
-from mailferry.imap import Account
+from mailferry.imap import Account, expect_capabilities
 from mailferry.store import FolderMarks
 
 from .accounts import (
@@ -127,8 +127,12 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
         logging.basicConfig(filename=str(log_file), level=logging.DEBUG,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     source = imap_source(source_account)
+    marks = (None if dry_run or mirror else
+             FolderMarks.read(state_path, source.name, str(target_account.endpoint)))
+    for endpoint, capabilities in (marks.capabilities if marks else {}).items():
+        expect_capabilities(endpoint, capabilities)  # each LIST goes out with the login
     sessions = connect(source, target_account, options)  # a refusal: exit 2, nothing written
-    summary = _unchanged(source, target_account, options, sessions, state_path)
+    summary = _unchanged(source, target_account, options, sessions, marks)
     if summary is None:
         from mailferry.store import StateStore  # SQLAlchemy: only when there is work
 
@@ -136,6 +140,8 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
 
         try:
             store = StateStore.open(state_path, readonly=dry_run)
+            if not dry_run:
+                store.remember_capabilities(sessions.capabilities())
         except BaseException:
             sessions.logout()
             raise
@@ -159,16 +165,13 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
 
 
 def _unchanged(source: SourceOpener, target: Account, options: CopyOptions,
-               sessions: SessionPair, state_path: Path) -> CopySummary | None:
+               sessions: SessionPair, marks: FolderMarks | None) -> CopySummary | None:
     """A re-run's first look: nothing changed since the state file's marks, by LIST and
     STATUS alone (engine.unchanged_summary). It writes nothing, so it takes no lease and
     opens no store: SQLAlchemy is never imported (it took longer than the whole re-run over a
     50 ms link). Else None (and the sessions stay usable, or are dropped after an error:
     the copy reconnects)."""
-    if options.dry_run or options.mirror:
-        return None
-    marks = FolderMarks.read(state_path, source.name, str(target.endpoint))
-    if marks is None:
+    if marks is None:  # (none is read for --dry-run or --mirror)
         return None
     try:
         summary = unchanged_summary(source, target, options, sessions, marks)

@@ -101,6 +101,14 @@ class SessionPair:
             return src, tgt
         return self.src, self.tgt
 
+    def capabilities(self) -> dict[str, frozenset[str]]:
+        """What each side's server announced after login, by endpoint (an IMAP source's)."""
+        found = {str(self.target.endpoint): self.tgt.capabilities} if self.tgt else {}
+        source = getattr(self.src, "session", None)
+        if isinstance(source, ImapSession):
+            found[str(source.endpoint)] = source.capabilities
+        return found
+
     def drop(self) -> None:
         for session in (self.src, self.tgt):
             if session is not None:
@@ -382,8 +390,11 @@ def unchanged_summary(source: SourceOpener, target: Account, options: CopyOption
         return None
     started = time.monotonic()
     src_session, tgt_session = connected.sessions()
-    src, tgt = both(lambda: _survey(src_session.list_folders()),
-                    lambda: _survey(tgt_session.list_folders()), cleanup=lambda _: None)
+    # a first look: the listings sent with the logins may serve (taken without the lease,
+    # so the run lists again under it when there is work)
+    src, tgt = both(lambda: _survey(src_session.list_folders(at_login=True)),
+                    lambda: _survey(tgt_session.list_folders(at_login=True)),
+                    cleanup=lambda _: None)
     plan = plan_folders(src.folders, tgt.folders, tgt.namespace, options.filters)
     subscribed = {f.wire for f in tgt.folders if f.subscribed}
     hierarchy_only = {f.wire for f in tgt.folders if not f.selectable}

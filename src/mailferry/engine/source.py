@@ -61,7 +61,9 @@ class MessageSource(Protocol):
     def condstore(self) -> bool:
         """Whether `flags(changed_since=...)` can leave out unchanged messages."""
 
-    def list_folders(self) -> tuple[list[ListEntry], set[bytes], Namespace]: ...
+    def list_folders(self, *, at_login: bool = False,
+                     ) -> tuple[list[ListEntry], set[bytes], Namespace]:
+        """`at_login`: an answer got with the login may serve (ImapSession.list_folders)."""
 
     def status(self, mailbox: bytes) -> dict[str, int]: ...
 
@@ -130,8 +132,9 @@ class ImapSource:
     def condstore(self) -> bool:
         return "CONDSTORE" in self.session.capabilities
 
-    def list_folders(self) -> tuple[list[ListEntry], set[bytes], Namespace]:
-        return self.session.list_folders()
+    def list_folders(self, *, at_login: bool = False,
+                     ) -> tuple[list[ListEntry], set[bytes], Namespace]:
+        return self.session.list_folders(at_login=at_login)
 
     def status(self, mailbox: bytes) -> dict[str, int]:
         return self.session.status(mailbox)

@@ -50,6 +50,16 @@ from mailferry.imap.wire import FetchItem, ListEntry, Namespace, Response, parse
 from mailferry.urls import ServerURL
 
 STATUS_WINDOW = 200  # STATUS commands in flight at once (~12 KB out, ~25 KB back)
+# endpoint -> the capabilities its server announced after the last login a state file
+# remembers: the LIST of a first look can then go out with the next login (`_login_listing`)
+_EXPECTED: dict[str, frozenset[str]] = {}
+
+
+def expect_capabilities(endpoint: str, capabilities: frozenset[str]) -> None:
+    """What `endpoint` (str of its ServerURL) said after its last login, for this process."""
+    _EXPECTED[endpoint] = capabilities
+
+
 # an APPEND tells the link's speed (LinkMeter) when it carries this much, this much a message
 _TIMED_APPEND = 1 << 20
 _TIMED_APPEND_EACH = 32 << 10
@@ -71,9 +81,12 @@ class ImapSession:
         self.capabilities: frozenset[str] = frozenset()
         # STATUS answers the last LIST returned (LIST-STATUS), until another command runs
         self._listed: dict[bytes, dict[str, int]] = {}
+        # the LIST sent with the login and its answer, until another command runs
+        self._prelisted: tuple[list[tuple[bytes, tuple[Arg, ...]]], list[Response]] | None = None
         self._protocol = ImapProtocol(str(endpoint))
         self._transport: Transport | None = None
         self._compress_refused = False
+        self._keeps_input = False  # what the client sends after AUTHENTICATE reaches imapd
 
     # -- connection ----------------------------------------------------------------------
 
@@ -92,6 +105,7 @@ class ImapSession:
                 raise ConnectError(f"refused: {greeting.head.strip().decode(errors='replace')}",
                                    server=where)
             self.capabilities = results.capabilities_in(greeting.head) or frozenset()
+            self._keeps_input = _keeps_input_after_login(greeting.head)
             if not self.endpoint.implicit_tls:
                 if "STARTTLS" in self.capabilities:
                     self.command(b"STARTTLS")
@@ -159,7 +173,13 @@ class ImapSession:
             elif mechanism == "master" or "AUTH=PLAIN" in self.capabilities:
                 authzid = creds.user if mechanism == "master" else ""
                 authcid = (creds.login_user or creds.user) if mechanism == "master" else creds.user
-                tagged = self._authenticate(b"PLAIN", plain_sasl(authzid, authcid, creds.secret))
+                plain = plain_sasl(authzid, authcid, creds.secret)
+                # the first session only: the others (workers) would list for nothing
+                expected = _EXPECTED.pop(str(self.endpoint), None)
+                if expected and "SASL-IR" in self.capabilities and self._keeps_input:
+                    tagged = self._login_listing(plain, expected)
+                else:
+                    tagged = self._authenticate(b"PLAIN", plain)
             else:
                 _, tagged = self.command(b"LOGIN", astring(creds.user), astring(creds.secret),
                                          name="LOGIN")
@@ -204,6 +224,33 @@ class ImapSession:
             response = self._read_response()
         return self._finish(tag, first=response)[1]
 
+    def _login_listing(self, plain: bytes, expected: frozenset[str]) -> Tagged:
+        """AUTHENTICATE PLAIN (SASL-IR) and, in the same write, the LIST (and NAMESPACE) that
+        the capabilities this server announced after its last login call for: a round trip
+        less for a re-run's first look (bench/wan_bench.py). The answer is kept for one
+        `list_folders(at_login=True)` if the capabilities after this login ask for the same
+        commands; a refusal of the login raises as always (the LIST, refused too, is moot)."""
+        listing = self._list_commands(expected)
+        tags, lines = [], []
+        for verb, args in listing:
+            list_tag, list_frames = self._protocol.command(verb, args, name=verb.decode(),
+                                                           literal_plus=False)
+            tags.append(list_tag)
+            lines.append(b"".join(list_frames[0]))
+        # tagged last, sent first: errors until the login's answer are the login's
+        tag, frames = self._protocol.command(b"AUTHENTICATE", (b"PLAIN", base64.b64encode(plain)),
+                                             name="AUTHENTICATE", literal_plus=False)
+        self._start([b"".join([*frames[0], *lines])])
+        _, tagged = self._finish(tag)  # a refusal raises; connect() closes the connection
+        try:
+            untagged = self._finish_all(tags)
+        except CommandFailed:  # the server changed since: the first look lists again
+            return tagged
+        after = results.capabilities_in(tagged.text)
+        if after is not None and self._list_commands(after) == listing:
+            self._prelisted = (listing, untagged)
+        return tagged
+
     def _refresh_capabilities(self) -> None:
         found = results.capabilities_from(*self.command(b"CAPABILITY"))
         self.capabilities = found or self.capabilities
@@ -241,6 +288,8 @@ class ImapSession:
         """Send the first frame of a new command; its deadline starts now."""
         if self._protocol.command_name != "STATUS":
             self._listed = {}  # LIST-STATUS answers stand only until something else runs
+        if self._protocol.command_name != "COMPRESS":  # (changes no mailbox)
+            self._prelisted = None
         self._connected(self._protocol.command_name).start_command()
         self._send(frame)
 
@@ -337,21 +386,20 @@ class ImapSession:
 
     # -- mailboxes ---------------------------------------------------------------------------
 
-    def list_folders(self) -> tuple[list[ListEntry], set[bytes], Namespace]:
-        """Every mailbox (with special-use attributes), the subscribed names, the namespace."""
+    def list_folders(self, *, at_login: bool = False,
+                     ) -> tuple[list[ListEntry], set[bytes], Namespace]:
+        """Every mailbox (with special-use attributes), the subscribed names, the namespace.
+        `at_login`: the answer to a LIST sent with the login may serve (a first look, taken
+        before any lease: a listing that must be current asks again)."""
         caps = self.capabilities
         extended = "LIST-EXTENDED" in caps and "SPECIAL-USE" in caps
         with_status = extended and "LIST-STATUS" in caps  # RFC 5819: STATUS in the answer
-        returns = b"RETURN (SPECIAL-USE SUBSCRIBED"
-        if with_status:
-            returns += b" STATUS " + self._status_items()
-        commands: list[tuple[bytes, tuple[Arg, ...]]] = [
-            (b"LIST", (b'""', b'"*"', returns + b")") if extended else (b'""', b'"*"'))]
-        if not extended:
-            commands.append((b"LSUB", (b'""', b'"*"')))
-        if "NAMESPACE" in caps:
-            commands.append((b"NAMESPACE", ()))
-        untagged = self._pipelined(commands)  # one round trip for all of them
+        commands = self._list_commands(caps)
+        prelisted, self._prelisted = self._prelisted, None
+        if at_login and prelisted is not None and prelisted[0] == commands:
+            untagged = prelisted[1]
+        else:
+            untagged = self._pipelined(commands)  # one round trip for all of them
         entries = results.list_entries(untagged)
         if extended:
             subscribed = results.subscribed_in(entries)
@@ -362,6 +410,19 @@ class ImapSession:
             self._listed = results.statuses_of(untagged, [e.name for e in entries])
         namespace = untagged if "NAMESPACE" in caps else None
         return entries, subscribed, results.personal_namespace(namespace, entries)
+
+    def _list_commands(self, caps: frozenset[str]) -> list[tuple[bytes, tuple[Arg, ...]]]:
+        extended = "LIST-EXTENDED" in caps and "SPECIAL-USE" in caps
+        returns = b"RETURN (SPECIAL-USE SUBSCRIBED"
+        if extended and "LIST-STATUS" in caps:
+            returns += b" STATUS " + _status_items(caps)
+        commands: list[tuple[bytes, tuple[Arg, ...]]] = [
+            (b"LIST", (b'""', b'"*"', returns + b")") if extended else (b'""', b'"*"'))]
+        if not extended:
+            commands.append((b"LSUB", (b'""', b'"*"')))
+        if "NAMESPACE" in caps:
+            commands.append((b"NAMESPACE", ()))
+        return commands
 
     def _pipelined(self, commands: Sequence[tuple[bytes, tuple[Arg, ...]]]) -> list[Response]:
         """Commands without synchronising literals, sent in one write; the untagged
@@ -377,9 +438,7 @@ class ImapSession:
         return self._finish_all(tags)
 
     def _status_items(self) -> bytes:
-        items = b"(MESSAGES UIDNEXT UIDVALIDITY"
-        items += b" HIGHESTMODSEQ" if "CONDSTORE" in self.capabilities else b""
-        return items + (b" SIZE)" if "STATUS=SIZE" in self.capabilities else b")")  # RFC 8438
+        return _status_items(self.capabilities)
 
     def status(self, mailbox: bytes) -> dict[str, int]:
         found = results.status_items(self.command(b"STATUS", astring(mailbox),
@@ -605,6 +664,23 @@ class ImapSession:
         except CommandFailed as exc:
             return AppendResult(None, exc.text)
         return results.append_uids(tagged, 1)[0]
+
+
+def _status_items(caps: frozenset[str]) -> bytes:
+    items = b"(MESSAGES UIDNEXT UIDVALIDITY"
+    items += b" HIGHESTMODSEQ" if "CONDSTORE" in caps else b""
+    return items + (b" SIZE)" if "STATUS=SIZE" in caps else b")")  # RFC 8438
+
+
+def _keeps_input_after_login(greeting: bytes) -> bool:
+    """Whether commands sent in the same write as AUTHENTICATE reach the logged-in session.
+    RFC 3501 lets a client pipeline them, but a server that hands the logged-in connection to
+    another process may drop what it read past the login: Courier's imaplogin execs imapd,
+    the LIST was never answered and the interop matrix's copies from Courier (and Cyrus)
+    hung. Dovecot's imap-login hands the client's unread input on with the connection, so
+    only a greeting that names Dovecot gets the LIST with the login; a greeting its admin
+    changed costs a round trip, nothing more."""
+    return b"Dovecot" in greeting
 
 
 def session_for(account: Account, *, timeout: float | None = None,

@@ -12,7 +12,7 @@ with its own words.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailferry.store.records import FolderState
@@ -23,12 +23,19 @@ _FOLDERS = ("SELECT id, source_name, target_name, src_uidvalidity, src_uidnext, 
             "FROM folders WHERE pair_id = ?")
 
 
+def capabilities_key(endpoint: str) -> str:
+    """The `meta` key of what a server announced after its last login."""
+    return f"capabilities {endpoint}"
+
+
 @dataclass(frozen=True)
 class FolderMarks:
-    """The folders recorded for one (source, target) pair, as the last run left them."""
+    """The folders recorded for one (source, target) pair, as the last run left them, and
+    what each side's server announced after its last login (endpoint -> capabilities)."""
 
     pair_id: int
     folders: dict[bytes, FolderState]
+    capabilities: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def folder(self, pair_id: int, source_name: bytes) -> FolderState | None:
         return self.folders.get(source_name) if pair_id == self.pair_id else None
@@ -61,4 +68,9 @@ class FolderMarks:
         folders = {bytes(r[1]): FolderState(int(r[0]), bytes(r[1]), bytes(r[2]), r[3], int(r[4]),
                                             r[5], r[6], bool(r[7]), r[8], r[9])
                    for r in conn.execute(_FOLDERS, (pair[0],))}
-        return cls(int(pair[0]), folders)
+        keys = {capabilities_key(source): source, capabilities_key(target): target}
+        found = {keys[key]: frozenset(value.split())
+                 for key, value in conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
+                                                (capabilities_key(source),
+                                                 capabilities_key(target)))}
+        return cls(int(pair[0]), folders, found)

@@ -31,9 +31,10 @@ from mailferry.store.database import (
     sqlite_engine,
 )
 from mailferry.store.leases import LeaseTable
+from mailferry.store.marks import capabilities_key
 from mailferry.store.records import FailureRecord, FolderState, ForeignMessage, MappedMessage
 from mailferry.store.schema import insert_ignoring, upsert
-from mailferry.store.tables import failures, folders, foreign, messages, pairs
+from mailferry.store.tables import failures, folders, foreign, messages, meta_table, pairs
 from mailferry.store.upgrade import prepare
 
 _MAPPED = (messages.c.src_uid, messages.c.tgt_uid, messages.c.fingerprint, messages.c.flags,
@@ -112,6 +113,14 @@ class StateStore:
             yield self._conn
 
     # -- accounts and folders -----------------------------------------------------------
+
+    def remember_capabilities(self, found: dict[str, frozenset[str]]) -> None:
+        """What each server (by endpoint) announced after login, for the next run's first
+        look (FolderMarks.capabilities: its LIST then goes out with the login)."""
+        rows = [{"key": capabilities_key(endpoint), "value": " ".join(sorted(caps))}
+                for endpoint, caps in found.items() if caps]
+        with self._tx() as conn:
+            upsert(conn, meta_table, rows)
 
     def pair_id(self, source: str, target: str) -> int:
         with self._tx() as conn:
