@@ -38,7 +38,11 @@ class TargetFolders:
     unusable: dict[bytes, str] = field(default_factory=dict)
 
     def create(self) -> None:
+        done = self._create_at_once()
         for pair in self.pairs:  # parents first (plan_folders sorts by depth)
+            if pair.target_wire in done:
+                self.created.append(pair)
+                continue
             if pair.target_exists:
                 if pair.target_wire in self.hierarchy_only:
                     self._make_selectable(pair)
@@ -59,6 +63,24 @@ class TargetFolders:
             if (pair.target_wire in self.hierarchy_only and pair.source.selectable
                     and self.source_messages(pair)):
                 self.unusable.setdefault(pair.target_wire, HIERARCHY_ONLY)
+
+    def _create_at_once(self) -> set[bytes]:
+        """The new folders' CREATEs in one write, then the SUBSCRIBEs of those created in
+        another: two round trips, not one or two per folder. Returns the target names done
+        as planned; a folder the server refused either command for takes the one-by-one
+        path of `create` (it asks again and gets the same answer, handled with the
+        hierarchy's rules), which also runs alone when the names need literals."""
+        new = [pair for pair in self.pairs if not pair.target_exists]
+        created = self.session.each_mailbox(b"CREATE", [pair.target_wire for pair in new])
+        if created is None:
+            return set()
+        made = [pair for pair, refused in zip(new, created, strict=True) if refused is None]
+        wanted = [pair for pair in made if pair.subscribe]
+        subscribed = self.session.each_mailbox(b"SUBSCRIBE", [p.target_wire for p in wanted])
+        failed = ({pair.target_wire for pair in wanted} if subscribed is None else
+                  {pair.target_wire for pair, refused in zip(wanted, subscribed, strict=True)
+                   if refused is not None})
+        return {pair.target_wire for pair in made if pair.target_wire not in failed}
 
     def _make_selectable(self, pair: FolderPair) -> None:
         """A \\Noselect target folder where the source has mail: CREATE makes it a mailbox on

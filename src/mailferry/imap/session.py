@@ -33,6 +33,7 @@ from mailferry.imap.protocol import (
     Arg,
     Frame,
     ImapProtocol,
+    Literal,
     Tagged,
     append_args,
     astring,
@@ -489,9 +490,17 @@ class ImapSession:
         """Read up to the tagged replies of all of `tags`, in whatever order they come (a
         server may run pipelined commands at once); their untagged responses. The first
         refusal raises once all are in."""
+        replies, untagged = self._read_tagged(tags)
+        for tagged in replies.values():  # in the order they came
+            if tagged.status != b"OK":
+                raise self._protocol.failure(tagged)
+        return untagged
+
+    def _read_tagged(self, tags: list[bytes]) -> tuple[dict[bytes, Tagged], list[Response]]:
+        """The tagged replies of `tags` as they came (OK or not) and the untagged responses."""
         waiting = list(tags)
+        replies: dict[bytes, Tagged] = {}
         untagged: list[Response] = []
-        failure: CommandFailed | None = None
         while waiting:
             response = self._read_response()
             head = response.head
@@ -499,17 +508,36 @@ class ImapSession:
                 tagged = tagged_reply(head, tag)
                 if tagged is not None:
                     waiting.remove(tag)
-                    if tagged.status != b"OK":
-                        failure = failure or self._protocol.failure(tagged)
+                    replies[tag] = tagged
                     break
             else:
                 if is_bye(head):
                     raise self._lost(head)
                 if head.startswith(b"*"):
                     untagged.append(response)
-        if failure is not None:
-            raise failure
-        return untagged
+        return replies, untagged
+
+    def each_mailbox(self, verb: bytes, mailboxes: Sequence[bytes],
+                     ) -> list[CommandFailed | None] | None:
+        """`verb` (CREATE, SUBSCRIBE) on every mailbox, sent in one write: one round trip
+        for all of them instead of one each (a target 50 ms away spent 1.5 s creating 15
+        folders one by one). Per mailbox, in order: None when the server said OK, else its
+        refusal, not raised. None when a name needs a synchronising literal: the caller
+        then goes one by one."""
+        args = [astring(mailbox) for mailbox in mailboxes]
+        if not args or any(isinstance(arg, Literal) for arg in args):
+            return None
+        tags: list[bytes] = []
+        lines: list[bytes] = []
+        for arg in args:
+            tag, frames = self._protocol.command(verb, (arg,), name=verb.decode(),
+                                                 literal_plus=False)
+            tags.append(tag)
+            lines.append(b"".join(frames[0]))
+        self._start([b"".join(lines)])
+        replies, _ = self._read_tagged(tags)
+        return [None if replies[tag].status == b"OK" else self._protocol.failure(replies[tag])
+                for tag in tags]
 
     def create_mailbox(self, mailbox: bytes, *, subscribe: bool) -> None:
         """CREATE (a mailbox that exists already is fine), SUBSCRIBE if asked."""
