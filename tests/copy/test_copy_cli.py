@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from testbed import Dovecot, FaultProxy, SeedMessage, free_port, imap_login, see
 from testbed.copykit import folders, mailbox, run_cli
 from testbed.dovecot import shared_certs
 from testbed.messages import sample_mailbox
+from testbed.proxy import Turns
 
 FOLDERS = ["INBOX", "Work", "Work/Clients", "Caf&AOk-"]
 
@@ -194,28 +194,6 @@ def test_tls_is_verified_by_default(scheme: str, dovecot_factory: Callable[..., 
     assert insecure.returncode == 0, insecure.stderr
 
 
-class _Turns:
-    """How often the client spoke after the server had (its round trips), through a proxy."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.said: list[bytes] = []  # what the client sent in each of its turns
-        self._server_last = True  # the greeting comes first
-        self._lock = threading.Lock()
-
-    def up(self, data: bytes) -> None:
-        with self._lock:
-            self.count += self._server_last
-            if self._server_last:
-                self.said.append(b"")
-            self.said[-1] += data
-            self._server_last = False
-
-    def down(self, _data: bytes) -> None:
-        with self._lock:
-            self._server_last = True
-
-
 @pytest.mark.parametrize(("count", "without", "greeting"), [
     (6, (), ""), (70, (), ""), (70, ("LIST-STATUS",), ""), (6, (), "mail.example.net ready.")])
 def test_an_unchanged_mailbox_costs_the_same_round_trips_whatever_its_folders(
@@ -236,7 +214,7 @@ def test_an_unchanged_mailbox_costs_the_same_round_trips_whatever_its_folders(
         conn.create(name)
     conn.logout()
     put(source, sample_mailbox(2 * count, names))
-    turns = (_Turns(), _Turns())
+    turns = (Turns(), Turns())
     with FaultProxy(source.host, source.port, on_up=turns[0].up, on_down=turns[0].down,
                     record=True) as src_proxy, \
             FaultProxy(target.host, target.port, on_up=turns[1].up, on_down=turns[1].down,
@@ -247,7 +225,7 @@ def test_an_unchanged_mailbox_costs_the_same_round_trips_whatever_its_folders(
         assert run_cli(["copy", *urls, "--state", state], source=source,
                        target=target).returncode == 0
         for side in turns:
-            side.count, side.said = 0, []
+            side.reset()
         src_proxy.sent.clear()
         rerun = run_cli(["copy", *urls, "--state", state, "--json"], source=source,
                         target=target)

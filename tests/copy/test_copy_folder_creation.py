@@ -5,7 +5,6 @@ one-by-one path, with its hierarchy rules and the server's words; the others go 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,30 +15,8 @@ from testbed import Dovecot, FaultProxy, imap_login
 from testbed.basekit import put
 from testbed.copykit import account, folders, mailbox, run_cli, subscriptions
 from testbed.messages import sample_mailbox
+from testbed.proxy import Turns
 from testbed.scripted_imap import Command, ScriptedImap
-
-
-class _Turns:
-    """What the client sent in each of its turns (it spoke after the server had)."""
-
-    def __init__(self) -> None:
-        self.said: list[bytes] = []
-        self._server_last = True  # the greeting comes first
-        self._lock = threading.Lock()
-
-    def up(self, data: bytes) -> None:
-        with self._lock:
-            if self._server_last:
-                self.said.append(b"")
-            self.said[-1] += data
-            self._server_last = False
-
-    def down(self, _data: bytes) -> None:
-        with self._lock:
-            self._server_last = True
-
-    def with_verb(self, verb: bytes) -> int:
-        return sum(1 for said in self.said if f" {verb.decode()} ".encode() in said)
 
 
 def test_thirty_new_folders_cost_one_turn_of_creates_and_one_of_subscribes(
@@ -53,7 +30,7 @@ def test_thirty_new_folders_cost_one_turn_of_creates_and_one_of_subscribes(
         conn.subscribe(name)
     conn.logout()
     put(source, sample_mailbox(len(names) * 2, names))
-    turns = _Turns()
+    turns = Turns()
     with FaultProxy(target.host, target.port, on_up=turns.up, on_down=turns.down) as proxy:
         done = run_cli(["copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
                         "--state", str(tmp_path / "s.db")], source=source, target=target)

@@ -283,3 +283,35 @@ def _close(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     sock.close()
+
+
+class Turns:
+    """The client's turns through a FaultProxy (pass `up` and `down` as on_up and on_down):
+    each time it spoke after the server had is a round trip; `said` keeps what it sent in
+    each turn."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.said: list[bytes] = []
+        self._server_last = True  # the greeting comes first
+        self._lock = threading.Lock()
+
+    def up(self, data: bytes) -> None:
+        with self._lock:
+            self.count += self._server_last
+            if self._server_last:
+                self.said.append(b"")
+            self.said[-1] += data
+            self._server_last = False
+
+    def down(self, _data: bytes) -> None:
+        with self._lock:
+            self._server_last = True
+
+    def reset(self) -> None:
+        with self._lock:
+            self.count, self.said = 0, []
+
+    def with_verb(self, verb: bytes) -> int:
+        """In how many turns the client sent `verb` (as a command: after its tag)."""
+        return sum(1 for said in self.said if b" " + verb + b" " in said)
