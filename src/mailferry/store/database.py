@@ -9,6 +9,8 @@ prints it as ***, and `describe` never shows it, so it reaches no log, error or 
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +59,30 @@ def is_shared(location: StoreLocation) -> bool:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")
     # WAL + NORMAL survives kill -9 of the process (not a power cut mid-commit, which only
     # loses the last commits: then the target inventory finds the copies again)
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _journal_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _journal_wal(cursor: Any, patience: float = 30.0) -> None:
+    """WAL mode. Runs that start together on a new file all convert it, and SQLite answers
+    "database is locked" at once, without its busy wait, to a connection that asks while
+    another holds a lock on a file not yet in WAL: two `copy` runs on one new state file
+    failed that way (tests/store/test_store_head.py starts them at one instant). So ask
+    again until the file is in WAL, for as long as the busy timeout would have waited."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def sqlite_engine(url: str, *, single: bool) -> sa.Engine:
