@@ -72,8 +72,8 @@ def _journal_wal(cursor: Any, patience: float = 30.0) -> None:
     """WAL mode. Runs that start together on a new file all convert it, and SQLite answers
     "database is locked" at once, without its busy wait, to a connection that asks while
     another holds a lock on a file not yet in WAL: two `copy` runs on one new state file
-    failed that way (tests/store/test_store_head.py starts them at one instant). So ask
-    again until the file is in WAL, for as long as the busy timeout would have waited."""
+    failed that way (tests/store/test_new_file_together.py). So ask again until the file
+    is in WAL, for as long as the busy timeout would have waited."""
     deadline = time.monotonic() + patience
     while True:
         try:
