@@ -131,7 +131,10 @@ import sys, time
 from mailferry.store import MonitorState, NoticeJournal, ProjectState, StateStore
 owner = {"state": StateStore, "project": ProjectState, "monitor": MonitorState,
          "notices": NoticeJournal}[sys.argv[2]]
-time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # every run opens at this instant
+start = float(sys.argv[3])
+time.sleep(max(0.0, start - time.time() - 0.05))
+while time.time() < start:  # every run opens at this instant (a sleep alone spreads them)
+    pass
 owner.open(sys.argv[1]).close()
 print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))
 """

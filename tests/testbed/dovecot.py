@@ -12,7 +12,6 @@ and `max_message_size` makes APPENDs above it fail (quota plugin), as Gmail's 35
 from __future__ import annotations
 
 import contextlib
-import imaplib
 import os
 import pwd
 import shutil
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from testbed.certs import VERSION, ServerCerts, make_certs
 from testbed.net import free_port, wait_for_port
+from testbed.seed import imap_session
 
 DEFAULT_SPECIAL = {
     "\\Drafts": "Drafts", "\\Sent": "Sent", "\\Trash": "Trash",
@@ -157,16 +157,10 @@ class Dovecot:
         panics (the IMAP client sees EOF, or NO [ALREADYEXISTS] to EXAMINE INBOX): a test-bed
         race, not the relay's (CI, 2026-12-01)."""
         for user in self.users:
-            conn = imaplib.IMAP4(self.host, self.port)
-            try:
-                conn.login(user.name, user.password)
+            with imap_session(self.host, self.port, user.name, user.password) as conn:
                 typ, data = conn.select("INBOX")
-                if typ != "OK":
-                    raise RuntimeError(f"dovecot: SELECT INBOX as {user.name}: {data!r}")
-            finally:
-                with contextlib.suppress(imaplib.IMAP4.error, OSError):
-                    conn.logout()
-                conn.sock.close()  # logout leaves it open when the server had gone
+            if typ != "OK":
+                raise RuntimeError(f"dovecot: SELECT INBOX as {user.name}: {data!r}")
 
     def _read_pid(self, timeout: float) -> int:
         pid_file = self.base / "run" / "master.pid"

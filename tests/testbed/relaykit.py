@@ -24,6 +24,7 @@ from mailferry import project
 from mailferry.project import RelaySettings
 from mailferry.relay import Metrics, Relay
 from testbed import Dovecot, DovecotUser, imap_login
+from testbed.seed import imap_session
 from testbed.smtp_sink import SmtpSink
 
 USERS = [DovecotUser(name, f"{name}-pw") for name in ("alice", "bob", "carol")]
@@ -122,17 +123,11 @@ def send(port: int, rcpts: list[str], raw: bytes, mail_from: str = "sender@outsi
 
 @contextlib.contextmanager
 def _inbox(server: Dovecot, user: str) -> Iterator[tuple[imaplib.IMAP4, int]]:
-    """A read-only session on `user`'s INBOX and its message count; the socket is closed even
-    when the server dropped the connection (a leaked one fails a later test)."""
-    conn = imap_login(server.host, server.port, user, server.password(user))
-    try:
+    """A read-only session on `user`'s INBOX and its message count."""
+    with imap_session(server.host, server.port, user, server.password(user)) as conn:
         typ, data = conn.select("INBOX", readonly=True)
         assert typ == "OK", f"EXAMINE INBOX as {user}: {typ} {data!r}"
         yield conn, int(data[0] or 0)
-    finally:
-        with contextlib.suppress(imaplib.IMAP4.error, OSError):
-            conn.logout()
-        conn.sock.close()
 
 
 def fetch_all(server: Dovecot, user: str) -> list[bytes]:

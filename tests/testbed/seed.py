@@ -6,9 +6,10 @@ mailferry do not check mailferry with itself.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import imaplib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -25,6 +26,20 @@ def imap_login(host: str, port: int, user: str, password: str) -> imaplib.IMAP4:
     conn = imaplib.IMAP4(host, port)
     conn.login(user, password)
     return conn
+
+
+@contextlib.contextmanager
+def imap_session(host: str, port: int, user: str, password: str) -> Iterator[imaplib.IMAP4]:
+    """A logged-in connection whose socket is closed at the end even when the server had
+    dropped it (imaplib's logout then raises and leaves it open, and the leaked socket's
+    warning fails whichever test is running when it is collected)."""
+    conn = imap_login(host, port, user, password)
+    try:
+        yield conn
+    finally:
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):
+            conn.logout()
+        conn.sock.close()
 
 
 def _quote(name: str) -> str:

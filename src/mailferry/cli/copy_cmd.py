@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -20,6 +18,7 @@ from mailferry.engine import (
     MirrorReport,
     SessionPair,
     SourceOpener,
+    both,
     connect,
     imap_source,
     unchanged_summary,
@@ -137,7 +136,10 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
         expect_capabilities(endpoint, capabilities)  # each LIST goes out with the login
     # a refusal: exit 2, nothing written. A run without marks will copy: the store and the
     # copying half of the engine load while both logins wait on the network
-    with _meanwhile(_load_copying if marks is None else None):
+    if marks is None:
+        sessions, _ = both(lambda: connect(source, target_account, options), _load_copying,
+                           cleanup=lambda _: None)  # (the loading never fails)
+    else:
         sessions = connect(source, target_account, options)
     summary = _unchanged(source, target_account, options, sessions, marks)
     if summary is None:
@@ -177,20 +179,6 @@ def _load_copying() -> None:
         for module in ("mailferry.store.state", "mailferry.engine.sync",
                        "mailferry.engine.appender"):
             importlib.import_module(module)
-
-
-@contextlib.contextmanager
-def _meanwhile(work: Callable[[], None] | None) -> Iterator[None]:
-    """Run `work` on a thread during the block; the block's end waits for it."""
-    if work is None:
-        yield
-        return
-    thread = threading.Thread(target=work, name="load-meanwhile", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        thread.join()
 
 
 def _unchanged(source: SourceOpener, target: Account, options: CopyOptions,

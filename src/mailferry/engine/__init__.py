@@ -9,7 +9,7 @@ starting, and every module it imports is part of its time.
 
 from typing import TYPE_CHECKING
 
-from mailferry.engine.copy import MailboxCopy, SessionPair, connect, unchanged_summary
+from mailferry.engine.copy import MailboxCopy, SessionPair, both, connect, unchanged_summary
 
 # eager: the function has its module's name, and a submodule once imported (by anyone)
 # would shadow a lazy name of the package
@@ -99,6 +99,7 @@ __all__ = [
     "SourceMessage",
     "SourceOpener",
     "body_digest",
+    "both",
     "connect",
     "find_duplicates",
     "fingerprint",

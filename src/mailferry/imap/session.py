@@ -232,16 +232,11 @@ class ImapSession:
         `list_folders(at_login=True)` if the capabilities after this login ask for the same
         commands; a refusal of the login raises as always (the LIST, refused too, is moot)."""
         listing = self._list_commands(expected)
-        tags, lines = [], []
-        for verb, args in listing:
-            list_tag, list_frames = self._protocol.command(verb, args, name=verb.decode(),
-                                                           literal_plus=False)
-            tags.append(list_tag)
-            lines.append(b"".join(list_frames[0]))
+        tags, lines = self._one_write(listing)
         # tagged last, sent first: errors until the login's answer are the login's
         tag, frames = self._protocol.command(b"AUTHENTICATE", (b"PLAIN", base64.b64encode(plain)),
                                              name="AUTHENTICATE", literal_plus=False)
-        self._start([b"".join([*frames[0], *lines])])
+        self._start([b"".join([*frames[0], lines])])
         _, tagged = self._finish(tag)  # a refusal raises; connect() closes the connection
         try:
             untagged = self._finish_all(tags)
@@ -428,6 +423,14 @@ class ImapSession:
     def _pipelined(self, commands: Sequence[tuple[bytes, tuple[Arg, ...]]]) -> list[Response]:
         """Commands without synchronising literals, sent in one write; the untagged
         responses of them all (each kind is told apart by its keyword)."""
+        tags, lines = self._one_write(commands)
+        self._start([lines])
+        return self._finish_all(tags)
+
+    def _one_write(self, commands: Sequence[tuple[bytes, tuple[Arg, ...]]],
+                   ) -> tuple[list[bytes], bytes]:
+        """The tags of commands without synchronising literals and their lines, to be sent
+        in one write."""
         tags: list[bytes] = []
         lines: list[bytes] = []
         for verb, args in commands:
@@ -435,8 +438,7 @@ class ImapSession:
                                                  literal_plus=False)
             tags.append(tag)
             lines.append(b"".join(frames[0]))
-        self._start([b"".join(lines)])
-        return self._finish_all(tags)
+        return tags, b"".join(lines)
 
     def _status_items(self) -> bytes:
         return _status_items(self.capabilities)
@@ -527,14 +529,8 @@ class ImapSession:
         args = [astring(mailbox) for mailbox in mailboxes]
         if not args or any(isinstance(arg, Literal) for arg in args):
             return None
-        tags: list[bytes] = []
-        lines: list[bytes] = []
-        for arg in args:
-            tag, frames = self._protocol.command(verb, (arg,), name=verb.decode(),
-                                                 literal_plus=False)
-            tags.append(tag)
-            lines.append(b"".join(frames[0]))
-        self._start([b"".join(lines)])
+        tags, lines = self._one_write([(verb, (arg,)) for arg in args])
+        self._start([lines])
         replies, _ = self._read_tagged(tags)
         return [None if replies[tag].status == b"OK" else self._protocol.failure(replies[tag])
                 for tag in tags]

@@ -68,9 +68,9 @@ class FolderMarks:
         folders = {bytes(r[1]): FolderState(int(r[0]), bytes(r[1]), bytes(r[2]), r[3], int(r[4]),
                                             r[5], r[6], bool(r[7]), r[8], r[9])
                    for r in conn.execute(_FOLDERS, (pair[0],))}
-        keys = {capabilities_key(source): source, capabilities_key(target): target}
+        asked = (capabilities_key(source), capabilities_key(target))
+        keys = dict(zip(asked, (source, target), strict=True))
         found = {keys[key]: frozenset(value.split())
                  for key, value in conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
-                                                (capabilities_key(source),
-                                                 capabilities_key(target)))}
+                                                asked)}
         return cls(int(pair[0]), folders, found)
