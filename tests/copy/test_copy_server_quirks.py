@@ -15,7 +15,7 @@ from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
 from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed.messages import make_message
-from testbed.scripted_imap import Command, Literal, ScriptedFolder, ScriptedImap
+from testbed.scripted_imap import Command, ScriptedFolder, ScriptedImap, dies_on_append_of
 
 FOLDERS = {"INBOX": 9, "Work": 6}
 
@@ -36,11 +36,13 @@ def scripted_source() -> ScriptedImap:
     return server
 
 
-def copy(source: ScriptedImap, target: ScriptedImap, state: Path) -> CopySummary:
+def copy(source: ScriptedImap, target: ScriptedImap, state: Path, **options: float,
+         ) -> CopySummary:
     store = StateStore.open(state)
     try:
+        settings = {"retries": 4, "backoff": 0.01, "batch_messages": 4, **options}
         return MailboxCopy(imap_source(_account(source)), _account(target), store,
-                           CopyOptions(retries=4, backoff=0.01, batch_messages=4)).run()
+                           CopyOptions(**settings)).run()
     finally:
         store.close()
 
@@ -278,18 +280,7 @@ def test_a_message_the_target_dies_on_fails_alone(tmp_path: Path) -> None:
         source.folder("INBOX").add(PLAIN.replace(b"<plain@x>", b"<p%d@x>" % n).replace(
             b"hello\r\n", body))
 
-    def dies_on_poison(command: Command) -> None:
-        literals = [bytes(t) for t in command.args if isinstance(t, Literal)]
-        if not any(b"POISON" in body for body in literals):
-            command.default()
-            return
-        folder = server_folder(target, command)
-        for body in literals[:[b"POISON" in b for b in literals].index(True)]:
-            folder.add(body)  # what came before it is kept
-        command.send(b"* BYE [SERVERBUG] Unhandled server error.\r\n")
-        command.close()
-
-    target.script("APPEND", dies_on_poison)
+    target.script("APPEND", dies_on_append_of(b"POISON"))
     with source, target:
         summary = copy(source, target, tmp_path / "state.db")
         kept = sorted(m.raw for m in target.folder("INBOX").messages)
@@ -317,3 +308,99 @@ def test_a_rewritten_copy_is_found_when_the_source_header_ends_early(tmp_path: P
         summary = copy(source, target, tmp_path / "fresh.db")
     assert len(target.folder("INBOX").messages) == 2, summary.to_json()
     assert summary.total("present_rewritten") == 1
+
+
+# -- failures while a batch is in flight (engine/appender.py sends each batch's MULTIAPPEND
+# behind the read-back of the batch before: tests/copy/test_copy_append_behind.py) -----------
+
+def _message(n: int, body: bytes = b"fine") -> bytes:
+    return (b"From: a@x\r\nTo: b@x\r\nSubject: m%d\r\nMessage-ID: <m%d@x>\r\n\r\n%s\r\n"
+            % (n, n, body))
+
+
+def test_a_batch_refused_in_flight_is_retried_message_by_message(tmp_path: Path) -> None:
+    """The second of three batches is refused as a whole (one message in it is refused
+    alone too) while the first is read back: the others of that batch arrive, in order, the
+    refused one is reported with the server's words, and nothing is appended twice."""
+    source, target = ScriptedImap(), ScriptedImap()
+    for n in range(12):
+        source.folder("INBOX").add(_message(n, b"REFUSED" if n == 6 else b"fine"))
+    appends: list[int] = []  # messages in each APPEND, in order
+
+    def refuse(command: Command) -> None:
+        appends.append(len(command.literals))
+        if any(b"REFUSED" in body for body in command.literals):
+            command.no("[LIMIT] this one is not welcome")
+        else:
+            command.default()
+
+    target.script("APPEND", refuse)
+    with source, target:
+        summary = copy(source, target, tmp_path / "s.db")
+        (failure,) = summary.failures
+        assert failure.message_id == "<m6@x>" and "not welcome" in failure.reason
+        wanted = [m.raw for m in source.folder("INBOX").messages if b"REFUSED" not in m.raw]
+        assert [m.raw for m in target.folder("INBOX").messages] == wanted
+        # three MULTIAPPENDs, the refused one again message by message
+        assert appends == [4, 4, 1, 1, 1, 1, 4], appends
+        del appends[:]
+        copy(source, target, tmp_path / "s.db")
+        copy(source, target, tmp_path / "fresh.db")
+        assert [m.raw for m in target.folder("INBOX").messages] == wanted
+        assert appends == [1, 1], appends  # the refused one, once per run
+
+
+def test_a_message_the_target_dies_on_in_a_later_batch_fails_alone(tmp_path: Path) -> None:
+    """The target drops the connection on a message of the second batch, sent while the
+    first one was read back: the batch then goes one message at a time, the message is
+    reported once it killed the connection twice, everything else arrives once."""
+    source, target = ScriptedImap(), ScriptedImap()
+    for n in range(12):
+        source.folder("INBOX").add(_message(n, b"POISON" if n == 6 else b"fine"))
+    target.script("APPEND", dies_on_append_of(b"POISON"))
+    with source, target:
+        summary = copy(source, target, tmp_path / "s.db")
+        (failure,) = summary.failures
+        assert failure.message_id == "<m6@x>" and "SERVERBUG" in failure.reason
+        kept = sorted(m.raw for m in target.folder("INBOX").messages)
+        assert kept == sorted(m.raw for m in source.folder("INBOX").messages
+                              if b"POISON" not in m.raw)
+        copy(source, target, tmp_path / "s.db")
+        copy(source, target, tmp_path / "fresh.db")
+        assert sorted(m.raw for m in target.folder("INBOX").messages) == kept
+
+
+def test_an_append_answered_before_the_fetch_sent_ahead_of_it_is_kept(tmp_path: Path) -> None:
+    """RFC 3501 lets a server answer pipelined commands in any order where that is safe: the
+    APPEND behind a read-back FETCH may be answered first. Its answer must be kept for the
+    APPEND, not dropped while the FETCH's answer is awaited (the copy then waited for an
+    answer that had come)."""
+    source, target = ScriptedImap(), ScriptedImap()
+    for n in range(12):
+        source.folder("INBOX").add(_message(n))
+    deferred: list[Command] = []
+    read_backs = 0
+
+    def fetch(command: Command) -> None:
+        nonlocal read_backs
+        if "RFC822.SIZE" in repr(command.args):
+            read_backs += 1
+            if read_backs < 3:  # an APPEND follows the first two: answer it first
+                deferred.append(command)
+                return
+        command.default()
+
+    def append(command: Command) -> None:
+        command.default()
+        while deferred:
+            deferred.pop().default()
+
+    target.script("UID FETCH", fetch)
+    target.script("APPEND", append)
+    with source, target:
+        summary = copy(source, target, tmp_path / "s.db", retries=0, read_timeout=10,
+                       command_timeout=10)
+        assert summary.ok, summary.to_json()
+        assert read_backs == 3
+        assert ([m.raw for m in target.folder("INBOX").messages]
+                == [m.raw for m in source.folder("INBOX").messages])

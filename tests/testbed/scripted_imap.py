@@ -178,6 +178,11 @@ class Command:
         assert self.conn.selected is not None
         return self.conn.selected
 
+    @property
+    def literals(self) -> list[bytes]:
+        """The literals among the arguments: an APPEND's messages."""
+        return [bytes(arg) for arg in self.args if isinstance(arg, Literal)]
+
     def fetch_answers(self) -> list[tuple[int, bytes]]:
         """The normal answer to this UID FETCH, one (uid, response) per message."""
         spec, items = self.args[0], self.args[1]
@@ -191,6 +196,23 @@ class Command:
             if message.uid in wanted:
                 answers.append((message.uid, fetch_response(seq, message, names)))
         return answers
+
+
+def dies_on_append_of(marker: bytes) -> Hook:
+    """An APPEND hook: the server crashes (pymap's `* BYE [SERVERBUG]`, the connection
+    dropped) on a message holding `marker`, keeping the messages before it in that APPEND."""
+    def hook(command: Command) -> None:
+        bodies = command.literals
+        if not any(marker in body for body in bodies):
+            command.default()
+            return
+        name = command.args[0]
+        folder = command.server.folder(name.decode() if isinstance(name, bytes) else "INBOX")
+        for body in bodies[:[marker in b for b in bodies].index(True)]:
+            folder.add(body)
+        command.send(b"* BYE [SERVERBUG] Unhandled server error.\r\n")
+        command.close()
+    return hook
 
 
 def fetch_response(seq: int, message: ScriptedMessage, names: list[bytes]) -> bytes:

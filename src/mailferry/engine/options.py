@@ -28,7 +28,7 @@ class CopyOptions:
     # on 4 connections to 4 folders: 2,200-4,400 msgs/s; same folder: no gain)
     workers: int = 4
     batch_messages: int = 100  # per MULTIAPPEND
-    batch_bytes: int = 2 << 20  # bounds memory: at most ~3 batches per worker in flight
+    batch_bytes: int = 2 << 20  # bounds memory: at most ~4 batches per worker in flight
     # a message above this (or the target's APPENDLIMIT) is reported, never read into memory
     max_message_size: int = 256 << 20
     # the retry policy (engine/retry.py): for connecting, preparing and each folder

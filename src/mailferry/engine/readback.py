@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from mailferry.engine.ledger import FolderLedger
@@ -188,11 +188,12 @@ class ReadBack:
         self.read_all = False  # an ordinary message came back changed: read back everything
         self.eight_bit_kept = False  # an 8-bit header came back as it was sent
 
-    def _stream(self, uids: list[int], items: bytes) -> Iterator[FetchItem]:
+    def _stream(self, uids: list[int], items: bytes, behind: Callable[[], object] | None = None,
+                ) -> Iterator[FetchItem]:
         """The items of these UIDs, each once, as they arrive, so a caller can drop each body
         once compared instead of holding a batch's. A server that sent no EXISTS for our
         APPENDs (Courier into its selected mailbox) sees them after a NOOP, or else after a
-        new SELECT."""
+        new SELECT. `behind` sends a command right behind the first FETCH."""
         seen: set[int] = set()
         for attempt in range(3):
             wanted = [u for u in uids if u not in seen]
@@ -203,17 +204,29 @@ class ReadBack:
             elif attempt == 2:
                 self.target.select(self.mailbox, readonly=False)
             asked = set(wanted)
-            for item in self.target.uid_fetch(uid_set(wanted), items):
+            if behind is not None:
+                answer = self.target.uid_fetch_sent(uid_set(wanted), items)
+                behind()
+                behind = None
+            else:
+                answer = self.target.uid_fetch(uid_set(wanted), items)
+            for item in answer:
                 if item.uid in asked and item.uid not in seen:
                     seen.add(item.uid)
                     yield item
 
-    def check(self, appended: Iterable[Appended]) -> None:
+    def check(self, appended: Iterable[Appended], *, behind: Callable[[], object] | None = None,
+              ) -> None:
+        """Read back a batch appended. `behind` (the next batch's APPEND) is sent right
+        after the FETCH of sizes and dates, before its answer is read."""
         batch = list(appended)
         if not batch:
+            if behind is not None:
+                behind()
             return
         meta = {item.uid: item for item in
-                self._stream([a.target_uid for a in batch], b"(UID RFC822.SIZE INTERNALDATE)")}
+                self._stream([a.target_uid for a in batch], b"(UID RFC822.SIZE INTERNALDATE)",
+                             behind)}
         wanted: dict[int, Appended] = {}
         eight_bit_only: dict[int, Appended] = {}
         sample = FIRST_BATCH_SAMPLE if self.first_batch else 0

@@ -10,13 +10,13 @@ from mailferry.imap.address import Account, Credentials, TlsPolicy, parse_mailbo
 from mailferry.imap.names import decode_name, encode_name
 from mailferry.imap.protocol import AppendMessage, refusal, uid_set
 from mailferry.imap.results import AppendResult, Selected
-from mailferry.imap.session import ImapSession, expect_capabilities, session_for
+from mailferry.imap.session import ImapSession, PendingAppend, expect_capabilities, session_for
 from mailferry.imap.transport import SessionLimits, tls_context
 from mailferry.imap.wire import FetchItem, ListEntry, Namespace
 
 __all__ = [
     "Account", "AppendMessage", "AppendResult", "Credentials", "FetchItem", "ImapSession",
-    "ListEntry", "Namespace", "Selected", "SessionLimits", "TlsPolicy", "decode_name",
-    "encode_name", "expect_capabilities", "parse_mailbox_url", "refusal", "session_for",
-    "tls_context", "uid_set",
+    "ListEntry", "Namespace", "PendingAppend", "Selected", "SessionLimits", "TlsPolicy",
+    "decode_name", "encode_name", "expect_capabilities", "parse_mailbox_url", "refusal",
+    "session_for", "tls_context", "uid_set",
 ]

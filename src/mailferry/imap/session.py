@@ -13,7 +13,7 @@ import base64
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import TracebackType
 
 from mailferry.errors import (
@@ -41,6 +41,7 @@ from mailferry.imap.protocol import (
     is_bye,
     is_continuation,
     plain_sasl,
+    refusal,
     tagged_reply,
     transient_code,
     xoauth2_sasl,
@@ -54,6 +55,16 @@ STATUS_WINDOW = 200  # STATUS commands in flight at once (~12 KB out, ~25 KB bac
 # endpoint -> the capabilities its server announced after the last login a state file
 # remembers: the LIST of a first look can then go out with the next login (`_login_listing`)
 _EXPECTED: dict[str, frozenset[str]] = {}
+
+
+@dataclass
+class PendingAppend:
+    """A MULTIAPPEND sent whose answer is not read yet (ImapSession.append_begin)."""
+
+    tag: bytes
+    mailbox: bytes
+    messages: Sequence[AppendMessage]
+    answer: Tagged | None = None
 
 
 def expect_capabilities(endpoint: str, capabilities: frozenset[str]) -> None:
@@ -88,6 +99,7 @@ class ImapSession:
         self._transport: Transport | None = None
         self._compress_refused = False
         self._keeps_input = False  # what the client sends after AUTHENTICATE reaches imapd
+        self._pending: PendingAppend | None = None  # answered before anything else is sent
 
     # -- connection ----------------------------------------------------------------------
 
@@ -255,6 +267,7 @@ class ImapSession:
         if self._transport is not None:
             self._transport.close()
         self._transport = None
+        self._pending = None
 
     def logout(self) -> None:
         """LOGOUT, without waiting for its answer: every command before it has been answered,
@@ -281,7 +294,10 @@ class ImapSession:
         return self._transport
 
     def _start(self, frame: Frame) -> None:
-        """Send the first frame of a new command; its deadline starts now."""
+        """Send the first frame of a new command; its deadline starts now. An APPEND in
+        flight is answered first: its answer must not be taken for this command's."""
+        if self._pending is not None:
+            self._settle()
         if self._protocol.command_name != "STATUS":
             self._listed = {}  # LIST-STATUS answers stand only until something else runs
         if self._protocol.command_name != "COMPRESS":  # (changes no mailbox)
@@ -599,6 +615,15 @@ class ImapSession:
                   max_literal: int | None = None) -> Iterator[FetchItem]:
         """Stream FETCH results one message at a time; consume it fully before other commands.
         A body above `max_literal` bytes is skipped: the item then has `oversize` set."""
+        tag = self._fetch_start(uids, items, changedsince)
+        yield from self._fetch_items(tag, max_literal)
+
+    def uid_fetch_sent(self, uids: bytes, items: bytes) -> Iterator[FetchItem]:
+        """UID FETCH sent now, its answer read as the iterator is consumed: an APPEND may be
+        sent behind it first (append_begin), to be stored while this answer is read."""
+        return self._fetch_items(self._fetch_start(uids, items, None), None)
+
+    def _fetch_start(self, uids: bytes, items: bytes, changedsince: int | None) -> bytes:
         self._compress()
         args = [uids, items]
         if changedsince is not None:
@@ -606,6 +631,9 @@ class ImapSession:
         tag, frames = self._protocol.command(b"UID FETCH", args, name="UID FETCH",
                                              literal_plus=False)
         self._start(frames[0])
+        return tag
+
+    def _fetch_items(self, tag: bytes, max_literal: int | None) -> Iterator[FetchItem]:
         while True:
             response = self._read_response(max_literal)
             head = response.head
@@ -616,7 +644,11 @@ class ImapSession:
                 return
             if is_bye(head):
                 raise self._lost(head)
-            if head.startswith(b"* ") and b" FETCH " in head[:40].upper():
+            pending = self._pending  # sent behind this FETCH: a server may answer it first
+            if pending is not None and (early := tagged_reply(head, pending.tag)) is not None:
+                pending.answer = early
+                self._pending = None
+            elif head.startswith(b"* ") and b" FETCH " in head[:40].upper():
                 item = parse_fetch(response.tokens())
                 if item.uid is not None:  # unsolicited flag updates carry no UID
                     yield item
@@ -656,7 +688,6 @@ class ImapSession:
         return outcomes
 
     def _append(self, mailbox: bytes, messages: Sequence[AppendMessage]) -> list[AppendResult]:
-        plus = "LITERAL+" in self.capabilities
         if len(messages) > 1 and "MULTIAPPEND" in self.capabilities:
             try:
                 _, tagged = self.command(b"APPEND", *append_args(astring(mailbox), messages))
@@ -665,7 +696,12 @@ class ImapSession:
                 raise
             except CommandFailed:
                 pass
-        if plus:  # all sent before any answer is read
+        return self._append_each(mailbox, messages)
+
+    def _append_each(self, mailbox: bytes, messages: Sequence[AppendMessage],
+                     ) -> list[AppendResult]:
+        """One APPEND per message: pipelined with LITERAL+, else one at a time."""
+        if "LITERAL+" in self.capabilities:  # all sent before any answer is read
             tags = [self._send_append(mailbox, message, plus=True)[0] for message in messages]
             return [self._append_outcome(tag) for tag in tags]
         outcomes = []
@@ -673,6 +709,59 @@ class ImapSession:
             tag, early = self._send_append(mailbox, message, plus=False)
             outcomes.append(self._append_outcome(tag, early))
         return outcomes
+
+    def appends_behind(self, count: int) -> bool:
+        """Whether `count` messages can go as one MULTIAPPEND sent without waiting for
+        anything (append_begin): MULTIAPPEND and LITERAL+ offered, and no link measured by
+        the time APPENDs take (an APPEND answered later would time wrong)."""
+        return (count > 1 and {"MULTIAPPEND", "LITERAL+"} <= self.capabilities
+                and not self.measuring_link)
+
+    def append_begin(self, mailbox: bytes, messages: Sequence[AppendMessage]) -> PendingAppend:
+        """Send a MULTIAPPEND (see appends_behind) and return at once: the server stores the
+        messages while the caller reads the answer of a command sent before, or decides
+        the next batch (a huge folder's copy waited for the server between batches: issue
+        16). The answer is read by append_end, or before the next command is sent."""
+        # no COMPRESS started here: a command may be waiting for its answer (`_compress` reads)
+        assert self.appends_behind(len(messages)), "append_begin without appends_behind"
+        tag, frames = self._protocol.command(b"APPEND", append_args(astring(mailbox), messages),
+                                             name="APPEND", literal_plus=True)
+        self._start(frames[0])
+        meter = self._connected("APPEND").meter
+        if meter is not None:  # counted, not timed
+            meter.sent(sum(len(m.body) for m in messages), None)
+        self._pending = PendingAppend(tag, mailbox, messages)
+        return self._pending
+
+    def append_end(self, pending: PendingAppend) -> list[AppendResult]:
+        """The outcome of an append_begin, as `append` gives it: a refused MULTIAPPEND is
+        retried message by message."""
+        if self._pending is pending:
+            self._protocol.command_name = "APPEND"  # what an error while waiting names
+            self._connected("APPEND").start_command()
+            self._settle()
+        answer = pending.answer
+        assert answer is not None
+        if answer.status == b"OK":
+            return results.append_uids(answer, len(pending.messages))
+        failure = refusal("APPEND", answer.status, answer.text, server=str(self.endpoint))
+        if isinstance(failure, TryAgainLater):
+            raise failure
+        return self._append_each(pending.mailbox, pending.messages)
+
+    def _settle(self) -> None:
+        """Read up to the answer of the APPEND in flight; the responses before it (EXISTS,
+        RECENT) are dropped, as `append` drops them."""
+        pending, self._pending = self._pending, None
+        if pending is None or pending.answer is not None:
+            return
+        while True:
+            head = self._read_response().head
+            if (tagged := tagged_reply(head, pending.tag)) is not None:
+                pending.answer = tagged
+                return
+            if is_bye(head):
+                raise self._lost(head)
 
     def _send_append(self, mailbox: bytes, message: AppendMessage, *, plus: bool,
                      ) -> tuple[bytes, Response | None]:
