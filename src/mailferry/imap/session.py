@@ -741,7 +741,9 @@ class ImapSession:
             self._connected("APPEND").start_command()
             self._settle()
         answer = pending.answer
-        assert answer is not None
+        if answer is None:  # the connection was closed with it in flight
+            raise ConnectionLost("connection closed before the APPEND was answered",
+                                 server=str(self.endpoint), command="APPEND")
         if answer.status == b"OK":
             return results.append_uids(answer, len(pending.messages))
         failure = refusal("APPEND", answer.status, answer.text, server=str(self.endpoint))
