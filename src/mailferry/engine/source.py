@@ -127,6 +127,7 @@ class ImapSource:
     def __init__(self, session: ImapSession) -> None:
         self.session = session
         self._exists = 0  # messages in the folder last examined
+        self._examined_uids: list[int] | None = None  # its UIDs, until `uids` takes them
 
     @property
     def condstore(self) -> bool:
@@ -143,7 +144,8 @@ class ImapSource:
         return self.session.statuses(mailboxes)
 
     def examine(self, mailbox: bytes) -> Selected:
-        selected = self.session.select(mailbox, readonly=True)
+        # the folder's UIDs come in the same round trip: `uids` is asked next
+        selected, self._examined_uids = self.session.select_with_uids(mailbox, readonly=True)
         self._exists = selected.exists
         return selected
 
@@ -151,7 +153,9 @@ class ImapSource:
         # SEARCH ALL, not "UID n:*": some servers (GNU imap4d) answer the range with an
         # empty SEARCH, which would copy nothing and say so cheerfully. An answer with fewer
         # UIDs than the folder's messages is not taken either.
-        every = self.session.uid_search(b"ALL")
+        every, self._examined_uids = self._examined_uids, None
+        if every is None:
+            every = self.session.uid_search(b"ALL")
         if len(set(every)) < self._exists:
             raise IncompleteAnswer(f"UID SEARCH ALL returned {len(set(every))} UIDs for a "
                                    f"folder of {self._exists} messages", command="UID SEARCH")

@@ -1,0 +1,86 @@
+"""Each source folder is opened in one round trip: EXAMINE and UID SEARCH ALL in one write (a
+source 50 ms away paid two per folder, with small folders queued behind each other on a few
+connections). A folder the source refuses to open fails alone, with the server's words, and
+the connection goes on with the next folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mailferry.engine import CopyOptions, MailboxCopy, imap_source
+from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
+from mailferry.store import StateStore
+from testbed import Dovecot, FaultProxy, imap_login
+from testbed.basekit import put
+from testbed.copykit import mailbox, run_cli
+from testbed.messages import sample_mailbox
+from testbed.proxy import Turns
+from testbed.scripted_imap import Command, ScriptedImap
+
+NAMES = ["Archive", "Archive/2019", "Work", "Lists", "Caf&AOk-"]
+
+
+def test_each_source_folder_opens_in_one_turn(source: Dovecot, target: Dovecot,
+                                              tmp_path: Path) -> None:
+    conn = imap_login(source.host, source.port, "alice", source.password())
+    for name in NAMES:
+        conn.create(name)
+    conn.logout()
+    put(source, sample_mailbox(30, ["INBOX", *NAMES]))
+    turns = Turns()
+    with FaultProxy(source.host, source.port, on_up=turns.up, on_down=turns.down) as proxy:
+        done = run_cli(["copy", f"imap://alice@127.0.0.1:{proxy.port}", target.url(),
+                        "--state", str(tmp_path / "s.db"), "--workers", "1"],
+                       source=source, target=target)
+    assert done.returncode == 0, done.stderr
+    opened = [said for said in turns.said if b" EXAMINE " in said]
+    assert len(opened) >= len(NAMES) + 1, [said[:120] for said in turns.said]
+    assert all(b" UID SEARCH " in said for said in opened), [said[:120] for said in opened]
+    assert turns.with_verb(b"UID SEARCH") == len(opened)  # never a turn of its own
+    assert mailbox(target) == mailbox(source)
+
+
+def test_a_folder_the_source_refuses_to_open_fails_alone(target: Dovecot,
+                                                          tmp_path: Path) -> None:
+    source = ScriptedImap()
+    for name in ("INBOX", "Broken", "Work"):
+        for n in range(3):
+            source.folder(name).add(b"From: a@x\r\nSubject: %s %d\r\nMessage-ID: <%s%d@x>\r\n"
+                                    b"\r\nhello\r\n" % (name.encode(), n, name.encode(), n))
+    searched_unselected: list[bytes] = []
+
+    def examine(command: Command) -> None:
+        if command.args[0] == b"Broken":
+            command.conn.selected = None  # RFC 3501 6.3.1: a failed EXAMINE deselects
+            command.no("[SERVERBUG] cannot open this folder")
+        else:
+            command.default()
+
+    def search(command: Command) -> None:
+        if command.conn.selected is None:
+            searched_unselected.append(command.tag)
+            command.send(command.tag + b" BAD No mailbox selected\r\n")
+        else:
+            command.default()
+
+    source.script("EXAMINE", examine)
+    source.script("UID SEARCH", search)
+    store = StateStore.open(tmp_path / "s.db")
+    try:
+        with source:
+            summary = MailboxCopy(
+                imap_source(Account(parse_mailbox_url(source.url()),
+                                    Credentials("alice", "alice-pw"), TlsPolicy())),
+                Account(parse_mailbox_url(target.url()), Credentials("alice", target.password()),
+                        TlsPolicy()),
+                store, CopyOptions(workers=1, retries=1, backoff=0.01)).run()
+    finally:
+        store.close()
+    by_folder = {f.source: f for f in summary.folders}
+    assert by_folder["Broken"].status == "failed"
+    assert "cannot open this folder" in (by_folder["Broken"].error or "")
+    assert searched_unselected  # the SEARCH sent behind it was answered, and dropped
+    held = mailbox(target)
+    for name in ("INBOX", "Work"):
+        assert by_folder[name].status == "synced", by_folder[name]
+        assert sum(held[name].values()) == 3, name
