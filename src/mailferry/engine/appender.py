@@ -155,6 +155,10 @@ class Appender:
         # what needs no target: computed while it stores the batch in flight
         keys = [MessageKey.of(m.body or b"") for m in batch]
         outcomes = self._answer(flight) if flight is not None else []
+        if flight is not None and any(outcome.transient for outcome in outcomes):
+            # raised once `flight` is recorded: this batch waits for the retry, undecided
+            # (a decision checks and reports messages the target holds: not twice)
+            return self._land(flight, outcomes, then=None)
         decided = self._prepare(batch, keys)
         if flight is None:
             return self._launch(decided)
@@ -262,13 +266,12 @@ class Appender:
             if uid is not None:
                 read_back.append(Appended(out.message.uid, uid, out.body,
                                           out.message.internaldate))
-        if transient is not None:
-            then = None  # never sent: its messages wait for the retry
         ahead = then if then is not None and self._pipelined(then) else None
         self.read_back.check(read_back, behind=None if ahead is None
                              else lambda: self._begin(ahead))
         self._record(landed)
         if transient is not None:
+            assert then is None  # (see append)
             raise transient
         if then is not None and ahead is None:
             return self._launch(then)
