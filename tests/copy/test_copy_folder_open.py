@@ -1,7 +1,8 @@
 """Each source folder is opened in one round trip: EXAMINE and UID SEARCH ALL in one write (a
 source 50 ms away paid two per folder, with small folders queued behind each other on a few
-connections). A folder the source refuses to open fails alone, with the server's words, and
-the connection goes on with the next folder."""
+connections); so is each target folder where its every UID will be needed (no finished run
+recorded), and only there. A folder the source refuses to open fails alone, with the
+server's words, and the connection goes on with the next folder."""
 
 from __future__ import annotations
 
@@ -37,6 +38,34 @@ def test_each_source_folder_opens_in_one_turn(source: Dovecot, target: Dovecot,
     assert len(opened) >= len(NAMES) + 1, [said[:120] for said in turns.said]
     assert all(b" UID SEARCH " in said for said in opened), [said[:120] for said in opened]
     assert turns.with_verb(b"UID SEARCH") == len(opened)  # never a turn of its own
+    assert mailbox(target) == mailbox(source)
+
+
+def test_a_target_folder_opens_with_its_uids_only_when_they_are_needed(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    conn = imap_login(source.host, source.port, "alice", source.password())
+    for name in NAMES:
+        conn.create(name)
+    conn.logout()
+    put(source, sample_mailbox(30, ["INBOX", *NAMES]))
+    turns = Turns()
+    args = ["copy", source.url(), "--state", str(tmp_path / "s.db"), "--workers", "1"]
+    with FaultProxy(target.host, target.port, on_up=turns.up, on_down=turns.down) as proxy:
+        args.insert(2, f"imap://alice@127.0.0.1:{proxy.port}")
+        first = run_cli(args, source=source, target=target)
+        assert first.returncode == 0, first.stderr
+        opened = [said for said in turns.said if b" SELECT " in said]
+        assert len(opened) >= len(NAMES) + 1, [said[:120] for said in turns.said]
+        # the whole-folder path reads every target UID: asked with the SELECT
+        assert all(b" UID SEARCH " in said for said in opened), [s[:120] for s in opened]
+        assert turns.with_verb(b"UID SEARCH") == len(opened)
+        put(source, sample_mailbox(2, ["INBOX"], seed=99))
+        turns.reset()
+        again = run_cli(args, source=source, target=target)
+        assert again.returncode == 0, again.stderr
+    # the delta needs no target UID: none asked
+    assert turns.with_verb(b"SELECT") == 1 and turns.with_verb(b"UID SEARCH") == 0, [
+        said[:120] for said in turns.said]
     assert mailbox(target) == mailbox(source)
 
 

@@ -103,6 +103,7 @@ class FolderSync:
         self.max_size = min(options.max_message_size, limit if limit is not None else 1 << 62)
         self.ledger: FolderLedger | None = None
         self._target_sizes: dict[int, int] = {}  # RFC822.SIZE of the target's unknown messages
+        self._target_uids: list[int] | None = None  # every UID, asked with the SELECT
         self.watch = watch or PoisonWatch()  # shared by the attempts at this folder
         # what the header pass found missing: raised once what did come is copied
         self._gap: IncompleteAnswer | None = None
@@ -118,8 +119,13 @@ class FolderSync:
         src_sel = self.source.examine(self.pair.source.wire)
         # a dry run does not create folders: one still to be created is empty
         missing = dry_run and not self.pair.target_exists
-        tgt_sel = (Selected(0, None, 0, frozenset(), None) if missing else
-                   self.target.select(self.pair.target_wire, readonly=dry_run))
+        if missing:
+            tgt_sel = Selected(0, None, 0, frozenset(), None)
+        elif self._whole_folder_ahead():  # the target's UIDs come in the same round trip
+            tgt_sel, self._target_uids = self.target.select_with_uids(
+                self.pair.target_wire, readonly=dry_run)
+        else:
+            tgt_sel = self.target.select(self.pair.target_wire, readonly=dry_run)
         state = self._state(src_sel, tgt_sel)
         ledger = self.ledger = FolderLedger(self.store, state.id, self.result, dry_run=dry_run)
         flags = FlagFilter(tgt_sel.permanent_flags, self.result.keywords_dropped)
@@ -152,6 +158,14 @@ class FolderSync:
             tgt_messages=ledger.target_messages, complete=complete)
         self.result.status = FolderStatus.SYNCED if complete else FolderStatus.FAILED
         return self.result
+
+    def _whole_folder_ahead(self) -> bool:
+        """Whether the whole-folder path is certain before the target is selected (no
+        finished run recorded for the folder: `delta_applies` would say no), so its every
+        UID, which that path asks for, can come with the SELECT. Not asked otherwise: the
+        delta does not need them, and a server without ESEARCH lists each one."""
+        known = self.store.folder(self.pair_id, self.pair.source.wire)
+        return known is None or not known.complete
 
     def _whole_folder_candidates(self, state: FolderState, tgt_sel: Selected, missing: bool,
                                  retry: set[int], unread: set[int]) -> list[int]:
@@ -231,8 +245,9 @@ class FolderSync:
         again (their copies vanished)."""
         foreign = self.store.foreign(state.id) if state.id else {}
         by_tgt = {m.tgt_uid: m for m in mapped.values() if m.tgt_uid is not None}
+        uids, self._target_uids = self._target_uids, None
         present, found, robust, self._target_sizes = target_inventory(
-            self.target, set(by_tgt) | set(foreign))
+            self.target, set(by_tgt) | set(foreign), uids)
         assert self.ledger is not None
         self.ledger.target_messages = len(present)
         self.ledger.max_target_uid = max(present, default=0)

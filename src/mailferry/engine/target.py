@@ -15,13 +15,14 @@ from mailferry.store import ForeignMessage
 HEADER_FETCH_CHUNK = 500
 
 
-def target_inventory(target: ImapSession, known: set[int],
+def target_inventory(target: ImapSession, known: set[int], uids: list[int] | None = None,
                      ) -> tuple[set[int], dict[int, ForeignMessage], dict[int, str],
                                 dict[int, int]]:
-    """Every UID of the selected target folder, the messages among them not in `known`
-    (their fingerprints from BODY[HEADER]), those messages' robust fingerprints (kept in
-    memory only: the state store keeps the exact one) and their RFC822.SIZE."""
-    present = set(target.uid_search_all())
+    """Every UID of the selected target folder (`uids` if they came with the SELECT), the
+    messages among them not in `known` (their fingerprints from BODY[HEADER]), those
+    messages' robust fingerprints (kept in memory only: the state store keeps the exact
+    one) and their RFC822.SIZE."""
+    present = set(target.uid_search_all() if uids is None else uids)
     unknown = sorted(present - known)
     found: dict[int, ForeignMessage] = {}
     robust: dict[int, str] = {}
