@@ -21,13 +21,17 @@ from testbed.scripted_imap import Command, ScriptedImap
 NAMES = ["Archive", "Archive/2019", "Work", "Lists", "Caf&AOk-"]
 
 
-def test_each_source_folder_opens_in_one_turn(source: Dovecot, target: Dovecot,
-                                              tmp_path: Path) -> None:
+def _seed(source: Dovecot) -> None:
     conn = imap_login(source.host, source.port, "alice", source.password())
     for name in NAMES:
         conn.create(name)
     conn.logout()
     put(source, sample_mailbox(30, ["INBOX", *NAMES]))
+
+
+def test_each_source_folder_opens_in_one_turn(source: Dovecot, target: Dovecot,
+                                              tmp_path: Path) -> None:
+    _seed(source)
     turns = Turns()
     with FaultProxy(source.host, source.port, on_up=turns.up, on_down=turns.down) as proxy:
         done = run_cli(["copy", f"imap://alice@127.0.0.1:{proxy.port}", target.url(),
@@ -43,11 +47,7 @@ def test_each_source_folder_opens_in_one_turn(source: Dovecot, target: Dovecot,
 
 def test_a_target_folder_opens_with_its_uids_only_when_they_are_needed(
         source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
-    conn = imap_login(source.host, source.port, "alice", source.password())
-    for name in NAMES:
-        conn.create(name)
-    conn.logout()
-    put(source, sample_mailbox(30, ["INBOX", *NAMES]))
+    _seed(source)
     turns = Turns()
     args = ["copy", source.url(), "--state", str(tmp_path / "s.db"), "--workers", "1"]
     with FaultProxy(target.host, target.port, on_up=turns.up, on_down=turns.down) as proxy:
