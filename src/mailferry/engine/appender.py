@@ -227,9 +227,9 @@ class Appender:
             self._begin(prepared)
             return prepared
         # without UIDPLUS nothing says where (or whether) a message landed: _land looks
+        # (GNU imap4d keeps one APPEND into the mailbox a session has selected)
         if "UIDPLUS" not in self.target.capabilities and prepared.outgoing:
-            self.target.unselect(self.mailbox)  # GNU imap4d keeps one APPEND into the
-            # mailbox a session has selected
+            self.target.unselect(self.mailbox)
         return self._land(prepared, self._append(prepared.outgoing), then=None)
 
     def _land(self, landed: _Batch, outcomes: list[AppendResult], *, then: _Batch | None,
@@ -280,10 +280,8 @@ class Appender:
     def _record(self, landed: _Batch) -> None:
         self.ledger.record(landed.rows, landed.claimed)
         result = self.ledger.result
-        result.present += landed.counts["present"]
-        result.present_rewritten += landed.counts["present_rewritten"]
-        result.in_other_folders += landed.counts["in_other_folders"]
-        result.duplicates_skipped += landed.counts["duplicates_skipped"]
+        for name, count in landed.counts.items():  # FolderResult's counters, by name
+            setattr(result, name, getattr(result, name) + count)
         for row in landed.rows:
             self.flags.count(landed.dropped[row.src_uid])
         self.reporter.progress(result.source, landed.size,

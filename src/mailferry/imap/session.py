@@ -596,10 +596,8 @@ class ImapSession:
         name = astring(mailbox)
         if isinstance(name, Literal):  # a synchronising literal waits for "+": one by one
             return self.select(mailbox, readonly=readonly), self.uid_search_all()
-        esearch = "ESEARCH" in self.capabilities
         args = (name, b"(CONDSTORE)") if "CONDSTORE" in self.capabilities else (name,)
-        tags, lines = self._one_write([
-            (verb, args), (b"UID SEARCH", (b"RETURN (ALL) ALL" if esearch else b"ALL",))])
+        tags, lines = self._one_write([(verb, args), (b"UID SEARCH", (self._search(b"ALL"),))])
         self._start([lines])
         selected, selected_answer = self._answer_of(tags[0])
         searched, search_answer = self._answer_of(tags[1])
@@ -613,8 +611,7 @@ class ImapSession:
         if search_answer.status != b"OK":
             raise refusal("UID SEARCH", search_answer.status, search_answer.text,
                           server=str(self.endpoint))
-        return (results.selected_from(selected, selected_answer),
-                results.esearch_uids(searched) if esearch else results.search_uids(searched))
+        return results.selected_from(selected, selected_answer), self._found(searched)
 
     def _answer_of(self, tag: bytes) -> tuple[list[Response], Tagged]:
         """Up to the tagged reply of `tag`, OK or not, and the untagged responses before it."""
@@ -648,11 +645,17 @@ class ImapSession:
         """UIDs of the selected mailbox matching `criteria` (b"ALL", b"UID 7:*"). With
         ESEARCH the answer is a compact set ("1:90000,90002"), not one number per message
         on a single line."""
+        untagged, _ = self.command(b"UID SEARCH", self._search(criteria), name="UID SEARCH")
+        return self._found(untagged)
+
+    def _search(self, criteria: bytes) -> bytes:
+        return b"RETURN (ALL) " + criteria if "ESEARCH" in self.capabilities else criteria
+
+    def _found(self, untagged: Sequence[Response]) -> list[int]:
+        """The UIDs of a `_search` answer."""
         if "ESEARCH" in self.capabilities:
-            untagged, _ = self.command(b"UID SEARCH", b"RETURN (ALL) " + criteria,
-                                       name="UID SEARCH")
             return results.esearch_uids(untagged)
-        return results.search_uids(self.command(b"UID SEARCH", criteria, name="UID SEARCH")[0])
+        return results.search_uids(untagged)
 
     def uid_fetch(self, uids: bytes, items: bytes, *, changedsince: int | None = None,
                   max_literal: int | None = None) -> Iterator[FetchItem]:
@@ -798,15 +801,8 @@ class ImapSession:
         """Read up to the answer of the APPEND in flight; the responses before it (EXISTS,
         RECENT) are dropped, as `append` drops them."""
         pending, self._pending = self._pending, None
-        if pending is None or pending.answer is not None:
-            return
-        while True:
-            head = self._read_response().head
-            if (tagged := tagged_reply(head, pending.tag)) is not None:
-                pending.answer = tagged
-                return
-            if is_bye(head):
-                raise self._lost(head)
+        if pending is not None and pending.answer is None:
+            _, pending.answer = self._answer_of(pending.tag)
 
     def _send_append(self, mailbox: bytes, message: AppendMessage, *, plus: bool,
                      ) -> tuple[bytes, Response | None]:
