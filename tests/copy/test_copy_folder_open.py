@@ -1,11 +1,14 @@
 """Each source folder is opened in one round trip: EXAMINE and UID SEARCH ALL in one write (a
 source 50 ms away paid two per folder, with small folders queued behind each other on a few
 connections); so is each target folder where its every UID will be needed (no finished run
-recorded), and only there. A folder the source refuses to open fails alone, with the
-server's words, and the connection goes on with the next folder."""
+recorded), and only there; and both sides' folders open at the same time. A folder the
+source refuses to open fails alone, with the server's words, and the connection goes on
+with the next folder."""
 
 from __future__ import annotations
 
+import re
+import threading
 from pathlib import Path
 
 from mailferry.engine import CopyOptions, MailboxCopy, imap_source
@@ -66,6 +69,44 @@ def test_a_target_folder_opens_with_its_uids_only_when_they_are_needed(
     # the delta needs no target UID: none asked
     assert turns.with_verb(b"SELECT") == 1 and turns.with_verb(b"UID SEARCH") == 0, [
         said[:120] for said in turns.said]
+    assert mailbox(target) == mailbox(source)
+
+
+class _ExamineHeld:
+    """Holds the source's answer to each EXAMINE until the target has been asked to SELECT
+    as many folders, or for 5 s (then `late`): a client that opens the target folder only
+    once the source's is open makes every answer late."""
+
+    def __init__(self) -> None:
+        self.selects = self.examined = 0
+        self.late: list[int] = []
+        self._changed = threading.Condition()
+
+    def target_up(self, data: bytes) -> None:
+        with self._changed:
+            self.selects += len(re.findall(rb"(?:^|\n)\S+ SELECT ", data))
+            self._changed.notify_all()
+
+    def source_down(self, data: bytes) -> None:
+        for _ in re.findall(rb"(?:^|\n)\S+ OK \[READ-ONLY\] ", data):
+            with self._changed:
+                self.examined += 1
+                if not self._changed.wait_for(lambda: self.selects >= self.examined, timeout=5):
+                    self.late.append(self.examined)
+
+
+def test_each_folder_opens_on_both_sides_at_once(source: Dovecot, target: Dovecot,
+                                                 tmp_path: Path) -> None:
+    _seed(source)
+    held = _ExamineHeld()
+    with FaultProxy(source.host, source.port, on_down=held.source_down) as far_source, \
+            FaultProxy(target.host, target.port, on_up=held.target_up) as far_target:
+        done = run_cli(["copy", f"imap://alice@127.0.0.1:{far_source.port}",
+                        f"imap://alice@127.0.0.1:{far_target.port}",
+                        "--state", str(tmp_path / "s.db"), "--workers", "1"],
+                       source=source, target=target)
+    assert done.returncode == 0, done.stderr
+    assert held.examined >= len(NAMES) + 1 and held.late == [], (held.examined, held.late)
     assert mailbox(target) == mailbox(source)
 
 

@@ -9,7 +9,7 @@ starting, and every module it imports is part of its time.
 
 from typing import TYPE_CHECKING
 
-from mailferry.engine.copy import MailboxCopy, SessionPair, both, connect, unchanged_summary
+from mailferry.engine.copy import MailboxCopy, SessionPair, connect, unchanged_summary
 
 # eager: the function has its module's name, and a submodule once imported (by anyone)
 # would shadow a lazy name of the package
@@ -22,6 +22,7 @@ from mailferry.engine.fingerprint import (
 )
 from mailferry.engine.folders import Folder, FolderFilters, folders_from_listing, plan_folders
 from mailferry.engine.options import CopyOptions
+from mailferry.engine.parallel import both
 from mailferry.engine.results import (
     CopySummary,
     FolderResult,

@@ -13,13 +13,13 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from mailferry.engine.folders import Folder, FolderPair, folders_from_listing, plan_folders
 from mailferry.engine.hierarchy import TargetFolders
 from mailferry.engine.options import CopyOptions
+from mailferry.engine.parallel import both
 from mailferry.engine.results import (
     CopySummary,
     FolderResult,
@@ -45,52 +45,41 @@ if TYPE_CHECKING:
     from mailferry.store import StateStore
 
 log = logging.getLogger("mailferry.copy")
-A = TypeVar("A")
-B = TypeVar("B")
-
-
-def both(first: Callable[[], A], second: Callable[[], B],
-         cleanup: Callable[[A | B], object]) -> tuple[A, B]:
-    """`first()` here and `second()` on a thread, at once; the first's error wins (the
-    source's is reported before the target's, as when they ran one after the other). What
-    one of them opened is handed to `cleanup` when the other failed."""
-    done: list[B] = []
-    failed: list[BaseException] = []
-
-    def run_second() -> None:
-        try:
-            done.append(second())
-        except BaseException as exc:  # re-raised on the caller's thread below
-            failed.append(exc)
-
-    thread = threading.Thread(target=run_second, name="second-side", daemon=True)
-    thread.start()
-    try:
-        result = first()
-    except Exception:
-        thread.join()
-        for opened in done:
-            cleanup(opened)
-        raise
-    # (an interrupt goes up at once: the daemon thread may wait out a connect timeout)
-    thread.join()
-    if failed:
-        cleanup(result)
-        raise failed[0]
-    return result, done[0]
-
-
 @dataclass
 class SessionPair:
-    """One connection to each side, opened on first use (the source first)."""
+    """One connection to each side, opened on first use (both logins at once) or ahead of
+    it (`open_ahead`)."""
 
     source: SourceOpener
     target: Account
     limits: SessionLimits = field(default_factory=SessionLimits)
     src: MessageSource | None = None
     tgt: ImapSession | None = None
+    _opening: threading.Thread | None = field(default=None, repr=False)
+
+    def open_ahead(self) -> None:
+        """Log in on a thread now, so that the first `sessions()` finds it done. A failure is
+        left for that call to meet again, inside the retry policy that surrounds it."""
+        def login() -> None:
+            try:
+                self._open()
+            except Exception as exc:  # (met again by sessions())
+                log.debug("logging in ahead failed: %s", exc)
+
+        self._opening = threading.Thread(target=login, name="login-ahead", daemon=True)
+        self._opening.start()
+
+    def _opened(self) -> None:
+        """Wait for a login begun by `open_ahead` (whose sessions are then this pair's)."""
+        if self._opening is not None:
+            self._opening.join()
+            self._opening = None
 
     def sessions(self) -> tuple[MessageSource, ImapSession]:
+        self._opened()
+        return self._open()
+
+    def _open(self) -> tuple[MessageSource, ImapSession]:
         if self.src is None or self.tgt is None:  # (opened and dropped together)
             # both logins at once: over a long link each side's round trips cost as much as
             # the whole no-change re-run's work, and neither needs the other's
@@ -110,12 +99,14 @@ class SessionPair:
         return found
 
     def drop(self) -> None:
+        self._opened()
         for session in (self.src, self.tgt):
             if session is not None:
                 session.close()
         self.src = self.tgt = None
 
     def logout(self) -> None:
+        self._opened()
         for session in (self.src, self.tgt):
             if session is not None:
                 session.logout()
@@ -163,6 +154,8 @@ class MailboxCopy:
     options: CopyOptions = field(default_factory=CopyOptions)
     reporter: Reporter = field(default_factory=SilentReporter)
     stop: threading.Event = field(default_factory=threading.Event)
+    # the workers' connection pairs, logging in while the folders are prepared (a first copy)
+    _ahead: list[SessionPair] = field(default_factory=list, init=False, repr=False)
 
     def run(self, connected: SessionPair | None = None) -> CopySummary:
         """`connected`: sessions `connect` opened (used and logged out here); without, this
@@ -193,7 +186,9 @@ class MailboxCopy:
             self._run_workers([w for w in work if w not in last], summary, control)
             self._run_workers(last, summary, control)
         finally:
-            control.logout()
+            for pair in [control, *self._ahead]:
+                pair.logout()
+            self._ahead.clear()
         summary.folders.sort(key=lambda f: f.source)
         summary.seconds = time.monotonic() - started
         return summary
@@ -205,6 +200,7 @@ class MailboxCopy:
         src, tgt = _survey(src_session.list_folders()), _survey(tgt_session.list_folders())
         plan = plan_folders(src.folders, tgt.folders, tgt.namespace, self.options.filters)
         self._scope = (plan.pairs, frozenset(f.wire for f in src.folders))
+        self._log_in_ahead([p for p in plan.pairs if p.source.selectable])
         for excluded in plan.excluded:
             summary.folders.append(FolderResult(excluded.source.display, "",
                                                 FolderStatus.EXCLUDED, note=excluded.reason))
@@ -254,6 +250,17 @@ class MailboxCopy:
         self.reporter.planned(len(work), sum(w.expected for w in work),
                               sum(w.expected_bytes for w in work))
         return work
+
+    def _log_in_ahead(self, pairs: list[FolderPair]) -> None:
+        """On a first copy every folder is copied: the workers' logins then go out now, not
+        after the STATUS, CREATE and SUBSCRIBE round trips still to come (over a 50 ms link
+        a login is two of them). A re-run may copy one folder or none: it logs in on demand."""
+        if self._ahead or any(self.store.folder(self._pair_id, p.source.wire) for p in pairs):
+            return
+        self._ahead = [SessionPair(self.source, self.target, self.options.session_limits)
+                       for _ in range(min(self.options.workers, len(pairs)) - 1)]
+        for pair in self._ahead:
+            pair.open_ahead()
 
     def _mirror(self, summary: CopySummary, control: SessionPair) -> None:
         """The mirror pass (engine/mirror.py), with the policy's retries: a retry plans again
@@ -305,8 +312,12 @@ class MailboxCopy:
                     worker.logout()
 
         count = max(1, min(self.options.workers, len(work)))
-        workers = [control] + [SessionPair(self.source, self.target, self.options.session_limits)
-                               for _ in range(count - 1)]
+        ahead, self._ahead = self._ahead, []
+        for spare in ahead[count - 1:]:
+            spare.logout()
+        workers = [control, *ahead[:count - 1]]
+        workers += [SessionPair(self.source, self.target, self.options.session_limits)
+                    for _ in range(count - len(workers))]
         threads = [threading.Thread(target=loop, args=(worker,), name=f"folder-worker-{n}",
                                     daemon=True) for n, worker in enumerate(workers)]
         for thread in threads:

@@ -37,6 +37,7 @@ from mailferry.engine.folders import FolderPair
 from mailferry.engine.ledger import FlagFilter, FolderLedger, allowed_flags, flags_key
 from mailferry.engine.matcher import Decision, Match, Matcher, MessageKey
 from mailferry.engine.options import CopyOptions
+from mailferry.engine.parallel import both
 from mailferry.engine.readback import Appended, ReadBack
 from mailferry.engine.results import FolderResult, MessageFailure, Reporter
 from mailferry.engine.source import MessageSource, SourceMessage
@@ -116,16 +117,14 @@ class FolderSync:
 
     def run(self) -> FolderResult:
         dry_run = self.options.dry_run
-        src_sel = self.source.examine(self.pair.source.wire)
         # a dry run does not create folders: one still to be created is empty
         missing = dry_run and not self.pair.target_exists
         if missing:
+            src_sel = self.source.examine(self.pair.source.wire)
             tgt_sel = Selected(0, None, 0, frozenset(), None)
-        elif self._whole_folder_ahead():  # the target's UIDs come in the same round trip
-            tgt_sel, self._target_uids = self.target.select_with_uids(
-                self.pair.target_wire, readonly=dry_run)
-        else:
-            tgt_sel = self.target.select(self.pair.target_wire, readonly=dry_run)
+        else:  # both folders open at once: one round trip less per folder over a long link
+            src_sel, tgt_sel = both(lambda: self.source.examine(self.pair.source.wire),
+                                    self._target_opener(), cleanup=lambda _: None)
         state = self._state(src_sel, tgt_sel)
         ledger = self.ledger = FolderLedger(self.store, state.id, self.result, dry_run=dry_run)
         flags = FlagFilter(tgt_sel.permanent_flags, self.result.keywords_dropped)
@@ -158,6 +157,18 @@ class FolderSync:
             tgt_messages=ledger.target_messages, complete=complete)
         self.result.status = FolderStatus.SYNCED if complete else FolderStatus.FAILED
         return self.result
+
+    def _target_opener(self) -> Callable[[], Selected]:
+        readonly = self.options.dry_run
+        if not self._whole_folder_ahead():
+            return lambda: self.target.select(self.pair.target_wire, readonly=readonly)
+
+        def with_uids() -> Selected:  # the target's UIDs come in the same round trip
+            selected, self._target_uids = self.target.select_with_uids(self.pair.target_wire,
+                                                                       readonly=readonly)
+            return selected
+
+        return with_uids
 
     def _whole_folder_ahead(self) -> bool:
         """Whether the whole-folder path is certain before the target is selected (no

@@ -1,0 +1,85 @@
+"""On a first copy the workers' connections log in while the folders are still being prepared
+(CREATE, SUBSCRIBE, STATUS): over a 50 ms link a login is two round trips that every worker
+but the first waited for after them (issue 16). A re-run, which may have one folder to copy
+or none, logs in only the connections it uses."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path
+
+from testbed import Dovecot, FaultProxy, imap_login
+from testbed.basekit import put
+from testbed.copykit import mailbox, run_cli
+from testbed.messages import sample_mailbox
+
+NAMES = ["Archive", "Work", "Lists", "Sent"]
+LOGIN = re.compile(rb"(?:^|\n)\S+ (?:AUTHENTICATE|LOGIN) ", re.IGNORECASE)
+
+
+class _CreateHeld:
+    """Counts the logins that reach the target and holds the answer to the first CREATE
+    until `logins` of them have, or for 5 s (then `late`)."""
+
+    def __init__(self, logins: int) -> None:
+        self.wanted = logins
+        self.logins = 0
+        self.late = False
+        self._held = False
+        self._changed = threading.Condition()
+
+    def up(self, data: bytes) -> None:
+        with self._changed:
+            self.logins += len(LOGIN.findall(data))
+            self._changed.notify_all()
+
+    def down(self, data: bytes) -> None:
+        if self._held or not re.search(rb"OK Create completed", data, re.IGNORECASE):
+            return
+        self._held = True
+        with self._changed:
+            self.late = not self._changed.wait_for(lambda: self.logins >= self.wanted,
+                                                   timeout=5)
+
+
+def _seed(source: Dovecot) -> None:
+    conn = imap_login(source.host, source.port, "alice", source.password())
+    for name in NAMES:
+        conn.create(name)
+    conn.logout()
+    put(source, sample_mailbox(40, ["INBOX", *NAMES]))
+
+
+def test_a_first_copy_logs_its_workers_in_while_folders_are_created(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    _seed(source)
+    held = _CreateHeld(logins=4)  # the first pair's and three workers'
+    with FaultProxy(target.host, target.port, on_up=held.up, on_down=held.down) as proxy:
+        done = run_cli(["copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
+                        "--state", str(tmp_path / "s.db"), "--workers", "4"],
+                       source=source, target=target)
+    assert done.returncode == 0, done.stderr
+    assert not held.late, f"only {held.logins} logins before the folders were created"
+    assert held.logins == 4  # one per worker, as before: none opened twice
+    assert mailbox(target) == mailbox(source)
+
+
+def test_a_rerun_logs_in_only_where_it_copies(source: Dovecot, target: Dovecot,
+                                               tmp_path: Path) -> None:
+    _seed(source)
+    held = _CreateHeld(logins=0)  # (only counts)
+    with FaultProxy(target.host, target.port, on_up=held.up) as proxy:
+        args = ["copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",  # the same target
+                "--state", str(tmp_path / "s.db"), "--workers", "4", "--json"]
+        first = run_cli(args, source=source, target=target)
+        assert first.returncode == 0, first.stderr
+        assert held.logins == 4
+        put(source, sample_mailbox(3, ["Work"], seed=11))
+        held.logins = 0
+        again = run_cli(args, source=source, target=target)
+    assert again.returncode == 0, again.stderr
+    synced = [f["source"] for f in json.loads(again.stdout)["folders"] if f["status"] == "synced"]
+    assert synced == ["Work"] and held.logins == 1  # one folder changed: one pair copies it
+    assert mailbox(target) == mailbox(source)
