@@ -83,3 +83,19 @@ def test_a_rerun_logs_in_only_where_it_copies(source: Dovecot, target: Dovecot,
     synced = [f["source"] for f in json.loads(again.stdout)["folders"] if f["status"] == "synced"]
     assert synced == ["Work"] and held.logins == 1  # one folder changed: one pair copies it
     assert mailbox(target) == mailbox(source)
+
+
+def test_a_login_ahead_that_fails_is_made_again_by_its_worker(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    _seed(source)
+    log = tmp_path / "copy.log"
+    with FaultProxy(target.host, target.port) as proxy:
+        proxy.cut_after(down=0, skip_connections=1)  # the second: the first worker's, ahead
+        done = run_cli(["copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
+                        "--state", str(tmp_path / "s.db"), "--workers", "4",
+                        "--log-file", str(log)], source=source, target=target)
+        connections = proxy.connections
+    assert done.returncode == 0, done.stderr
+    assert proxy.cuts_done == 1 and "logging in ahead failed" in log.read_text()
+    assert connections == 5  # four pairs, one of them logged in twice
+    assert mailbox(target) == mailbox(source)
