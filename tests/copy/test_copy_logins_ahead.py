@@ -1,14 +1,18 @@
-"""On a first copy the workers' connections log in while the folders are still being prepared
-(CREATE, SUBSCRIBE, STATUS): over a 50 ms link a login is two round trips that every worker
-but the first waited for after them (issue 16). A re-run, which may have one folder to copy
-or none, logs in only the connections it uses."""
+"""The folder workers' logins. On a first copy they go out while the folders are still being
+prepared (CREATE, SUBSCRIBE, STATUS): over a 50 ms link a login is two round trips that
+every worker but the first waited for after them (issue 16). A re-run, which may have one
+folder to copy or none, logs in only the connections it uses. A server that refuses one
+more connection (a per-user limit) gets fewer folders at once, not failed folders."""
 
 from __future__ import annotations
 
 import json
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from testbed import Dovecot, FaultProxy, imap_login
 from testbed.basekit import put
@@ -85,17 +89,43 @@ def test_a_rerun_logs_in_only_where_it_copies(source: Dovecot, target: Dovecot,
     assert mailbox(target) == mailbox(source)
 
 
-def test_a_login_ahead_that_fails_is_made_again_by_its_worker(
+def test_a_worker_whose_login_ahead_fails_leaves_its_folders_to_the_others(
         source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
     _seed(source)
-    log = tmp_path / "copy.log"
     with FaultProxy(target.host, target.port) as proxy:
         proxy.cut_after(down=0, skip_connections=1)  # the second: the first worker's, ahead
         done = run_cli(["copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
-                        "--state", str(tmp_path / "s.db"), "--workers", "4",
-                        "--log-file", str(log)], source=source, target=target)
+                        "--state", str(tmp_path / "s.db"), "--workers", "4", "--json"],
+                       source=source, target=target)
         connections = proxy.connections
     assert done.returncode == 0, done.stderr
-    assert proxy.cuts_done == 1 and "logging in ahead failed" in log.read_text()
-    assert connections == 5  # four pairs, one of them logged in twice
+    summary = json.loads(done.stdout)
+    assert proxy.cuts_done == 1 and connections == 4  # no login made twice
+    assert {f["status"] for f in summary["folders"]} == {"synced"}, summary["folders"]
+    (note,) = summary["notes"]
+    assert note.startswith("1 of 4 connection pairs could not log in, so 3 folder(s) ran at "
+                           f"once: imap://alice@127.0.0.1:{proxy.port}: connection lost while "
+                           "logging in"), note
     assert mailbox(target) == mailbox(source)
+
+
+@pytest.mark.parametrize("side", ["source", "target"])
+def test_a_server_that_allows_fewer_connections_gets_fewer_folders_at_once(
+        side: str, dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
+    # one connection per user: two logins at once may both pass Dovecot's count of two
+    source = dovecot_factory(max_userip_connections=1 if side == "source" else 200)
+    target = dovecot_factory(max_userip_connections=1 if side == "target" else 200)
+    _seed(source)
+    args = ["copy", source.url(), target.url(), "--state", str(tmp_path / "s.db"),
+            "--workers", "4", "--json"]
+    done = run_cli(args, source=source, target=target)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert {f["status"] for f in summary["folders"]} == {"synced"}, summary["folders"]
+    # a first copy: three logins ahead while the first pair holds the one connection
+    (note,) = summary["notes"]
+    assert note.startswith("3 of 4 connection pairs could not log in, so 1 folder(s) ran at "
+                           "once: ") and "Maximum number of connections" in note, note
+    assert mailbox(target) == mailbox(source)
+    again = run_cli(args, source=source, target=target)  # nothing left behind to redo
+    assert again.returncode == 0 and json.loads(again.stdout)["totals"]["copied"] == 0

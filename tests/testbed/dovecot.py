@@ -84,6 +84,8 @@ class Dovecot:
     without_capabilities: tuple[str, ...] = ()
     compress: bool = False  # offer COMPRESS=DEFLATE (RFC 4978) through the imap_zlib plugin
     greeting: str = ""  # the greeting's text (login_greeting), as admins change it
+    # connections one user may hold from one address (Dovecot's default is 10)
+    max_userip_connections: int = 200
     base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mf-dovecot-")))
     host: str = "127.0.0.1"
     port: int = 0
@@ -275,7 +277,7 @@ default_login_user = dovenull
 first_valid_uid = 1
 mail_location = {location}
 mail_plugins = $mail_plugins {plugins}
-mail_max_userip_connections = 200
+mail_max_userip_connections = {self.max_userip_connections}
 {quota}{master}namespace inbox {{
   inbox = yes
   separator = {self.delimiter}

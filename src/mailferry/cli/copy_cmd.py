@@ -238,6 +238,8 @@ def print_summary(summary: CopySummary, console: Console) -> None:
                  *[str(getattr(folder, c)) for c in columns], folder.error or folder.note]
                 for folder in summary.folders])
     print_mirror(summary.mirror, console, dry_run=summary.dry_run)
+    for note in summary.notes:
+        console.print(line(styled("note", "yellow"), f": {note}"))
     if summary.dry_run:
         console.print("folders to create: " + (", ".join(summary.created) or "none"))
         console.print(f"messages to copy: {summary.total('to_copy')}")

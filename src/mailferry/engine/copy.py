@@ -56,18 +56,27 @@ class SessionPair:
     src: MessageSource | None = None
     tgt: ImapSession | None = None
     _opening: threading.Thread | None = field(default=None, repr=False)
+    _ahead_error: Exception | None = field(default=None, repr=False)
 
     def open_ahead(self) -> None:
-        """Log in on a thread now, so that the first `sessions()` finds it done. A failure is
-        left for that call to meet again, inside the retry policy that surrounds it."""
+        """Log in on a thread now, so that `first_login()` finds it done."""
         def login() -> None:
             try:
                 self._open()
-            except Exception as exc:  # (met again by sessions())
-                log.debug("logging in ahead failed: %s", exc)
+            except Exception as exc:  # raised by first_login, on the worker's thread
+                self._ahead_error = exc
 
         self._opening = threading.Thread(target=login, name="login-ahead", daemon=True)
         self._opening.start()
+
+    def first_login(self) -> None:
+        """A folder worker's one login before it takes a folder: the one begun ahead, whose
+        error it raises, or one now. Never retried (see MailboxCopy._logs_in)."""
+        self._opened()
+        error, self._ahead_error = self._ahead_error, None
+        if error is not None:
+            raise error
+        self._open()
 
     def _opened(self) -> None:
         """Wait for a login begun by `open_ahead` (whose sessions are then this pair's)."""
@@ -294,8 +303,12 @@ class MailboxCopy:
             pending.put(item)
         lock = threading.Lock()
 
+        refused: list[str] = []
+
         def loop(worker: SessionPair) -> None:
             try:
+                if worker is not control and not self._logs_in(worker, refused, lock):
+                    return  # its folders go to the workers that are logged in
                 while not self.stop.is_set():
                     try:
                         item = pending.get_nowait()
@@ -324,11 +337,35 @@ class MailboxCopy:
             thread.start()
         for thread in threads:
             thread.join()
+        if refused:
+            note = (f"{len(refused)} of {count} connection pairs could not log in, so "
+                    f"{count - len(refused)} folder(s) ran at once: {refused[0]}")
+            log.warning("%s", note)
+            summary.notes.append(note)
         while not pending.empty():  # left alone after a stop: a re-run continues here
             item = pending.get_nowait()
             summary.folders.append(FolderResult(item.pair.source.display,
                                                 item.pair.target_display, FolderStatus.PAUSED))
             summary.interrupted = True
+
+    @staticmethod
+    def _logs_in(worker: SessionPair, refused: list[str], lock: threading.Lock) -> bool:
+        """A further worker's login, tried once (ahead, on a first copy) before it takes a
+        folder. A server that refuses one more connection (a per-user limit: Dovecot's
+        "[LIMIT] Maximum number of connections", Gmail's "Too many simultaneous
+        connections") would otherwise fail every folder that worker took ("login refused");
+        the first pair is logged in, so the folders are copied, fewer at once. A login lost
+        to a passing fault costs the same: one worker fewer, said in the summary's notes."""
+        try:
+            worker.first_login()
+        except Exception as exc:
+            if not isinstance(exc, MailferryError):
+                log.exception("a folder worker's login failed with an unexpected error")
+            worker.drop()
+            with lock:
+                refused.append(str(exc))
+            return False
+        return True
 
     def _copy_folder(self, worker: SessionPair, pair: FolderPair,
                      ) -> tuple[FolderResult, list[MessageFailure]]:

@@ -86,6 +86,7 @@ class CopySummary:
     seconds: float = 0.0
     interrupted: bool = False  # stopped early (signal): some folders are "paused"
     mirror: MirrorReport = field(default_factory=MirrorReport)
+    notes: list[str] = field(default_factory=list)  # how the run went where it was unusual
 
     def total(self, attribute: str) -> int:
         return sum(int(getattr(f, attribute)) for f in self.folders)
@@ -135,6 +136,7 @@ class CopySummary:
             },
             "created": self.created,
             "mirror": self.mirror.to_json(),
+            "notes": self.notes,
             "folders": [{**asdict(f), "keywords_dropped": dict(f.keywords_dropped)}
                         for f in self.folders],
             "failures": [asdict(f) for f in self.failures],
