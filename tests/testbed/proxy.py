@@ -101,6 +101,8 @@ class FaultProxy:
         self.throttle_appends = 0  # answer this many APPENDs "NO [UNAVAILABLE] try again later"
         self.throttled = 0
         self._holds: list[Hold] = []
+        self._pumping = 0  # pump threads still forwarding (two per connection)
+        self._pumps_done = threading.Condition(self._lock)
         threading.Thread(target=self._accept_loop, daemon=True).start()
 
     def cut_after(self, *, up: int | None = None, down: int | None = None,
@@ -115,6 +117,14 @@ class FaultProxy:
         with self._lock:
             self._holds.append(hold)
         return hold
+
+    def wait_closed(self, timeout: float = 10) -> None:
+        """Until every connection so far is closed and all it sent is passed on: a counter
+        reset after a client process exits would otherwise see its last bytes (the LOGOUT a
+        busy proxy thread forwards late) as the next run's."""
+        with self._pumps_done:
+            if not self._pumps_done.wait_for(lambda: self._pumping == 0, timeout=timeout):
+                raise TimeoutError(f"{self._pumping} proxy pumps still running")
 
     def close(self) -> None:
         self._closed = True
@@ -161,6 +171,7 @@ class FaultProxy:
             throttle = _AppendThrottle(self, client) if self.throttle_appends else None
             with self._lock:
                 hold = next((h for h in self._holds if not h.reached.is_set()), None)
+                self._pumping += 2
             threading.Thread(target=self._pump, args=(client, server, cut.up if cut else None,
                              state, True, throttle), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, cut.down if cut else None,
@@ -227,6 +238,9 @@ class FaultProxy:
             state["done"] = True
             _close(src)
             _close(dst)
+            with self._pumps_done:
+                self._pumping -= 1
+                self._pumps_done.notify_all()
 
 
 BUSY = b" NO [UNAVAILABLE] Server busy, try again later\r\n"
