@@ -6,13 +6,13 @@ source's order. Failures with a batch in flight: test_copy_server_quirks.py."""
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 
 from testbed import Dovecot, FaultProxy, imap_login
 from testbed.basekit import put
 from testbed.copykit import mailbox, run_cli
 from testbed.messages import sample_mailbox
+from testbed.proxy import Tally
 from testbed.readback import read_folder
 
 BATCHES = 4
@@ -25,28 +25,23 @@ class _ReadBackHeld:
     it sends the next batch shows as a read-back that was `late`."""
 
     def __init__(self) -> None:
-        self.appends = 0
+        self.appends = Tally()
         self.answers = 0  # the batches whose read-back answer began (fresh target: UIDs 1..)
         self.late: list[int] = []
-        self._changed = threading.Condition()
 
     def up(self, data: bytes) -> None:
-        with self._changed:
-            self.appends += len(re.findall(rb"(?:^|\n)M\d+ APPEND ", data))
-            self._changed.notify_all()
+        self.appends.add(len(re.findall(rb"(?:^|\n)M\d+ APPEND ", data)))
 
     def down(self, data: bytes) -> None:
         uid = re.search(rb"FETCH \(UID (\d+) RFC822\.SIZE", data)
         if uid is None:
             return
-        with self._changed:
-            answer = (int(uid.group(1)) - 1) // BATCH + 1
-            if answer <= self.answers:  # the rest of one answer
-                return
-            self.answers = answer
-            if answer < BATCHES and not self._changed.wait_for(
-                    lambda: self.appends > answer, timeout=5):
-                self.late.append(answer)
+        answer = (int(uid.group(1)) - 1) // BATCH + 1
+        if answer <= self.answers:  # the rest of one answer
+            return
+        self.answers = answer
+        if answer < BATCHES and not self.appends.reached(answer + 1):
+            self.late.append(answer)
 
 
 def test_each_batch_goes_out_before_the_read_back_of_the_last_is_answered(
@@ -58,7 +53,8 @@ def test_each_batch_goes_out_before_the_read_back_of_the_last_is_answered(
                         "--state", str(tmp_path / "s.db"), "--batch-size", str(BATCH)],
                        source=source, target=target)
     assert done.returncode == 0, done.stderr
-    assert held.appends == BATCHES and held.answers == BATCHES, (held.appends, held.answers)
+    assert held.appends.count == BATCHES and held.answers == BATCHES, (held.appends.count,
+                                                                        held.answers)
     assert held.late == [], f"the next APPEND waited for read-back answers {held.late}"
     assert mailbox(target) == mailbox(source)
     assert _in_order(target) == _in_order(source)  # clients sort by arrival: UID order kept

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from testbed import Dovecot, FaultProxy, SeedMessage, free_port, imap_login, seed
+from testbed.basekit import put_in_folders
 from testbed.copykit import folders, mailbox, run_cli
 from testbed.dovecot import shared_certs
 from testbed.messages import sample_mailbox
@@ -209,11 +210,7 @@ def test_an_unchanged_mailbox_costs_the_same_round_trips_whatever_its_folders(
     source = dovecot_factory(without_capabilities=without, greeting=greeting)
     target = dovecot_factory(without_capabilities=without, greeting=greeting)
     names = [f"Folder{n:02d}" for n in range(count)]
-    conn = imap_login(source.host, source.port, "alice", source.password())
-    for name in names:
-        conn.create(name)
-    conn.logout()
-    put(source, sample_mailbox(2 * count, names))
+    put_in_folders(source, names, 2 * count)
     turns = (Turns(), Turns())
     with FaultProxy(source.host, source.port, on_up=turns[0].up, on_down=turns[0].down,
                     record=True) as src_proxy, \

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from testbed import Dovecot, FaultProxy, imap_login
-from testbed.basekit import put
+from testbed import Dovecot, FaultProxy
+from testbed.basekit import put, put_in_folders
 from testbed.copykit import mailbox, run_cli
 from testbed.messages import sample_mailbox
+from testbed.proxy import Tally
 
 NAMES = ["Archive", "Work", "Lists", "Sent"]
 LOGIN = re.compile(rb"(?:^|\n)\S+ (?:AUTHENTICATE|LOGIN) ", re.IGNORECASE)
@@ -29,31 +29,22 @@ class _CreateHeld:
 
     def __init__(self, logins: int) -> None:
         self.wanted = logins
-        self.logins = 0
+        self.logins = Tally()
         self.late = False
         self._held = False
-        self._changed = threading.Condition()
 
     def up(self, data: bytes) -> None:
-        with self._changed:
-            self.logins += len(LOGIN.findall(data))
-            self._changed.notify_all()
+        self.logins.add(len(LOGIN.findall(data)))
 
     def down(self, data: bytes) -> None:
         if self._held or not re.search(rb"OK Create completed", data, re.IGNORECASE):
             return
         self._held = True
-        with self._changed:
-            self.late = not self._changed.wait_for(lambda: self.logins >= self.wanted,
-                                                   timeout=5)
+        self.late = not self.logins.reached(self.wanted)
 
 
 def _seed(source: Dovecot) -> None:
-    conn = imap_login(source.host, source.port, "alice", source.password())
-    for name in NAMES:
-        conn.create(name)
-    conn.logout()
-    put(source, sample_mailbox(40, ["INBOX", *NAMES]))
+    put_in_folders(source, ["INBOX", *NAMES], 40)
 
 
 def test_a_first_copy_logs_its_workers_in_while_folders_are_created(
@@ -65,8 +56,8 @@ def test_a_first_copy_logs_its_workers_in_while_folders_are_created(
                         "--state", str(tmp_path / "s.db"), "--workers", "4"],
                        source=source, target=target)
     assert done.returncode == 0, done.stderr
-    assert not held.late, f"only {held.logins} logins before the folders were created"
-    assert held.logins == 4  # one per worker, as before: none opened twice
+    assert not held.late, f"only {held.logins.count} logins before the folders were created"
+    assert held.logins.count == 4  # one per worker, as before: none opened twice
     assert mailbox(target) == mailbox(source)
 
 
@@ -79,13 +70,13 @@ def test_a_rerun_logs_in_only_where_it_copies(source: Dovecot, target: Dovecot,
                 "--state", str(tmp_path / "s.db"), "--workers", "4", "--json"]
         first = run_cli(args, source=source, target=target)
         assert first.returncode == 0, first.stderr
-        assert held.logins == 4
+        assert held.logins.count == 4
         put(source, sample_mailbox(3, ["Work"], seed=11))
-        held.logins = 0
+        held.logins.count = 0
         again = run_cli(args, source=source, target=target)
     assert again.returncode == 0, again.stderr
     synced = [f["source"] for f in json.loads(again.stdout)["folders"] if f["status"] == "synced"]
-    assert synced == ["Work"] and held.logins == 1  # one folder changed: one pair copies it
+    assert synced == ["Work"] and held.logins.count == 1  # one folder changed: one pair copies it
     assert mailbox(target) == mailbox(source)
 
 

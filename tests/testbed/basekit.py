@@ -13,9 +13,10 @@ from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed.command import MAILFERRY
 from testbed.dovecot import Dovecot
+from testbed.messages import sample_mailbox
 from testbed.seed import SeedMessage, imap_login, seed
 
-__all__ = ["MAILFERRY", "account", "put", "run_copy"]
+__all__ = ["MAILFERRY", "account", "put", "put_in_folders", "run_copy"]
 
 def account(server: Dovecot, user: str = "alice", *, port: int | None = None) -> Account:
     """`user`'s mailbox on `server` (or through a proxy on `port`), password login."""
@@ -30,6 +31,18 @@ def put(server: Dovecot, messages: Sequence[SeedMessage], user: str = "alice") -
         return seed(conn, messages)
     finally:
         conn.logout()
+
+
+def put_in_folders(server: Dovecot, folders: list[str], count: int) -> None:
+    """`count` sample messages spread over `folders` (wire names), each folder created first:
+    one that gets no message exists all the same."""
+    conn = imap_login(server.host, server.port, "alice", server.password())
+    try:
+        for name in folders:
+            conn.create(name)  # (INBOX: NO, and it is there)
+    finally:
+        conn.logout()
+    put(server, sample_mailbox(count, folders))
 
 
 def run_copy(source: Dovecot, target: Dovecot, state: Path, *, source_port: int | None = None,

@@ -299,6 +299,25 @@ def _close(sock: socket.socket) -> None:
     sock.close()
 
 
+class Tally:
+    """A count one proxy thread raises and another waits on: a test holds one stream until
+    the client has sent something on another (or `timeout` passed: `reached` says no)."""
+
+    def __init__(self, timeout: float = 5) -> None:
+        self.count = 0
+        self.timeout = timeout
+        self._changed = threading.Condition()
+
+    def add(self, n: int) -> None:
+        with self._changed:
+            self.count += n
+            self._changed.notify_all()
+
+    def reached(self, wanted: int) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.count >= wanted, timeout=self.timeout)
+
+
 class Turns:
     """The client's turns through a FaultProxy (pass `up` and `down` as on_up and on_down):
     each time it spoke after the server had is a round trip; `said` keeps what it sent in

@@ -209,13 +209,15 @@ class MailboxCopy:
         src, tgt = _survey(src_session.list_folders()), _survey(tgt_session.list_folders())
         plan = plan_folders(src.folders, tgt.folders, tgt.namespace, self.options.filters)
         self._scope = (plan.pairs, frozenset(f.wire for f in src.folders))
-        self._log_in_ahead([p for p in plan.pairs if p.source.selectable])
+        # what the last runs left, read once: it decides the logins ahead and what changed
+        states = {p.source.wire: self.store.folder(self._pair_id, p.source.wire)
+                  for p in plan.pairs if p.source.selectable}
+        self._log_in_ahead(len(states), first_copy=not any(states.values()))
         for excluded in plan.excluded:
             summary.folders.append(FolderResult(excluded.source.display, "",
                                                 FolderStatus.EXCLUDED, note=excluded.reason))
         # every STATUS at once on each side: a fixed number of round trips, not two per folder
-        statuses = src_session.statuses([p.source.wire for p in plan.pairs
-                                         if p.source.selectable])
+        statuses = src_session.statuses(list(states))
         folders = TargetFolders(
             tgt_session, plan.pairs,
             lambda p: statuses.get(p.source.wire, {}).get("MESSAGES", 0),
@@ -242,7 +244,6 @@ class MailboxCopy:
                                                     note="not selectable: created only"))
             else:
                 pairs.append(pair)
-        states = {p.source.wire: self.store.folder(self._pair_id, p.source.wire) for p in pairs}
         candidates = [p.target_wire for p in pairs
                       if _source_unchanged(states[p.source.wire], p, statuses[p.source.wire],
                                            src_session.condstore, self.options)]
@@ -260,14 +261,14 @@ class MailboxCopy:
                               sum(w.expected_bytes for w in work))
         return work
 
-    def _log_in_ahead(self, pairs: list[FolderPair]) -> None:
+    def _log_in_ahead(self, folders: int, *, first_copy: bool) -> None:
         """On a first copy every folder is copied: the workers' logins then go out now, not
         after the STATUS, CREATE and SUBSCRIBE round trips still to come (over a 50 ms link
         a login is two of them). A re-run may copy one folder or none: it logs in on demand."""
-        if self._ahead or any(self.store.folder(self._pair_id, p.source.wire) for p in pairs):
+        if self._ahead or not first_copy:
             return
         self._ahead = [SessionPair(self.source, self.target, self.options.session_limits)
-                       for _ in range(min(self.options.workers, len(pairs)) - 1)]
+                       for _ in range(min(self.options.workers, folders) - 1)]
         for pair in self._ahead:
             pair.open_ahead()
 
