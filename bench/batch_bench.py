@@ -19,6 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from copy_bench import compile_bytecode  # noqa: E402
+
 from testbed import Dovecot, DovecotUser  # noqa: E402
 from testbed.matrix import find_imapsync  # noqa: E402
 from testbed.projectkit import MASTER, EventLog, Project, fill, org_users, run_batch  # noqa: E402
@@ -32,6 +34,7 @@ def main() -> int:
                         help="imapsync processes at once, as an admin's shell loop runs them "
                         "(0: no imapsync)")
     args = parser.parse_args()
+    compile_bytecode()
     users = org_users(args.mailboxes)
     with Dovecot(users=users) as source:
         started = time.monotonic()

@@ -4,18 +4,24 @@ Dovecot's Maildir (APPENDing 100,000 messages would take longer than the copies)
 tool: the initial copy, a no-change re-run, and a re-run after 10 new messages arrived
 (the delta), each timed, with the tool's peak RSS; mailferry against dsync (imapc) and
 mbsync in the same run. Each copy is checked by count and by the multiset of (size, flags).
-Only 127.0.0.1 is used. Run: `.venv/bin/python bench/huge_folder_bench.py --help`.
+The floor: the least IMAP a re-run and a delta need (a bare client in this process, no tool,
+no state, no check), into a target Maildir holding the same 100,000 messages: what the two
+Dovecots cost whoever asks (a Maildir that changed is read again, all of it, on the next
+look). Only 127.0.0.1 is used. Run: `.venv/bin/python bench/huge_folder_bench.py --help`.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import imaplib
 import os
 import pwd
 import random
 import sys
 import tempfile
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from copy_bench import PASSWORD, run_dsync, run_mailferry, run_mbsync, timed  # noqa: E402
+from copy_bench import PASSWORD, compile_bytecode, run_dsync, run_mailferry, run_mbsync, timed  # noqa: E402
 
 from testbed import Dovecot, DovecotUser, imap_login  # noqa: E402
 from testbed.dovecot import MAIL_USER  # noqa: E402
@@ -33,11 +39,11 @@ KEYWORDS = ["$Label1", "Work"]
 FLAG_LETTERS = {"\\Draft": "D", "\\Flagged": "F", "\\Answered": "R", "\\Seen": "S"}
 
 
-def seed_maildir(server: Dovecot, count: int, seed: int = 100_000) -> None:
+def seed_maildir(server: Dovecot, count: int, seed: int = 100_000, user: str = "alice") -> None:
     """Files in Maildir/cur, as Dovecot would have stored them: the date is the mtime, the
     flags and keywords (letters a, b per dovecot-keywords) in the name."""
     rng = random.Random(seed)
-    maildir = server.maildir("alice") / "Maildir"
+    maildir = server.maildir(user) / "Maildir"
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
     (maildir / "dovecot-keywords").write_text(
@@ -53,7 +59,7 @@ def seed_maildir(server: Dovecot, count: int, seed: int = 100_000) -> None:
         path.write_bytes(raw)
         os.utime(path, (date.timestamp(), date.timestamp()))
     mail = pwd.getpwnam(MAIL_USER)
-    for root, dirs, files in os.walk(server.maildir("alice")):
+    for root, dirs, files in os.walk(server.maildir(user)):
         for name in [root, *(os.path.join(root, x) for x in dirs + files)]:
             os.chown(name, mail.pw_uid, mail.pw_gid)
 
@@ -86,17 +92,77 @@ def add_delta(server: Dovecot, count: int, seed: int) -> None:
     conn.logout()
 
 
+def floor_rerun(source: Dovecot, target: Dovecot, user: str) -> float:
+    """The least a no-change re-run asks: both logins at once, then each INBOX's STATUS."""
+    started = time.monotonic()
+
+    def status(server: Dovecot, login: str) -> None:
+        conn = imap_login(server.host, server.port, login, PASSWORD)
+        conn.status("INBOX", "(MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)")
+        conn.logout()
+
+    other = threading.Thread(target=status, args=(target, user))
+    other.start()
+    status(source, "alice")
+    other.join()
+    return time.monotonic() - started
+
+
+def floor_delta(source: Dovecot, target: Dovecot, user: str, since: int) -> float:
+    """The least a delta asks: the source's EXAMINE, UID SEARCH from `since` and one UID FETCH
+    of bodies, flags and dates, while the target logs in and SELECTs; then one MULTIAPPEND
+    (LITERAL+) of them all. No read-back, no state, nothing checked."""
+    started = time.monotonic()
+    opened: dict[str, imaplib.IMAP4] = {}
+
+    def open_target() -> None:
+        conn = imap_login(target.host, target.port, user, PASSWORD)
+        conn.select("INBOX")
+        opened["target"] = conn
+
+    other = threading.Thread(target=open_target)
+    other.start()
+    conn = imap_login(source.host, source.port, "alice", PASSWORD)
+    conn.select("INBOX", readonly=True)
+    _, found = conn.uid("SEARCH", f"UID {since}:*")
+    uids = [uid for uid in found[0].split() if int(uid) >= since]
+    parts = []
+    if uids:
+        _, data = conn.uid("FETCH", b",".join(uids).decode(), "(FLAGS INTERNALDATE BODY.PEEK[])")
+        for item in data:
+            if isinstance(item, tuple):
+                head = item[0].decode()
+                flags = head.split("FLAGS (")[1].split(")")[0].replace("\\Recent", "").strip()
+                date = head.split('INTERNALDATE "')[1].split('"')[0]
+                parts.append(f' ({flags}) "{date}" {{{len(item[1])}+}}\r\n'.encode() + item[1])
+    conn.logout()
+    other.join()
+    append = opened["target"]
+    if parts:
+        append.send(b"F1 APPEND INBOX" + b"".join(parts) + b"\r\n")
+        while not (line := append.readline()).startswith(b"F1 "):
+            pass
+        assert line.startswith(b"F1 OK"), line
+    append.logout()
+    return time.monotonic() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--tools", default="mailferry,dsync,mbsync")
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="skip the floor (the least IMAP a re-run and a delta ask)")
     options = parser.parse_args()
+    compile_bytecode()
     tools = options.tools.split(",")
     work = Path(tempfile.mkdtemp(prefix="mf-huge-"))
     rows = []
     with Dovecot(users=[DovecotUser("alice", PASSWORD)]) as source, \
-            Dovecot(users=[DovecotUser(t[:2], PASSWORD) for t in tools]) as target:
+            Dovecot(users=[DovecotUser(t[:2], PASSWORD) for t in [*tools, "floor"]]) as target:
         seed_maildir(source, options.messages)
+        if options.floor:  # the same messages, as if copied: the floor appends its delta there
+            seed_maildir(target, options.messages, user="fl")
         expected_count, expected = summary(source, "alice")
         print(f"INBOX: {expected_count} messages seeded", flush=True)
         for round_number, tool in enumerate(tools):
@@ -128,6 +194,7 @@ def main() -> int:
             expected_count, expected = summary(source, "alice")
             rows.append((tool, first, again, delta, exact))
             print(f"  {tool}: done", flush=True)
+        floor = run_floor(source, target, len(tools)) if options.floor else None
     print(f"\n{'tool':<12}{'initial s':>10}{'msgs/s':>8}{'RSS MB':>8}{'re-run s':>10}"
           f"{'delta s':>9}  copy")
     for tool, first, again, delta, exact in rows:
@@ -139,7 +206,28 @@ def main() -> int:
             if tool != "mailferry":
                 print(f"vs {tool}: initial {first[0] / ours[1][0]:.2f}x as fast, re-run "
                       f"{again[0] / ours[2][0]:.2f}x, delta {delta[0] / ours[3][0]:.2f}x")
+    if floor is not None:
+        again, delta, exact = floor
+        print(f"{'floor':<12}{'-':>10}{'':>8}{'':>8}{again:>10.2f}{delta:>9.2f}  {exact}")
+        if ours:
+            print(f"mailferry over the floor: re-run {ours[2][0] / again:.2f}x, "
+                  f"delta {ours[3][0] / delta:.2f}x (the floor starts no process)")
     return 0
+
+
+def run_floor(source: Dovecot, target: Dovecot, seed: int) -> tuple[float, float, str]:
+    """(no-change re-run s, delta s, whether the delta arrived) of the bare client, into the
+    target Maildir seeded like the source's, indexed by a first look as a copy would have."""
+    count, _ = summary(target, "fl")
+    again = floor_rerun(source, target, "fl")
+    conn = imap_login(source.host, source.port, "alice", PASSWORD)
+    _, data = conn.status("INBOX", "(UIDNEXT)")
+    conn.logout()
+    since = int(data[0].decode().split("UIDNEXT ")[1].split(")")[0])
+    add_delta(source, 10, seed)
+    delta = floor_delta(source, target, "fl", since)
+    after, _ = summary(target, "fl")
+    return again, delta, ("10 appended" if after == count + 10 else f"{after - count} appended")
 
 
 def run_mbsync_again(source: Dovecot, target: Dovecot, user: str,

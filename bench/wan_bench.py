@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from copy_bench import (  # noqa: E402
     PASSWORD,
     compare,
+    compile_bytecode,
     generate,
     mbsync_config,
     seed_fast,
@@ -106,6 +107,7 @@ def main() -> int:
     parser.add_argument("--tools", default="mailferry,mbsync,dsync,imapsync")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     options = parser.parse_args()
+    compile_bytecode()
     cases = options.cases.split(",")
     tools = options.tools.split(",")
     imapsync_tool = find_imapsync() if "imapsync" in tools else None

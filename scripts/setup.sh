@@ -50,3 +50,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+# bytecode written now, as a wheel's install does: where PYTHONDONTWRITEBYTECODE is set, every
+# run would compile mailferry's modules again (~50 ms of each start, a fifth of a re-run)
+.venv/bin/python -m compileall -q src >/dev/null
