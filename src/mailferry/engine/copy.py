@@ -206,7 +206,8 @@ class MailboxCopy:
         """Listing, folder creation and STATUS (each step can be repeated: creating an
         existing folder is not an error)."""
         src_session, tgt_session = control.sessions()
-        src, tgt = _survey(src_session.list_folders()), _survey(tgt_session.list_folders())
+        src, tgt = both(lambda: _survey(src_session.list_folders()),  # one round trip, not two
+                        lambda: _survey(tgt_session.list_folders()), cleanup=lambda _: None)
         plan = plan_folders(src.folders, tgt.folders, tgt.namespace, self.options.filters)
         self._scope = (plan.pairs, frozenset(f.wire for f in src.folders))
         # what the last runs left, read once: it decides the logins ahead and what changed
