@@ -12,6 +12,7 @@ hides from the limit (measured: a copy holding the whole folder stayed under it)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import resource
@@ -24,11 +25,15 @@ from pathlib import Path
 import pytest
 
 from testbed import Dovecot, SeedMessage, imap_login, read_folder, seed
+from testbed.link import Link
 from testbed.messages import make_message
 
 MESSAGE_BYTES = 400_000
 SMALL, LARGE = 12, 15 * 2**4  # 5 MB and 96 MB of mail
 MARGIN = 32 << 20  # above the small run's peak: batches are 2 MB, a few in flight
+# to a target 60 ms away batches are 8 MB (CopyOptions.batch_limits): three of them per
+# worker (one read, one waiting, one appended) are 18 MB more; 192 MB of mail
+FAR_MARGIN, FAR_LARGE = MARGIN + (18 << 20), 15 * 2**5
 
 # runs the real CLI and writes its VmPeak (kB) to the file named first, at exit
 PEAK_REPORTER = """
@@ -64,17 +69,23 @@ def _fill(server: Dovecot, count: int, doublings: int = 0) -> None:
 
 
 def _copy(source: Dovecot, target: Dovecot, state: Path, peak_file: Path,
-          address_space: int | None) -> subprocess.CompletedProcess[str]:
+          address_space: int | None, *, delay: float = 0.0) -> subprocess.CompletedProcess[str]:
+    """The CLI's copy; to a target `delay` seconds away each way where given."""
     def limit() -> None:
         if address_space is not None:
             resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
     env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": source.password(),
            "MAILFERRY_TARGET_PASSWORD": target.password(), "MALLOC_ARENA_MAX": "1"}
-    return subprocess.run(
-        [sys.executable, "-c", PEAK_REPORTER, str(peak_file), "copy", source.url(),
-         target.url(), "--state", str(state)],
-        capture_output=True, text=True, env=env, timeout=600, preexec_fn=limit)
+    with contextlib.ExitStack() as stack:
+        url = target.url()
+        if delay:
+            link = stack.enter_context(Link(target.host, target.port, delay=delay))
+            url = f"imap://alice@127.0.0.1:{link.port}"
+        return subprocess.run(
+            [sys.executable, "-c", PEAK_REPORTER, str(peak_file), "copy", source.url(),
+             url, "--state", str(state)],
+            capture_output=True, text=True, env=env, timeout=600, preexec_fn=limit)
 
 
 def _bodies(server: Dovecot) -> Counter[str]:
@@ -86,26 +97,30 @@ def _bodies(server: Dovecot) -> Counter[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("delay", "margin", "large"), [(0.0, MARGIN, LARGE),
+                                                     (0.03, FAR_MARGIN, FAR_LARGE)],
+                         ids=["near", "far-target"])
 def test_a_large_folder_copies_within_the_memory_of_a_small_one(
-        dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
+        dovecot_factory: Callable[..., Dovecot], tmp_path: Path, delay: float, margin: int,
+        large: int) -> None:
     small_source, small_target = dovecot_factory(), dovecot_factory()
     _fill(small_source, SMALL)
     calibration = _copy(small_source, small_target, tmp_path / "small.db",
-                        tmp_path / "small.peak", None)
+                        tmp_path / "small.peak", None, delay=delay)
     assert calibration.returncode == 0, calibration.stderr
     assert _bodies(small_target) == _bodies(small_source)
     small_peak = int((tmp_path / "small.peak").read_text()) * 1024
 
     large_source, large_target = dovecot_factory(), dovecot_factory()
-    _fill(large_source, 15, doublings=4)
-    assert LARGE * MESSAGE_BYTES > 2 * MARGIN  # holding the folder cannot fit in the margin
+    _fill(large_source, 15, doublings=(large // 15).bit_length() - 1)
+    assert large * MESSAGE_BYTES > 2 * margin  # holding the folder cannot fit in the margin
     limited = _copy(large_source, large_target, tmp_path / "large.db",
-                    tmp_path / "large.peak", small_peak + MARGIN)
+                    tmp_path / "large.peak", small_peak + margin, delay=delay)
     assert limited.returncode == 0, (
-        f"the large folder did not copy within {(small_peak + MARGIN) >> 20} MB of address "
+        f"the large folder did not copy within {(small_peak + margin) >> 20} MB of address "
         f"space (the small one peaked at {small_peak >> 20} MB): {limited.stderr[-2000:]}")
     assert _bodies(large_target) == _bodies(large_source)
-    assert sum(_bodies(large_target).values()) == LARGE
+    assert sum(_bodies(large_target).values()) == large
 
 
 BIG_MESSAGE = 48 << 20

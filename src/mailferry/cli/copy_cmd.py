@@ -78,8 +78,9 @@ from .output import (
 @click.option("--force", is_flag=True, help="Mirror mode: go on above the cap.")
 @click.option("--workers", type=click.IntRange(1, 32), default=4, show_default=True,
               help="Folders copied at once (each on its own pair of connections).")
-@click.option("--batch-size", type=click.IntRange(1, 1000), default=100, show_default=True,
-              help="Messages per APPEND round trip (lower it for servers that limit commands).")
+@click.option("--batch-size", type=click.IntRange(1, 1000), default=None,
+              help="Messages per APPEND round trip (lower it for servers that limit commands)."
+                   "  [default: 100; up to 400 to a target over 12.5 ms away]")
 @click.option("--max-message-size", type=click.IntRange(1), default=256 << 20,
               show_default=True, metavar="BYTES",
               help="Larger messages are listed as too large and never read into memory (the "
@@ -102,7 +103,7 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
          no_automap: bool, max_age: float | None, min_age: float | None,
          max_size: int | None, skip_duplicates: bool, all_mail: str, dry_run: bool, mirror: bool,
          mirror_cap: str, force: bool, workers: int,
-         batch_size: int, max_message_size: int, command_timeout: float, compress: str,
+         batch_size: int | None, max_message_size: int, command_timeout: float, compress: str,
          insecure: bool,
          allow_plaintext: bool, ca_file: str | None, wait_for_lease: bool, lease_ttl: float,
          as_json: bool, log_file: Path | None) -> int:

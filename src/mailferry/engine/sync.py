@@ -471,6 +471,7 @@ class FolderSync:
     def _batches(self, to_copy: list[int], too_large: list[SourceMessage],
                  ) -> Iterator[list[SourceMessage]]:
         check = AnswerCheck(to_copy, what="UID FETCH (bodies)")
+        most, most_bytes = self.options.batch_limits(self.target.round_trip)
         batch: list[SourceMessage] = []
         size = 0
         for message in check.take(self.source.messages(to_copy, max_size=self.max_size)):
@@ -479,7 +480,7 @@ class FolderSync:
                 continue
             batch.append(message)
             size += message.size
-            if len(batch) >= self.options.batch_messages or size >= self.options.batch_bytes:
+            if len(batch) >= most or size >= most_bytes:
                 yield batch
                 batch, size = [], 0
         if batch:

@@ -47,7 +47,13 @@ from mailferry.imap.protocol import (
     xoauth2_sasl,
 )
 from mailferry.imap.results import AppendResult, Selected
-from mailferry.imap.transport import SessionLimits, Transport, link_meter, tls_context
+from mailferry.imap.transport import (
+    SessionLimits,
+    Transport,
+    link_meter,
+    round_trip,
+    tls_context,
+)
 from mailferry.imap.wire import FetchItem, ListEntry, Namespace, Response, parse_fetch
 from mailferry.urls import ServerURL
 
@@ -157,6 +163,12 @@ class ImapSession:
     @property
     def compressed(self) -> bool:
         return self._transport is not None and self._transport.compressed
+
+    @property
+    def round_trip(self) -> float | None:
+        """Seconds: the shortest wait yet, over this process's sessions with this server,
+        from a command to its answer's first bytes (transport.RoundTrip); None before any."""
+        return round_trip(self.endpoint.host, self.endpoint.port).shortest
 
     def _link_slow(self) -> bool:
         meter = self._transport.meter if self._transport is not None else None

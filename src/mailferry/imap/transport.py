@@ -101,6 +101,31 @@ class LinkMeter:
             return False if max(self._moved) >= _FAST_AFTER else None
 
 
+class RoundTrip:
+    """The shortest wait yet, over all of a process's sessions with one server, from a
+    command sent to its answer's first bytes: the link's round trip, plus the least the
+    server thought (a busy server's login or first SELECT alone says more than the link)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.shortest: float | None = None
+
+    def seen(self, seconds: float) -> None:
+        with self._lock:
+            if self.shortest is None or seconds < self.shortest:
+                self.shortest = seconds
+
+
+_round_trips: dict[tuple[str, int], RoundTrip] = {}
+_round_trips_lock = threading.Lock()
+
+
+def round_trip(host: str, port: int) -> RoundTrip:
+    """The one round-trip estimate of host:port in this process."""
+    with _round_trips_lock:
+        return _round_trips.setdefault((host.lower(), port), RoundTrip())
+
+
 _meters: dict[tuple[str, int], LinkMeter] = {}
 _meters_lock = threading.Lock()
 
@@ -185,7 +210,8 @@ class Transport:
     """A connected socket; `server` labels its errors."""
 
     def __init__(self, sock: socket.socket, limits: SessionLimits, server: str,
-                 meter: LinkMeter | None = None) -> None:
+                 meter: LinkMeter | None = None, round_trip_of: RoundTrip | None = None,
+                 ) -> None:
         self.sock: socket.socket | None = sock
         self.meter = meter  # "auto" compression: measures the link until COMPRESS is on
         self.limits = limits
@@ -196,6 +222,8 @@ class Transport:
         self._plain = memoryview(b"")  # inflated, not yet handed over
         self._inflated = 0  # bytes inflated for the current command
         self._answer_started = False  # the current command's first bytes came (LinkMeter)
+        self._command_started = 0.0
+        self.round_trip = round_trip_of  # (engine: batch sizes to a far target)
 
     @property
     def compressed(self) -> bool:
@@ -217,7 +245,7 @@ class Transport:
         except OSError as exc:
             raise ConnectError(f"cannot connect: {exc.strerror or exc}", server=server) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(sock, limits, server, meter)
+        return cls(sock, limits, server, meter, round_trip(host, port))
 
     def start_tls(self, context: ssl.SSLContext, hostname: str) -> None:
         sock = self._connected("")
@@ -244,6 +272,7 @@ class Transport:
         self._deadline = _Deadline(self.limits.command_timeout, self.limits.min_rate)
         self._inflated = 0
         self._answer_started = False
+        self._command_started = time.perf_counter()
 
     def _connected(self, command: str) -> socket.socket:
         if self.sock is None:
@@ -360,5 +389,7 @@ class Transport:
         deadline.received += size
         if meter is not None:
             meter.received(size, time.perf_counter() - started)
+        if not self._answer_started and self._command_started and self.round_trip:
+            self.round_trip.seen(time.perf_counter() - self._command_started)  # (no greeting)
         self._answer_started = True
         return got

@@ -1,0 +1,69 @@
+"""To a far target, batches grow with the round trip (CopyOptions.batch_limits): each batch
+leaves the target idle for one round trip (its OK travels back, the next batch out), and 50 ms
+away the 19 batches of a 43 MB folder were a third of its copy. Up to 4x (400 messages, 8 MB)
+from 50 ms on; a --batch-size given is kept. Counted where the target reads them: the APPEND
+commands; the copy exact and in the source's order either way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from testbed import Dovecot, FaultProxy, imap_login
+from testbed.basekit import put
+from testbed.copykit import mailbox, run_cli
+from testbed.link import Link
+from testbed.messages import sample_mailbox
+from testbed.readback import read_folder
+
+SMALL = {"count": 250, "sizes": (1500, 6000)}  # 3 batches of 100 near; 1 of up to 400 far
+LARGE = {"count": 12, "sizes": (400_000, 550_000)}  # 5-7 MB: 2 MB batches near; 8 MB far
+
+
+def _appends(source: Dovecot, target: Dovecot, tmp_path: Path, *, delay: float,
+             extra: tuple[str, ...] = ()) -> int:
+    """Copy through a link `delay` seconds each way (none: straight to the proxy); the
+    APPEND commands the target was sent."""
+    with Link(target.host, target.port, delay=delay) as link, \
+            FaultProxy(link.host, link.port, record=True) as proxy:
+        done = run_cli(["copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
+                        "--state", str(tmp_path / "s.db"), *extra],
+                       source=source, target=target)
+        assert done.returncode == 0, done.stderr
+        return proxy.commands().count("APPEND")
+
+
+@pytest.mark.parametrize("mail", [SMALL, LARGE], ids=["small", "large"])
+def test_a_far_target_takes_the_folder_in_fewer_larger_batches(
+        source: Dovecot, target: Dovecot, tmp_path: Path, mail: dict) -> None:  # type: ignore[type-arg]
+    put(source, sample_mailbox(mail["count"], ["INBOX"], sizes=mail["sizes"]))
+    appends = _appends(source, target, tmp_path, delay=0.03)  # 60 ms round trip
+    assert appends == 1, f"{appends} APPENDs to a target 60 ms away"
+    assert mailbox(target) == mailbox(source)
+    assert _in_order(target) == _in_order(source)  # clients sort by arrival: UID order kept
+
+
+@pytest.mark.parametrize("mail", [SMALL, LARGE], ids=["small", "large"])
+def test_a_near_target_keeps_batches_of_100_messages_and_2_mb(
+        source: Dovecot, target: Dovecot, tmp_path: Path, mail: dict) -> None:  # type: ignore[type-arg]
+    put(source, sample_mailbox(mail["count"], ["INBOX"], sizes=mail["sizes"]))
+    appends = _appends(source, target, tmp_path, delay=0.001)
+    assert appends >= 3, f"{appends} APPENDs to a target 2 ms away"
+    assert mailbox(target) == mailbox(source)
+
+
+def test_a_batch_size_given_is_kept_however_far_the_target(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    put(source, sample_mailbox(SMALL["count"], ["INBOX"], sizes=SMALL["sizes"]))
+    appends = _appends(source, target, tmp_path, delay=0.03, extra=("--batch-size", "100"))
+    assert appends == 3, f"{appends} APPENDs of at most 100 messages for 250 and more"
+    assert mailbox(target) == mailbox(source)
+
+
+def _in_order(server: Dovecot) -> list[str]:
+    conn = imap_login(server.host, server.port, "alice", server.password())
+    try:
+        return [m.sha256 for m in read_folder(conn, "INBOX")]
+    finally:
+        conn.logout()
