@@ -1,7 +1,9 @@
 """A batch's MULTIAPPEND goes out right behind the read-back FETCH of the batch before, so the
 target stores it while that batch is checked and recorded (a huge folder's copy left the
 target idle ~20% of its time between batches: issue 16), and the copy stays exact and in the
-source's order. Failures with a batch in flight: test_copy_server_quirks.py."""
+source's order. The bodies read back whatever the sizes say (a sample of a folder's first
+batch) are asked in that same turn. Failures with a batch in flight:
+test_copy_server_quirks.py."""
 
 from __future__ import annotations
 
@@ -66,3 +68,39 @@ def _in_order(server: Dovecot) -> list[str]:
         return [m.sha256 for m in read_folder(conn, "INBOX")]
     finally:
         conn.logout()
+
+
+class _SizesHeld:
+    """Holds the target's answer to a batch's sizes (RFC822.SIZE) until the client has asked
+    for bodies (BODY.PEEK[]) too, or for 5 s: a client that asks for the first batch's sample
+    only once the sizes came shows as `late`."""
+
+    def __init__(self) -> None:
+        self.bodies_asked = Tally()
+        self.late = False
+        self.held = False
+
+    def up(self, data: bytes) -> None:
+        self.bodies_asked.add(len(re.findall(rb"UID FETCH \S+ \(UID BODY\.PEEK\[\]\)", data)))
+
+    def down(self, data: bytes) -> None:
+        if self.held or b"RFC822.SIZE" not in data:
+            return
+        self.held = True
+        self.late = not self.bodies_asked.reached(1)
+
+
+def test_a_first_batch_sample_is_asked_with_the_sizes(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    """One round trip at the end of each folder's first batch, not two (and, with a batch
+    behind it, the sample no longer waits for that batch to be stored)."""
+    put(source, sample_mailbox(BATCH, ["INBOX"]))
+    held = _SizesHeld()
+    with FaultProxy(target.host, target.port, on_up=held.up, on_down=held.down) as proxy:
+        done = run_cli(["copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
+                        "--state", str(tmp_path / "s.db")], source=source, target=target)
+    assert done.returncode == 0, done.stderr
+    assert held.held, "no sizes were read back"
+    assert not held.late, "the sample's bodies were asked only once the sizes had come"
+    assert held.bodies_asked.count >= 1
+    assert mailbox(target) == mailbox(source)

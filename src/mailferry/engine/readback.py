@@ -12,7 +12,9 @@ final newline dropped or added, fields injected or re-folded all change it), for
 rewrites that keep the size (NUL bytes; 8-bit header bytes until the folder's target kept
 them once) and, once one ordinary message came back changed (not of a kind servers are
 known to rewrite), for every message of that folder, the rest of that batch included.
-Bodies are compared as they stream in, one at a time.
+Bodies are compared as they stream in, one at a time. What is read back whatever the sizes
+say (the sample, NUL bytes, all once caught rewriting) is asked in the same write as the
+sizes: the same round trip.
 
 Classes of change, peeled off in this order (the rest is "other"): from_line, line_endings,
 final_newline, eight_bit, headers (fields injected, dropped or re-folded), other; and a
@@ -43,6 +45,15 @@ _FIELD_START = re.compile(rb"\n(?![ \t])")
 FIRST_BATCH_SAMPLE = 4
 FIRST_BATCH_SAMPLE_MAX = 1 << 20
 WARNING_CLASSES = frozenset({"line_endings", "final_newline"})
+_META = b"(UID RFC822.SIZE INTERNALDATE)"
+_BODY = b"(UID BODY.PEEK[])"
+_DATE_AND_BODY = b"(UID INTERNALDATE BODY.PEEK[])"
+# what an item must carry to answer each: another's (or an unsolicited FETCH) is not taken
+_HAS: dict[bytes, Callable[[FetchItem], bool]] = {
+    _META: lambda item: item.size is not None and item.internaldate is not None,
+    _BODY: lambda item: item.body is not None,
+    _DATE_AND_BODY: lambda item: item.body is not None,
+}
 EXPLAINED = {
     "from_line": "a leading mbox \"From \" line dropped or added",
     "line_endings": "line endings changed (CRLF vs bare LF or CR)",
@@ -188,14 +199,16 @@ class ReadBack:
         self.read_all = False  # an ordinary message came back changed: read back everything
         self.eight_bit_kept = False  # an 8-bit header came back as it was sent
 
-    def _stream(self, uids: list[int], items: bytes, behind: Callable[[], object] | None = None,
-                ) -> Iterator[FetchItem]:
+    def _stream(self, uids: list[int], items: bytes, *,
+                attempts: range = range(3)) -> Iterator[FetchItem]:
         """The items of these UIDs, each once, as they arrive, so a caller can drop each body
         once compared instead of holding a batch's. A server that sent no EXISTS for our
         APPENDs (Courier into its selected mailbox) sees them after a NOOP, or else after a
-        new SELECT. `behind` sends a command right behind the first FETCH."""
+        new SELECT (`attempts` 1 and 2). An item without what was asked (an unsolicited one)
+        is not taken for an answer."""
+        complete = _HAS[items]
         seen: set[int] = set()
-        for attempt in range(3):
+        for attempt in attempts:
             wanted = [u for u in uids if u not in seen]
             if not wanted:
                 return
@@ -204,77 +217,115 @@ class ReadBack:
             elif attempt == 2:
                 self.target.select(self.mailbox, readonly=False)
             asked = set(wanted)
-            if behind is not None:
-                answer = self.target.uid_fetch_sent(uid_set(wanted), items)
-                behind()
-                behind = None
-            else:
-                answer = self.target.uid_fetch(uid_set(wanted), items)
-            for item in answer:
-                if item.uid in asked and item.uid not in seen:
+            for item in self.target.uid_fetch(uid_set(wanted), items):
+                if item.uid in asked and item.uid not in seen and complete(item):
                     seen.add(item.uid)
                     yield item
 
     def check(self, appended: Iterable[Appended], *, behind: Callable[[], object] | None = None,
               ) -> None:
         """Read back a batch appended. `behind` (the next batch's APPEND) is sent right
-        after the FETCH of sizes and dates, before its answer is read."""
+        after the FETCHes of the first turn, before their answers are read: the sizes and
+        dates of the batch, and the bodies read back whatever the sizes say (asked after the
+        sizes' answer, they waited for the next batch's too: a round trip and a batch per
+        folder over a long link)."""
         batch = list(appended)
         if not batch:
             if behind is not None:
                 behind()
             return
-        meta = {item.uid: item for item in
-                self._stream([a.target_uid for a in batch], b"(UID RFC822.SIZE INTERNALDATE)",
-                             behind)}
-        wanted: dict[int, Appended] = {}
+        uids = [a.target_uid for a in batch]
+        ahead = self._read_regardless(batch)
+        asks = [(uid_set(uids), _META)] + ([(uid_set(list(ahead)), _BODY)] if ahead else [])
+        answers = self.target.uid_fetches_sent(asks)
+        if behind is not None:
+            behind()
+        # the first turn's answers come mixed (a server may answer in any order): each item
+        # told by what it carries, all read before anything is asked again
+        meta: dict[int, FetchItem] = {}
+        asked = set(uids)
+
+        def bodies() -> Iterator[FetchItem]:
+            for item in answers:
+                if item.uid in asked and item.uid not in meta and _HAS[_META](item):
+                    meta[item.uid or 0] = item
+                if item.uid in ahead and item.body is not None:
+                    yield item
+
+        read = self._compare(ahead, bodies())
+        if len(meta) < len(uids):  # (a server that shows our APPENDs late: Courier)
+            for late in self._stream([u for u in uids if u not in meta], _META,
+                                     attempts=range(1, 3)):
+                meta[late.uid or 0] = late
+        wanted = {u: m for u, m in ahead.items() if u not in read}
         eight_bit_only: dict[int, Appended] = {}
-        sample = FIRST_BATCH_SAMPLE if self.first_batch else 0
         for message in batch:
             item = meta.get(message.target_uid)
             if item is None:
                 self.ledger.fail(message.source_uid, FailureKind.REJECTED,
                                  f"the target gave UID {message.target_uid} for this message "
                                  "but does not hold it", raw=message.body)
+                wanted.pop(message.target_uid, None)
                 continue
             self._check_date(message, item.internaldate)
-            sampled = sample > 0 and len(message.body) <= FIRST_BATCH_SAMPLE_MAX
-            sample -= sampled
-            if (self.read_all or sampled or item.size != len(message.body)
-                    or hidden_by_size(message.body)):
+            if message.target_uid in ahead:
+                continue
+            if self.read_all or item.size != len(message.body):
                 wanted[message.target_uid] = message
             elif not self.eight_bit_kept and eight_bit_header(message.body):
                 eight_bit_only[message.target_uid] = message
         was_reading_all = self.read_all
         self._read_back(wanted)
         if self.read_all and not was_reading_all:
-            # this batch's sample caught the server rewriting ordinary messages: the rest of
-            # the batch too, since a rewrite can keep the size (imap4d stores "Status: U" as
+            # a message read caught the server rewriting ordinary messages: the rest of the
+            # batch too, since a rewrite can keep the size (imap4d stores "Status: U" as
             # "X-UID: 26", and RFC822.SIZE says nothing)
-            self._read_back({m.target_uid: m for m in batch
-                             if m.target_uid in meta and m.target_uid not in wanted})
+            self._read_back({m.target_uid: m for m in batch if m.target_uid in meta
+                             and m.target_uid not in wanted and m.target_uid not in ahead})
             return
         # 8-bit headers are common (RFC 6532 mail) and most servers keep them: once this
         # folder's target kept one, the others are not read back (Cyrus never keeps them)
         if not self.eight_bit_kept:
             self._read_back(eight_bit_only)
 
+    def _read_regardless(self, batch: list[Appended]) -> dict[int, Appended]:
+        """What is read back whatever the target's sizes say: all of it once the server was
+        caught rewriting ordinary messages; else a sample of the folder's first batch and the
+        rewrites that keep the size (hidden_by_size)."""
+        if self.read_all:
+            return {m.target_uid: m for m in batch}
+        sample = FIRST_BATCH_SAMPLE if self.first_batch else 0
+        chosen: dict[int, Appended] = {}
+        for message in batch:
+            sampled = sample > 0 and len(message.body) <= FIRST_BATCH_SAMPLE_MAX
+            sample -= sampled
+            if sampled or hidden_by_size(message.body):
+                chosen[message.target_uid] = message
+        return chosen
+
     def check_found(self, found: Iterable[Appended]) -> None:
         """Messages the target already held, found only through a rewrite (their robust
         fingerprint: ours from an attempt cut short, or another tool's): every one read back,
         so what the server changed is reported as for a copy."""
         wanted = {a.target_uid: a for a in found}
-        for item in self._stream(list(wanted), b"(UID INTERNALDATE BODY.PEEK[])"):
+        for item in self._stream(list(wanted), _DATE_AND_BODY):
             message = wanted.get(item.uid or 0)
             if message is not None and item.body is not None:
                 self._check_date(message, item.internaldate)
                 self._check_body(message, item.body)
 
     def _read_back(self, wanted: dict[int, Appended]) -> None:
-        for stored in self._stream(list(wanted), b"(UID BODY.PEEK[])"):
-            if stored.uid is not None and stored.body is not None:
+        self._compare(wanted, self._stream(list(wanted), _BODY))
+
+    def _compare(self, wanted: dict[int, Appended], stored: Iterable[FetchItem]) -> set[int]:
+        """Each body as it arrives against what was sent; the UIDs compared."""
+        compared: set[int] = set()
+        for item in stored:
+            if item.uid is not None and item.body is not None and item.uid not in compared:
                 self.first_batch = False  # sampled: later batches read back what looks off
-                self._check_body(wanted[stored.uid], stored.body)
+                self._check_body(wanted[item.uid], item.body)
+                compared.add(item.uid)
+        return compared
 
     def _check_date(self, message: Appended, stored: str | None) -> None:
         if not same_instant(message.internaldate, stored):

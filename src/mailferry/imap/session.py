@@ -676,10 +676,33 @@ class ImapSession:
         tag = self._fetch_start(uids, items, changedsince)
         yield from self._fetch_items(tag, max_literal)
 
-    def uid_fetch_sent(self, uids: bytes, items: bytes) -> Iterator[FetchItem]:
-        """UID FETCH sent now, its answer read as the iterator is consumed: an APPEND may be
-        sent behind it first (append_begin), to be stored while this answer is read."""
-        return self._fetch_items(self._fetch_start(uids, items, None), None)
+    def uid_fetches_sent(self, asks: Sequence[tuple[bytes, bytes]]) -> Iterator[FetchItem]:
+        """UID FETCHes (uids, items) sent now in one write, their answers read as the
+        iterator is consumed (whole, before any other command): an APPEND may be sent behind
+        them first (append_begin), to be stored while they are answered. A server may answer
+        them in any order (RFC 3501 5.5), so their items come mixed: told apart by what each
+        carries."""
+        self._compress()
+        tags, lines = self._one_write([(b"UID FETCH", (uids, items)) for uids, items in asks])
+        self._start([lines])
+        return self._fetch_answers(tags)
+
+    def _fetch_answers(self, tags: list[bytes]) -> Iterator[FetchItem]:
+        waiting = set(tags)
+        while waiting:
+            response = self._read_response(None)
+            head = response.head
+            answered = next((tag for tag in waiting if head.startswith(tag + b" ")), None)
+            if answered is not None:
+                tagged = tagged_reply(head, answered)
+                assert tagged is not None
+                if tagged.status != b"OK":
+                    raise self._protocol.failure(tagged)
+                waiting.discard(answered)
+                continue
+            item = self._fetch_or_pending(response)
+            if item is not None:
+                yield item
 
     def _fetch_start(self, uids: bytes, items: bytes, changedsince: int | None) -> bytes:
         self._compress()
@@ -694,22 +717,30 @@ class ImapSession:
     def _fetch_items(self, tag: bytes, max_literal: int | None) -> Iterator[FetchItem]:
         while True:
             response = self._read_response(max_literal)
-            head = response.head
-            tagged = tagged_reply(head, tag)
+            tagged = tagged_reply(response.head, tag)
             if tagged is not None:
                 if tagged.status != b"OK":
                     raise self._protocol.failure(tagged)
                 return
-            if is_bye(head):
-                raise self._lost(head)
-            pending = self._pending  # sent behind this FETCH: a server may answer it first
-            if pending is not None and (early := tagged_reply(head, pending.tag)) is not None:
-                pending.answer = early
-                self._pending = None
-            elif head.startswith(b"* ") and b" FETCH " in head[:40].upper():
-                item = parse_fetch(response.tokens())
-                if item.uid is not None:  # unsolicited flag updates carry no UID
-                    yield item
+            item = self._fetch_or_pending(response)
+            if item is not None:
+                yield item
+
+    def _fetch_or_pending(self, response: Response) -> FetchItem | None:
+        """An untagged response while FETCH answers are awaited: a message's item (None for
+        anything else); the answer of an APPEND sent behind them is kept for append_end."""
+        head = response.head
+        if is_bye(head):
+            raise self._lost(head)
+        pending = self._pending  # sent behind the FETCH: a server may answer it first
+        if pending is not None and (early := tagged_reply(head, pending.tag)) is not None:
+            pending.answer = early
+            self._pending = None
+        elif head.startswith(b"* ") and b" FETCH " in head[:40].upper():
+            item = parse_fetch(response.tokens())
+            if item.uid is not None:  # unsolicited flag updates carry no UID
+                return item
+        return None
 
     def uid_expunge(self, uids: bytes) -> None:
         """Remove exactly these messages (UIDPLUS), not every \\Deleted one."""
