@@ -115,3 +115,40 @@ def test_pipelined_statuses_are_matched_by_name_in_any_order() -> None:
             session.statuses([b"First", b"Refused", b"Last"])
         assert session.status(b"Last")["MESSAGES"] == 0  # still in step
         session.logout()
+
+
+def test_fetches_sent_together_are_read_whole_in_any_order() -> None:
+    """Several UID FETCHes in one write (uid_fetches_sent: a batch's read-back asks its
+    sizes and its sample's bodies in one round trip): a server may answer them in any order,
+    and refuse one. Every item arrives, told apart by what it carries; a refusal is raised
+    once every answer is read, and the session stays in step for the next command."""
+    held: list[Command] = []
+
+    def sizes_last(command: Command) -> None:
+        if b"RFC822.SIZE" in repr(command.args).encode() and not held:
+            held.append(command)  # the sizes: answered after the bodies
+            return
+        if b"refused" in repr(command.args).encode().lower():
+            command.no("no such message set")
+        else:
+            command.default()
+        while held:
+            held.pop().default()
+
+    with ScriptedImap(capabilities="IMAP4rev1 UIDPLUS LITERAL+") as server:
+        for n in range(3):
+            server.folder("INBOX").add(b"Subject: %d\r\n\r\nbody %d\r\n" % (n, n))
+        server.script("UID FETCH", sizes_last)
+        session = _session(server)
+        session.select(b"INBOX", readonly=True)
+        items = list(session.uid_fetches_sent([(b"1:3", b"(UID RFC822.SIZE INTERNALDATE)"),
+                                               (b"2", b"(UID BODY.PEEK[])")]))
+        assert sorted(i.uid for i in items if i.size is not None) == [1, 2, 3]
+        assert [i.body for i in items if i.body is not None] == [b"Subject: 1\r\n\r\nbody 1\r\n"]
+        assert items[0].body is not None  # the bodies came first
+        with pytest.raises(CommandFailed, match="no such message set"):
+            list(session.uid_fetches_sent([(b"1:3", b"(UID RFC822.SIZE INTERNALDATE)"),
+                                           (b"1", b"(UID FLAGS REFUSED)")]))
+        # still in step: nothing of the refused pair's answers is taken for the next one's
+        assert [i.uid for i in session.uid_fetch(b"1:3", b"(UID FLAGS)")] == [1, 2, 3]
+        session.logout()

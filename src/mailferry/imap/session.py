@@ -688,7 +688,10 @@ class ImapSession:
         return self._fetch_answers(tags)
 
     def _fetch_answers(self, tags: list[bytes]) -> Iterator[FetchItem]:
+        """Until every tag is answered; a refusal is raised once all are (nothing of them
+        is left unread for the next command)."""
         waiting = set(tags)
+        refused: Tagged | None = None
         while waiting:
             response = self._read_response(None)
             head = response.head
@@ -696,13 +699,15 @@ class ImapSession:
             if answered is not None:
                 tagged = tagged_reply(head, answered)
                 assert tagged is not None
-                if tagged.status != b"OK":
-                    raise self._protocol.failure(tagged)
+                if tagged.status != b"OK" and refused is None:
+                    refused = tagged
                 waiting.discard(answered)
                 continue
             item = self._fetch_or_pending(response)
             if item is not None:
                 yield item
+        if refused is not None:
+            raise self._protocol.failure(refused)
 
     def _fetch_start(self, uids: bytes, items: bytes, changedsince: int | None) -> bytes:
         self._compress()
