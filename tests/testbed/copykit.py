@@ -8,12 +8,12 @@ import subprocess
 from collections.abc import Sequence
 from typing import Any
 
-from testbed import Dovecot, imap_login, list_folders, snapshot, subscribed
+from testbed import Dovecot, imap_login, list_folders, read_folder, snapshot, subscribed
 from testbed.basekit import MAILFERRY, account, put, run_copy
 from testbed.projects import write_sync_project as write_project
 
-__all__ = ["MAILFERRY", "account", "folders", "mailbox", "put", "run_cli", "run_copy",
-           "subscriptions", "write_project"]
+__all__ = ["MAILFERRY", "account", "arrival_order", "folders", "mailbox", "put", "run_cli",
+           "run_copy", "subscriptions", "write_project"]
 
 
 def run_cli(args: Sequence[str], *, source: Dovecot | None = None, target: Dovecot | None = None,
@@ -31,6 +31,16 @@ def run_cli(args: Sequence[str], *, source: Dovecot | None = None, target: Dovec
 
 def mailbox(server: Dovecot, user: str = "alice") -> dict[str, Any]:
     return snapshot(server.host, server.port, user, server.password(user))
+
+
+def arrival_order(server: Dovecot, folder: str = "INBOX") -> list[str]:
+    """The folder's messages (sha256 of each) in UID order: the order clients sort by
+    arrival, which a copy keeps."""
+    conn = imap_login(server.host, server.port, "alice", server.password())
+    try:
+        return [m.sha256 for m in read_folder(conn, folder)]
+    finally:
+        conn.logout()
 
 
 def folders(server: Dovecot, user: str = "alice") -> dict[str, frozenset[str]]:
