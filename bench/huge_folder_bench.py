@@ -29,7 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from copy_bench import PASSWORD, compile_bytecode, run_dsync, run_mailferry, run_mbsync, timed  # noqa: E402
+from copy_bench import (  # noqa: E402
+    PASSWORD,
+    compile_bytecode,
+    run_dsync,
+    run_mailferry,
+    run_mbsync,
+    timed,
+)
 
 from testbed import Dovecot, DovecotUser, imap_login  # noqa: E402
 from testbed.dovecot import MAIL_USER  # noqa: E402
