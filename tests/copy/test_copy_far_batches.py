@@ -6,6 +6,7 @@ commands; the copy exact and in the source's order either way."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,15 @@ SMALL = {"count": 250, "sizes": (1500, 6000)}  # 3 batches of 100 near; 1 of up 
 LARGE = {"count": 12, "sizes": (400_000, 550_000)}  # 5-7 MB: 2 MB batches near; 8 MB far
 
 
-def _appends(source: Dovecot, target: Dovecot, tmp_path: Path, *, delay: float,
+def _appends(source: Dovecot, target: Dovecot, tmp_path: Path, *, delay: float | None,
              extra: tuple[str, ...] = ()) -> int:
-    """Copy through a link `delay` seconds each way (none: straight to the proxy); the
-    APPEND commands the target was sent."""
-    with Link(target.host, target.port, delay=delay) as link, \
-            FaultProxy(link.host, link.port, record=True) as proxy:
+    """Copy through a link `delay` seconds each way (None: straight to the recording proxy);
+    the APPEND commands the target was sent."""
+    with contextlib.ExitStack() as stack:
+        upstream: Dovecot | Link = target
+        if delay is not None:
+            upstream = stack.enter_context(Link(target.host, target.port, delay=delay))
+        proxy = stack.enter_context(FaultProxy(upstream.host, upstream.port, record=True))
         done = run_cli(["copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
                         "--state", str(tmp_path / "s.db"), *extra],
                        source=source, target=target)
@@ -49,8 +53,8 @@ def test_a_far_target_takes_the_folder_in_fewer_larger_batches(
 def test_a_near_target_keeps_batches_of_100_messages_and_2_mb(
         source: Dovecot, target: Dovecot, tmp_path: Path, mail: dict[str, Any]) -> None:
     put(source, sample_mailbox(mail["count"], ["INBOX"], sizes=mail["sizes"]))
-    appends = _appends(source, target, tmp_path, delay=0.001)
-    assert appends >= 3, f"{appends} APPENDs to a target 2 ms away"
+    appends = _appends(source, target, tmp_path, delay=None)
+    assert appends >= 3, f"{appends} APPENDs to a target on this machine"
     assert mailbox(target) == mailbox(source)
 
 
