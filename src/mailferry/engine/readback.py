@@ -49,10 +49,14 @@ _META = b"(UID RFC822.SIZE INTERNALDATE)"
 _BODY = b"(UID BODY.PEEK[])"
 _DATE_AND_BODY = b"(UID INTERNALDATE BODY.PEEK[])"
 # what an item must carry to answer each: another's (or an unsolicited FETCH) is not taken
+def _has_body(item: FetchItem) -> bool:
+    return item.body is not None
+
+
 _HAS: dict[bytes, Callable[[FetchItem], bool]] = {
     _META: lambda item: item.size is not None and item.internaldate is not None,
-    _BODY: lambda item: item.body is not None,
-    _DATE_AND_BODY: lambda item: item.body is not None,
+    _BODY: _has_body,
+    _DATE_AND_BODY: _has_body,
 }
 EXPLAINED = {
     "from_line": "a leading mbox \"From \" line dropped or added",

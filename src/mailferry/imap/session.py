@@ -521,16 +521,27 @@ class ImapSession:
         server may run pipelined commands at once); their untagged responses. The first
         refusal raises once all are in."""
         replies, untagged = self._read_tagged(tags)
+        self._raise_refused(replies)
+        return untagged
+
+    def _raise_refused(self, replies: dict[bytes, Tagged]) -> None:
         for tagged in replies.values():  # in the order they came
             if tagged.status != b"OK":
                 raise self._protocol.failure(tagged)
-        return untagged
 
     def _read_tagged(self, tags: list[bytes]) -> tuple[dict[bytes, Tagged], list[Response]]:
         """The tagged replies of `tags` as they came (OK or not) and the untagged responses."""
-        waiting = list(tags)
         replies: dict[bytes, Tagged] = {}
-        untagged: list[Response] = []
+        untagged = [response for response in self._untagged_until(tags, replies)
+                    if response.head.startswith(b"*")]
+        return replies, untagged
+
+    def _untagged_until(self, tags: list[bytes], replies: dict[bytes, Tagged],
+                        ) -> Iterator[Response]:
+        """Every other response, as it comes, until each of `tags` is answered (in whatever
+        order: a server may run pipelined commands at once); their tagged replies go into
+        `replies`, OK or not."""
+        waiting = list(tags)
         while waiting:
             response = self._read_response()
             head = response.head
@@ -543,9 +554,7 @@ class ImapSession:
             else:
                 if is_bye(head):
                     raise self._lost(head)
-                if head.startswith(b"*"):
-                    untagged.append(response)
-        return replies, untagged
+                yield response
 
     def each_mailbox(self, verb: bytes, mailboxes: Sequence[bytes],
                      ) -> list[CommandFailed | None] | None:
@@ -688,26 +697,14 @@ class ImapSession:
         return self._fetch_answers(tags)
 
     def _fetch_answers(self, tags: list[bytes]) -> Iterator[FetchItem]:
-        """Until every tag is answered; a refusal is raised once all are (nothing of them
-        is left unread for the next command)."""
-        waiting = set(tags)
-        refused: Tagged | None = None
-        while waiting:
-            response = self._read_response(None)
-            head = response.head
-            answered = next((tag for tag in waiting if head.startswith(tag + b" ")), None)
-            if answered is not None:
-                tagged = tagged_reply(head, answered)
-                assert tagged is not None
-                if tagged.status != b"OK" and refused is None:
-                    refused = tagged
-                waiting.discard(answered)
-                continue
+        """Items until every tag is answered; a refusal is raised once all are (nothing of
+        them is left unread for the next command)."""
+        replies: dict[bytes, Tagged] = {}
+        for response in self._untagged_until(tags, replies):
             item = self._fetch_or_pending(response)
             if item is not None:
                 yield item
-        if refused is not None:
-            raise self._protocol.failure(refused)
+        self._raise_refused(replies)
 
     def _fetch_start(self, uids: bytes, items: bytes, changedsince: int | None) -> bytes:
         self._compress()

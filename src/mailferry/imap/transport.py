@@ -37,7 +37,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -116,24 +116,34 @@ class RoundTrip:
                 self.shortest = seconds
 
 
-_round_trips: dict[tuple[str, int], RoundTrip] = {}
-_round_trips_lock = threading.Lock()
+@dataclass(frozen=True)
+class _Link:
+    """What a process learns of the link to one server, shared by its sessions."""
+
+    meter: LinkMeter = field(default_factory=LinkMeter)
+    round_trip: RoundTrip = field(default_factory=RoundTrip)
 
 
-def round_trip(host: str, port: int) -> RoundTrip:
-    """The one round-trip estimate of host:port in this process."""
-    with _round_trips_lock:
-        return _round_trips.setdefault((host.lower(), port), RoundTrip())
+_links: dict[tuple[str, int], _Link] = {}
+_links_lock = threading.Lock()
 
 
-_meters: dict[tuple[str, int], LinkMeter] = {}
-_meters_lock = threading.Lock()
+def _link(host: str, port: int) -> _Link:
+    key = (host.lower(), port)
+    with _links_lock:
+        if key not in _links:
+            _links[key] = _Link()
+        return _links[key]
 
 
 def link_meter(host: str, port: int) -> LinkMeter:
     """The one meter of the link to host:port in this process."""
-    with _meters_lock:
-        return _meters.setdefault((host.lower(), port), LinkMeter())
+    return _link(host, port).meter
+
+
+def round_trip(host: str, port: int) -> RoundTrip:
+    """The one round-trip estimate of host:port in this process."""
+    return _link(host, port).round_trip
 
 
 @dataclass(frozen=True)
