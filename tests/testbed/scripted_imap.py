@@ -4,9 +4,10 @@ second, die in the middle of a MULTIAPPEND, refuse a login in a given way).
 
 It speaks enough IMAP4rev1 to be a source or a target: CAPABILITY, LOGIN, AUTHENTICATE
 PLAIN, LIST, LSUB, STATUS, SELECT, EXAMINE, UNSELECT, CLOSE, UID SEARCH, UID FETCH, UID STORE,
-APPEND (LITERAL+, MULTIAPPEND, APPENDUID when UIDPLUS is announced), CREATE, SUBSCRIBE, NOOP,
-LOGOUT. Mail lives in memory
-(`server.folders(user)`), so tests read back what arrived without another client.
+APPEND (LITERAL+, MULTIAPPEND, APPENDUID when UIDPLUS is announced), CREATE, SUBSCRIBE,
+UNSUBSCRIBE, NOOP, LOGOUT. Mail lives in memory (`server.folders(user)`, and the names
+subscribed: `server.subscriptions(user)`), so tests read back what arrived without another
+client.
 
 Behaviour is scripted per command: `server.script("UID FETCH", hook)` makes every UID FETCH
 call `hook(command)`; the hook may answer anything through `command.send(...)`, or run the
@@ -423,6 +424,14 @@ class _Connection(socketserver.BaseRequestHandler):
         command.ok()
 
     def _subscribe(self, command: Command) -> None:
+        # (any name: RFC 3501 lets a server subscribe one that does not exist)
+        assert self.user is not None and isinstance(command.args[0], bytes)
+        self.server.subscriptions(self.user).add(command.args[0].decode())
+        command.ok()
+
+    def _unsubscribe(self, command: Command) -> None:
+        assert self.user is not None and isinstance(command.args[0], bytes)
+        self.server.subscriptions(self.user).discard(command.args[0].decode())
         command.ok()
 
     def _append(self, command: Command) -> None:
@@ -465,10 +474,14 @@ class ScriptedImap(socketserver.ThreadingTCPServer):
         self.logins: list[tuple[str, bool]] = []  # (user, accepted)
         self.connections: list[socket.socket] = []
         self._mail: dict[str, dict[str, ScriptedFolder]] = {}
+        self._subscribed: dict[str, set[str]] = {}
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     def folders(self, user: str = "alice") -> dict[str, ScriptedFolder]:
         return self._mail.setdefault(user, {"INBOX": ScriptedFolder("INBOX")})
+
+    def subscriptions(self, user: str = "alice") -> set[str]:
+        return self._subscribed.setdefault(user, set())
 
     def folder(self, name: str, user: str = "alice") -> ScriptedFolder:
         folders = self.folders(user)

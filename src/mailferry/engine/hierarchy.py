@@ -65,22 +65,28 @@ class TargetFolders:
                 self.unusable.setdefault(pair.target_wire, HIERARCHY_ONLY)
 
     def _create_at_once(self) -> set[bytes]:
-        """The new folders' CREATEs in one write, then the SUBSCRIBEs of those created in
-        another: two round trips, not one or two per folder. Returns the target names done
-        as planned; a folder the server refused either command for takes the one-by-one
-        path of `create` (it asks again and gets the same answer, handled with the
-        hierarchy's rules), which also runs alone when the names need literals."""
+        """The new folders' CREATEs and then their SUBSCRIBEs, all in one write: one round
+        trip, not one or two per folder (the SUBSCRIBEs waiting for the CREATEs' answers
+        were a second one). Returns the target names done as planned; a folder the server
+        refused either command for takes the one-by-one path of `create` (it asks again and
+        gets the same answer, handled with the hierarchy's rules), which also runs alone
+        when the names need literals. A name subscribed although its CREATE was refused
+        (RFC 3501 lets a server subscribe a name that does not exist) is unsubscribed: the
+        target keeps no subscription the copy did not mean."""
         new = [pair for pair in self.pairs if not pair.target_exists]
-        created = self.session.each_mailbox(b"CREATE", [pair.target_wire for pair in new])
-        if created is None:
+        wanted = [pair.target_wire for pair in new if pair.subscribe]
+        answers = self.session.each_mailbox([(b"CREATE", pair.target_wire) for pair in new]
+                                            + [(b"SUBSCRIBE", wire) for wire in wanted])
+        if answers is None:
             return set()
-        made = [pair for pair, refused in zip(new, created, strict=True) if refused is None]
-        wanted = [pair for pair in made if pair.subscribe]
-        subscribed = self.session.each_mailbox(b"SUBSCRIBE", [p.target_wire for p in wanted])
-        failed = ({pair.target_wire for pair in wanted} if subscribed is None else
-                  {pair.target_wire for pair, refused in zip(wanted, subscribed, strict=True)
-                   if refused is not None})
-        return {pair.target_wire for pair in made if pair.target_wire not in failed}
+        created = dict(zip([pair.target_wire for pair in new], answers[:len(new)], strict=True))
+        subscribed = dict(zip(wanted, answers[len(new):], strict=True))
+        stray = [wire for wire, refused in subscribed.items()
+                 if refused is None and created[wire] is not None and wire not in self.subscribed]
+        if stray:
+            self.session.each_mailbox([(b"UNSUBSCRIBE", wire) for wire in stray])
+        return {wire for wire, refused in created.items()
+                if refused is None and subscribed.get(wire) is None}
 
     def _make_selectable(self, pair: FolderPair) -> None:
         """A \\Noselect target folder where the source has mail: CREATE makes it a mailbox on
