@@ -1,6 +1,6 @@
 """The folder workers' logins. On a first copy they go out while the folders are still being
-prepared (CREATE, SUBSCRIBE, STATUS): over a 50 ms link a login is two round trips that
-every worker but the first waited for after them (issue 16). A re-run, which may have one
+listed and prepared (LIST, CREATE, SUBSCRIBE): over a 50 ms link a login is two round trips
+that every worker but the first waited for after them (issue 16). A re-run, which may have one
 folder to copy or none, logs in only the connections it uses. A server that refuses one
 more connection (a per-user limit) gets fewer folders at once, not failed folders."""
 
@@ -23,12 +23,13 @@ NAMES = ["Archive", "Work", "Lists", "Sent"]
 LOGIN = re.compile(rb"(?:^|\n)\S+ (?:AUTHENTICATE|LOGIN) ", re.IGNORECASE)
 
 
-class _CreateHeld:
-    """Counts the logins that reach the target and holds the answer to the first CREATE
-    until `logins` of them have, or for 5 s (then `late`)."""
+class _AnswerHeld:
+    """Counts the logins that reach the target and holds the first answer that says
+    `completed` (b"Create", b"List") until `logins` of them have, or for 5 s (then `late`)."""
 
-    def __init__(self, logins: int) -> None:
+    def __init__(self, logins: int, completed: bytes = b"Create") -> None:
         self.wanted = logins
+        self.completed = re.compile(rb"OK " + completed + rb" completed", re.IGNORECASE)
         self.logins = Tally()
         self.late = False
         self._held = False
@@ -37,7 +38,7 @@ class _CreateHeld:
         self.logins.add(len(LOGIN.findall(data)))
 
     def down(self, data: bytes) -> None:
-        if self._held or not re.search(rb"OK Create completed", data, re.IGNORECASE):
+        if self._held or not self.completed.search(data):
             return
         self._held = True
         self.late = not self.logins.reached(self.wanted)
@@ -47,16 +48,17 @@ def _seed(source: Dovecot) -> None:
     put_in_folders(source, ["INBOX", *NAMES], 40)
 
 
-def test_a_first_copy_logs_its_workers_in_while_folders_are_created(
-        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+@pytest.mark.parametrize("held_answer", [b"List", b"Create"])
+def test_a_first_copy_logs_its_workers_in_while_folders_are_listed(
+        held_answer: bytes, source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
     _seed(source)
-    held = _CreateHeld(logins=4)  # the first pair's and three workers'
+    held = _AnswerHeld(logins=4, completed=held_answer)  # the first pair's and three workers'
     with FaultProxy(target.host, target.port, on_up=held.up, on_down=held.down) as proxy:
         done = run_cli(["copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
                         "--state", str(tmp_path / "s.db"), "--workers", "4"],
                        source=source, target=target)
     assert done.returncode == 0, done.stderr
-    assert not held.late, f"only {held.logins.count} logins before the folders were created"
+    assert not held.late, f"only {held.logins.count} logins before the {held_answer!r} answer"
     assert held.logins.count == 4  # one per worker, as before: none opened twice
     assert mailbox(target) == mailbox(source)
 
@@ -64,7 +66,7 @@ def test_a_first_copy_logs_its_workers_in_while_folders_are_created(
 def test_a_rerun_logs_in_only_where_it_copies(source: Dovecot, target: Dovecot,
                                                tmp_path: Path) -> None:
     _seed(source)
-    held = _CreateHeld(logins=0)  # (only counts)
+    held = _AnswerHeld(logins=0)  # (only counts)
     with FaultProxy(target.host, target.port, on_up=held.up) as proxy:
         args = ["copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",  # the same target
                 "--state", str(tmp_path / "s.db"), "--workers", "4", "--json"]

@@ -206,6 +206,8 @@ class MailboxCopy:
         """Listing, folder creation and STATUS (each step can be repeated: creating an
         existing folder is not an error)."""
         src_session, tgt_session = control.sessions()
+        if not self.store.folders_of(self._pair_id):  # nothing recorded: a first copy
+            self._log_in_ahead(self.options.workers, first_copy=True)
         src, tgt = both(lambda: _survey(src_session.list_folders()),  # one round trip, not two
                         lambda: _survey(tgt_session.list_folders()), cleanup=lambda _: None)
         plan = plan_folders(src.folders, tgt.folders, tgt.namespace, self.options.filters)
@@ -264,8 +266,11 @@ class MailboxCopy:
 
     def _log_in_ahead(self, folders: int, *, first_copy: bool) -> None:
         """On a first copy every folder is copied: the workers' logins then go out now, not
-        after the STATUS, CREATE and SUBSCRIBE round trips still to come (over a 50 ms link
-        a login is two of them). A re-run may copy one folder or none: it logs in on demand."""
+        after the LIST, CREATE and SUBSCRIBE round trips still to come (over a 50 ms link a
+        login is two of them). Where nothing is recorded for the pair they go out before
+        the LIST, one per worker (those a mailbox of fewer folders leaves idle log out);
+        else once the listing shows no folder recorded. A re-run may copy one folder or
+        none: it logs in on demand."""
         if self._ahead or not first_copy:
             return
         self._ahead = [SessionPair(self.source, self.target, self.options.session_limits)
