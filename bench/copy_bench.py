@@ -121,7 +121,10 @@ class Run:
 def timed(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Wall seconds and peak RSS (MB) of one child process. The peak is VmHWM polled from
     /proc (wait4's ru_maxrss would count the pages the child inherited from this process
-    before exec)."""
+    before exec). What earlier steps wrote is flushed to disk first: the seeding's and the
+    last tool's copy's writeback (hundreds of MB) would otherwise land on whichever tool
+    runs next (one both-far run took 3.8 s against 2.9 s so)."""
+    os.sync()
     with tempfile.TemporaryFile() as out:
         started = time.monotonic()
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
