@@ -10,6 +10,10 @@ Cases (RTT = twice the one-way delay):
                slow), never and always; imapsync with it on the source (--compress1), mbsync
                and dsync (neither speaks COMPRESS). Elsewhere mailferry runs by default too.
 Each copy is checked (sha256 of BODY[], flags, INTERNALDATE per folder, as copy_bench).
+The tools run `--rounds` times (2 by default), in the reverse order every other round, and
+each tool's best is compared: the first copy out of a freshly seeded source pays for
+Dovecot building its caches (~1 s more, whichever tool it is), which a single round put on
+mailferry alone.
 Only 127.0.0.1 is used; imapsync is found through $IMAPSYNC, PATH or /work/peers/imapsync
 (its column is skipped without it). Run: `.venv/bin/python bench/wan_bench.py --help`.
 """
@@ -105,6 +109,8 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--tools", default="mailferry,mbsync,dsync,imapsync")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="run each tool this often, the order reversed every other round")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     options = parser.parse_args()
     compile_bytecode()
@@ -114,7 +120,8 @@ def main() -> int:
     if "imapsync" in tools and imapsync_tool is None:
         print("imapsync not found ($IMAPSYNC, PATH, /work/peers/imapsync): column skipped")
         tools.remove("imapsync")
-    runs = [(case, tool, variant) for case in cases for tool in tools
+    runs = [(case, tool, variant) for round_number in range(options.rounds) for case in cases
+            for tool in (tools if round_number % 2 == 0 else tools[::-1])
             for variant in (("auto", "never", "always") if case == "thin-pipe" and tool in
                             ("mailferry",) else (None,))]
     users = [DovecotUser(f"u{n}", PASSWORD) for n in range(len(runs))]
@@ -155,8 +162,9 @@ def main() -> int:
             rows.append(Row(case, name, first, again, compare(expected, got)))
             print(f"  {case} {name}: {first:.1f}s, re-run {again:.2f}s", flush=True)
     for case in cases:
-        print(f"\n{case}\n{'tool':<28}{'initial s':>10}{'re-run s':>10}  copy")
-        mine = [r for r in rows if r.case == case]
+        print(f"\n{case} (best of {options.rounds})\n{'tool':<28}{'initial s':>10}"
+              f"{'re-run s':>10}  copy")
+        mine = _best([r for r in rows if r.case == case])
         for row in mine:
             print(f"{row.tool:<28}{row.seconds:>10.2f}{row.rerun or 0:>10.2f}  {row.exact}")
         ours = next((r for r in mine if r.tool in ("mailferry", "mailferry (compress auto)")),
@@ -168,6 +176,19 @@ def main() -> int:
     if options.json:
         options.json.write_text(json.dumps([r.__dict__ for r in rows], indent=2))
     return 0
+
+
+def _best(rows: list[Row]) -> list[Row]:
+    """Per tool, in the order first run: its fastest initial copy and re-run, and a copy
+    that was not exact in any round said so."""
+    best: dict[str, Row] = {}
+    for row in rows:
+        kept = best.setdefault(row.tool, row)
+        reruns = [r for r in (kept.rerun, row.rerun) if r is not None]
+        best[row.tool] = Row(row.case, row.tool, min(kept.seconds, row.seconds),
+                             min(reruns) if reruns else None,
+                             kept.exact if kept.exact != "exact" else row.exact)
+    return list(best.values())
 
 
 if __name__ == "__main__":
