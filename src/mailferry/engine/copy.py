@@ -206,14 +206,16 @@ class MailboxCopy:
         """Listing, folder creation and STATUS (each step can be repeated: creating an
         existing folder is not an error)."""
         src_session, tgt_session = control.sessions()
-        if not self.store.folders_of(self._pair_id):  # nothing recorded: a first copy
+        # what the last runs left, read once (one query, not one per folder): nothing
+        # recorded is a first copy, whose workers log in while the folders are listed
+        recorded = {f.source_name: f for f in self.store.folders_of(self._pair_id)}
+        if not recorded:
             self._log_in_ahead(self.options.workers, first_copy=True)
         src, tgt = both(lambda: _survey(src_session.list_folders()),  # one round trip, not two
                         lambda: _survey(tgt_session.list_folders()), cleanup=lambda _: None)
         plan = plan_folders(src.folders, tgt.folders, tgt.namespace, self.options.filters)
         self._scope = (plan.pairs, frozenset(f.wire for f in src.folders))
-        # what the last runs left, read once: it decides the logins ahead and what changed
-        states = {p.source.wire: self.store.folder(self._pair_id, p.source.wire)
+        states = {p.source.wire: recorded.get(p.source.wire)
                   for p in plan.pairs if p.source.selectable}
         self._log_in_ahead(len(states), first_copy=not any(states.values()))
         for excluded in plan.excluded:
