@@ -2,7 +2,8 @@
 CREATE and then every SUBSCRIBE in one write (a target 50 ms away spent 1.5 s creating 15
 folders one by one, and the SUBSCRIBEs once waited for the CREATEs' answers). A folder the
 server refuses still gets the one-by-one path, with its hierarchy rules and the server's
-words, and is left unsubscribed; the others go on."""
+words, and is left unsubscribed; the others go on. A connection lost after the CREATEs and
+before the SUBSCRIBEs leaves no folder unsubscribed."""
 
 from __future__ import annotations
 
@@ -90,3 +91,41 @@ def test_a_refused_create_among_many_fails_that_folder_alone(
 
 def _account(server: ScriptedImap) -> Account:
     return Account(parse_mailbox_url(server.url()), Credentials("alice", "alice-pw"), TlsPolicy())
+
+
+def test_a_connection_lost_between_the_creates_and_the_subscribes_subscribes_them_after(
+        source: Dovecot, tmp_path: Path) -> None:
+    # the CREATEs were carried out, the first SUBSCRIBE cut the connection: the retry finds
+    # the folders there, unsubscribed, and subscribes them (not created twice, none left out)
+    names = ["Alpha", "Beta", "Beta/Gamma"]
+    conn = imap_login(source.host, source.port, "alice", source.password())
+    for name in names:
+        conn.create(name)
+        conn.subscribe(name)
+    conn.logout()
+    put(source, sample_mailbox(9, ["INBOX", *names]))
+    target = ScriptedImap()
+    cut: list[bytes] = []
+
+    def cut_once(command: Command) -> None:
+        if cut:
+            command.default()
+            return
+        assert isinstance(command.args[0], bytes)
+        cut.append(command.args[0])
+        command.close()
+
+    target.script("SUBSCRIBE", cut_once)
+    store = StateStore.open(tmp_path / "s.db")
+    try:
+        with target:
+            summary = MailboxCopy(imap_source(account(source)), _account(target), store,
+                                  CopyOptions()).run()
+    finally:
+        store.close()
+    assert len(cut) == 1 and set(target.folders()) >= set(names)
+    assert {f.status for f in summary.folders} == {"synced"}, summary.to_json()
+    held, want = target.folders(), mailbox(source)
+    for name in ("INBOX", *names):
+        assert len(held[name].messages) == len(want[name]), name
+    assert set(names) <= set(subscriptions(source)) <= target.subscriptions()

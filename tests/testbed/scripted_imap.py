@@ -340,7 +340,8 @@ class _Connection(socketserver.BaseRequestHandler):
         command.ok()
 
     def _lsub(self, command: Command) -> None:
-        for name in self._folders():
+        assert self.user is not None
+        for name in sorted(self.server.subscriptions(self.user)):
             command.send(b'* LSUB () "/" ' + quoted(name) + b"\r\n")
         command.ok()
 
