@@ -83,16 +83,19 @@ def test_the_comparison_sees_a_column_that_differs(new_database: NewDatabase,
     assert schema(at_head)["folders"] != schema(by_migrations)["folders"]
 
 
+LATER = f"{int(upgrade.HEAD) + 1:04d}"  # the revision after today's head
+
+
 @pytest.fixture
-def revision_0004(tmp_path: Path) -> Iterator[Config]:
+def later_revision(tmp_path: Path) -> Iterator[Config]:
     """The revisions of today plus a later one (a column, an index, a table), elsewhere."""
     scripts = tmp_path / "migrations"
     shutil.copytree(upgrade.MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0004_later.py").write_text(f'''
+    (scripts / "versions" / f"{LATER}_later.py").write_text(f'''
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
+revision = "{LATER}"
 down_revision = "{upgrade.HEAD}"
 branch_labels = None
 depends_on = None
@@ -110,19 +113,19 @@ def upgrade() -> None:
 
 
 def test_a_database_made_at_the_head_takes_a_later_revision(
-        new_database: NewDatabase, revision_0004: Config) -> None:
+        new_database: NewDatabase, later_revision: Config) -> None:
     """What a later revision sees is the alembic_version row: a database made at the head
     goes on from there exactly as one made by the revisions."""
     def later(engine: sa.Engine) -> None:
         with engine.begin() as conn:
-            revision_0004.attributes["connection"] = conn
-            command.upgrade(revision_0004, "head")
+            later_revision.attributes["connection"] = conn
+            command.upgrade(later_revision, "head")
 
     by_migrations = _with(migrated(new_database()), later)
     at_head = _with(created(new_database()), later)
     assert_same_schema(at_head, by_migrations)
     assert dump(at_head) == dump(by_migrations)
-    assert dump(at_head)["alembic_version"] == [("0004",)]
+    assert dump(at_head)["alembic_version"] == [(LATER,)]
     assert any(column["name"] == "later" for column in schema(at_head)["folders"]["columns"])
 
 

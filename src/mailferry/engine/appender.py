@@ -23,7 +23,7 @@ from mailferry.engine.target import target_body_digests, target_keys
 from mailferry.errors import ConnectionLost, TryAgainLater
 from mailferry.imap import AppendMessage, AppendResult, ImapSession, PendingAppend, uid_set
 from mailferry.status import FailureKind, MessageOutcome
-from mailferry.store import MappedMessage
+from mailferry.store import NOTHING_LEARNED, MappedMessage, TargetTraits
 
 log = logging.getLogger("mailferry.copy")
 
@@ -106,10 +106,11 @@ class Appender:
     batches: queue.Queue[list[SourceMessage] | None] = field(
         default_factory=lambda: queue.Queue(maxsize=1))
     error: Exception | None = None
+    known: TargetTraits = NOTHING_LEARNED  # what earlier runs' read-backs learned (ReadBack)
     _flying: bool = False  # a MULTIAPPEND sent, its answer not read
 
     def __post_init__(self) -> None:
-        self.read_back = ReadBack(self.target, self.mailbox, self.ledger)
+        self.read_back = ReadBack(self.target, self.mailbox, self.ledger, known=self.known)
 
     def run(self) -> None:
         """The thread's loop: until None arrives; after an error, drain without working."""

@@ -46,7 +46,7 @@ from mailferry.engine.twins import retire_copies_with_relayed_twins
 from mailferry.errors import IncompleteAnswer, MailferryError
 from mailferry.imap import ImapSession, Selected, uid_set
 from mailferry.status import FailureKind, FolderStatus, MessageOutcome
-from mailferry.store import FailureRecord, FolderState, MappedMessage
+from mailferry.store import FailureRecord, FolderState, MappedMessage, TargetTraits
 
 if TYPE_CHECKING:
     from mailferry.store import StateStore
@@ -108,6 +108,7 @@ class FolderSync:
         self.watch = watch or PoisonWatch()  # shared by the attempts at this folder
         # what the header pass found missing: raised once what did come is copied
         self._gap: IncompleteAnswer | None = None
+        self._learned: TargetTraits | None = None  # what the read-back learned (ReadBack)
 
     @property
     def failures(self) -> list[MessageFailure]:
@@ -154,7 +155,8 @@ class FolderSync:
             state, src_uidnext=mark,
             src_highestmodseq=src_sel.highestmodseq,
             tgt_uidnext=max(tgt_sel.uidnext or 0, ledger.max_target_uid + 1),
-            tgt_messages=ledger.target_messages, complete=complete)
+            tgt_messages=ledger.target_messages, complete=complete,
+            traits=self._learned)
         self.result.status = FolderStatus.SYNCED if complete else FolderStatus.FAILED
         return self.result
 
@@ -440,7 +442,8 @@ class FolderSync:
     def _copy_bodies(self, to_copy: list[int], decided: frozenset[int], flags: FlagFilter,
                      ledger: FolderLedger) -> None:
         appender = Appender(self.target, self.pair.target_wire, self.matcher, flags, ledger,
-                            self.reporter, decided=decided, watch=self.watch)
+                            self.reporter, decided=decided, watch=self.watch,
+                            known=self.store.target_traits(ledger.folder_id))
         # one batch read ahead while the previous one is appended: overlap, bounded memory
         thread = threading.Thread(target=appender.run, name="append", daemon=True)
         thread.start()
@@ -464,6 +467,7 @@ class FolderSync:
                 except queue.Full:
                     continue
             thread.join()
+            self._learned = appender.read_back.learned
             self._report_too_large(too_large, ledger)
         if appender.error is not None:
             raise appender.error

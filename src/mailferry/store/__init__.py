@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 
 from mailferry.lazy import lazy_names
 from mailferry.store.marks import FolderMarks
-from mailferry.store.records import FailureRecord, FolderState, ForeignMessage, MappedMessage
+from mailferry.store.records import (
+    NOTHING_LEARNED,
+    FailureRecord,
+    FolderState,
+    ForeignMessage,
+    MappedMessage,
+    TargetTraits,
+)
 
 if TYPE_CHECKING:
     from mailferry.store.database import StoreLocation, describe_location, is_shared, parse_location
@@ -100,13 +107,15 @@ __getattr__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = [
-    "STATUSES", "Activity", "DmarcRecord", "DmarcReport", "FailedUser", "FailureRecord",
+    "NOTHING_LEARNED", "STATUSES", "Activity", "DmarcRecord", "DmarcReport", "FailedUser",
+    "FailureRecord",
     "FolderMarks", "FolderSize", "FolderState", "ForeignMessage", "HeldLease", "Incident",
     "JobRecord",
     "JobState", "LeaseHolder", "LeaseInfo", "LeaseTable", "LeaseTimes", "MailboxInventory",
     "MailboxProgress", "MailboxRecord", "MappedMessage", "MonitorState", "NoticeJournal",
     "NoticeRecord", "NoticeState", "PassOutcome", "Probe", "ProjectState", "RosterEntry",
-    "SealedSecret", "StateStore", "StoreLocation", "Tally", "TransferResult", "UserFilter",
+    "SealedSecret", "StateStore", "StoreLocation", "Tally", "TargetTraits", "TransferResult",
+    "UserFilter",
     "UserPage", "UserRow", "activity", "choices", "copy_state", "describe_location",
     "failed_users", "is_shared",
     "mailbox_lease_key", "parse_location", "roster_digest", "user_page", "wave_tallies",

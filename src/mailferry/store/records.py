@@ -23,6 +23,17 @@ class FolderState:
 
 
 @dataclass(frozen=True)
+class TargetTraits:
+    """What read-backs learned of a target folder (engine/readback.py): a sample of ordinary
+    messages came back exactly as sent; a raw 8-bit header did (Cyrus replaces them)."""
+
+    keeps_ordinary: bool = False
+    keeps_eight_bit: bool = False
+
+
+NOTHING_LEARNED = TargetTraits()
+
+@dataclass(frozen=True)
 class MappedMessage:
     src_uid: int
     tgt_uid: int | None

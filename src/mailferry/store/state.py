@@ -32,9 +32,24 @@ from mailferry.store.database import (
 )
 from mailferry.store.leases import LeaseTable
 from mailferry.store.marks import capabilities_key
-from mailferry.store.records import FailureRecord, FolderState, ForeignMessage, MappedMessage
+from mailferry.store.records import (
+    NOTHING_LEARNED,
+    FailureRecord,
+    FolderState,
+    ForeignMessage,
+    MappedMessage,
+    TargetTraits,
+)
 from mailferry.store.schema import insert_ignoring, upsert
-from mailferry.store.tables import failures, folders, foreign, messages, meta_table, pairs
+from mailferry.store.tables import (
+    failures,
+    folders,
+    foreign,
+    messages,
+    meta_table,
+    pairs,
+    target_traits,
+)
 from mailferry.store.upgrade import prepare
 
 _MAPPED = (messages.c.src_uid, messages.c.tgt_uid, messages.c.fingerprint, messages.c.flags,
@@ -166,7 +181,7 @@ class StateStore:
                     complete=False)).inserted_primary_key[0])  # type: ignore[index]
             else:
                 folder_id = current.id
-                for table in (messages, foreign, failures):
+                for table in (messages, foreign, failures, target_traits):
                     conn.execute(table.delete().where(table.c.folder_id == folder_id))
                 conn.execute(folders.update().where(folders.c.id == folder_id).values(
                     target_name=target_name, src_uidvalidity=src_uidvalidity, src_uidnext=1,
@@ -176,13 +191,31 @@ class StateStore:
 
     def finish_folder(self, state: FolderState, *, src_uidnext: int,
                       src_highestmodseq: int | None, tgt_uidnext: int, tgt_messages: int,
-                      complete: bool) -> FolderState:
+                      complete: bool, traits: TargetTraits | None = None) -> FolderState:
+        """The folder's marks as the run leaves them, with what its read-back learned of the
+        target (`traits`; None: nothing learned, what was known stays)."""
         values = dict(src_uidnext=src_uidnext, src_highestmodseq=src_highestmodseq,
                       tgt_uidnext=tgt_uidnext, tgt_messages=tgt_messages, complete=complete)
+        now = time.time()
         with self._tx() as conn:
             conn.execute(folders.update().where(folders.c.id == state.id).values(
-                synced_at=time.time(), **values))
+                synced_at=now, **values))
+            if traits is not None:
+                conn.execute(target_traits.delete().where(target_traits.c.folder_id == state.id))
+            if traits is not None and traits != NOTHING_LEARNED:
+                conn.execute(target_traits.insert().values(
+                    folder_id=state.id, keeps_ordinary=traits.keeps_ordinary,
+                    keeps_eight_bit=traits.keeps_eight_bit, at=now))
         return replace(state, **values)  # type: ignore[arg-type]
+
+    def target_traits(self, folder_id: int) -> TargetTraits:
+        """What read-backs into the folder's target learned, at the UIDVALIDITYs recorded
+        (`start_folder` forgets it with the folder's other rows)."""
+        with self._tx() as conn:
+            row = conn.execute(sa.select(target_traits).where(
+                target_traits.c.folder_id == folder_id)).first()
+        return (NOTHING_LEARNED if row is None else
+                TargetTraits(bool(row.keeps_ordinary), bool(row.keeps_eight_bit)))
 
     # -- messages -------------------------------------------------------------------------
 

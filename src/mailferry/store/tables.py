@@ -72,6 +72,16 @@ failures = sa.Table(
     sa.Column("at", sa.Float, nullable=False),
     sa.Column("size", sa.BigInteger),
 )
+# what read-backs learned of a target folder (engine/readback.py), so later runs into it
+# read back only what looks off. Gone with the folder's other rows when either UIDVALIDITY
+# changes, and once the server is caught rewriting an ordinary message
+target_traits = sa.Table(
+    "target_traits", metadata,
+    sa.Column("folder_id", sa.ForeignKey("folders.id"), primary_key=True),
+    sa.Column("keeps_ordinary", sa.Boolean, nullable=False),  # a sample came back as sent
+    sa.Column("keeps_eight_bit", sa.Boolean, nullable=False),  # so did a raw 8-bit header
+    sa.Column("at", sa.Float, nullable=False),
+)
 
 # project_state.py
 mailboxes = sa.Table(
