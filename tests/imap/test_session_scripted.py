@@ -152,3 +152,33 @@ def test_fetches_sent_together_are_read_whole_in_any_order() -> None:
         # still in step: nothing of the refused pair's answers is taken for the next one's
         assert [i.uid for i in session.uid_fetch(b"1:3", b"(UID FLAGS)")] == [1, 2, 3]
         session.logout()
+
+
+def test_a_select_sent_ahead_is_answered_to_its_own_select_only() -> None:
+    """`select_ahead` then other commands: each command gets its own answer, the SELECT's
+    answers serve the next `select_with_uids` of that mailbox without asking again, and a
+    `select_with_uids` of another mailbox (or after a `select`) asks the server."""
+    with ScriptedImap() as server:
+        for name, count in (("INBOX", 3), ("Work", 5)):
+            folder = server.folder(name)
+            for n in range(count):
+                folder.add(b"Subject: %d\r\n\r\nbody\r\n" % n)
+        session = _session(server)
+
+        def examines() -> int:
+            return [name for _, name in server.commands].count("EXAMINE")
+
+        session.select_ahead(b"Work", readonly=True)
+        listed = {entry.name for entry in session.list_folders()[0]}
+        assert listed == {b"INBOX", b"Work"}  # its own answer, not the EXAMINE's
+        selected, uids = session.select_with_uids(b"Work", readonly=True)
+        assert (selected.exists, uids, examines()) == (5, [1, 2, 3, 4, 5], 1)
+        session.select_ahead(b"Work", readonly=True)
+        selected, uids = session.select_with_uids(b"INBOX", readonly=True)  # another one
+        assert (selected.exists, uids, examines()) == (3, [1, 2, 3], 3)
+        session.select_ahead(b"INBOX", readonly=True)
+        assert session.select(b"Work", readonly=True).exists == 5
+        selected, uids = session.select_with_uids(b"INBOX", readonly=True)  # asked again
+        assert (selected.exists, uids, examines()) == (3, [1, 2, 3], 6)
+        session.select_ahead(b"Work", readonly=True)
+        session.logout()  # not waited for

@@ -101,6 +101,9 @@ class LocalSource:
         return Selected(folder.uidvalidity, folder.uidnext, len(folder.messages),
                         frozenset({"\\*"}), None)
 
+    def examine_ahead(self, mailbox: bytes) -> None:
+        """Nothing to begin: a local folder opens at once."""
+
     def _messages(self, uids: Iterable[int] | None = None) -> Iterator[LocalMessage]:
         folder = self._selected
         if folder is None:

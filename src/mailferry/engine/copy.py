@@ -57,6 +57,7 @@ class SessionPair:
     tgt: ImapSession | None = None
     _opening: threading.Thread | None = field(default=None, repr=False)
     _ahead_error: Exception | None = field(default=None, repr=False)
+    examined_ahead: bytes | None = None  # see `examine_ahead`
 
     def open_ahead(self) -> None:
         """Log in on a thread now, so that `first_login()` finds it done."""
@@ -99,6 +100,13 @@ class SessionPair:
             return src, tgt
         return self.src, self.tgt
 
+    def examine_ahead(self, mailbox: bytes) -> None:
+        """Begin examining a source folder now (MessageSource.examine_ahead): the worker on
+        this pair takes that folder first (MailboxCopy._run_workers)."""
+        src, _ = self.sessions()
+        src.examine_ahead(mailbox)
+        self.examined_ahead = mailbox
+
     def capabilities(self) -> dict[str, frozenset[str]]:
         """What each side's server announced after login, by endpoint (an IMAP source's)."""
         found = {str(self.target.endpoint): self.tgt.capabilities} if self.tgt else {}
@@ -113,6 +121,7 @@ class SessionPair:
             if session is not None:
                 session.close()
         self.src = self.tgt = None
+        self.examined_ahead = None
 
     def logout(self) -> None:
         self._opened()
@@ -120,6 +129,7 @@ class SessionPair:
             if session is not None:
                 session.logout()
         self.src = self.tgt = None
+        self.examined_ahead = None
 
 
 def connect(source: SourceOpener, target: Account, options: CopyOptions) -> SessionPair:
@@ -307,22 +317,28 @@ class MailboxCopy:
 
     def _run_workers(self, work: list[_Work], summary: CopySummary,
                      control: SessionPair) -> None:
+        # the folder the control pair's source began to examine is that pair's first
+        examined = next((w for w in work if w.pair.source.wire == control.examined_ahead), None)
+        control.examined_ahead = None
         pending: queue.Queue[_Work] = queue.Queue()
         for item in work:
-            pending.put(item)
+            if item is not examined:
+                pending.put(item)
         lock = threading.Lock()
 
         refused: list[str] = []
 
-        def loop(worker: SessionPair) -> None:
+        def loop(worker: SessionPair, first: _Work | None) -> None:
             try:
                 if worker is not control and not self._logs_in(worker, refused, lock):
                     return  # its folders go to the workers that are logged in
                 while not self.stop.is_set():
-                    try:
-                        item = pending.get_nowait()
-                    except queue.Empty:
-                        return
+                    item, first = first, None
+                    if item is None:
+                        try:
+                            item = pending.get_nowait()
+                        except queue.Empty:
+                            return
                     result, failures = self._copy_folder(worker, item.pair)
                     with lock:
                         summary.folders.append(result)
@@ -330,6 +346,8 @@ class MailboxCopy:
                         summary.interrupted |= result.status == FolderStatus.PAUSED
                     self.reporter.folder_finished(result)
             finally:
+                if first is not None:  # stopped before it began: listed as paused below
+                    pending.put(first)
                 if worker is not control:
                     worker.logout()
 
@@ -340,8 +358,9 @@ class MailboxCopy:
         workers = [control, *ahead[:count - 1]]
         workers += [SessionPair(self.source, self.target, self.options.session_limits)
                     for _ in range(count - len(workers))]
-        threads = [threading.Thread(target=loop, args=(worker,), name=f"folder-worker-{n}",
-                                    daemon=True) for n, worker in enumerate(workers)]
+        threads = [threading.Thread(target=loop, args=(worker, examined if n == 0 else None),
+                                    name=f"folder-worker-{n}", daemon=True)
+                   for n, worker in enumerate(workers)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -464,9 +483,15 @@ def unchanged_summary(source: SourceOpener, target: Account, options: CopyOption
                         for e in plan.excluded]
     pairs = [p for p in plan.pairs if p.source.selectable]
     statuses = src_session.statuses([p.source.wire for p in pairs])
-    if not all(_source_unchanged(marks.folder(marks.pair_id, p.source.wire), p,
-                                 statuses[p.source.wire], src_session.condstore, options)
-               for p in pairs):
+    changed = [p for p in pairs
+               if not _source_unchanged(marks.folder(marks.pair_id, p.source.wire), p,
+                                        statuses[p.source.wire], src_session.condstore, options)]
+    if changed:
+        # the copy will examine these, the biggest first: begin that one now, so the
+        # server's catch-up on its new mail (a Maildir rescanned whole) overlaps the loading
+        # of the store and the lease (bench/huge_folder_bench.py's delta)
+        connected.examine_ahead(max(changed, key=lambda p: statuses[p.source.wire].get(
+            "MESSAGES", 0)).source.wire)
         return None
     targets = tgt_session.statuses([p.target_wire for p in pairs]) if pairs else {}
     if not all(_unchanged(marks.folder(marks.pair_id, p.source.wire), targets.get(p.target_wire))

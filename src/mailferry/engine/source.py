@@ -72,6 +72,10 @@ class MessageSource(Protocol):
 
     def examine(self, mailbox: bytes) -> Selected: ...
 
+    def examine_ahead(self, mailbox: bytes) -> None:
+        """A hint that `examine(mailbox)` comes next: a source may begin it now (ImapSource
+        sends it, so the server's work overlaps the caller's) or ignore it."""
+
     def uids(self, first: int = 1) -> list[int]:
         """Every UID from `first` on."""
 
@@ -148,6 +152,9 @@ class ImapSource:
         selected, self._examined_uids = self.session.select_with_uids(mailbox, readonly=True)
         self._exists = selected.exists
         return selected
+
+    def examine_ahead(self, mailbox: bytes) -> None:
+        self.session.select_ahead(mailbox, readonly=True)
 
     def uids(self, first: int = 1) -> list[int]:
         # SEARCH ALL, not "UID n:*": some servers (GNU imap4d) answer the range with an

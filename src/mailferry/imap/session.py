@@ -73,6 +73,17 @@ class PendingAppend:
     answer: Tagged | None = None
 
 
+@dataclass
+class _SelectAhead:
+    """A SELECT or EXAMINE and its folder's UID SEARCH, sent by `select_ahead`; `answers`
+    once read (each command's untagged responses and tagged reply)."""
+
+    mailbox: bytes
+    readonly: bool
+    tags: list[bytes]
+    answers: list[tuple[list[Response], Tagged]] | None = None
+
+
 def expect_capabilities(endpoint: str, capabilities: frozenset[str]) -> None:
     """What `endpoint` (str of its ServerURL) said after its last login, for this process."""
     _EXPECTED[endpoint] = capabilities
@@ -106,6 +117,7 @@ class ImapSession:
         self._compress_refused = False
         self._keeps_input = False  # what the client sends after AUTHENTICATE reaches imapd
         self._pending: PendingAppend | None = None  # answered before anything else is sent
+        self._ahead: _SelectAhead | None = None  # likewise; kept for `select_with_uids`
 
     # -- connection ----------------------------------------------------------------------
 
@@ -276,6 +288,7 @@ class ImapSession:
         self.capabilities = found or self.capabilities
 
     def close(self) -> None:
+        self._ahead = None
         if self._transport is not None:
             self._transport.close()
         self._transport = None
@@ -283,7 +296,9 @@ class ImapSession:
 
     def logout(self) -> None:
         """LOGOUT, without waiting for its answer: every command before it has been answered,
-        so nothing is lost, and a far server's round trip is saved."""
+        so nothing is lost, and a far server's round trip is saved. (A `select_ahead` not
+        taken is not waited for: it changed nothing.)"""
+        self._ahead = None
         with contextlib.suppress(MailferryError):
             if self._transport is not None:
                 _, frames = self._protocol.command(b"LOGOUT", (), name="LOGOUT",
@@ -310,6 +325,8 @@ class ImapSession:
         flight is answered first: its answer must not be taken for this command's."""
         if self._pending is not None:
             self._settle()
+        if self._ahead is not None and self._ahead.answers is None:
+            self._read_ahead(self._ahead)
         if self._protocol.command_name != "STATUS":
             self._listed = {}  # LIST-STATUS answers stand only until something else runs
         if self._protocol.command_name != "COMPRESS":  # (changes no mailbox)
@@ -593,6 +610,7 @@ class ImapSession:
         return results.list_entries(self.command(b"LIST", b'""', astring(pattern))[0])
 
     def select(self, mailbox: bytes, *, readonly: bool) -> Selected:
+        self._forget_ahead()
         verb = b"EXAMINE" if readonly else b"SELECT"
         args = [astring(mailbox)]
         if "CONDSTORE" in self.capabilities:
@@ -614,14 +632,18 @@ class ImapSession:
         raised, as `select` raises it. Servers run the two in order (the SEARCH depends on
         the SELECT: RFC 3501 5.5); the interop matrix holds every test-bed server to it."""
         verb = b"EXAMINE" if readonly else b"SELECT"
-        name = astring(mailbox)
-        if isinstance(name, Literal):  # a synchronising literal waits for "+": one by one
-            return self.select(mailbox, readonly=readonly), self.uid_search_all()
-        args = (name, b"(CONDSTORE)") if "CONDSTORE" in self.capabilities else (name,)
-        tags, lines = self._one_write([(verb, args), (b"UID SEARCH", (self._search(b"ALL"),))])
-        self._start([lines])
-        selected, selected_answer = self._answer_of(tags[0])
-        searched, search_answer = self._answer_of(tags[1])
+        ahead = self._forget_ahead()  # (its answers read)
+        if ahead is not None and ahead.answers and (ahead.mailbox, ahead.readonly) == (
+                mailbox, readonly):
+            (selected, selected_answer), (searched, search_answer) = ahead.answers
+        else:
+            commands = self._select_commands(mailbox, readonly=readonly)
+            if commands is None:  # a synchronising literal waits for "+": one by one
+                return self.select(mailbox, readonly=readonly), self.uid_search_all()
+            tags, lines = self._one_write(commands)
+            self._start([lines])
+            selected, selected_answer = self._answer_of(tags[0])
+            searched, search_answer = self._answer_of(tags[1])
         if selected_answer.status != b"OK":
             failure = refusal(verb.decode(), selected_answer.status, selected_answer.text,
                               server=str(self.endpoint))
@@ -633,6 +655,51 @@ class ImapSession:
             raise refusal("UID SEARCH", search_answer.status, search_answer.text,
                           server=str(self.endpoint))
         return results.selected_from(selected, selected_answer), self._found(searched)
+
+    def select_ahead(self, mailbox: bytes, *, readonly: bool) -> None:
+        """Send what `select_with_uids` sends and return at once: the next
+        `select_with_uids` of this mailbox takes the answers, which are read before any
+        other command is sent. So the server's work opening a folder overlaps the caller's:
+        a Maildir that new mail touched within the last second or so is rescanned whole at
+        each look (Dovecot: 0.25 s at 100,000 messages), and a re-run that found new mail
+        loads its state store meanwhile. Any other SELECT or EXAMINE first makes it moot. A
+        hint: nothing is sent for a mailbox name that needs a synchronising literal."""
+        commands = self._select_commands(mailbox, readonly=readonly)
+        if commands is None:
+            return
+        self._forget_ahead()
+        tags, lines = self._one_write(commands)
+        self._start([lines])
+        self._ahead = _SelectAhead(mailbox, readonly, tags)
+
+    def _select_commands(self, mailbox: bytes, *, readonly: bool,
+                         ) -> list[tuple[bytes, tuple[Arg, ...]]] | None:
+        """SELECT or EXAMINE and UID SEARCH ALL, for one write; None for a mailbox name that
+        needs a synchronising literal."""
+        name = astring(mailbox)
+        if isinstance(name, Literal):
+            return None
+        args = (name, b"(CONDSTORE)") if "CONDSTORE" in self.capabilities else (name,)
+        return [(b"EXAMINE" if readonly else b"SELECT", args),
+                (b"UID SEARCH", (self._search(b"ALL"),))]
+
+    def _read_ahead(self, ahead: _SelectAhead) -> None:
+        """The answers of a `select_ahead`, read and kept (errors while reading name its
+        SELECT or EXAMINE)."""
+        name, self._protocol.command_name = (self._protocol.command_name,
+                                             "EXAMINE" if ahead.readonly else "SELECT")
+        try:
+            ahead.answers = [self._answer_of(tag) for tag in ahead.tags]
+        finally:
+            self._protocol.command_name = name
+
+    def _forget_ahead(self) -> _SelectAhead | None:
+        """The `select_ahead` in flight or answered, no longer kept: its answers read first,
+        so they cannot be taken for a later command's."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead.answers is None and self._transport is not None:
+            self._read_ahead(ahead)
+        return ahead
 
     def _answer_of(self, tag: bytes) -> tuple[list[Response], Tagged]:
         """Up to the tagged reply of `tag`, OK or not, and the untagged responses before it."""
@@ -650,6 +717,7 @@ class ImapSession:
     def unselect(self, mailbox: bytes) -> None:
         """Leave the selected `mailbox` without expunging anything: UNSELECT (RFC 3691) where
         offered, else EXAMINE it and CLOSE (closing a read-only mailbox expunges nothing)."""
+        self._forget_ahead()
         if "UNSELECT" in self.capabilities:
             self.command(b"UNSELECT")
             return

@@ -1,0 +1,159 @@
+"""A re-run that finds new mail (a source folder's STATUS differs from the marks) sends the
+EXAMINE of the biggest changed folder right then, and loads its store and takes the lease
+while the source answers: Dovecot rescans a Maildir that new mail touched within the last
+second at each look (0.25 s at 100,000 messages), and that now overlaps SQLAlchemy's import
+(~0.17 s) instead of following it (bench/huge_folder_bench.py's delta). The copy's worker
+on that connection takes that folder first and uses those answers. Mail that arrives after
+them is copied by the next run, once; a connection lost with the EXAMINE in flight, or with
+its answer on the way, loses and repeats nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from testbed import Dovecot, FaultProxy
+from testbed.basekit import put, put_in_folders
+from testbed.copykit import mailbox, run_cli
+from testbed.messages import sample_mailbox
+
+EXAMINE = re.compile(rb"(?:^|\n)\S+ EXAMINE (\S+)", re.IGNORECASE)
+LIST = re.compile(rb"(?:^|\n)\S+ LIST ", re.IGNORECASE)
+EXAMINED = re.compile(rb"OK \[READ-ONLY\][^\r\n]*Examine completed", re.IGNORECASE)
+
+
+class _Order:
+    """Which folders the source was asked to EXAMINE, and how many LISTs had reached the
+    target by then (the LIST under the lease comes after the store is loaded)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.target_lists = 0
+        self.examined: list[tuple[bytes, int]] = []  # (folder, target LISTs by then)
+
+    def target_up(self, data: bytes) -> None:
+        with self.lock:
+            self.target_lists += len(LIST.findall(data))
+
+    def source_up(self, data: bytes) -> None:
+        with self.lock:
+            self.examined += [(m.group(1), self.target_lists) for m in EXAMINE.finditer(data)]
+
+    def reset(self) -> None:
+        with self.lock:
+            self.target_lists, self.examined = 0, []
+
+
+def _copy(source: Dovecot, target: Dovecot, source_port: int, target_port: int,
+          state: Path) -> dict[str, dict[str, object]]:
+    done = run_cli(["copy", f"imap://alice@127.0.0.1:{source_port}",
+                    f"imap://alice@127.0.0.1:{target_port}", "--state", str(state), "--json"],
+                   source=source, target=target)
+    assert done.returncode == 0, done.stderr
+    return {f["source"]: f for f in json.loads(done.stdout)["folders"]}
+
+
+def test_the_changed_folder_is_examined_before_the_store_is_loaded(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    put_in_folders(source, ["INBOX", "Work", "Archive"], 30)
+    order = _Order()
+    with FaultProxy(source.host, source.port, on_up=order.source_up) as src, \
+            FaultProxy(target.host, target.port, on_up=order.target_up) as tgt:
+        state = tmp_path / "s.db"
+        _copy(source, target, src.port, tgt.port, state)
+        src.wait_closed()
+        tgt.wait_closed()
+        order.reset()
+        put(source, sample_mailbox(3, ["Work"], seed=11))
+        folders = _copy(source, target, src.port, tgt.port, state)
+    assert folders["Work"]["status"] == "synced" and folders["Work"]["copied"] == 3
+    assert {f: folders[f]["status"] for f in ("INBOX", "Archive")} == {
+        "INBOX": "unchanged", "Archive": "unchanged"}
+    # once: the copy took the answers of the EXAMINE sent ahead
+    assert [folder.strip(b'"') for folder, _ in order.examined] == [b"Work"]
+    (_, lists_by_then), = order.examined
+    assert lists_by_then < order.target_lists, (
+        "the EXAMINE went out only after the LIST under the lease")
+    assert mailbox(target) == mailbox(source)
+
+
+def test_mail_that_arrives_after_the_examine_is_copied_by_the_next_run_once(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    put_in_folders(source, ["INBOX", "Work"], 30)
+    armed = threading.Event()
+
+    def down(data: bytes) -> None:
+        if armed.is_set() and EXAMINED.search(data):
+            armed.clear()  # the answer is on its way: new mail lands after it
+            put(source, sample_mailbox(2, ["Work"], seed=23))
+
+    with FaultProxy(source.host, source.port, on_down=down) as src:
+        state = tmp_path / "s.db"
+        _copy(source, target, src.port, target.port, state)
+        put(source, sample_mailbox(3, ["Work"], seed=11))
+        armed.set()
+        first = _copy(source, target, src.port, target.port, state)
+        assert not armed.is_set(), "no EXAMINE answer was seen"
+        second = _copy(source, target, src.port, target.port, state)
+    assert first["Work"]["copied"] + second["Work"]["copied"] == 5
+    assert mailbox(target) == mailbox(source)
+
+
+@pytest.mark.parametrize("where", ["request", "answer"])
+def test_a_connection_lost_with_the_examine_ahead_loses_and_repeats_nothing(
+        where: str, source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    put_in_folders(source, ["INBOX", "Work"], 30)
+    armed = threading.Event()
+    cut: list[str] = []
+
+    def up(data: bytes) -> None:
+        if where == "request" and armed.is_set() and EXAMINE.search(data):
+            armed.clear()
+            cut.append("request")
+            raise OSError("cut: the EXAMINE never reaches the server")
+
+    def down(data: bytes) -> None:
+        if where == "answer" and armed.is_set() and EXAMINED.search(data):
+            armed.clear()
+            cut.append("answer")
+            raise OSError("cut: the EXAMINE's answer never reaches the client")
+
+    with FaultProxy(source.host, source.port, on_up=up, on_down=down) as src:
+        state = tmp_path / "s.db"
+        _copy(source, target, src.port, target.port, state)
+        put(source, sample_mailbox(4, ["Work"], seed=11))
+        armed.set()
+        folders = _copy(source, target, src.port, target.port, state)
+        assert cut == [where]
+        assert folders["Work"]["status"] == "synced" and folders["Work"]["copied"] == 4
+        again = _copy(source, target, src.port, target.port, state)
+    assert again["Work"]["status"] == "unchanged"
+    assert mailbox(target) == mailbox(source)
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_with_several_folders_changed_the_biggest_is_examined_ahead_and_all_are_copied(
+        workers: int, source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    put_in_folders(source, ["INBOX", "Work", "Archive"], 30)
+    order = _Order()
+    with FaultProxy(source.host, source.port, on_up=order.source_up) as src:
+        state = tmp_path / "s.db"
+        args = ["copy", f"imap://alice@127.0.0.1:{src.port}", target.url(),
+                "--state", str(state), "--json", "--workers", str(workers)]
+        assert run_cli(args, source=source, target=target).returncode == 0
+        src.wait_closed()
+        order.reset()
+        added = {name: len(put(source, sample_mailbox(count, [name], seed=count)))
+                 for name, count in (("Work", 2), ("Archive", 40), ("INBOX", 1))}
+        done = run_cli(args, source=source, target=target)
+    assert done.returncode == 0, done.stderr
+    copied = {f["source"]: f["copied"] for f in json.loads(done.stdout)["folders"]
+              if f["copied"]}
+    assert copied == added  # Archive the biggest
+    examined = [folder.strip(b'"') for folder, _ in order.examined]
+    assert examined[0] == b"Archive" and sorted(examined) == [b"Archive", b"INBOX", b"Work"]
+    assert mailbox(target) == mailbox(source)
