@@ -10,7 +10,10 @@ counted at the target, and what it holds is compared with the source."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
 from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
@@ -100,41 +103,43 @@ def test_a_later_run_reads_back_only_what_looks_off(tmp_path: Path) -> None:
         assert _held(target.server) == _held(source)
 
 
-def test_a_target_caught_rewriting_is_sampled_again(tmp_path: Path) -> None:
+@pytest.fixture
+def copied(tmp_path: Path) -> Iterator[tuple[ScriptedImap, _BodyReads, Path]]:
+    """Three ordinary messages copied once (the read-back sampled them), both servers up."""
     source, target = ScriptedImap(), _BodyReads()
-    inbox = source.folder("INBOX")
     for n in range(3):
-        inbox.add(_message(n))
+        source.folder("INBOX").add(_message(n))
     state = tmp_path / "state.db"
     with source, target.server:
         _copy(source, target.server, state)
         assert target.reads() >= 1
-        target.inject = True  # the size changes: read back, reported, and the rest read too
-        inbox.add(_message(3))
-        inbox.add(_message(4))
-        caught = _copy(source, target.server, state)
-        assert sorted(f.message_id for f in caught.failures) == ["<3@x>", "<4@x>"]
-        assert all(f.kind == "altered" for f in caught.failures)
-        assert target.reads() == 2
-        target.inject = False
-        inbox.add(_message(5))
-        _copy(source, target.server, state)
-        assert target.reads() == 1, "what was learned outlived the server caught rewriting"
-        assert _held(target.server) == _held(source)
+        yield source, target, state
 
 
-def test_a_target_folder_made_anew_is_sampled_again(tmp_path: Path) -> None:
-    source, target = ScriptedImap(), _BodyReads()
+def test_a_target_caught_rewriting_is_sampled_again(
+        copied: tuple[ScriptedImap, _BodyReads, Path]) -> None:
+    source, target, state = copied
     inbox = source.folder("INBOX")
-    for n in range(3):
-        inbox.add(_message(n))
-    state = tmp_path / "state.db"
-    with source, target.server:
-        _copy(source, target.server, state)
-        assert target.reads() >= 1
-        # the target folder deleted and created again: another UIDVALIDITY, empty
-        target.server.folders()["INBOX"] = ScriptedFolder("INBOX", uidvalidity=77)
-        again = _copy(source, target.server, state)
-        assert again.total("copied") == 3
-        assert target.reads() >= 1, "what was learned of the old folder was taken for the new"
-        assert _held(target.server) == _held(source)
+    target.inject = True  # the size changes: read back, reported, and the rest read too
+    inbox.add(_message(3))
+    inbox.add(_message(4))
+    caught = _copy(source, target.server, state)
+    assert sorted(f.message_id for f in caught.failures) == ["<3@x>", "<4@x>"]
+    assert all(f.kind == "altered" for f in caught.failures)
+    assert target.reads() == 2
+    target.inject = False
+    inbox.add(_message(5))
+    _copy(source, target.server, state)
+    assert target.reads() == 1, "what was learned outlived the server caught rewriting"
+    assert _held(target.server) == _held(source)
+
+
+def test_a_target_folder_made_anew_is_sampled_again(
+        copied: tuple[ScriptedImap, _BodyReads, Path]) -> None:
+    source, target, state = copied
+    # the target folder deleted and created again: another UIDVALIDITY, empty
+    target.server.folders()["INBOX"] = ScriptedFolder("INBOX", uidvalidity=77)
+    again = _copy(source, target.server, state)
+    assert again.total("copied") == 3
+    assert target.reads() >= 1, "what was learned of the old folder was taken for the new"
+    assert _held(target.server) == _held(source)
