@@ -9,10 +9,10 @@ each appended message are fetched (one round trip), and whole bodies are read ba
 a sample of the first batch into each folder (its first messages up to 1 MiB, until one was
 read; see below for later runs), for every message whose size changed (line endings
 converted, a "From " line or a final newline dropped or added, fields injected or re-folded
-all change it), for the
-rewrites that keep the size (NUL bytes; 8-bit header bytes until the folder's target kept
-them once) and, once one ordinary message came back changed (not of a kind servers are
-known to rewrite), for every message of that folder, the rest of that batch included.
+all change it), for the rewrites that keep the size (NUL bytes; 8-bit header bytes until
+the folder's target kept them once) and, once one ordinary message came back changed (not
+of a kind servers are known to rewrite), for every message of that folder, the rest of that
+batch included.
 Bodies are compared as they stream in, one at a time. What is read back whatever the sizes
 say (the sample, NUL bytes, all once caught rewriting) is asked in the same write as the
 sizes: the same round trip.
