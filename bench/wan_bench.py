@@ -3,8 +3,9 @@
 mbsync, Dovecot's dsync (imapc) and imapsync through the same links, in one run.
 
 Cases (RTT = twice the one-way delay):
-  far-source   source 50 ms away, target 2 ms: initial copy, then a no-change re-run
-  both-far     source and target 50 ms away: initial copy, then a no-change re-run
+  far-source   source 50 ms away, target 2 ms: initial copy, a no-change re-run, and a
+               delta (a re-run once 10 new messages arrived; the source drops them after)
+  both-far     source and target 50 ms away: the same three
   thin-pipe    source behind 20 Mbit/s (2 ms), target 2 ms; both Dovecots offer
                COMPRESS=DEFLATE: mailferry by default (--compress auto: once the link proves
                slow), never and always; imapsync with it on the source (--compress1), mbsync
@@ -23,9 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import tempfile
 import zlib
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +47,14 @@ from copy_bench import (  # noqa: E402
     timed,
 )
 
-from testbed import Dovecot, DovecotUser, snapshot  # noqa: E402
+from testbed import Dovecot, DovecotUser, imap_login, snapshot  # noqa: E402
+from testbed.basekit import put  # noqa: E402
 from testbed.link import Link  # noqa: E402
 from testbed.matrix import find_imapsync  # noqa: E402
+from testbed.messages import make_message  # noqa: E402
+from testbed.seed import SeedMessage  # noqa: E402
 
+DELTA = 10  # new messages in a delta
 CASES = {  # one-way delays (s) and rate (bit/s) of the source's and the target's link
     "far-source": (0.025, 0.001, None),
     "both-far": (0.025, 0.025, None),
@@ -62,37 +69,38 @@ class Row:
     seconds: float
     rerun: float | None
     exact: str
+    delta: float | None = None  # a re-run once 10 new messages arrived
 
 
-def mailferry(source: int, target: int, user: str, work: Path, compress: str,
-              ) -> tuple[float, float]:
+Run = Callable[[], float]  # one run of a tool's command: its wall seconds
+
+
+def mailferry(source: int, target: int, user: str, work: Path, compress: str) -> Run:
     env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": PASSWORD,
            "MAILFERRY_TARGET_PASSWORD": PASSWORD}
     args = [str(REPO / ".venv/bin/mailferry"), "copy", f"imap://alice@127.0.0.1:{source}",
             f"imap://{user}@127.0.0.1:{target}", "--state", str(work / f"{user}.db"),
             "--compress", compress, "--json"]
-    first = timed(args, env)
-    return first[0], timed(args, env)[0]
+    return lambda: timed(args, env)[0]
 
 
-def mbsync(source: int, target: int, user: str, work: Path) -> tuple[float, float]:
+def mbsync(source: int, target: int, user: str, work: Path) -> Run:
     config = mbsync_config(source, target, user, work, extra="PipelineDepth 50")
-    args = ["mbsync", "-q", "-c", str(config), "copy"]
-    return timed(args)[0], timed(args)[0]
+    return lambda: timed(["mbsync", "-q", "-c", str(config), "copy"])[0]
 
 
-def dsync(target_server: Dovecot, source: int, user: str) -> tuple[float, float]:
+def dsync(target_server: Dovecot, source: int, user: str) -> Run:
     # dsync runs inside the target's Dovecot: only the source side goes through a link
     args = ["doveadm", "-c", str(target_server.base / "dovecot.conf"),
             "-o", "imapc_host=127.0.0.1", "-o", f"imapc_port={source}",
             "-o", "imapc_user=alice", "-o", f"imapc_password={PASSWORD}",
             "-o", "imapc_features=rfc822.size fetch-headers modseq",
             "-o", "mail_prefetch_count=20", "backup", "-R", "-u", user, "imapc:"]
-    return timed(args)[0], timed(args)[0]
+    return lambda: timed(args)[0]
 
 
 def imapsync(tool: str, source: int, target: int, user: str, work: Path,
-             compress: bool) -> tuple[float, float]:
+             compress: bool) -> Run:
     passfile = work / "imapsync-pass"
     passfile.write_text(PASSWORD + "\n")
     args = [tool, "--host1", "127.0.0.1", "--port1", str(source), "--user1", "alice",
@@ -101,7 +109,24 @@ def imapsync(tool: str, source: int, target: int, user: str, work: Path,
             "--notls1", "--notls2", "--nolog", "--noreleasecheck", "--tmpdir", str(work)]
     if compress:  # the thin pipe is the source's (--compress2 resets the connection on a
         args += ["--compress1"]  # 1 MB APPEND to Dovecot with imapsync 2.229, link or not)
-    return timed(args)[0], timed(args)[0]
+    return lambda: timed(args)[0]
+
+
+def delta(source: Dovecot, run: Run, seed: int) -> float:
+    """`run` once 10 new messages arrived in the source's INBOX, which loses them again
+    afterwards: every tool's initial copy then has the same mailbox to copy."""
+    rng = random.Random(seed)
+    uids = put(source, [SeedMessage(make_message(rng, 900_000 + seed * DELTA + n, size=3000))
+                        for n in range(DELTA)])
+    seconds = run()
+    conn = imap_login(source.host, source.port, "alice", PASSWORD)
+    try:
+        conn.select("INBOX")
+        conn.uid("STORE", ",".join(map(str, uids)), "+FLAGS.SILENT", "(\\Deleted)")
+        conn.uid("EXPUNGE", ",".join(map(str, uids)))
+    finally:
+        conn.logout()
+    return seconds
 
 
 def main() -> int:
@@ -145,49 +170,62 @@ def main() -> int:
                                                rate=rate)).port
                 dst = links.enter_context(Link(target.host, target.port, delay=dst_delay)).port
                 if tool == "mailferry":
-                    first, again = mailferry(src, dst, user, work, variant or "auto")
+                    run = mailferry(src, dst, user, work, variant or "auto")
                     name = "mailferry" + (f" (compress {variant})" if variant else "")
                 elif tool == "mbsync":
-                    first, again = mbsync(src, dst, user, work)
+                    run = mbsync(src, dst, user, work)
                     name = "mbsync"
                 elif tool == "dsync":
-                    first, again = dsync(target, src, user)
+                    run = dsync(target, src, user)
                     name = "dsync (imapc)"
                 else:
                     assert imapsync_tool is not None
                     compress = case == "thin-pipe"
-                    first, again = imapsync(imapsync_tool, src, dst, user, work, compress)
+                    run = imapsync(imapsync_tool, src, dst, user, work, compress)
                     name = "imapsync" + (" (compress)" if compress else "")
-            got = snapshot(target.host, target.port, user, PASSWORD)
-            rows.append(Row(case, name, first, again, compare(expected, got)))
-            print(f"  {case} {name}: {first:.1f}s, re-run {again:.2f}s", flush=True)
+                first, again = run(), run()
+                got = snapshot(target.host, target.port, user, PASSWORD)
+                late = delta(source, run, seed=n) if case != "thin-pipe" else None
+            rows.append(Row(case, name, first, again, compare(expected, got), late))
+            print(f"  {case} {name}: {first:.1f}s, re-run {again:.2f}s"
+                  + (f", delta {late:.2f}s" if late is not None else ""), flush=True)
     for case in cases:
         print(f"\n{case} (best of {options.rounds})\n{'tool':<28}{'initial s':>10}"
-              f"{'re-run s':>10}  copy")
+              f"{'re-run s':>10}{'delta s':>9}  copy")
         mine = _best([r for r in rows if r.case == case])
         for row in mine:
-            print(f"{row.tool:<28}{row.seconds:>10.2f}{row.rerun or 0:>10.2f}  {row.exact}")
+            print(f"{row.tool:<28}{row.seconds:>10.2f}{row.rerun or 0:>10.2f}"
+                  f"{row.delta or 0:>9.2f}  {row.exact}")
         ours = next((r for r in mine if r.tool in ("mailferry", "mailferry (compress auto)")),
                     None)  # the default, not the best of the variants
         for row in mine if ours is not None else []:
             if not row.tool.startswith("mailferry"):
                 print(f"mailferry takes {ours.seconds / row.seconds:.2f}x the time of {row.tool}"
-                      f" (re-run {ours.rerun / row.rerun if ours.rerun and row.rerun else 0:.2f}x)")
+                      f" (re-run {_ratio(ours.rerun, row.rerun)}, "
+                      f"delta {_ratio(ours.delta, row.delta)})")
     if options.json:
         options.json.write_text(json.dumps([r.__dict__ for r in rows], indent=2))
     return 0
 
 
+def _ratio(ours: float | None, theirs: float | None) -> str:
+    return f"{ours / theirs:.2f}x" if ours and theirs else "-"
+
+
 def _best(rows: list[Row]) -> list[Row]:
-    """Per tool, in the order first run: its fastest initial copy and re-run, and a copy
-    that was not exact in any round said so."""
+    """Per tool, in the order first run: its fastest initial copy, re-run and delta, and a
+    copy that was not exact in any round said so."""
     best: dict[str, Row] = {}
+
+    def least(*values: float | None) -> float | None:
+        return min((v for v in values if v is not None), default=None)
+
     for row in rows:
         kept = best.setdefault(row.tool, row)
-        reruns = [r for r in (kept.rerun, row.rerun) if r is not None]
         best[row.tool] = Row(row.case, row.tool, min(kept.seconds, row.seconds),
-                             min(reruns) if reruns else None,
-                             kept.exact if kept.exact != "exact" else row.exact)
+                             least(kept.rerun, row.rerun),
+                             kept.exact if kept.exact != "exact" else row.exact,
+                             least(kept.delta, row.delta))
     return list(best.values())
 
 
