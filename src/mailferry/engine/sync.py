@@ -441,9 +441,9 @@ class FolderSync:
 
     def _copy_bodies(self, to_copy: list[int], decided: frozenset[int], flags: FlagFilter,
                      ledger: FolderLedger) -> None:
+        known = self.store.target_traits(ledger.folder_id)
         appender = Appender(self.target, self.pair.target_wire, self.matcher, flags, ledger,
-                            self.reporter, decided=decided, watch=self.watch,
-                            known=self.store.target_traits(ledger.folder_id))
+                            self.reporter, decided=decided, watch=self.watch, known=known)
         # one batch read ahead while the previous one is appended: overlap, bounded memory
         thread = threading.Thread(target=appender.run, name="append", daemon=True)
         thread.start()
@@ -467,7 +467,8 @@ class FolderSync:
                 except queue.Full:
                     continue
             thread.join()
-            self._learned = appender.read_back.learned
+            learned = appender.read_back.learned
+            self._learned = learned if learned != known else None  # (nothing to write)
             self._report_too_large(too_large, ledger)
         if appender.error is not None:
             raise appender.error
