@@ -10,7 +10,9 @@ its answer on the way, loses and repeats nothing."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import threading
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pytest
 
 from testbed import Dovecot, FaultProxy
 from testbed.basekit import put, put_in_folders
+from testbed.command import MAILFERRY
 from testbed.copykit import mailbox, run_cli
 from testbed.messages import sample_mailbox
 
@@ -157,3 +160,26 @@ def test_with_several_folders_changed_the_biggest_is_examined_ahead_and_all_are_
     examined = [folder.strip(b'"') for folder, _ in order.examined]
     assert examined[0] == b"Archive" and sorted(examined) == [b"Archive", b"INBOX", b"Work"]
     assert mailbox(target) == mailbox(source)
+
+
+def test_two_runs_at_once_after_new_mail_copy_it_once(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    """Both examine the changed folder before either holds the lease; the one that waits
+    for it copies from answers older than what the other recorded, and repeats nothing."""
+    put_in_folders(source, ["INBOX", "Work"], 30)
+    state = tmp_path / "s.db"
+    args = [*MAILFERRY, "copy", source.url(), target.url(), "--state", str(state), "--json",
+            "--wait"]
+    env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": source.password(),
+           "MAILFERRY_TARGET_PASSWORD": target.password()}
+    assert subprocess.run(args, env=env, capture_output=True, timeout=300).returncode == 0
+    for round_number in range(2):
+        put(source, sample_mailbox(6, ["Work"], seed=30 + round_number))
+        runs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for _ in range(2)]
+        outputs = [run.communicate(timeout=300) for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
+        copied = [{f["source"]: f["copied"] for f in json.loads(out)["folders"]}["Work"]
+                  for out, _ in outputs]
+        assert sorted(copied)[0] == 0 and sum(copied) >= 6, copied
+        assert mailbox(target) == mailbox(source)  # every message once

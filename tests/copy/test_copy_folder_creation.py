@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from mailferry.engine import CopyOptions, MailboxCopy, imap_source
+from mailferry.engine import CopyOptions, CopySummary, MailboxCopy, imap_source
 from mailferry.imap import Account, Credentials, TlsPolicy, parse_mailbox_url
 from mailferry.store import StateStore
 from testbed import Dovecot, FaultProxy, imap_login
@@ -26,12 +26,7 @@ def test_thirty_new_folders_are_created_and_subscribed_in_one_turn(
     source, target = dovecot_factory(), dovecot_factory()
     names = ([f"Projects/P{n:02d}" for n in range(12)]
              + [f"Clients/C{n:02d}/Mail" for n in range(8)] + ["Caf&AOk-", "Caf&AOk-/Re&AOc-us"])
-    conn = imap_login(source.host, source.port, "alice", source.password())
-    for name in names:
-        conn.create(name)
-        conn.subscribe(name)
-    conn.logout()
-    put(source, sample_mailbox(len(names) * 2, names))
+    _seed(source, names, len(names) * 2, names)
     turns = Turns()
     with FaultProxy(target.host, target.port, on_up=turns.up, on_down=turns.down) as proxy:
         done = run_cli(["copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
@@ -52,12 +47,7 @@ def test_thirty_new_folders_are_created_and_subscribed_in_one_turn(
 def test_a_refused_create_among_many_fails_that_folder_alone(
         source: Dovecot, tmp_path: Path) -> None:
     names = ["Alpha", "Refused", "Refused/Child", "Zeta"]
-    conn = imap_login(source.host, source.port, "alice", source.password())
-    for name in names:
-        conn.create(name)
-        conn.subscribe(name)
-    conn.logout()
-    put(source, sample_mailbox(12, ["INBOX", *names]))
+    _seed(source, names, 12, ["INBOX", *names])
     target = ScriptedImap()
 
     def refuse(command: Command) -> None:
@@ -67,13 +57,7 @@ def test_a_refused_create_among_many_fails_that_folder_alone(
             command.default()
 
     target.script("CREATE", refuse)
-    store = StateStore.open(tmp_path / "s.db")
-    try:
-        with target:
-            summary = MailboxCopy(imap_source(account(source)), _account(target), store,
-                                  CopyOptions()).run()
-    finally:
-        store.close()
+    summary = _copy_into(target, source, tmp_path)
     by_folder = {f.source: f for f in summary.folders}
     assert by_folder["Refused"].status == "failed"
     assert "this name is reserved here" in (by_folder["Refused"].error or "")
@@ -89,6 +73,26 @@ def test_a_refused_create_among_many_fails_that_folder_alone(
     assert "Refused" not in subscribed and {"Alpha", "Refused/Child", "Zeta"} <= subscribed
 
 
+def _seed(source: Dovecot, names: list[str], count: int, spread: list[str]) -> None:
+    """`names` created and subscribed in the source, then `count` messages over `spread`."""
+    conn = imap_login(source.host, source.port, "alice", source.password())
+    for name in names:
+        conn.create(name)
+        conn.subscribe(name)
+    conn.logout()
+    put(source, sample_mailbox(count, spread))
+
+
+def _copy_into(target: ScriptedImap, source: Dovecot, tmp_path: Path) -> CopySummary:
+    store = StateStore.open(tmp_path / "s.db")
+    try:
+        with target:
+            return MailboxCopy(imap_source(account(source)), _account(target), store,
+                               CopyOptions()).run()
+    finally:
+        store.close()
+
+
 def _account(server: ScriptedImap) -> Account:
     return Account(parse_mailbox_url(server.url()), Credentials("alice", "alice-pw"), TlsPolicy())
 
@@ -98,12 +102,7 @@ def test_a_connection_lost_between_the_creates_and_the_subscribes_subscribes_the
     # the CREATEs were carried out, the first SUBSCRIBE cut the connection: the retry finds
     # the folders there, unsubscribed, and subscribes them (not created twice, none left out)
     names = ["Alpha", "Beta", "Beta/Gamma"]
-    conn = imap_login(source.host, source.port, "alice", source.password())
-    for name in names:
-        conn.create(name)
-        conn.subscribe(name)
-    conn.logout()
-    put(source, sample_mailbox(9, ["INBOX", *names]))
+    _seed(source, names, 9, ["INBOX", *names])
     target = ScriptedImap()
     cut: list[bytes] = []
 
@@ -116,13 +115,7 @@ def test_a_connection_lost_between_the_creates_and_the_subscribes_subscribes_the
         command.close()
 
     target.script("SUBSCRIBE", cut_once)
-    store = StateStore.open(tmp_path / "s.db")
-    try:
-        with target:
-            summary = MailboxCopy(imap_source(account(source)), _account(target), store,
-                                  CopyOptions()).run()
-    finally:
-        store.close()
+    summary = _copy_into(target, source, tmp_path)
     assert len(cut) == 1 and set(target.folders()) >= set(names)
     assert {f.status for f in summary.folders} == {"synced"}, summary.to_json()
     held, want = target.folders(), mailbox(source)

@@ -5,6 +5,8 @@ ConnectionLost that says so."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from mailferry.errors import CommandFailed, ConnectionLost
@@ -180,5 +182,11 @@ def test_a_select_sent_ahead_is_answered_to_its_own_select_only() -> None:
         assert session.select(b"Work", readonly=True).exists == 5
         selected, uids = session.select_with_uids(b"INBOX", readonly=True)  # asked again
         assert (selected.exists, uids, examines()) == (3, [1, 2, 3], 6)
+        silent = threading.Event()
+        server.script("EXAMINE", lambda command: None if silent.is_set() else command.default())
+        silent.set()  # the next EXAMINE is never answered
         session.select_ahead(b"Work", readonly=True)
-        session.logout()  # not waited for
+        leaving = threading.Thread(target=session.logout, daemon=True)
+        leaving.start()
+        leaving.join(timeout=5)
+        assert not leaving.is_alive(), "LOGOUT waited for the answers of a select_ahead"
