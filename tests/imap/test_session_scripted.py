@@ -10,7 +10,14 @@ import threading
 import pytest
 
 from mailferry.errors import CommandFailed, ConnectionLost
-from mailferry.imap import AppendMessage, Credentials, ImapSession, TlsPolicy, parse_mailbox_url
+from mailferry.imap import (
+    AppendMessage,
+    Credentials,
+    ImapSession,
+    TlsPolicy,
+    expect_capabilities,
+    parse_mailbox_url,
+)
 from testbed.scripted_imap import Command, ScriptedImap
 
 NAME = 'Caf\u00e9 "quoted" \\ box'
@@ -190,3 +197,78 @@ def test_a_select_sent_ahead_is_answered_to_its_own_select_only() -> None:
         leaving.start()
         leaving.join(timeout=5)
         assert not leaving.is_alive(), "LOGOUT waited for the answers of a select_ahead"
+
+
+def test_a_folder_examined_with_the_login_stands_in_for_its_status() -> None:
+    """`expect_capabilities(open_first=...)`: the EXAMINE goes in the login's write, before
+    the LIST. While that folder stays selected its EXAMINE's answer is its STATUS (a STATUS
+    of the selected mailbox is not asked, nor taken: this server's is stale), its count
+    less each EXPUNGE since (an EXISTS may tell of mail a SEARCH did not see: not counted),
+    and the next `select_with_uids` of it sends only the UID SEARCH. Any other SELECT ends
+    that."""
+    capabilities = "IMAP4rev1 SASL-IR AUTH=PLAIN LITERAL+ UIDPLUS"
+    with ScriptedImap(capabilities=capabilities, greeting="Dovecot ready.",
+                      says_capabilities=True) as server:
+        for name, count in (("INBOX", 3), ("Work", 2)):
+            folder = server.folder(name)
+            for n in range(count):
+                folder.add(b"Subject: %d\r\n\r\nbody\r\n" % n)
+        pushed: list[bytes] = []
+
+        def status(command: Command) -> None:  # stale for INBOX; pushes what is queued
+            if pushed:
+                command.send(pushed.pop(0))
+            if command.args[0] == b"INBOX":
+                command.send(b"* STATUS INBOX (MESSAGES 1 UIDNEXT 2 UIDVALIDITY 1)\r\n")
+                command.ok()
+            else:
+                command.default()
+
+        def search(command: Command) -> None:
+            if pushed:
+                command.send(pushed.pop(0))
+            command.default()
+
+        server.script("STATUS", status)
+        server.script("UID SEARCH", search)
+        url = parse_mailbox_url(server.url())
+        expect_capabilities(str(url), frozenset(capabilities.split()), open_first=b"INBOX")
+        session = _session(server)
+
+        def sent() -> list[str]:
+            return [name for _, name in server.commands]
+
+        assert sent() == ["AUTHENTICATE", "EXAMINE", "LIST", "LSUB"]
+        assert session.list_folders(at_login=True)[0]  # the LIST sent with the login serves
+        found = session.statuses([b"INBOX", b"Work"])
+        assert (found[b"INBOX"]["MESSAGES"], found[b"INBOX"]["UIDNEXT"]) == (3, 4)
+        assert found[b"Work"]["MESSAGES"] == 2 and sent().count("STATUS") == 1  # Work's
+        server.folder("INBOX").add(b"Subject: new\r\n\r\nbody\r\n")
+        pushed.append(b"* 4 EXISTS\r\n")  # told with the next answer: Work's STATUS
+        session.statuses([b"Work"])
+        assert session.statuses([b"INBOX"])[b"INBOX"]["MESSAGES"] == 3
+        pushed.append(b"* 1 EXPUNGE\r\n")  # (the server keeps it: only the count is checked)
+        selected, uids = session.select_with_uids(b"INBOX", readonly=True)
+        assert (selected.exists, uids, sent().count("EXAMINE")) == (2, [1, 2, 3, 4], 1)
+        # taken: the next one asks again, and an INBOX STATUS is asked (and stale, here)
+        assert session.select_with_uids(b"INBOX", readonly=True)[0].exists == 4
+        assert session.statuses([b"INBOX"])[b"INBOX"]["MESSAGES"] == 1
+        session.logout()
+
+
+def test_a_folder_examined_with_the_login_is_dropped_by_another_select() -> None:
+    capabilities = "IMAP4rev1 SASL-IR AUTH=PLAIN LITERAL+ UIDPLUS"
+    with ScriptedImap(capabilities=capabilities, greeting="Dovecot ready.",
+                      says_capabilities=True) as server:
+        server.folder("Work").add(b"Subject: w\r\n\r\nbody\r\n")
+        url = str(parse_mailbox_url(server.url()))
+        for first in (b"Gone", b"INBOX"):  # a folder deleted since: refused, nothing kept
+            expect_capabilities(url, frozenset(capabilities.split()), open_first=first)
+            session = _session(server)
+            session.select(b"Work", readonly=False)
+            assert session.statuses([b"INBOX"])[b"INBOX"]["MESSAGES"] == 0
+            session.select_ahead(b"INBOX", readonly=True)  # an EXAMINE again, not a SEARCH alone
+            assert session.select_with_uids(b"INBOX", readonly=True)[1] == []
+            session.logout()
+        examined = [name for _, name in server.commands].count("EXAMINE")
+        assert examined == 2 + 2  # each login's, and each select_ahead's

@@ -249,7 +249,7 @@ class _Connection(socketserver.BaseRequestHandler):
         self.server.connections.append(self.sock)
 
     def handle(self) -> None:
-        greeting = f"* OK [CAPABILITY {self.server.capabilities}] scripted server ready\r\n"
+        greeting = f"* OK [CAPABILITY {self.server.capabilities}] {self.server.greeting}\r\n"
         with contextlib.suppress(OSError):
             self.sock.sendall(greeting.encode())
             while not self.closing:
@@ -326,7 +326,8 @@ class _Connection(socketserver.BaseRequestHandler):
         self.server.logins.append((user, ok))
         if ok:
             self.user = user
-            command.ok("logged in")
+            command.ok(f"[CAPABILITY {self.server.capabilities}] logged in"
+                       if self.server.says_capabilities else "logged in")
         else:
             command.no("[AUTHENTICATIONFAILED] Authentication failed.")
 
@@ -464,12 +465,17 @@ class ScriptedImap(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
     def __init__(self, users: dict[str, str] | None = None, *,
-                 capabilities: str = CAPABILITIES) -> None:
+                 capabilities: str = CAPABILITIES, greeting: str = "scripted server ready",
+                 says_capabilities: bool = False) -> None:
+        """`greeting` after the capabilities (one naming Dovecot gets commands pipelined
+        with the login); `says_capabilities`: the login's OK says them, as Dovecot's does."""
         super().__init__(("127.0.0.1", 0), _Connection)
         self.host = "127.0.0.1"
         self.port: int = self.server_address[1]
         self.users = users or {"alice": "alice-pw"}
         self.capabilities = capabilities
+        self.greeting = greeting
+        self.says_capabilities = says_capabilities
         self.hooks: dict[str, Hook] = {}
         self.commands: list[tuple[str | None, str]] = []  # (user, command name)
         self.logins: list[tuple[str, bool]] = []  # (user, accepted)

@@ -133,8 +133,10 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     source = imap_source(source_account)
     marks = (None if dry_run or mirror else
              FolderMarks.read(state_path, source.name, str(target_account.endpoint)))
-    for endpoint, capabilities in (marks.capabilities if marks else {}).items():
-        expect_capabilities(endpoint, capabilities)  # each LIST goes out with the login
+    if marks is not None:
+        for endpoint, capabilities in marks.capabilities.items():
+            # each LIST goes out with the login, after the EXAMINE of the biggest folder
+            expect_capabilities(endpoint, capabilities, open_first=marks.open_first(endpoint))
     # a refusal: exit 2, nothing written. A run without marks will copy: the store and the
     # copying half of the engine load while both logins wait on the network
     if marks is None:

@@ -61,6 +61,11 @@ STATUS_WINDOW = 200  # STATUS commands in flight at once (~12 KB out, ~25 KB bac
 # endpoint -> the capabilities its server announced after the last login a state file
 # remembers: the LIST of a first look can then go out with the next login (`_login_listing`)
 _EXPECTED: dict[str, frozenset[str]] = {}
+# endpoint -> the folder that first look EXAMINEs before its LIST (`expect_capabilities`)
+_OPEN_FIRST: dict[str, bytes] = {}
+# commands that leave the selected mailbox as it is: an `_Opened` answer stays good across them
+_KEEP_SELECTED = frozenset({"LIST", "LSUB", "STATUS", "NAMESPACE", "NOOP", "CAPABILITY", "ID",
+                            "ENABLE", "COMPRESS", "UID SEARCH", "UID FETCH"})
 
 
 @dataclass
@@ -82,11 +87,53 @@ class _SelectAhead:
     readonly: bool
     tags: list[bytes]
     answers: list[tuple[list[Response], Tagged]] | None = None
+    opened: _Opened | None = None  # the EXAMINE went with the login: only the SEARCH is sent
 
 
-def expect_capabilities(endpoint: str, capabilities: frozenset[str]) -> None:
-    """What `endpoint` (str of its ServerURL) said after its last login, for this process."""
+@dataclass
+class _Opened:
+    """A mailbox EXAMINEd in the login's write (`expect_capabilities`' `open_first`), its
+    answer kept while it stays selected: it stands in for the folder's STATUS (RFC 3501
+    6.3.10: not to be asked of the selected mailbox) and for the next `select_with_uids` of
+    it. Its message count drops with each EXPUNGE the server reports meanwhile and ignores
+    EXISTS: a floor for the UIDs a later SEARCH finds (`ImapSource.uids` checks it), as a
+    server may run the SEARCH, then tell of new mail it did not see (Dovecot does)."""
+
+    mailbox: bytes
+    selected: Selected
+
+    def follow(self, head: bytes) -> None:
+        words = head.split(None, 3)
+        if (len(words) >= 3 and words[0] == b"*" and words[1].isdigit()
+                and words[2].upper() == b"EXPUNGE"):
+            self.selected = replace(self.selected, exists=max(0, self.selected.exists - 1))
+
+    def status(self, listed: dict[str, int]) -> dict[str, int]:
+        """The folder's STATUS items from the EXAMINE's answer; from `listed` (a STATUS
+        answer) only what EXAMINE does not say (SIZE, and UIDNEXT or HIGHESTMODSEQ where a
+        server leaves them out)."""
+        found = {**listed, "MESSAGES": self.selected.exists,
+                 "UIDVALIDITY": self.selected.uidvalidity}
+        if self.selected.uidnext is not None:
+            found["UIDNEXT"] = self.selected.uidnext
+        if self.selected.highestmodseq is not None:
+            found["HIGHESTMODSEQ"] = self.selected.highestmodseq
+        return found
+
+
+def expect_capabilities(endpoint: str, capabilities: frozenset[str], *,
+                        open_first: bytes | None = None) -> None:
+    """What `endpoint` (str of its ServerURL) said after its last login, for this process;
+    `open_first`: a folder to EXAMINE in the same write, before the LIST. On Dovecot a
+    STATUS of a big folder that is not selected opens it anew (a LIST-STATUS took 55 ms
+    with 100,000 messages, EXAMINE and then LIST-STATUS 4 ms), and within a second of new
+    mail it rescans the whole Maildir at each opening: a delta then opened it twice
+    (bench/huge_folder_bench.py)."""
     _EXPECTED[endpoint] = capabilities
+    if open_first is None:
+        _OPEN_FIRST.pop(endpoint, None)
+    else:
+        _OPEN_FIRST[endpoint] = open_first
 
 
 # an APPEND tells the link's speed (LinkMeter) when it carries this much, this much a message
@@ -118,6 +165,7 @@ class ImapSession:
         self._keeps_input = False  # what the client sends after AUTHENTICATE reaches imapd
         self._pending: PendingAppend | None = None  # answered before anything else is sent
         self._ahead: _SelectAhead | None = None  # likewise; kept for `select_with_uids`
+        self._opened: _Opened | None = None  # the login's EXAMINE, while still selected
 
     # -- connection ----------------------------------------------------------------------
 
@@ -268,20 +316,36 @@ class ImapSession:
         `list_folders(at_login=True)` if the capabilities after this login ask for the same
         commands; a refusal of the login raises as always (the LIST, refused too, is moot)."""
         listing = self._list_commands(expected)
-        tags, lines = self._one_write(listing)
+        opening = _OPEN_FIRST.pop(str(self.endpoint), None)
+        examine = (None if opening is None or isinstance(astring(opening), Literal)
+                   else self._examine_command(opening, expected))
+        tags, lines = self._one_write([*([examine] if examine else []), *listing])
         # tagged last, sent first: errors until the login's answer are the login's
         tag, frames = self._protocol.command(b"AUTHENTICATE", (b"PLAIN", base64.b64encode(plain)),
                                              name="AUTHENTICATE", literal_plus=False)
         self._start([b"".join([*frames[0], lines])])
         _, tagged = self._finish(tag)  # a refusal raises; connect() closes the connection
+        # (each kind of untagged response is told apart by its keyword or code)
+        replies, untagged = self._read_tagged(tags)
+        after = results.capabilities_in(tagged.text)
+        if examine and opening is not None:
+            examined = replies.pop(tags[0])  # a refusal is no error: the folder is gone
+            if (examined.status == b"OK" and after is not None
+                    and self._examine_command(opening, after) == examine):
+                with contextlib.suppress(ProtocolError):  # (no UIDVALIDITY: not kept)
+                    self._opened = _Opened(opening, results.selected_from(untagged, examined))
         try:
-            untagged = self._finish_all(tags)
+            self._raise_refused(replies)
         except CommandFailed:  # the server changed since: the first look lists again
             return tagged
-        after = results.capabilities_in(tagged.text)
         if after is not None and self._list_commands(after) == listing:
             self._prelisted = (listing, untagged)
         return tagged
+
+    def _examine_command(self, mailbox: bytes, caps: frozenset[str],
+                         ) -> tuple[bytes, tuple[Arg, ...]]:
+        name = astring(mailbox)
+        return b"EXAMINE", ((name, b"(CONDSTORE)") if "CONDSTORE" in caps else (name,))
 
     def _refresh_capabilities(self) -> None:
         found = results.capabilities_from(*self.command(b"CAPABILITY"))
@@ -289,6 +353,7 @@ class ImapSession:
 
     def close(self) -> None:
         self._ahead = None
+        self._opened = None
         if self._transport is not None:
             self._transport.close()
         self._transport = None
@@ -298,7 +363,7 @@ class ImapSession:
         """LOGOUT, without waiting for its answer: every command before it has been answered,
         so nothing is lost, and a far server's round trip is saved. (A `select_ahead` not
         taken is not waited for: it changed nothing.)"""
-        self._ahead = None
+        self._ahead = self._opened = None
         with contextlib.suppress(MailferryError):
             if self._transport is not None:
                 _, frames = self._protocol.command(b"LOGOUT", (), name="LOGOUT",
@@ -327,6 +392,8 @@ class ImapSession:
             self._settle()
         if self._ahead is not None and self._ahead.answers is None:
             self._read_ahead(self._ahead)
+        if self._protocol.command_name not in _KEEP_SELECTED:
+            self._opened = None
         if self._protocol.command_name != "STATUS":
             self._listed = {}  # LIST-STATUS answers stand only until something else runs
         if self._protocol.command_name != "COMPRESS":  # (changes no mailbox)
@@ -366,6 +433,8 @@ class ImapSession:
                     reader.received_into(transport.read_into(view, name, reader.state))
             else:
                 reader.receive_data(transport.read(name, reader.state))
+        if self._opened is not None:
+            self._opened.follow(response.head)
         return response
 
     def _lost(self, head: bytes) -> ConnectionLost:
@@ -505,6 +574,9 @@ class ImapSession:
         synchronising literal goes alone. A refused STATUS raises once its window is read
         (the connection stays in step)."""
         found = {m: self._listed.pop(m) for m in mailboxes if m in self._listed}
+        opened = self._opened
+        if opened is not None and opened.mailbox in mailboxes and opened.selected.uidnext:
+            found.setdefault(opened.mailbox, {})  # its EXAMINE says it all (below)
         mailboxes = [m for m in mailboxes if m not in found]
         items = self._status_items()
         plus = "LITERAL+" in self.capabilities
@@ -531,6 +603,8 @@ class ImapSession:
         if missing:
             raise ProtocolError(f"STATUS {missing[0]!r} returned no status",
                                 server=str(self.endpoint), command="STATUS")
+        if opened is not None and opened is self._opened and opened.mailbox in found:
+            found[opened.mailbox] = opened.status(found[opened.mailbox])
         return found
 
     def _finish_all(self, tags: list[bytes]) -> list[Response]:
@@ -611,6 +685,7 @@ class ImapSession:
 
     def select(self, mailbox: bytes, *, readonly: bool) -> Selected:
         self._forget_ahead()
+        self._opened = None
         verb = b"EXAMINE" if readonly else b"SELECT"
         args = [astring(mailbox)]
         if "CONDSTORE" in self.capabilities:
@@ -633,10 +708,19 @@ class ImapSession:
         the SELECT: RFC 3501 5.5); the interop matrix holds every test-bed server to it."""
         verb = b"EXAMINE" if readonly else b"SELECT"
         ahead = self._forget_ahead()  # (its answers read)
+        opened = self._opened_as(mailbox, readonly=readonly)
         if ahead is not None and ahead.answers and (ahead.mailbox, ahead.readonly) == (
                 mailbox, readonly):
+            if ahead.opened is not None:  # the EXAMINE went with the login
+                (searched, search_answer), = ahead.answers
+                return self._opened_with(ahead.opened, searched, search_answer)
             (selected, selected_answer), (searched, search_answer) = ahead.answers
+        elif opened is not None:
+            tags, lines = self._one_write([(b"UID SEARCH", (self._search(b"ALL"),))])
+            self._start([lines])
+            return self._opened_with(opened, *self._answer_of(tags[0]))
         else:
+            self._opened = None  # (the write's last command, a SEARCH, would keep it)
             commands = self._select_commands(mailbox, readonly=readonly)
             if commands is None:  # a synchronising literal waits for "+": one by one
                 return self.select(mailbox, readonly=readonly), self.uid_search_all()
@@ -656,6 +740,21 @@ class ImapSession:
                           server=str(self.endpoint))
         return results.selected_from(selected, selected_answer), self._found(searched)
 
+    def _opened_as(self, mailbox: bytes, *, readonly: bool) -> _Opened | None:
+        """The login's EXAMINE if it is of `mailbox`, read-only wanted, and still selected."""
+        opened = self._opened
+        return opened if opened is not None and readonly and opened.mailbox == mailbox else None
+
+    def _opened_with(self, opened: _Opened, searched: list[Response], answer: Tagged,
+                     ) -> tuple[Selected, list[int]]:
+        """`select_with_uids`' answer from the login's EXAMINE and a UID SEARCH sent since
+        (the count less every EXPUNGE read meanwhile, the SEARCH's too). The caller has the
+        folder now: the count is no longer followed."""
+        self._opened = None
+        if answer.status != b"OK":
+            raise refusal("UID SEARCH", answer.status, answer.text, server=str(self.endpoint))
+        return opened.selected, self._found(searched)
+
     def select_ahead(self, mailbox: bytes, *, readonly: bool) -> None:
         """Send what `select_with_uids` sends and return at once: the next
         `select_with_uids` of this mailbox takes the answers, which are read before any
@@ -664,13 +763,15 @@ class ImapSession:
         each look (Dovecot: 0.25 s at 100,000 messages), and a re-run that found new mail
         loads its state store meanwhile. Any other SELECT or EXAMINE first makes it moot. A
         hint: nothing is sent for a mailbox name that needs a synchronising literal."""
+        opened = self._opened_as(mailbox, readonly=readonly)
         commands = self._select_commands(mailbox, readonly=readonly)
         if commands is None:
             return
         self._forget_ahead()
-        tags, lines = self._one_write(commands)
+        self._opened = opened  # (another mailbox's EXAMINE goes out: that one is left)
+        tags, lines = self._one_write(commands[1:] if opened else commands)
         self._start([lines])
-        self._ahead = _SelectAhead(mailbox, readonly, tags)
+        self._ahead = _SelectAhead(mailbox, readonly, tags, opened=opened)
 
     def _select_commands(self, mailbox: bytes, *, readonly: bool,
                          ) -> list[tuple[bytes, tuple[Arg, ...]]] | None:
@@ -718,6 +819,7 @@ class ImapSession:
         """Leave the selected `mailbox` without expunging anything: UNSELECT (RFC 3691) where
         offered, else EXAMINE it and CLOSE (closing a read-only mailbox expunges nothing)."""
         self._forget_ahead()
+        self._opened = None
         if "UNSELECT" in self.capabilities:
             self.command(b"UNSELECT")
             return

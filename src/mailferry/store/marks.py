@@ -36,9 +36,21 @@ class FolderMarks:
     pair_id: int
     folders: dict[bytes, FolderState]
     capabilities: dict[str, frozenset[str]] = field(default_factory=dict)
+    source: str = ""  # the endpoints, as `read` was given them
+    target: str = ""
 
     def folder(self, pair_id: int, source_name: bytes) -> FolderState | None:
         return self.folders.get(source_name) if pair_id == self.pair_id else None
+
+    def open_first(self, endpoint: str) -> bytes | None:
+        """The folder a first look examines on `endpoint` before it lists (the imap
+        session's `expect_capabilities`): the one with the most messages recorded, by its
+        name on that side. It is the one whose STATUS costs most, and the likeliest to
+        have changed."""
+        biggest = max(self.folders.values(), key=lambda f: f.tgt_messages or 0, default=None)
+        if biggest is None or not biggest.tgt_messages:
+            return None
+        return {self.source: biggest.source_name, self.target: biggest.target_name}.get(endpoint)
 
     @classmethod
     def read(cls, path: Path, source: str, target: str) -> FolderMarks | None:
@@ -73,4 +85,4 @@ class FolderMarks:
         found = {keys[key]: frozenset(value.split())
                  for key, value in conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
                                                 asked)}
-        return cls(int(pair[0]), folders, found)
+        return cls(int(pair[0]), folders, found, source, target)
