@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -190,13 +191,31 @@ def test_mail_that_arrives_after_the_examine_is_copied_by_the_next_run_once(
     assert mailbox(target) == mailbox(source)
 
 
+def _delta_cut(source: Dovecot, target: Dovecot, tmp_path: Path, cut_side: Dovecot,
+               up: Callable[[bytes], None], down: Callable[[bytes], None],
+               armed: threading.Event) -> None:
+    """A first copy, 4 new messages in Work, a run with `up` and `down` armed on a proxy to
+    `cut_side`, then another run: the first copied the 4 (once, whatever was cut), the
+    second found nothing to do."""
+    with FaultProxy(cut_side.host, cut_side.port, on_up=up, on_down=down) as proxy:
+        ports = (proxy.port, target.port) if cut_side is source else (source.port, proxy.port)
+        state = tmp_path / "s.db"
+        _copy(source, target, *ports, state)
+        put(source, sample_mailbox(4, ["Work"], seed=11))
+        armed.set()
+        folders = _copy(source, target, *ports, state)
+        assert folders["Work"]["status"] == "synced" and folders["Work"]["copied"] == 4
+        again = _copy(source, target, *ports, state)
+    assert again["Work"]["status"] == "unchanged"
+    assert mailbox(target) == mailbox(source)
+
+
 @pytest.mark.parametrize("where", ["request", "answer"])
 def test_a_connection_lost_with_the_examine_ahead_loses_and_repeats_nothing(
         where: str, source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
     put_in_folders(source, ["INBOX", "Work"], 30)
     armed = threading.Event()
     cut: list[str] = []
-
     examined: list[int] = []  # EXAMINE answers seen in the armed run: the login's is first
 
     def up(data: bytes) -> None:
@@ -214,17 +233,8 @@ def test_a_connection_lost_with_the_examine_ahead_loses_and_repeats_nothing(
             cut.append("answer")
             raise OSError("cut: the EXAMINE's answer never reaches the client")
 
-    with FaultProxy(source.host, source.port, on_up=up, on_down=down) as src:
-        state = tmp_path / "s.db"
-        _copy(source, target, src.port, target.port, state)
-        put(source, sample_mailbox(4, ["Work"], seed=11))
-        armed.set()
-        folders = _copy(source, target, src.port, target.port, state)
-        assert cut == [where]
-        assert folders["Work"]["status"] == "synced" and folders["Work"]["copied"] == 4
-        again = _copy(source, target, src.port, target.port, state)
-    assert again["Work"]["status"] == "unchanged"
-    assert mailbox(target) == mailbox(source)
+    _delta_cut(source, target, tmp_path, source, up, down, armed)
+    assert cut == [where]
 
 
 @pytest.mark.parametrize("where", ["request", "answer"])
@@ -249,17 +259,8 @@ def test_a_connection_lost_with_the_targets_select_ahead_loses_and_repeats_nothi
             cut.append("answer")
             raise OSError("cut: the SELECT's answer never reaches the client")
 
-    with FaultProxy(target.host, target.port, on_up=up, on_down=down) as tgt:
-        state = tmp_path / "s.db"
-        _copy(source, target, source.port, tgt.port, state)
-        put(source, sample_mailbox(4, ["Work"], seed=11))
-        armed.set()
-        folders = _copy(source, target, source.port, tgt.port, state)
-        assert cut == [where]
-        assert folders["Work"]["status"] == "synced" and folders["Work"]["copied"] == 4
-        again = _copy(source, target, source.port, tgt.port, state)
-    assert again["Work"]["status"] == "unchanged"
-    assert mailbox(target) == mailbox(source)
+    _delta_cut(source, target, tmp_path, target, up, down, armed)
+    assert cut == [where]
 
 
 @pytest.mark.parametrize("workers", [1, 4])
