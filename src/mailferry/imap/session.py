@@ -717,9 +717,7 @@ class ImapSession:
         ahead = self._forget_ahead()  # (its answers read)
         opened = self._opened_as(mailbox, readonly=readonly)
         if ahead is not None and ahead.answers and (ahead.mailbox, ahead.readonly) == (
-                mailbox, readonly) and (ahead.opened is not None
-                                        or ahead.answers[0][1].status == b"OK"):
-            # (a refused SELECT sent ahead is asked again: the folder may be made since)
+                mailbox, readonly):
             if ahead.opened is not None:  # the EXAMINE went with the login
                 (searched, search_answer), = ahead.answers
                 return self._opened_with(ahead.opened, searched, search_answer)
