@@ -29,29 +29,22 @@ from testbed.messages import sample_mailbox
 
 EXAMINE = re.compile(rb"(?:^|\n)\S+ EXAMINE (\S+)", re.IGNORECASE)
 LIST = re.compile(rb"(?:^|\n)\S+ LIST ", re.IGNORECASE)
-SELECT = re.compile(rb"(?:^|\n)\S+ SELECT (\S+)", re.IGNORECASE)
 EXAMINED = re.compile(rb"OK \[READ-ONLY\][^\r\n]*Examine completed", re.IGNORECASE)
 WORK_EXAMINED = re.compile(rb"(?:^|\n)\S+ EXAMINE \"?Work\b", re.IGNORECASE)
 
 
 class _Order:
-    """Which folders the source was asked to EXAMINE and the target to SELECT, and how many
-    LISTs had reached the target by then (the LIST under the lease comes after the store is
-    loaded)."""
+    """Which folders the source was asked to EXAMINE, and how many LISTs had reached the
+    target by then (the LIST under the lease comes after the store is loaded)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.target_lists = 0
         self.examined: list[tuple[bytes, int]] = []  # (folder, target LISTs by then)
-        self.selected: list[tuple[bytes, int]] = []  # on the target, likewise
 
     def target_up(self, data: bytes) -> None:
         with self.lock:
-            for match in re.finditer(SELECT.pattern + rb"|" + LIST.pattern, data, re.I):
-                if match.group(1) is None:
-                    self.target_lists += 1
-                else:
-                    self.selected.append((match.group(1).strip(b'"'), self.target_lists))
+            self.target_lists += len(LIST.findall(data))
 
     def source_up(self, data: bytes) -> None:
         with self.lock:
@@ -59,7 +52,7 @@ class _Order:
 
     def reset(self) -> None:
         with self.lock:
-            self.target_lists, self.examined, self.selected = 0, [], []
+            self.target_lists, self.examined = 0, []
 
 
 def _copy(source: Dovecot, target: Dovecot, source_port: int, target_port: int,
@@ -92,9 +85,6 @@ def test_the_changed_folder_is_examined_before_the_store_is_loaded(
     (_, lists_by_then) = order.examined[1]
     assert lists_by_then < order.target_lists, (
         "the EXAMINE went out only after the LIST under the lease")
-    # the target's SELECT of Work, once, ahead of the LIST under the lease (the login's the
-    # first): it shares that LIST's round trip
-    assert order.selected == [(b"Work", 1)] and order.target_lists == 2, order.selected
     assert mailbox(target) == mailbox(source)
 
 
@@ -234,32 +224,6 @@ def test_a_connection_lost_with_the_examine_ahead_loses_and_repeats_nothing(
             raise OSError("cut: the EXAMINE's answer never reaches the client")
 
     _delta_cut(source, target, tmp_path, source, up, down, armed)
-    assert cut == [where]
-
-
-@pytest.mark.parametrize("where", ["request", "answer"])
-def test_a_connection_lost_with_the_targets_select_ahead_loses_and_repeats_nothing(
-        where: str, source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
-    """The target's SELECT sent ahead with the LIST under the lease: the connection cut as
-    it goes out, or as its answer comes back. The run lists again on a new connection and
-    copies the new mail once; the next run finds nothing to do."""
-    put_in_folders(source, ["INBOX", "Work"], 30)
-    armed = threading.Event()
-    cut: list[str] = []
-
-    def up(data: bytes) -> None:
-        if where == "request" and armed.is_set() and SELECT.search(data):
-            armed.clear()
-            cut.append("request")
-            raise OSError("cut: the SELECT never reaches the server")
-
-    def down(data: bytes) -> None:
-        if where == "answer" and armed.is_set() and b"OK [READ-WRITE]" in data:
-            armed.clear()
-            cut.append("answer")
-            raise OSError("cut: the SELECT's answer never reaches the client")
-
-    _delta_cut(source, target, tmp_path, target, up, down, armed)
     assert cut == [where]
 
 

@@ -18,7 +18,6 @@ from mailferry.imap import (
     expect_capabilities,
     parse_mailbox_url,
 )
-from testbed import FaultProxy
 from testbed.scripted_imap import Command, ScriptedImap
 
 NAME = 'Caf\u00e9 "quoted" \\ box'
@@ -273,44 +272,3 @@ def test_a_folder_examined_with_the_login_is_dropped_by_another_select() -> None
             session.logout()
         examined = [name for _, name in server.commands].count("EXAMINE")
         assert examined == 2 + 2  # each login's, and each select_ahead's
-
-
-def test_a_select_sent_ahead_shares_its_round_trip_with_the_next_command() -> None:
-    """`select_ahead(..., with_uids=False)` then a LIST: the LIST goes out before the
-    SELECT's answer is read (a proxy holds that answer back until the LIST has passed it, or
-    for 2 s). `select` then takes that answer without asking again, a `select_with_uids`
-    asks the UIDs alone, and a refused SELECT sent ahead is asked again (the folder was
-    made since)."""
-    listed = threading.Event()
-    early: list[bool] = []
-
-    def up(data: bytes) -> None:
-        if b" LIST " in data:
-            listed.set()
-
-    def down(data: bytes) -> None:
-        if not early and b"] selected" in data:  # the first SELECT's answer
-            early.append(listed.wait(2.0))
-
-    with ScriptedImap() as server, FaultProxy(server.host, server.port, on_up=up,
-                                              on_down=down) as proxy:
-        for n in range(2):
-            server.folder("Work").add(b"Subject: %d\r\n\r\nbody\r\n" % n)
-        session = ImapSession(parse_mailbox_url(f"imap://alice@127.0.0.1:{proxy.port}"),
-                              Credentials("alice", "alice-pw"), TlsPolicy()).connect()
-
-        def sent(name: str) -> int:
-            return [command for _, command in server.commands].count(name)
-
-        session.select_ahead(b"Work", readonly=False, with_uids=False)
-        assert {entry.name for entry in session.list_folders()[0]} == {b"INBOX", b"Work"}
-        assert early == [True], "the LIST waited for the SELECT's answer"
-        assert session.select(b"Work", readonly=False).exists == 2 and sent("SELECT") == 1
-        session.select_ahead(b"Work", readonly=False, with_uids=False)
-        selected, uids = session.select_with_uids(b"Work", readonly=False)
-        assert (selected.exists, uids, sent("SELECT"), sent("UID SEARCH")) == (2, [1, 2], 2, 1)
-        session.select_ahead(b"Later", readonly=False, with_uids=False)  # refused: not there
-        session.create_mailbox(b"Later", subscribe=False)
-        assert session.select(b"Later", readonly=False).exists == 0
-        assert sent("SELECT") == 4
-        session.logout()

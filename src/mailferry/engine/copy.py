@@ -58,7 +58,6 @@ class SessionPair:
     _opening: threading.Thread | None = field(default=None, repr=False)
     _ahead_error: Exception | None = field(default=None, repr=False)
     examined_ahead: bytes | None = None  # see `examine_ahead`
-    target_ahead: bytes | None = None  # that folder's target, as the first look planned it
 
     def open_ahead(self) -> None:
         """Log in on a thread now, so that `first_login()` finds it done."""
@@ -101,20 +100,12 @@ class SessionPair:
             return src, tgt
         return self.src, self.tgt
 
-    def examine_ahead(self, mailbox: bytes, target: bytes | None = None) -> None:
+    def examine_ahead(self, mailbox: bytes) -> None:
         """Begin examining a source folder now (MessageSource.examine_ahead): the worker on
-        this pair takes that folder first (MailboxCopy._run_workers). `target`: its target
-        folder, selected ahead once the lease is held (`select_target_ahead`)."""
+        this pair takes that folder first (MailboxCopy._run_workers)."""
         src, _ = self.sessions()
         src.examine_ahead(mailbox)
-        self.examined_ahead, self.target_ahead = mailbox, target
-
-    def select_target_ahead(self, *, readonly: bool, with_uids: bool) -> None:
-        """Under the lease: send the SELECT of the folder examined ahead's target now, so
-        that it shares its round trip with the LIST under the lease (the copy's `select`
-        of it takes the answer; a LIST that plans otherwise leaves it unused)."""
-        if self.examined_ahead is not None and self.target_ahead is not None and self.tgt:
-            self.tgt.select_ahead(self.target_ahead, readonly=readonly, with_uids=with_uids)
+        self.examined_ahead = mailbox
 
     def capabilities(self) -> dict[str, frozenset[str]]:
         """What each side's server announced after login, by endpoint (an IMAP source's)."""
@@ -130,7 +121,7 @@ class SessionPair:
             if session is not None:
                 session.close()
         self.src = self.tgt = None
-        self.examined_ahead = self.target_ahead = None
+        self.examined_ahead = None
 
     def logout(self) -> None:
         self._opened()
@@ -138,7 +129,7 @@ class SessionPair:
             if session is not None:
                 session.logout()
         self.src = self.tgt = None
-        self.examined_ahead = self.target_ahead = None
+        self.examined_ahead = None
 
 
 def connect(source: SourceOpener, target: Account, options: CopyOptions) -> SessionPair:
@@ -230,10 +221,6 @@ class MailboxCopy:
         recorded = {f.source_name: f for f in self.store.folders_of(self._pair_id)}
         if not recorded:
             self._log_in_ahead(self.options.workers, first_copy=True)
-        if control.examined_ahead is not None:  # its UIDs only where the sync will ask them
-            known = recorded.get(control.examined_ahead)
-            control.select_target_ahead(readonly=self.options.dry_run,
-                                        with_uids=known is None or not known.complete)
         src, tgt = both(lambda: _survey(src_session.list_folders()),  # one round trip, not two
                         lambda: _survey(tgt_session.list_folders()), cleanup=lambda _: None)
         plan = plan_folders(src.folders, tgt.folders, tgt.namespace, self.options.filters)
@@ -332,7 +319,7 @@ class MailboxCopy:
                      control: SessionPair) -> None:
         # the folder the control pair's source began to examine is that pair's first
         examined = next((w for w in work if w.pair.source.wire == control.examined_ahead), None)
-        control.examined_ahead = control.target_ahead = None
+        control.examined_ahead = None
         pending: queue.Queue[_Work] = queue.Queue()
         for item in work:
             if item is not examined:
@@ -503,8 +490,8 @@ def unchanged_summary(source: SourceOpener, target: Account, options: CopyOption
         # the copy will examine these, the biggest first: begin that one now, so the
         # server's catch-up on its new mail (a Maildir rescanned whole) overlaps the loading
         # of the store and the lease (bench/huge_folder_bench.py's delta)
-        ahead = max(changed, key=lambda p: statuses[p.source.wire].get("MESSAGES", 0))
-        connected.examine_ahead(ahead.source.wire, ahead.target_wire)
+        connected.examine_ahead(max(changed, key=lambda p: statuses[p.source.wire].get(
+            "MESSAGES", 0)).source.wire)
         return None
     targets = tgt_session.statuses([p.target_wire for p in pairs]) if pairs else {}
     if not all(_unchanged(marks.folder(marks.pair_id, p.source.wire), targets.get(p.target_wire))

@@ -80,16 +80,14 @@ class PendingAppend:
 
 @dataclass
 class _SelectAhead:
-    """A SELECT or EXAMINE and its folder's UID SEARCH (unless `with_uids` is False), sent
-    by `select_ahead`; `answers` once read (each command's untagged responses and tagged
-    reply)."""
+    """A SELECT or EXAMINE and its folder's UID SEARCH, sent by `select_ahead`; `answers`
+    once read (each command's untagged responses and tagged reply)."""
 
     mailbox: bytes
     readonly: bool
     tags: list[bytes]
     answers: list[tuple[list[Response], Tagged]] | None = None
     opened: _Opened | None = None  # the EXAMINE went with the login: only the SEARCH is sent
-    with_uids: bool = True
 
 
 @dataclass
@@ -392,7 +390,8 @@ class ImapSession:
         flight is answered first: its answer must not be taken for this command's."""
         if self._pending is not None:
             self._settle()
-        unread = self._ahead if self._ahead is not None and self._ahead.answers is None else None
+        if self._ahead is not None and self._ahead.answers is None:
+            self._read_ahead(self._ahead)
         if self._protocol.command_name not in _KEEP_SELECTED:
             self._opened = None
         if self._protocol.command_name != "STATUS":
@@ -401,8 +400,6 @@ class ImapSession:
             self._prelisted = None
         self._connected(self._protocol.command_name).start_command()
         self._send(frame)
-        if unread is not None:  # they come first: read now, the new command's round trip
-            self._read_ahead(unread)  # shared with theirs
 
     def _send(self, frame: Frame) -> None:
         name = self._protocol.command_name
@@ -687,12 +684,8 @@ class ImapSession:
         return results.list_entries(self.command(b"LIST", b'""', astring(pattern))[0])
 
     def select(self, mailbox: bytes, *, readonly: bool) -> Selected:
-        ahead = self._forget_ahead()  # (its answers read)
+        self._forget_ahead()
         self._opened = None
-        if (ahead is not None and ahead.answers and ahead.opened is None
-                and (ahead.mailbox, ahead.readonly) == (mailbox, readonly)
-                and ahead.answers[0][1].status == b"OK"):  # (else asked again: see below)
-            return results.selected_from(*ahead.answers[0])
         verb = b"EXAMINE" if readonly else b"SELECT"
         args = [astring(mailbox)]
         if "CONDSTORE" in self.capabilities:
@@ -721,13 +714,7 @@ class ImapSession:
             if ahead.opened is not None:  # the EXAMINE went with the login
                 (searched, search_answer), = ahead.answers
                 return self._opened_with(ahead.opened, searched, search_answer)
-            (selected, selected_answer), *rest = ahead.answers
-            if rest:
-                (searched, search_answer), = rest
-            else:  # sent without its SEARCH (a failed SELECT fails this one as well)
-                tags, lines = self._one_write([(b"UID SEARCH", (self._search(b"ALL"),))])
-                self._start([lines])
-                searched, search_answer = self._answer_of(tags[0])
+            (selected, selected_answer), (searched, search_answer) = ahead.answers
         elif opened is not None:
             tags, lines = self._one_write([(b"UID SEARCH", (self._search(b"ALL"),))])
             self._start([lines])
@@ -768,27 +755,23 @@ class ImapSession:
             raise refusal("UID SEARCH", answer.status, answer.text, server=str(self.endpoint))
         return opened.selected, self._found(searched)
 
-    def select_ahead(self, mailbox: bytes, *, readonly: bool, with_uids: bool = True) -> None:
+    def select_ahead(self, mailbox: bytes, *, readonly: bool) -> None:
         """Send what `select_with_uids` sends and return at once: the next
         `select_with_uids` of this mailbox takes the answers, which are read before any
         other command is sent. So the server's work opening a folder overlaps the caller's:
         a Maildir that new mail touched within the last second or so is rescanned whole at
         each look (Dovecot: 0.25 s at 100,000 messages), and a re-run that found new mail
         loads its state store meanwhile. Any other SELECT or EXAMINE first makes it moot. A
-        hint: nothing is sent for a mailbox name that needs a synchronising literal.
-        `with_uids=False`: the SELECT alone, for the next `select` (or a `select_with_uids`,
-        which then asks the UIDs)."""
+        hint: nothing is sent for a mailbox name that needs a synchronising literal."""
         opened = self._opened_as(mailbox, readonly=readonly)
         commands = self._select_commands(mailbox, readonly=readonly)
-        if commands is None or (opened is not None and not with_uids):
+        if commands is None:
             return
-        if not with_uids:
-            commands = commands[:1]
         self._forget_ahead()
         self._opened = opened  # (another mailbox's EXAMINE goes out: that one is left)
         tags, lines = self._one_write(commands[1:] if opened else commands)
         self._start([lines])
-        self._ahead = _SelectAhead(mailbox, readonly, tags, opened=opened, with_uids=with_uids)
+        self._ahead = _SelectAhead(mailbox, readonly, tags, opened=opened)
 
     def _select_commands(self, mailbox: bytes, *, readonly: bool,
                          ) -> list[tuple[bytes, tuple[Arg, ...]]] | None:
