@@ -181,21 +181,20 @@ def test_mail_that_arrives_after_the_examine_is_copied_by_the_next_run_once(
     assert mailbox(target) == mailbox(source)
 
 
-def _delta_cut(source: Dovecot, target: Dovecot, tmp_path: Path, cut_side: Dovecot,
+def _delta_cut(source: Dovecot, target: Dovecot, tmp_path: Path,
                up: Callable[[bytes], None], down: Callable[[bytes], None],
                armed: threading.Event) -> None:
     """A first copy, 4 new messages in Work, a run with `up` and `down` armed on a proxy to
-    `cut_side`, then another run: the first copied the 4 (once, whatever was cut), the
+    the source, then another run: the first copied the 4 (once, whatever was cut), the
     second found nothing to do."""
-    with FaultProxy(cut_side.host, cut_side.port, on_up=up, on_down=down) as proxy:
-        ports = (proxy.port, target.port) if cut_side is source else (source.port, proxy.port)
+    with FaultProxy(source.host, source.port, on_up=up, on_down=down) as src:
         state = tmp_path / "s.db"
-        _copy(source, target, *ports, state)
+        _copy(source, target, src.port, target.port, state)
         put(source, sample_mailbox(4, ["Work"], seed=11))
         armed.set()
-        folders = _copy(source, target, *ports, state)
+        folders = _copy(source, target, src.port, target.port, state)
         assert folders["Work"]["status"] == "synced" and folders["Work"]["copied"] == 4
-        again = _copy(source, target, *ports, state)
+        again = _copy(source, target, src.port, target.port, state)
     assert again["Work"]["status"] == "unchanged"
     assert mailbox(target) == mailbox(source)
 
@@ -223,7 +222,7 @@ def test_a_connection_lost_with_the_examine_ahead_loses_and_repeats_nothing(
             cut.append("answer")
             raise OSError("cut: the EXAMINE's answer never reaches the client")
 
-    _delta_cut(source, target, tmp_path, source, up, down, armed)
+    _delta_cut(source, target, tmp_path, up, down, armed)
     assert cut == [where]
 
 
