@@ -16,7 +16,6 @@ import os
 import re
 import subprocess
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -181,49 +180,49 @@ def test_mail_that_arrives_after_the_examine_is_copied_by_the_next_run_once(
     assert mailbox(target) == mailbox(source)
 
 
-def _delta_cut(source: Dovecot, target: Dovecot, tmp_path: Path,
-               up: Callable[[bytes], None], down: Callable[[bytes], None],
-               armed: threading.Event) -> None:
-    """A first copy, 4 new messages in Work, a run with `up` and `down` armed on a proxy to
-    the source, then another run: the first copied the 4 (once, whatever was cut), the
-    second found nothing to do."""
-    with FaultProxy(source.host, source.port, on_up=up, on_down=down) as src:
-        state = tmp_path / "s.db"
-        _copy(source, target, src.port, target.port, state)
-        put(source, sample_mailbox(4, ["Work"], seed=11))
-        armed.set()
-        folders = _copy(source, target, src.port, target.port, state)
-        assert folders["Work"]["status"] == "synced" and folders["Work"]["copied"] == 4
-        again = _copy(source, target, src.port, target.port, state)
-    assert again["Work"]["status"] == "unchanged"
-    assert mailbox(target) == mailbox(source)
-
-
+@pytest.mark.parametrize("folder", ["Work", "INBOX"])
 @pytest.mark.parametrize("where", ["request", "answer"])
 def test_a_connection_lost_with_the_examine_ahead_loses_and_repeats_nothing(
-        where: str, source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+        where: str, folder: str, source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    """New mail in Work: its EXAMINE and UID SEARCH go ahead; in INBOX, EXAMINEd with the
+    login, its UID SEARCH alone. The connection cut as that goes out, or as its answer comes
+    back: the run reconnects and copies the 4 new messages once, the next finds nothing."""
     put_in_folders(source, ["INBOX", "Work"], 30)
     armed = threading.Event()
     cut: list[str] = []
     examined: list[int] = []  # EXAMINE answers seen in the armed run: the login's is first
+    ahead = WORK_EXAMINED if folder == "Work" else re.compile(rb" UID SEARCH ", re.I)
 
     def up(data: bytes) -> None:
-        if where == "request" and armed.is_set() and WORK_EXAMINED.search(data):
+        if where == "request" and armed.is_set() and ahead.search(data):
             armed.clear()
             cut.append("request")
-            raise OSError("cut: the EXAMINE never reaches the server")
+            raise OSError("cut: the command sent ahead never reaches the server")
 
     def down(data: bytes) -> None:
-        if where == "answer" and armed.is_set() and EXAMINED.search(data):
+        if where != "answer" or not armed.is_set():
+            return
+        if folder == "Work":
             examined.append(len(EXAMINED.findall(data)))
             if sum(examined) < 2:
                 return  # the login's, of INBOX
-            armed.clear()
-            cut.append("answer")
-            raise OSError("cut: the EXAMINE's answer never reaches the client")
+        elif b"* ESEARCH " not in data:
+            return
+        armed.clear()
+        cut.append("answer")
+        raise OSError("cut: the answer never reaches the client")
 
-    _delta_cut(source, target, tmp_path, up, down, armed)
-    assert cut == [where]
+    with FaultProxy(source.host, source.port, on_up=up, on_down=down) as src:
+        state = tmp_path / "s.db"
+        _copy(source, target, src.port, target.port, state)
+        put(source, sample_mailbox(4, [folder], seed=11))
+        armed.set()
+        folders = _copy(source, target, src.port, target.port, state)
+        assert cut == [where]
+        assert folders[folder]["status"] == "synced" and folders[folder]["copied"] == 4
+        again = _copy(source, target, src.port, target.port, state)
+    assert again[folder]["status"] == "unchanged"
+    assert mailbox(target) == mailbox(source)
 
 
 @pytest.mark.parametrize("workers", [1, 4])
@@ -252,10 +251,12 @@ def test_with_several_folders_changed_the_biggest_is_examined_ahead_and_all_are_
     assert mailbox(target) == mailbox(source)
 
 
+@pytest.mark.parametrize("folder", ["Work", "INBOX"])
 def test_two_runs_at_once_after_new_mail_copy_it_once(
-        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
-    """Both examine the changed folder before either holds the lease; the one that waits
-    for it copies from answers older than what the other recorded, and repeats nothing."""
+        folder: str, source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    """Both examine the changed folder before either holds the lease (INBOX, the biggest,
+    with the login: then only its UIDs are asked ahead); the one that waits for it copies
+    from answers older than what the other recorded, and repeats nothing."""
     put_in_folders(source, ["INBOX", "Work"], 30)
     state = tmp_path / "s.db"
     args = [*MAILFERRY, "copy", source.url(), target.url(), "--state", str(state), "--json",
@@ -264,12 +265,12 @@ def test_two_runs_at_once_after_new_mail_copy_it_once(
            "MAILFERRY_TARGET_PASSWORD": target.password()}
     assert subprocess.run(args, env=env, capture_output=True, timeout=300).returncode == 0
     for round_number in range(2):
-        put(source, sample_mailbox(6, ["Work"], seed=30 + round_number))
+        put(source, sample_mailbox(6, [folder], seed=30 + round_number))
         runs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True) for _ in range(2)]
         outputs = [run.communicate(timeout=300) for run in runs]
         assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
-        copied = [{f["source"]: f["copied"] for f in json.loads(out)["folders"]}["Work"]
+        copied = [{f["source"]: f["copied"] for f in json.loads(out)["folders"]}[folder]
                   for out, _ in outputs]
         assert sorted(copied)[0] == 0 and sum(copied) >= 6, copied
         assert mailbox(target) == mailbox(source)  # every message once

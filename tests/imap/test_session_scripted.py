@@ -257,18 +257,27 @@ def test_a_folder_examined_with_the_login_stands_in_for_its_status() -> None:
 
 
 def test_a_folder_examined_with_the_login_is_dropped_by_another_select() -> None:
+    """Whether the other folder is selected alone or with its UIDs in one write (where the
+    session sees the SEARCH last), INBOX's STATUS is then asked of the server: mail that
+    came after the login's EXAMINE is counted. A refused EXAMINE (a folder deleted since)
+    keeps nothing."""
     capabilities = "IMAP4rev1 SASL-IR AUTH=PLAIN LITERAL+ UIDPLUS"
     with ScriptedImap(capabilities=capabilities, greeting="Dovecot ready.",
                       says_capabilities=True) as server:
         server.folder("Work").add(b"Subject: w\r\n\r\nbody\r\n")
         url = str(parse_mailbox_url(server.url()))
-        for first in (b"Gone", b"INBOX"):  # a folder deleted since: refused, nothing kept
+        ways = [(b"Gone", "select"), (b"INBOX", "select"), (b"INBOX", "select_with_uids")]
+        for n, (first, way) in enumerate(ways):
             expect_capabilities(url, frozenset(capabilities.split()), open_first=first)
             session = _session(server)
-            session.select(b"Work", readonly=False)
-            assert session.statuses([b"INBOX"])[b"INBOX"]["MESSAGES"] == 0
+            server.folder("INBOX").add(b"Subject: %d\r\n\r\nbody\r\n" % n)  # after it
+            if way == "select":
+                session.select(b"Work", readonly=False)
+            else:
+                session.select_with_uids(b"Work", readonly=True)
+            assert session.statuses([b"INBOX"])[b"INBOX"]["MESSAGES"] == n + 1
             session.select_ahead(b"INBOX", readonly=True)  # an EXAMINE again, not a SEARCH alone
-            assert session.select_with_uids(b"INBOX", readonly=True)[1] == []
+            assert len(session.select_with_uids(b"INBOX", readonly=True)[1]) == n + 1
             session.logout()
         examined = [name for _, name in server.commands].count("EXAMINE")
-        assert examined == 2 + 2  # each login's, and each select_ahead's
+        assert examined == 3 + 1 + 3  # each login's, Work's with its UIDs, each select_ahead's

@@ -317,8 +317,9 @@ class ImapSession:
         commands; a refusal of the login raises as always (the LIST, refused too, is moot)."""
         listing = self._list_commands(expected)
         opening = _OPEN_FIRST.pop(str(self.endpoint), None)
-        examine = (None if opening is None or isinstance(astring(opening), Literal)
-                   else self._examine_command(opening, expected))
+        opens = (self._select_commands(opening, readonly=True, caps=expected)
+                 if opening is not None else None)
+        examine = opens[0] if opens else None  # (not for a name that needs a literal)
         tags, lines = self._one_write([*([examine] if examine else []), *listing])
         # tagged last, sent first: errors until the login's answer are the login's
         tag, frames = self._protocol.command(b"AUTHENTICATE", (b"PLAIN", base64.b64encode(plain)),
@@ -331,7 +332,7 @@ class ImapSession:
         if examine and opening is not None:
             examined = replies.pop(tags[0])  # a refusal is no error: the folder is gone
             if (examined.status == b"OK" and after is not None
-                    and self._examine_command(opening, after) == examine):
+                    and self._select_commands(opening, readonly=True, caps=after) == opens):
                 with contextlib.suppress(ProtocolError):  # (no UIDVALIDITY: not kept)
                     self._opened = _Opened(opening, results.selected_from(untagged, examined))
         try:
@@ -341,11 +342,6 @@ class ImapSession:
         if after is not None and self._list_commands(after) == listing:
             self._prelisted = (listing, untagged)
         return tagged
-
-    def _examine_command(self, mailbox: bytes, caps: frozenset[str],
-                         ) -> tuple[bytes, tuple[Arg, ...]]:
-        name = astring(mailbox)
-        return b"EXAMINE", ((name, b"(CONDSTORE)") if "CONDSTORE" in caps else (name,))
 
     def _refresh_capabilities(self) -> None:
         found = results.capabilities_from(*self.command(b"CAPABILITY"))
@@ -363,7 +359,7 @@ class ImapSession:
         """LOGOUT, without waiting for its answer: every command before it has been answered,
         so nothing is lost, and a far server's round trip is saved. (A `select_ahead` not
         taken is not waited for: it changed nothing.)"""
-        self._ahead = self._opened = None
+        self._ahead = None
         with contextlib.suppress(MailferryError):
             if self._transport is not None:
                 _, frames = self._protocol.command(b"LOGOUT", (), name="LOGOUT",
@@ -544,7 +540,10 @@ class ImapSession:
     def _one_write(self, commands: Sequence[tuple[bytes, tuple[Arg, ...]]],
                    ) -> tuple[list[bytes], bytes]:
         """The tags of commands without synchronising literals and their lines, to be sent
-        in one write."""
+        in one write. (`_start` sees only the last one's name: any other that selects drops
+        the login's EXAMINE here.)"""
+        if any(verb.decode() not in _KEEP_SELECTED for verb, _ in commands):
+            self._opened = None
         tags: list[bytes] = []
         lines: list[bytes] = []
         for verb, args in commands:
@@ -685,7 +684,6 @@ class ImapSession:
 
     def select(self, mailbox: bytes, *, readonly: bool) -> Selected:
         self._forget_ahead()
-        self._opened = None
         verb = b"EXAMINE" if readonly else b"SELECT"
         args = [astring(mailbox)]
         if "CONDSTORE" in self.capabilities:
@@ -720,7 +718,6 @@ class ImapSession:
             self._start([lines])
             return self._opened_with(opened, *self._answer_of(tags[0]))
         else:
-            self._opened = None  # (the write's last command, a SEARCH, would keep it)
             commands = self._select_commands(mailbox, readonly=readonly)
             if commands is None:  # a synchronising literal waits for "+": one by one
                 return self.select(mailbox, readonly=readonly), self.uid_search_all()
@@ -768,19 +765,21 @@ class ImapSession:
         if commands is None:
             return
         self._forget_ahead()
-        self._opened = opened  # (another mailbox's EXAMINE goes out: that one is left)
         tags, lines = self._one_write(commands[1:] if opened else commands)
         self._start([lines])
         self._ahead = _SelectAhead(mailbox, readonly, tags, opened=opened)
 
     def _select_commands(self, mailbox: bytes, *, readonly: bool,
+                         caps: frozenset[str] | None = None,
                          ) -> list[tuple[bytes, tuple[Arg, ...]]] | None:
-        """SELECT or EXAMINE and UID SEARCH ALL, for one write; None for a mailbox name that
-        needs a synchronising literal."""
+        """SELECT or EXAMINE and UID SEARCH ALL, for one write, as `caps` (default: this
+        session's capabilities) call for; None for a mailbox name that needs a synchronising
+        literal."""
         name = astring(mailbox)
         if isinstance(name, Literal):
             return None
-        args = (name, b"(CONDSTORE)") if "CONDSTORE" in self.capabilities else (name,)
+        condstore = "CONDSTORE" in (self.capabilities if caps is None else caps)
+        args = (name, b"(CONDSTORE)") if condstore else (name,)
         return [(b"EXAMINE" if readonly else b"SELECT", args),
                 (b"UID SEARCH", (self._search(b"ALL"),))]
 
@@ -819,7 +818,6 @@ class ImapSession:
         """Leave the selected `mailbox` without expunging anything: UNSELECT (RFC 3691) where
         offered, else EXAMINE it and CLOSE (closing a read-only mailbox expunges nothing)."""
         self._forget_ahead()
-        self._opened = None
         if "UNSELECT" in self.capabilities:
             self.command(b"UNSELECT")
             return
