@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -296,4 +297,43 @@ def test_a_message_expunged_from_the_targets_examined_folder_is_noticed_and_copi
     assert order.examined[0][0].strip(b'"') == b"INBOX"  # with the login
     assert folders["INBOX"]["status"] == "synced" and folders["INBOX"]["copied"] == 1
     assert folders["Work"]["status"] == "unchanged"
+    assert mailbox(target) == mailbox(source)
+
+
+@pytest.mark.parametrize(("new_mail", "held"), [(3, 0.5), (0, 0.5), (0, 0.15)])
+def test_a_first_look_slow_to_answer_loads_the_store_meanwhile_and_copies_exactly(
+        new_mail: int, held: float, source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    """Dovecot, reading a changed folder again, answers the EXAMINE sent with the login
+    late (here the proxy holds it back after the login's answer): SQLAlchemy and the store
+    load on a thread meanwhile, as the log says. A delta then copies its mail once; a run
+    that finds nothing changed exits cleanly without waiting for that loading (held 0.15 s,
+    it ends while the import, ~0.2 s, is still under way)."""
+    put_in_folders(source, ["INBOX", "Work"], 30)
+    log = tmp_path / "run.log"
+    state = tmp_path / "s.db"
+    with FaultProxy(source.host, source.port) as src:
+        _copy(source, target, src.port, target.port, state)
+        src.wait_closed()
+        if new_mail:
+            put(source, sample_mailbox(new_mail, ["INBOX"], seed=31))
+        hold = src.hold_down_at(b"Logged in\r\n", 1)
+
+        def release() -> None:
+            if hold.reached.wait(60):
+                time.sleep(held)
+            hold.release()
+
+        releasing = threading.Thread(target=release, daemon=True)
+        releasing.start()
+        done = run_cli(["copy", f"imap://alice@127.0.0.1:{src.port}",
+                        f"imap://alice@127.0.0.1:{target.port}", "--state", str(state),
+                        "--json", "--log-file", str(log)], source=source, target=target)
+        releasing.join()
+        again = _copy(source, target, src.port, target.port, state)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "the store loads meanwhile" in log.read_text()
+    folders = {f["source"]: f for f in json.loads(done.stdout)["folders"]}
+    assert folders["INBOX"]["copied"] == new_mail
+    assert folders["INBOX"]["status"] == ("synced" if new_mail else "unchanged")
+    assert {f["status"] for f in again.values()} == {"unchanged"}
     assert mailbox(target) == mailbox(source)

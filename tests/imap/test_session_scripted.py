@@ -6,6 +6,7 @@ ConnectionLost that says so."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -18,6 +19,7 @@ from mailferry.imap import (
     expect_capabilities,
     parse_mailbox_url,
 )
+from mailferry.imap import session as imap_session
 from testbed.scripted_imap import Command, ScriptedImap
 
 NAME = 'Caf\u00e9 "quoted" \\ box'
@@ -281,3 +283,39 @@ def test_a_folder_examined_with_the_login_is_dropped_by_another_select() -> None
             session.logout()
         examined = [name for _, name in server.commands].count("EXAMINE")
         assert examined == 3 + 1 + 3  # each login's, Work's with its UIDs, each select_ahead's
+
+
+@pytest.mark.parametrize("lag", [0.0, 1.0])
+def test_on_slow_open_is_called_while_the_login_examine_is_slow_to_answer(
+        lag: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`expect_capabilities(on_slow_open=...)`: called once, while the answer to the
+    EXAMINE sent with the login has not come SLOW_OPEN after the login's (Dovecot reading a
+    changed folder again); not when it follows the login's at once, nor for a login that
+    EXAMINEs nothing. Either way the answer then serves as the folder's STATUS."""
+    monkeypatch.setattr(imap_session, "SLOW_OPEN", 0.3)  # (room for a slow machine)
+    capabilities = "IMAP4rev1 SASL-IR AUTH=PLAIN LITERAL+ UIDPLUS"
+    with ScriptedImap(capabilities=capabilities, greeting="Dovecot ready.",
+                      says_capabilities=True) as server:
+        server.folder("INBOX").add(b"Subject: a\r\n\r\nbody\r\n")
+        answered = threading.Event()
+
+        def examine(command: Command) -> None:
+            answered.clear()
+            time.sleep(lag)
+            answered.set()
+            command.default()
+
+        server.script("EXAMINE", examine)
+        url = str(parse_mailbox_url(server.url()))
+        calls: list[bool] = []  # whether the answer had been sent by then
+        for _ in range(2):
+            expect_capabilities(url, frozenset(capabilities.split()), open_first=b"INBOX",
+                                on_slow_open=lambda: calls.append(answered.is_set()))
+            session = _session(server)
+            assert session.statuses([b"INBOX"])[b"INBOX"]["MESSAGES"] == 1
+            session.logout()
+            expect_capabilities(url, frozenset(capabilities.split()),
+                                on_slow_open=lambda: calls.append(answered.is_set()))
+            _session(server).logout()  # nothing EXAMINEd with this login
+        assert [name for _, name in server.commands].count("STATUS") == 0
+    assert calls == ([False, False] if lag else [])

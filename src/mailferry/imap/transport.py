@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import select
 import socket
 import ssl
 import threading
@@ -326,6 +327,19 @@ class Transport:
                 sock.settimeout(max(limits.read_timeout, limits.command_timeout
                                     + len(piece) / max(1, limits.min_rate)))
                 sock.sendall(piece)
+
+    def has_data(self, wait: float) -> bool:
+        """Whether bytes can be read within `wait` seconds without blocking longer (what
+        this side holds already, TLS's decrypted bytes, or the socket's)."""
+        sock = self.sock
+        if sock is None or self._plain or (self._inflate is not None
+                                           and self._inflate.unconsumed_tail):
+            return True
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        with contextlib.suppress(OSError, ValueError):  # (the read that follows says why)
+            return bool(select.select([sock], [], [], wait)[0])
+        return True
 
     def read(self, command: str, inside: str = "") -> bytes:
         """What the socket has (at most 256 KB), waiting within the command's deadline."""
