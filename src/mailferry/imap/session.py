@@ -66,8 +66,9 @@ _OPEN_FIRST: dict[str, bytes] = {}
 # endpoint -> what to do while that EXAMINE's answer is slow to come (`expect_capabilities`)
 _ON_SLOW_OPEN: dict[str, Callable[[], object]] = {}
 # how long an EXAMINE's answer may lag the login's before the server counts as reading the
-# folder anew: 3.6-5.6 ms for 100,000 messages settled, 160-360 ms within a second of new mail
-SLOW_OPEN = 0.02
+# folder anew: 3.6-5.6 ms for 100,000 messages settled, 160-360 ms within a second of new
+# mail. Well above the first: on a busy machine a quick answer may come late
+SLOW_OPEN = 0.05
 # commands that leave the selected mailbox as it is: an `_Opened` answer stays good across them
 _KEEP_SELECTED = frozenset({"LIST", "LSUB", "STATUS", "NAMESPACE", "NOOP", "CAPABILITY", "ID",
                             "ENABLE", "COMPRESS", "UID SEARCH", "UID FETCH"})
