@@ -36,7 +36,7 @@ def _copy(source: Dovecot, target: Dovecot, state: Path, modules: Path) -> RunRe
            "MAILFERRY_TARGET_PASSWORD": target.password()}
     return subprocess.run([sys.executable, "-c", MODULES_REPORTER, str(modules), "copy",
                            source.url(), target.url(), "--state", str(state), "--json",
-                           "--exclude", "Archive"],
+                           "--exclude", "Archive", "--log-file", str(modules) + ".log"],
                           capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -90,8 +90,12 @@ def test_a_no_change_rerun_loads_no_database_library_takes_no_lease_writes_nothi
     rerun = _while_held(target, state, lambda: _copy(source, target, state, modules))
     assert rerun.returncode == 0, rerun.stderr
     loaded = _loaded(modules)
-    assert "sqlalchemy" not in loaded and "alembic" not in loaded, sorted(loaded)
-    assert not COPYING & loaded, sorted(COPYING & loaded)
+    assert "alembic" not in loaded and "rich" not in loaded, sorted(loaded)  # (--json)
+    # unless a server took longer than SLOW_OPEN to answer (a busy machine): the run then
+    # loads the store while it waits, in case there is work (test_copy_examine_ahead.py)
+    if "the store loads meanwhile" not in Path(f"{modules}.log").read_text():
+        assert "sqlalchemy" not in loaded, sorted(loaded)
+        assert not COPYING & loaded, sorted(COPYING & loaded)
     rows = {f["source"]: f["status"] for f in json.loads(rerun.stdout)["folders"]}
     assert rows == {f["source"]: "excluded" if f["source"] == "Archive" else "unchanged"
                     for f in json.loads(first.stdout)["folders"]}

@@ -7,9 +7,9 @@ import importlib
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from mailferry.engine import (
     CopyOptions,
@@ -49,6 +49,9 @@ from .output import (
     print_rows,
     styled,
 )
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @click.command("copy")

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
 
 from mailferry.engine import (
     CopySummary,
@@ -18,6 +17,8 @@ from mailferry.errors import MailboxBusy
 from mailferry.imap import Account
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from mailferry.store import HeldLease, StateStore
 
 F = TypeVar("F", bound=Callable[..., Any])
