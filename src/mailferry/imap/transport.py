@@ -338,7 +338,9 @@ class Transport:
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             return True
         with contextlib.suppress(OSError, ValueError):  # (the read that follows says why)
-            return bool(select.select([sock], [], [], wait)[0])
+            poller = select.poll()  # (select() cannot take a descriptor above 1023)
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(max(0, round(wait * 1000))))
         return True
 
     def read(self, command: str, inside: str = "") -> bytes:
