@@ -1,8 +1,9 @@
 """To a far target, batches grow with the round trip (CopyOptions.batch_limits): each batch
 leaves the target idle for one round trip (its OK travels back, the next batch out), and 50 ms
 away the 19 batches of a 43 MB folder were a third of its copy. Up to 4x (400 messages, 8 MB)
-from 50 ms on; a --batch-size given is kept. Counted where the target reads them: the APPEND
-commands; the copy exact and in the source's order either way."""
+from 50 ms on. Near, a folder's batches after its first 4 grow to 400 messages within the same
+2 MB (Dovecot's cost per MULTIAPPEND). A --batch-size given is kept. Counted where the target
+reads them: the APPEND commands; the copy exact and in the source's order either way."""
 
 from __future__ import annotations
 
@@ -64,3 +65,18 @@ def test_a_batch_size_given_is_kept_however_far_the_target(
     appends = _appends(source, target, tmp_path, delay=0.03, extra=("--batch-size", "100"))
     assert appends == 3, f"{appends} APPENDs of at most 100 messages for 250 and more"
     assert mailbox(target) == mailbox(source)
+
+
+@pytest.mark.parametrize("given", [None, 100])
+def test_a_big_folder_near_goes_on_in_batches_of_400_after_its_first_4(
+        source: Dovecot, target: Dovecot, tmp_path: Path, given: int | None) -> None:
+    """~1,000 small messages: 4 batches of 100, then of up to 400 (none reaches 2 MB); with
+    --batch-size 100, all of 100."""
+    mail = sample_mailbox(1000, ["INBOX"], sizes=(1500, 3000))
+    put(source, mail)
+    extra = ("--batch-size", str(given)) if given else ()
+    appends = _appends(source, target, tmp_path, delay=None, extra=extra)
+    expected = -(-len(mail) // 100) if given else 4 + -(-(len(mail) - 400) // 400)
+    assert appends == expected, f"{appends} APPENDs for {len(mail)} messages"
+    assert mailbox(target) == mailbox(source)
+    assert arrival_order(target) == arrival_order(source)

@@ -476,7 +476,8 @@ class FolderSync:
     def _batches(self, to_copy: list[int], too_large: list[SourceMessage],
                  ) -> Iterator[list[SourceMessage]]:
         check = AnswerCheck(to_copy, what="UID FETCH (bodies)")
-        most, most_bytes = self.options.batch_limits(self.target.round_trip)
+        sent, round_trip = 0, self.target.round_trip
+        most, most_bytes = self.options.batch_limits(round_trip)
         batch: list[SourceMessage] = []
         size = 0
         for message in check.take(self.source.messages(to_copy, max_size=self.max_size)):
@@ -487,7 +488,8 @@ class FolderSync:
             size += message.size
             if len(batch) >= most or size >= most_bytes:
                 yield batch
-                batch, size = [], 0
+                batch, size, sent = [], 0, sent + 1
+                most, most_bytes = self.options.batch_limits(round_trip, sent=sent)
         if batch:
             yield batch
         check.finish()
