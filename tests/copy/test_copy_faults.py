@@ -7,7 +7,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -30,15 +30,33 @@ class _Run:
     uploaded: int = 0
     kill_appends: int = 0
     kill_bytes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self, proc: subprocess.Popen[bytes], *, kill_appends: int, kill_bytes: int) -> None:
-        self.proc, self.appends, self.uploaded = proc, 0, 0
-        self.kill_appends, self.kill_bytes = kill_appends, kill_bytes
+    def start(self, proc: subprocess.Popen[bytes] | None, *, kill_appends: int,
+              kill_bytes: int) -> None:
+        with self.lock:
+            self.proc, self.appends, self.uploaded = proc, 0, 0
+            self.kill_appends, self.kill_bytes = kill_appends, kill_bytes
 
     def kill(self) -> None:
         if self.proc is not None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc = None
+
+    def down(self, data: bytes) -> None:
+        """The proxy's server->client chunks: killed once the k-th APPEND is confirmed (the
+        client may not have read the APPENDUID, let alone committed it)."""
+        with self.lock:
+            self.appends += data.count(b"APPENDUID")
+            if 0 < self.kill_appends <= self.appends:
+                self.kill()
+
+    def up(self, data: bytes) -> None:
+        """The client->server chunks: killed in the middle of uploading a batch."""
+        with self.lock:
+            self.uploaded += len(data)
+            if 0 < self.kill_bytes <= self.uploaded:
+                self.kill()
 
 
 def test_sigkill_at_many_points_then_rerun_gives_an_exact_copy(
@@ -52,33 +70,17 @@ def test_sigkill_at_many_points_then_rerun_gives_an_exact_copy(
            "MAILFERRY_TARGET_PASSWORD": "alice-pw"}
     # Kill points are set by what crosses the wire, not by the clock, so they spread over
     # the copy however fast the machine is: even rounds right after the server confirmed
-    # the k-th APPEND of that run (the client may not have read the APPENDUID, let alone
-    # committed it), odd rounds in the middle of uploading a batch.
+    # the k-th APPEND of that run, odd rounds in the middle of uploading a batch.
     run = _Run()
-    lock = threading.Lock()
-
-    def on_down(data: bytes) -> None:
-        with lock:
-            run.appends += data.count(b"APPENDUID")
-            if 0 < run.kill_appends <= run.appends:
-                run.kill()
-
-    def on_up(data: bytes) -> None:
-        with lock:
-            run.uploaded += len(data)
-            if 0 < run.kill_bytes <= run.uploaded:
-                run.kill()
-
-    with FaultProxy(target.host, target.port, on_down=on_down, on_up=on_up) as proxy:
+    with FaultProxy(target.host, target.port, on_down=run.down, on_up=run.up) as proxy:
         args = [*MAILFERRY, "copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
                 "--state", str(state), "--batch-size", "7", "--workers", "3"]
         kills = 0
         for round_number in range(12):
             proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
-            with lock:
-                run.start(proc, kill_appends=0 if round_number % 2 else 2 + round_number // 2,
-                          kill_bytes=60_000 * (round_number // 2 + 1) if round_number % 2 else 0)
+            run.start(proc, kill_appends=0 if round_number % 2 else 2 + round_number // 2,
+                      kill_bytes=60_000 * (round_number // 2 + 1) if round_number % 2 else 0)
             code = proc.wait(timeout=120)
             if code == -signal.SIGKILL:
                 kills += 1
@@ -90,6 +92,37 @@ def test_sigkill_at_many_points_then_rerun_gives_an_exact_copy(
     got = mailbox(target)
     for folder, content in expected.items():
         assert got[folder] == content, f"{folder}: target differs from source after {kills} kills"
+
+
+@pytest.mark.parametrize("where", ["answered", "uploading"])
+def test_sigkill_with_a_grown_batch_in_flight_then_reruns_give_an_exact_copy(
+        where: str, source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    """One folder of ~1,000 small messages at the default batch size: 4 batches of 100, then
+    of up to 400 (CopyOptions.batch_limits). Killed right after the first grown batch was
+    confirmed, or while it is uploaded: two runs after it leave the target as the source,
+    no message lost or repeated."""
+    conn = imap_login(source.host, source.port, "alice", "alice-pw")
+    seed(conn, sample_mailbox(1000, ["INBOX"], sizes=(1500, 3000)))
+    conn.logout()
+    expected = mailbox(source)
+    state = tmp_path / "state.db"
+    env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": "alice-pw",
+           "MAILFERRY_TARGET_PASSWORD": "alice-pw"}
+    run = _Run()
+    with FaultProxy(target.host, target.port, on_down=run.down, on_up=run.up) as proxy:
+        args = [*MAILFERRY, "copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
+                "--state", str(state)]
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        # 400 messages of ~2.25 KB went in the first 4 batches: 1.2 MB is inside the 5th
+        run.start(proc, kill_appends=5 if where == "answered" else 0,
+                  kill_bytes=1_200_000 if where == "uploading" else 0)
+        assert proc.wait(timeout=120) == -signal.SIGKILL, "the run ended before its kill"
+        run.start(None, kill_appends=0, kill_bytes=0)
+        for _ in range(2):
+            again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+            assert again.returncode == 0, again.stderr
+    assert mailbox(target) == expected
 
 
 def test_connections_cut_mid_fetch_and_mid_append_are_retried(

@@ -12,7 +12,7 @@ from mailferry.imap import SessionLimits
 _BATCH_MESSAGES = 100
 _NEAR = 0.0125  # seconds of round trip up to which batches keep their size
 _FAR_SCALE = 4.0  # at most this many times larger
-_GROW_AFTER = 4  # a folder's batches at the first size: then as many messages as far away
+_GROW_AFTER = 4  # batches of a folder at the base size; then _FAR_SCALE times the messages
 
 
 @dataclass(frozen=True)
