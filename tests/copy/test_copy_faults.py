@@ -9,10 +9,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from testbed import Dovecot, FaultProxy, imap_login, seed
+from testbed import Dovecot, FaultProxy, SeedMessage, imap_login, seed
 from testbed.copykit import MAILFERRY, mailbox, run_copy
 from testbed.messages import sample_mailbox
 
@@ -59,15 +60,19 @@ class _Run:
                 self.kill()
 
 
+def _seeded(source: Dovecot, mail: list[SeedMessage]) -> tuple[Any, dict[str, str]]:
+    """`mail` put in the source: (its snapshot, the environment a copy's passwords need)."""
+    conn = imap_login(source.host, source.port, "alice", "alice-pw")
+    seed(conn, mail)
+    conn.logout()
+    return mailbox(source), {**os.environ, "MAILFERRY_SOURCE_PASSWORD": "alice-pw",
+                             "MAILFERRY_TARGET_PASSWORD": "alice-pw"}
+
+
 def test_sigkill_at_many_points_then_rerun_gives_an_exact_copy(
         source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
-    conn = imap_login(source.host, source.port, "alice", "alice-pw")
-    seed(conn, sample_mailbox(400, FOLDERS, sizes=(1000, 30000)))
-    conn.logout()
-    expected = mailbox(source)
+    expected, env = _seeded(source, sample_mailbox(400, FOLDERS, sizes=(1000, 30000)))
     state = tmp_path / "state.db"
-    env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": "alice-pw",
-           "MAILFERRY_TARGET_PASSWORD": "alice-pw"}
     # Kill points are set by what crosses the wire, not by the clock, so they spread over
     # the copy however fast the machine is: even rounds right after the server confirmed
     # the k-th APPEND of that run, odd rounds in the middle of uploading a batch.
@@ -101,13 +106,8 @@ def test_sigkill_with_a_grown_batch_in_flight_then_reruns_give_an_exact_copy(
     of up to 400 (CopyOptions.batch_limits). Killed right after the first grown batch was
     confirmed, or while it is uploaded: two runs after it leave the target as the source,
     no message lost or repeated."""
-    conn = imap_login(source.host, source.port, "alice", "alice-pw")
-    seed(conn, sample_mailbox(1000, ["INBOX"], sizes=(1500, 3000)))
-    conn.logout()
-    expected = mailbox(source)
+    expected, env = _seeded(source, sample_mailbox(1000, ["INBOX"], sizes=(1500, 3000)))
     state = tmp_path / "state.db"
-    env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": "alice-pw",
-           "MAILFERRY_TARGET_PASSWORD": "alice-pw"}
     run = _Run()
     with FaultProxy(target.host, target.port, on_down=run.down, on_up=run.up) as proxy:
         args = [*MAILFERRY, "copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
