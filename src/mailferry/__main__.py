@@ -1,3 +1,3 @@
-from mailferry.cli import main
+from mailferry.cli import console
 
-main()
+console()

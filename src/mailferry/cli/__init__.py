@@ -2,13 +2,15 @@
 when its command runs, so `mailferry copy` does not pay for the DNS or SMTP libraries.
 
 Exit status: 0 all done, 1 finished with failures listed in the report, 2 bad usage/input.
-Every command returns its status; `main` alone turns it into the process's exit, and it
-alone prints errors that end a command, in one format: `mailferry: error: <where>: <what>`
-(`where` is the file:line, option, URL or server, else the command).
+Every command returns its status; `main` alone turns it into the process's exit (`console`,
+the installed script, is `main` and a quicker end), and it alone prints errors that end a
+command, in one format: `mailferry: error: <where>: <what>` (`where` is the file:line,
+option, URL or server, else the command).
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import NoReturn
@@ -21,7 +23,7 @@ from mailferry.errors import ConfigError, ConnectError, MailferryError
 
 from . import runlog
 
-__all__ = ["COMMANDS", "USAGE", "cli", "main", "run"]
+__all__ = ["COMMANDS", "USAGE", "cli", "console", "main", "run"]
 
 # command name -> ("module:attribute" below mailferry.cli, where it belongs in a migration);
 # `--help` lists them in this order, under these headings
@@ -176,5 +178,17 @@ def _run(argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    """The console script: the one place an exit status becomes the process's exit."""
+    """The one place an exit status becomes the process's exit."""
     sys.exit(run(argv))
+
+
+def console() -> NoReturn:
+    """The console script (`mailferry`, `python -m mailferry`): `main` in a process of its
+    own, whose objects all go when it ends. The interpreter's last garbage collections walk
+    every object still alive: with SQLAlchemy loaded, ~45 ms of each run that had work (a
+    tenth of a delta into a 100,000-message folder). Frozen first (gc.freeze), they are
+    skipped; the rest of the exit is as ever (atexit handlers, log files flushed and closed,
+    each object freed). Not in `main`, which tests call in their own long-lived process."""
+    status = run()
+    gc.freeze()
+    sys.exit(status)
