@@ -6,11 +6,14 @@ the lease, as before."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import pty
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,10 +74,9 @@ def _loaded(modules: Path) -> set[str]:
     return names | {name.split(".")[0] for name in names}
 
 
-# the copying half of the engine and of the command line: a no-change re-run has no use
-# for them (each module is start-up time: most of such a re-run's)
-COPYING = {"mailferry.engine.sync", "mailferry.engine.appender", "mailferry.engine.matcher",
-           "rich.progress"}
+# the copying half of the engine: a no-change re-run has no use for it (each module is
+# start-up time: most of such a re-run's)
+COPYING = {"mailferry.engine.sync", "mailferry.engine.appender", "mailferry.engine.matcher"}
 
 
 def _digest(path: Path) -> str:
@@ -86,6 +88,7 @@ def test_a_no_change_rerun_loads_no_database_library_takes_no_lease_writes_nothi
     state, modules, first = _copied(source, target, tmp_path)
     loaded = _loaded(modules)
     assert "sqlalchemy" in loaded and loaded >= COPYING  # the first run needs them
+    assert "rich" not in loaded, "no bars to draw on a pipe, yet rich was imported"
     before = _digest(state)
     rerun = _while_held(target, state, lambda: _copy(source, target, state, modules))
     assert rerun.returncode == 0, rerun.stderr
@@ -121,3 +124,42 @@ def test_any_change_since_the_marks_takes_the_whole_way_under_the_lease(
     got, want = mailbox(target), mailbox(source)
     assert {k: v for k, v in got.items() if k != "Archive"} == \
         {k: v for k, v in want.items() if k != "Archive"}
+
+
+def test_progress_bars_load_only_where_stderr_is_a_terminal(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    """A copy with work whose stderr is a pipe imports no rich at all (the test above); the
+    same on a terminal loads and draws the bars, and copies as exactly."""
+    conn = imap_login(source.host, source.port, "alice", source.password())
+    seed(conn, sample_mailbox(40, FOLDERS))
+    conn.logout()
+    modules = tmp_path / "modules"
+    env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": source.password(),
+           "MAILFERRY_TARGET_PASSWORD": target.password(), "COLUMNS": "120"}
+    env.pop("TTY_COMPATIBLE", None)
+    env.pop("FORCE_COLOR", None)
+    main, terminal = pty.openpty()
+    drawn = bytearray()
+    reader = threading.Thread(target=_drain, args=(main, drawn), daemon=True)
+    reader.start()
+    try:
+        done = subprocess.run([sys.executable, "-c", MODULES_REPORTER, str(modules), "copy",
+                               source.url(), target.url(), "--state", str(tmp_path / "s.db"),
+                               "--json"], stdout=subprocess.PIPE, stderr=terminal, text=True,
+                              env=env, timeout=300)
+    finally:
+        os.close(terminal)
+        reader.join(timeout=10)
+        os.close(main)
+    assert done.returncode == 0, bytes(drawn).decode(errors="replace")
+    assert "rich.progress" in _loaded(modules)
+    assert json.loads(done.stdout)["totals"]["copied"] == 40
+    assert b"msgs" in drawn, bytes(drawn)  # the bars' message count, drawn on the terminal
+    assert mailbox(target) == mailbox(source)
+
+
+def _drain(fd: int, into: bytearray) -> None:
+    """Read a terminal's output until it closes (a full pty would block the writer)."""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(fd, 65536):
+            into += chunk

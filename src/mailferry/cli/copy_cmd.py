@@ -45,8 +45,10 @@ from .output import (
     human_size,
     line,
     make_console,
+    may_draw_on_stderr,
     print_json,
     print_rows,
+    progress_reporter,
     styled,
 )
 
@@ -154,8 +156,6 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     if summary is None:
         from mailferry.store import StateStore  # SQLAlchemy: only when there is work
 
-        from .progress import ProgressReporter  # rich.progress: likewise
-
         try:
             store = StateStore.open(state_path, readonly=dry_run)
             if not dry_run:
@@ -163,12 +163,11 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
         except BaseException:
             sessions.logout()
             raise
-        console = make_console(stderr=True)
         try:
-            with ProgressReporter(console) as reporter:
+            with progress_reporter() as reporter:
                 summary = copy_under_lease(
                     MailboxCopy(source, target_account, store, options, reporter), sessions,
-                    wait=wait_for_lease, ttl=lease_ttl, console=console)
+                    wait=wait_for_lease, ttl=lease_ttl)
         finally:
             store.close()
     logging.getLogger("mailferry.copy").info(
@@ -206,9 +205,10 @@ class _Loading:
 def _load_copying() -> None:
     """Imports only (SQLAlchemy alone ~0.2 s of a first run, rich's progress bars ~40 ms):
     nothing is opened or written."""
+    bars = ("mailferry.cli.progress",) if may_draw_on_stderr() else ()
     with contextlib.suppress(Exception):  # the run's own import then says what is wrong
         for module in ("mailferry.store.state", "mailferry.engine.sync",
-                       "mailferry.engine.appender", "mailferry.cli.progress"):
+                       "mailferry.engine.appender", *bars):
             importlib.import_module(module)
 
 

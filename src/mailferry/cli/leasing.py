@@ -16,6 +16,8 @@ from mailferry.engine import (
 from mailferry.errors import MailboxBusy
 from mailferry.imap import Account
 
+from .output import make_console
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -36,9 +38,9 @@ def lease_options(function: F) -> F:
 
 
 def take_lease(store: StateStore, target: Account, *, wait: bool, ttl: float,
-               console: Console) -> HeldLease:
+               console: Console | None = None) -> HeldLease:
     """The lease on `target`'s mailbox; MailboxBusy (exit 1) if another run holds it,
-    unless `wait`."""
+    unless `wait` (said on `console`, by default one on stderr)."""
     from mailferry.store import LeaseTimes, mailbox_lease_key  # SQLAlchemy: only to write
 
     key = mailbox_lease_key(str(target.endpoint))
@@ -48,12 +50,12 @@ def take_lease(store: StateStore, target: Account, *, wait: bool, ttl: float,
     except MailboxBusy as busy:
         if not wait:
             raise MailboxBusy(f"{busy} (--wait waits for it)", holder=busy.holder) from None
-        console.print(f"{busy}: waiting for it (--wait)", markup=False, highlight=False)
+        (console or make_console(stderr=True)).print(f"{busy}: waiting for it (--wait)")
         return store.leases.acquire(key, times=times, wait=True)
 
 
 def copy_under_lease(copy: MailboxCopy, sessions: SessionPair, *, wait: bool, ttl: float,
-                     console: Console) -> CopySummary:
+                     console: Console | None = None) -> CopySummary:
     """Run `copy` on the sessions `connect` opened, holding the lease on its target mailbox:
     every target session writes only while the lease holds, and a lost lease starts no
     further folder. A dry run writes nothing and takes no lease. The sessions are logged

@@ -6,20 +6,27 @@ off, so a folder "[Gmail]/Sent Mail", a user "[ext]bob" or advice that says "see
 prints as it is. Our own colours are `Text` styles (`styled`), never brackets in strings.
 
 rich is imported where it is first used, not with this module: a run that prints JSON
-never loads it (~20 ms of a 0.15 s no-change `copy --json`, bench/huge_folder_bench.py).
+never loads it (~20 ms of a 0.15 s no-change `copy --json`, bench/huge_folder_bench.py),
+nor does a copy whose stderr cannot show progress bars (`progress_reporter`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from rich.console import Console
     from rich.text import Text
+
+    from mailferry.engine import Reporter
 
 Cell: TypeAlias = "str | Text"
 
@@ -28,6 +35,30 @@ def make_console(*, stderr: bool = False) -> Console:
     """A console that prints text as it is (no markup, no highlighting)."""
     from rich.console import Console
     return Console(stderr=stderr, markup=False, highlight=False)
+
+
+def may_draw_on_stderr() -> bool:
+    """False where rich would not take stderr for a terminal, told without importing it:
+    not a TTY, and neither TTY_COMPATIBLE nor FORCE_COLOR set. True: rich decides."""
+    if os.environ.get("TTY_COMPATIBLE") or os.environ.get("FORCE_COLOR") is not None:
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # (no stderr, or closed)
+        return False
+
+
+def progress_reporter() -> AbstractContextManager[Reporter]:
+    """The copy's progress bars on stderr (cli/progress.py) where they can be drawn; else
+    (stderr a log file or a pipe) a reporter that draws nothing, and rich's progress bars
+    and console (~35 ms of imports, most of a small folder's delta) are not loaded."""
+    if not may_draw_on_stderr():
+        from mailferry.engine import SilentReporter
+
+        return contextlib.nullcontext(SilentReporter())
+    from .progress import ProgressReporter
+
+    return ProgressReporter(make_console(stderr=True))
 
 
 def styled(text: object, style: str) -> Text:
