@@ -337,3 +337,82 @@ def test_a_first_look_slow_to_answer_loads_the_store_meanwhile_and_copies_exactl
     assert folders["INBOX"]["status"] == ("synced" if new_mail else "unchanged")
     assert {f["status"] for f in again.values()} == {"unchanged"}
     assert mailbox(target) == mailbox(source)
+
+
+CHANGED_SINCE = re.compile(rb" UID FETCH 1:\d+ \(UID FLAGS\) \(CHANGEDSINCE \d+\)", re.I)
+FLAGS_CHANGED = re.compile(rb"\* \d+ FETCH \(UID \d+ FLAGS \([^)]*\) MODSEQ", re.I)
+
+
+@pytest.mark.parametrize("folder", ["Work", "INBOX"])
+def test_the_changed_folders_flag_changes_are_asked_ahead_once(
+        folder: str, source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    """New mail and a flag changed in one folder: its flag changes since the last run are
+    asked in the write that examines it ahead (before the store loads and the LIST under
+    the lease), once; the copy takes that answer. Work: EXAMINE, SEARCH and the FETCH;
+    INBOX, EXAMINEd with the login: the SEARCH and the FETCH."""
+    put_in_folders(source, ["INBOX", "Work"], 40)
+    with FaultProxy(source.host, source.port, record=True) as src:
+        state = tmp_path / "s.db"
+        _copy(source, target, src.port, target.port, state)
+        src.wait_closed()
+        src.sent.clear()
+        put(source, sample_mailbox(3, [folder], seed=13))
+        conn = imap_login(source.host, source.port, "alice", source.password())
+        conn.select(folder)
+        conn.uid("STORE", "2", "+FLAGS", "(\\Flagged $Urgent)")
+        conn.logout()
+        folders = _copy(source, target, src.port, target.port, state)
+        sent = bytes(src.sent)
+    assert folders[folder]["status"] == "synced" and folders[folder]["copied"] == 3
+    assert folders[folder]["flags_updated"] == 1
+    asked = [m.start() for m in CHANGED_SINCE.finditer(sent)]
+    assert len(asked) == 1, sent
+    lists = [m.start() for m in LIST.finditer(sent)]
+    assert len(lists) >= 2 and asked[0] < lists[1], "asked only under the lease"
+    assert mailbox(target) == mailbox(source)
+
+
+@pytest.mark.parametrize("change", ["flagged", "deleted"])
+def test_a_flag_changed_after_the_answer_sent_ahead_is_carried_by_the_next_run(
+        change: str, source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    """The flag changes asked ahead answered (one message flagged), then another client
+    flags a second one, or marks one \\Deleted and expunges it, before the copy: the run
+    carries what it was told; the next run the rest. Nothing \\Deleted reaches the target:
+    the copy keeps, unflagged, a message expunged at the source."""
+    put_in_folders(source, ["INBOX", "Work"], 40)
+    armed = threading.Event()
+
+    def down(data: bytes) -> None:
+        if not armed.is_set() or not FLAGS_CHANGED.search(data):
+            return
+        armed.clear()  # the answer is on its way: the change lands after it
+        conn = imap_login(source.host, source.port, "alice", source.password())
+        conn.select("Work")
+        if change == "flagged":
+            conn.uid("STORE", "3", "+FLAGS", "(\\Answered)")
+        else:
+            conn.uid("STORE", "3", "+FLAGS", "(\\Deleted)")
+            conn.expunge()
+        conn.logout()
+
+    with FaultProxy(source.host, source.port, on_down=down) as src:
+        state = tmp_path / "s.db"
+        _copy(source, target, src.port, target.port, state)
+        put(source, sample_mailbox(2, ["Work"], seed=14))
+        conn = imap_login(source.host, source.port, "alice", source.password())
+        conn.select("Work")
+        conn.uid("STORE", "1", "+FLAGS", "(\\Flagged)")
+        conn.logout()
+        before = mailbox(source)["Work"]
+        armed.set()
+        first = _copy(source, target, src.port, target.port, state)
+        assert not armed.is_set(), "no answer with flag changes was seen"
+        _copy(source, target, src.port, target.port, state)
+    assert first["Work"]["copied"] == 2
+    if change == "flagged":
+        assert mailbox(target) == mailbox(source)
+    else:
+        gone = before - mailbox(source)["Work"]
+        assert sum(gone.values()) == 1
+        assert mailbox(target)["Work"] == mailbox(source)["Work"] + gone
+        assert not any("\\Deleted" in flags for (_, flags, _) in mailbox(target)["Work"])

@@ -201,6 +201,64 @@ def test_a_select_sent_ahead_is_answered_to_its_own_select_only() -> None:
         assert not leaving.is_alive(), "LOGOUT waited for the answers of a select_ahead"
 
 
+@pytest.mark.parametrize("then", ["taken", "expunge", "deleted", "another command",
+                                  "other arguments"])
+def test_flag_changes_sent_ahead_serve_the_next_fetch_of_them_only(then: str) -> None:
+    """`select_ahead(changed_flags=...)`: the UID FETCH of the flags changed since a
+    mod-sequence goes in the same write as the EXAMINE and its SEARCH. The server here runs
+    the FETCH beside the SEARCH (as Dovecot does): its item comes before the SEARCH's tagged
+    reply, and its own reply first. The next `uid_fetch` of exactly those flags takes that
+    answer without asking; after a message went (EXPUNGE) or is going (\\Deleted: a FETCH
+    asked later would not see it), after any other command, or for other arguments, the
+    server is asked."""
+    held: list[Command] = []
+    searches = threading.Semaphore(1)  # the first SEARCH (the one sent ahead) is held
+
+    def search_last(command: Command) -> None:
+        if searches.acquire(blocking=False):
+            held.append(command)  # answered once the FETCH behind it is
+        else:
+            command.default()
+
+    def changed(command: Command) -> None:
+        if b"CHANGEDSINCE" not in repr(command.args).encode():
+            command.default()
+            return
+        flags = b"\\Deleted" if then == "deleted" else b"\\Flagged"
+        command.send(b"* 2 FETCH (UID 2 FLAGS (%s) MODSEQ (12))\r\n" % flags)
+        if then == "expunge":
+            command.send(b"* 3 EXPUNGE\r\n")
+        command.ok()
+        while held:
+            held.pop().default()
+
+    with ScriptedImap(capabilities="IMAP4rev1 UIDPLUS LITERAL+ CONDSTORE") as server:
+        for n in range(3):
+            server.folder("Work").add(b"Subject: %d\r\n\r\nbody\r\n" % n)
+        server.script("UID SEARCH", search_last)
+        server.script("UID FETCH", changed)
+        session = _session(server)
+
+        def fetches() -> int:
+            return [name for _, name in server.commands].count("UID FETCH")
+
+        session.select_ahead(b"Work", readonly=True, changed_flags=(3, 10))
+        selected, uids = session.select_with_uids(b"Work", readonly=True)
+        assert (selected.exists, uids, fetches()) == (3, [1, 2, 3], 1)
+        since = 11 if then == "other arguments" else 10
+        if then == "another command":
+            session.list_folders()
+        items = [(i.uid, i.flags) for i in session.uid_fetch(b"1:3", b"(UID FLAGS)",
+                                                            changedsince=since)]
+        asked = 1 if then == "taken" else 2
+        assert fetches() == asked, then
+        assert items == [(2, ("\\Deleted",) if then == "deleted" else ("\\Flagged",))]
+        # taken once: the same FETCH again asks the server
+        list(session.uid_fetch(b"1:3", b"(UID FLAGS)", changedsince=since))
+        assert fetches() == asked + 1
+        session.logout()
+
+
 def test_a_folder_examined_with_the_login_stands_in_for_its_status() -> None:
     """`expect_capabilities(open_first=...)`: the EXAMINE goes in the login's write, before
     the LIST. While that folder stays selected its EXAMINE's answer is its STATUS (a STATUS

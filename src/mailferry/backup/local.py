@@ -101,7 +101,8 @@ class LocalSource:
         return Selected(folder.uidvalidity, folder.uidnext, len(folder.messages),
                         frozenset({"\\*"}), None)
 
-    def examine_ahead(self, mailbox: bytes) -> None:
+    def examine_ahead(self, mailbox: bytes, *,
+                      changed_flags: tuple[int, int] | None = None) -> None:
         """Nothing to begin: a local folder opens at once."""
 
     def _messages(self, uids: Iterable[int] | None = None) -> Iterator[LocalMessage]:

@@ -100,11 +100,13 @@ class SessionPair:
             return src, tgt
         return self.src, self.tgt
 
-    def examine_ahead(self, mailbox: bytes) -> None:
-        """Begin examining a source folder now (MessageSource.examine_ahead): the worker on
-        this pair takes that folder first (MailboxCopy._run_workers)."""
+    def examine_ahead(self, mailbox: bytes, *,
+                      changed_flags: tuple[int, int] | None = None) -> None:
+        """Begin examining a source folder now, and asking its flag changes
+        (MessageSource.examine_ahead): the worker on this pair takes that folder first
+        (MailboxCopy._run_workers)."""
         src, _ = self.sessions()
-        src.examine_ahead(mailbox)
+        src.examine_ahead(mailbox, changed_flags=changed_flags)
         self.examined_ahead = mailbox
 
     def capabilities(self) -> dict[str, frozenset[str]]:
@@ -490,8 +492,9 @@ def unchanged_summary(source: SourceOpener, target: Account, options: CopyOption
         # the copy will examine these, the biggest first: begin that one now, so the
         # server's catch-up on its new mail (a Maildir rescanned whole) overlaps the loading
         # of the store and the lease (bench/huge_folder_bench.py's delta)
-        connected.examine_ahead(max(changed, key=lambda p: statuses[p.source.wire].get(
-            "MESSAGES", 0)).source.wire)
+        biggest = max(changed, key=lambda p: statuses[p.source.wire].get("MESSAGES", 0))
+        connected.examine_ahead(biggest.source.wire, changed_flags=_flags_since(
+            marks.folder(marks.pair_id, biggest.source.wire)))
         return None
     targets = tgt_session.statuses([p.target_wire for p in pairs]) if pairs else {}
     if not all(_unchanged(marks.folder(marks.pair_id, p.source.wire), targets.get(p.target_wire))
@@ -505,6 +508,14 @@ def unchanged_summary(source: SourceOpener, target: Account, options: CopyOption
     summary.folders.sort(key=lambda f: f.source)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _flags_since(state: FolderState | None) -> tuple[int, int] | None:
+    """What the copy of a folder finished before asks first, its flag changes since (the
+    last UID copied, the mod-sequence then: FolderSync._sync_flags), to be asked ahead."""
+    if state is None or state.src_uidnext <= 1 or state.src_highestmodseq is None:
+        return None
+    return state.src_uidnext - 1, state.src_highestmodseq
 
 
 def _last_per_message(failures: list[MessageFailure]) -> list[MessageFailure]:

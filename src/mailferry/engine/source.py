@@ -72,9 +72,12 @@ class MessageSource(Protocol):
 
     def examine(self, mailbox: bytes) -> Selected: ...
 
-    def examine_ahead(self, mailbox: bytes) -> None:
-        """A hint that `examine(mailbox)` comes next: a source may begin it now (ImapSource
-        sends it, so the server's work overlaps the caller's) or ignore it."""
+    def examine_ahead(self, mailbox: bytes, *,
+                      changed_flags: tuple[int, int] | None = None) -> None:
+        """A hint that `examine(mailbox)` comes next, and then `flags(last,
+        changed_since=modseq)` if `changed_flags` (last, modseq) is given: a source may
+        begin them now (ImapSource sends them, so the server's work and a far link's round
+        trips overlap the caller's) or ignore it."""
 
     def uids(self, first: int = 1) -> list[int]:
         """Every UID from `first` on."""
@@ -153,8 +156,9 @@ class ImapSource:
         self._exists = selected.exists
         return selected
 
-    def examine_ahead(self, mailbox: bytes) -> None:
-        self.session.select_ahead(mailbox, readonly=True)
+    def examine_ahead(self, mailbox: bytes, *,
+                      changed_flags: tuple[int, int] | None = None) -> None:
+        self.session.select_ahead(mailbox, readonly=True, changed_flags=changed_flags)
 
     def uids(self, first: int = 1) -> list[int]:
         # SEARCH ALL, not "UID n:*": some servers (GNU imap4d) answer the range with an

@@ -86,14 +86,39 @@ class PendingAppend:
 
 @dataclass
 class _SelectAhead:
-    """A SELECT or EXAMINE and its folder's UID SEARCH, sent by `select_ahead`; `answers`
-    once read (each command's untagged responses and tagged reply)."""
+    """A SELECT or EXAMINE and its folder's UID SEARCH, sent by `select_ahead`, and the
+    flag changes asked behind them (`fetch`: its UID FETCH's arguments); `answers` once read
+    (each command's untagged responses and tagged reply)."""
 
     mailbox: bytes
     readonly: bool
     tags: list[bytes]
     answers: list[tuple[list[Response], Tagged]] | None = None
     opened: _Opened | None = None  # the EXAMINE went with the login: only the SEARCH is sent
+    fetch: tuple[Arg, ...] | None = None
+
+
+def _is_fetch(head: bytes) -> bool:
+    """`* n FETCH (...)`: a message's FETCH item, asked for or not."""
+    return head.startswith(b"* ") and b" FETCH " in head[:40].upper()
+
+
+def _is_expunge(head: bytes) -> bool:
+    """`* n EXPUNGE`, or `* VANISHED ...` (QRESYNC): a message gone from the mailbox."""
+    words = head.split(None, 3)
+    return len(words) >= 2 and words[0] == b"*" and (
+        words[1].upper() == b"VANISHED" or (len(words) >= 3 and words[2].upper().rstrip()
+                                            == b"EXPUNGE"))
+
+
+@dataclass
+class _Fetched:
+    """The answer of a UID FETCH sent ahead (`select_ahead`'s `changed_flags`), kept for the
+    `uid_fetch` with the same arguments if it is the next command."""
+
+    args: tuple[Arg, ...]
+    untagged: list[Response]
+    answer: Tagged
 
 
 @dataclass
@@ -176,6 +201,7 @@ class ImapSession:
         self._keeps_input = False  # what the client sends after AUTHENTICATE reaches imapd
         self._pending: PendingAppend | None = None  # answered before anything else is sent
         self._ahead: _SelectAhead | None = None  # likewise; kept for `select_with_uids`
+        self._fetched: _Fetched | None = None  # its UID FETCH's answer, for `uid_fetch`
         self._opened: _Opened | None = None  # the login's EXAMINE, while still selected
 
     # -- connection ----------------------------------------------------------------------
@@ -364,6 +390,7 @@ class ImapSession:
 
     def close(self) -> None:
         self._ahead = None
+        self._fetched = None
         self._opened = None
         if self._transport is not None:
             self._transport.close()
@@ -403,6 +430,7 @@ class ImapSession:
             self._settle()
         if self._ahead is not None and self._ahead.answers is None:
             self._read_ahead(self._ahead)
+        self._fetched = None  # taken by the next command or never
         if self._protocol.command_name not in _KEEP_SELECTED:
             self._opened = None
         if self._protocol.command_name != "STATUS":
@@ -724,10 +752,23 @@ class ImapSession:
         opened = self._opened_as(mailbox, readonly=readonly)
         if ahead is not None and ahead.answers and (ahead.mailbox, ahead.readonly) == (
                 mailbox, readonly):
+            answers = ahead.answers
+            if ahead.fetch is not None:  # the flag changes asked behind: for `uid_fetch`
+                *answers, (_, fetch_answer) = answers
+                told = [r for untagged, _ in ahead.answers for r in untagged]
+                # told apart by kind, not place: Dovecot runs the FETCH beside the SEARCH,
+                # and its items came before the SEARCH's tagged reply
+                items = [r for r in told if _is_fetch(r.head)]
+                # asked again, later, if a message went meanwhile or is going (\Deleted):
+                # its flags may be the \Deleted it goes with, which a FETCH asked once the
+                # server told of its EXPUNGE would not report
+                if not any(_is_expunge(r.head) for r in told) and not any(
+                        b"\\DELETED" in r.head.upper() for r in items):
+                    self._fetched = _Fetched(ahead.fetch, items, fetch_answer)
             if ahead.opened is not None:  # the EXAMINE went with the login
-                (searched, search_answer), = ahead.answers
+                (searched, search_answer), = answers
                 return self._opened_with(ahead.opened, searched, search_answer)
-            (selected, selected_answer), (searched, search_answer) = ahead.answers
+            (selected, selected_answer), (searched, search_answer) = answers
         elif opened is not None:
             tags, lines = self._one_write([(b"UID SEARCH", (self._search(b"ALL"),))])
             self._start([lines])
@@ -767,22 +808,31 @@ class ImapSession:
             raise refusal("UID SEARCH", answer.status, answer.text, server=str(self.endpoint))
         return opened.selected, self._found(searched)
 
-    def select_ahead(self, mailbox: bytes, *, readonly: bool) -> None:
+    def select_ahead(self, mailbox: bytes, *, readonly: bool,
+                     changed_flags: tuple[int, int] | None = None) -> None:
         """Send what `select_with_uids` sends and return at once: the next
         `select_with_uids` of this mailbox takes the answers, which are read before any
         other command is sent. So the server's work opening a folder overlaps the caller's:
         a Maildir that new mail touched within the last second or so is rescanned whole at
         each look (Dovecot: 0.25 s at 100,000 messages), and a re-run that found new mail
         loads its state store meanwhile. Any other SELECT or EXAMINE first makes it moot. A
-        hint: nothing is sent for a mailbox name that needs a synchronising literal."""
+        hint: nothing is sent for a mailbox name that needs a synchronising literal.
+        `changed_flags` (last UID, mod-sequence; CONDSTORE): the flags changed since, of UIDs
+        up to the last, are asked in the same write, for a `uid_fetch` of exactly that which
+        comes right after `select_with_uids` (over a far link, a round trip less)."""
         opened = self._opened_as(mailbox, readonly=readonly)
         commands = self._select_commands(mailbox, readonly=readonly)
         if commands is None:
             return
         self._forget_ahead()
+        fetch = None
+        if changed_flags is not None and "CONDSTORE" in self.capabilities:
+            last, since = changed_flags
+            fetch = self._fetch_args(b"1:%d" % last, b"(UID FLAGS)", since)
+            commands.append((b"UID FETCH", fetch))
         tags, lines = self._one_write(commands[1:] if opened else commands)
         self._start([lines])
-        self._ahead = _SelectAhead(mailbox, readonly, tags, opened=opened)
+        self._ahead = _SelectAhead(mailbox, readonly, tags, opened=opened, fetch=fetch)
 
     def _select_commands(self, mailbox: bytes, *, readonly: bool,
                          caps: frozenset[str] | None = None,
@@ -804,9 +854,20 @@ class ImapSession:
         name, self._protocol.command_name = (self._protocol.command_name,
                                              "EXAMINE" if ahead.readonly else "SELECT")
         try:
-            ahead.answers = [self._answer_of(tag) for tag in ahead.tags]
+            ahead.answers = self._answers_of(ahead.tags)
         finally:
             self._protocol.command_name = name
+
+    def _answers_of(self, tags: list[bytes]) -> list[tuple[list[Response], Tagged]]:
+        """Each tag's untagged responses and tagged reply, the tags answered in any order (a
+        server may run pipelined commands at once, RFC 3501 5.5): an untagged response goes
+        to the first tag still unanswered when it comes."""
+        replies: dict[bytes, Tagged] = {}
+        untagged: dict[bytes, list[Response]] = {tag: [] for tag in tags}
+        for response in self._untagged_until(tags, replies):
+            if response.head.startswith(b"*"):
+                untagged[next(t for t in tags if t not in replies)].append(response)
+        return [(untagged[tag], replies[tag]) for tag in tags]
 
     def _forget_ahead(self) -> _SelectAhead | None:
         """The `select_ahead` in flight or answered, no longer kept: its answers read first,
@@ -864,9 +925,28 @@ class ImapSession:
     def uid_fetch(self, uids: bytes, items: bytes, *, changedsince: int | None = None,
                   max_literal: int | None = None) -> Iterator[FetchItem]:
         """Stream FETCH results one message at a time; consume it fully before other commands.
-        A body above `max_literal` bytes is skipped: the item then has `oversize` set."""
+        A body above `max_literal` bytes is skipped: the item then has `oversize` set. The
+        answer of the same FETCH sent ahead (`select_ahead`) serves if nothing ran since."""
+        fetched, self._fetched = self._fetched, None
+        if fetched is not None and fetched.args == self._fetch_args(uids, items, changedsince):
+            yield from self._fetched_items(fetched)
+            return
         tag = self._fetch_start(uids, items, changedsince)
         yield from self._fetch_items(tag, max_literal)
+
+    def _fetched_items(self, fetched: _Fetched) -> Iterator[FetchItem]:
+        if fetched.answer.status != b"OK":
+            raise self._protocol.failure(fetched.answer)
+        for response in fetched.untagged:
+            item = self._fetch_or_pending(response)
+            if item is not None:
+                yield item
+
+    @staticmethod
+    def _fetch_args(uids: bytes, items: bytes, changedsince: int | None) -> tuple[Arg, ...]:
+        if changedsince is None:
+            return (uids, items)
+        return (uids, items, b"(CHANGEDSINCE %d)" % changedsince)
 
     def uid_fetches_sent(self, asks: Sequence[tuple[bytes, bytes]]) -> Iterator[FetchItem]:
         """UID FETCHes (uids, items) sent now in one write, their answers read as the
@@ -891,11 +971,9 @@ class ImapSession:
 
     def _fetch_start(self, uids: bytes, items: bytes, changedsince: int | None) -> bytes:
         self._compress()
-        args = [uids, items]
-        if changedsince is not None:
-            args.append(b"(CHANGEDSINCE %d)" % changedsince)
-        tag, frames = self._protocol.command(b"UID FETCH", args, name="UID FETCH",
-                                             literal_plus=False)
+        tag, frames = self._protocol.command(b"UID FETCH",
+                                             self._fetch_args(uids, items, changedsince),
+                                             name="UID FETCH", literal_plus=False)
         self._start(frames[0])
         return tag
 
@@ -921,7 +999,7 @@ class ImapSession:
         if pending is not None and (early := tagged_reply(head, pending.tag)) is not None:
             pending.answer = early
             self._pending = None
-        elif head.startswith(b"* ") and b" FETCH " in head[:40].upper():
+        elif _is_fetch(head):
             item = parse_fetch(response.tokens())
             if item.uid is not None:  # unsolicited flag updates carry no UID
                 return item
