@@ -135,7 +135,8 @@ def test_progress_bars_load_only_where_stderr_is_a_terminal(
     conn.logout()
     modules = tmp_path / "modules"
     env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": source.password(),
-           "MAILFERRY_TARGET_PASSWORD": target.password(), "COLUMNS": "120"}
+           "MAILFERRY_TARGET_PASSWORD": target.password(), "COLUMNS": "120",
+           "TERM": "xterm"}  # (rich draws no live bars on a "dumb" terminal)
     env.pop("TTY_COMPATIBLE", None)
     env.pop("FORCE_COLOR", None)
     main, terminal = pty.openpty()

@@ -188,7 +188,9 @@ def console() -> NoReturn:
     every object still alive: with SQLAlchemy loaded, ~45 ms of each run that had work (a
     tenth of a delta into a 100,000-message folder). Frozen first (gc.freeze), they are
     skipped; the rest of the exit is as ever (atexit handlers, log files flushed and closed,
-    each object freed). Not in `main`, which tests call in their own long-lived process."""
+    objects freed as their last reference goes), but what only a collection would free (a
+    reference cycle) is left to the process's end: a file must be closed, not dropped (as
+    `run` closes the run's log). Not in `main`, which tests call in their own process."""
     status = run()
     gc.freeze()
     sys.exit(status)

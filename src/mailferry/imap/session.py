@@ -755,7 +755,10 @@ class ImapSession:
             answers = ahead.answers
             if ahead.fetch is not None:  # the flag changes asked behind: for `uid_fetch`
                 *answers, (_, fetch_answer) = answers
-                told = [r for untagged, _ in ahead.answers for r in untagged]
+                # the SEARCH's and the FETCH's (not an EXAMINE's: what comes before its reply
+                # may be of the mailbox selected before)
+                told = [r for untagged, _ in ahead.answers[0 if ahead.opened else 1:]
+                        for r in untagged]
                 # told apart by kind, not place: Dovecot runs the FETCH beside the SEARCH,
                 # and its items came before the SEARCH's tagged reply
                 items = [r for r in told if _is_fetch(r.head)]
@@ -936,7 +939,8 @@ class ImapSession:
 
     def _fetched_items(self, fetched: _Fetched) -> Iterator[FetchItem]:
         if fetched.answer.status != b"OK":
-            raise self._protocol.failure(fetched.answer)
+            raise refusal("UID FETCH", fetched.answer.status, fetched.answer.text,
+                          server=str(self.endpoint))
         for response in fetched.untagged:
             item = self._fetch_or_pending(response)
             if item is not None:
