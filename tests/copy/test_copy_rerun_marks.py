@@ -37,6 +37,8 @@ runpy.run_module("mailferry", run_name="__main__", alter_sys=True)
 def _copy(source: Dovecot, target: Dovecot, state: Path, modules: Path) -> RunResult:
     env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": source.password(),
            "MAILFERRY_TARGET_PASSWORD": target.password()}
+    for forcing in ("TTY_COMPATIBLE", "FORCE_COLOR"):  # (they would let rich decide: loaded)
+        env.pop(forcing, None)
     return subprocess.run([sys.executable, "-c", MODULES_REPORTER, str(modules), "copy",
                            source.url(), target.url(), "--state", str(state), "--json",
                            "--exclude", "Archive", "--log-file", str(modules) + ".log"],
