@@ -28,7 +28,7 @@ from mailferry.engine.results import (
     Reporter,
     SilentReporter,
 )
-from mailferry.engine.source import MessageSource, SourceOpener
+from mailferry.engine.source import MessageSource, SourceOpener, flags_asked
 from mailferry.errors import MailferryError
 from mailferry.imap import (
     Account,
@@ -511,11 +511,12 @@ def unchanged_summary(source: SourceOpener, target: Account, options: CopyOption
 
 
 def _flags_since(state: FolderState | None) -> tuple[int, int] | None:
-    """What the copy of a folder finished before asks first, its flag changes since (the
-    last UID copied, the mod-sequence then: FolderSync._sync_flags), to be asked ahead."""
-    if state is None or state.src_uidnext <= 1 or state.src_highestmodseq is None:
+    """The flag changes the copy of a folder copied before asks first (`flags_asked`), to
+    be asked ahead: where a mod-sequence is recorded."""
+    if state is None:
         return None
-    return state.src_uidnext - 1, state.src_highestmodseq
+    last, since = flags_asked(state)
+    return (last, since) if last >= 1 and since is not None else None
 
 
 def _last_per_message(failures: list[MessageFailure]) -> list[MessageFailure]:

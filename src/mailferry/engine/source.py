@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mailferry.errors import IncompleteAnswer
 from mailferry.imap import (
@@ -22,6 +22,9 @@ from mailferry.imap import (
     SessionLimits,
     uid_set,
 )
+
+if TYPE_CHECKING:
+    from mailferry.store import FolderState
 
 UID_SET_CHUNK = 8000  # bytes of UID set per command: servers limit command lines (~8-64 KB)
 FIRST_MEASURED_FETCH = 32  # messages (see ImapSource.messages)
@@ -96,6 +99,13 @@ class MessageSource(Protocol):
         """Drop the connection (a broken one, or a stream abandoned half way)."""
 
     def logout(self) -> None: ...
+
+
+def flags_asked(state: FolderState) -> tuple[int, int | None]:
+    """What a folder's sync asks the source first (FolderSync._sync_flags), from the state
+    the last run left: the flags of UIDs up to the last one copied, changed since the
+    mod-sequence then (None: all of them). SessionPair.examine_ahead asks it ahead."""
+    return state.src_uidnext - 1, state.src_highestmodseq
 
 
 @dataclass(frozen=True)

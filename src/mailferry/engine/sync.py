@@ -40,7 +40,7 @@ from mailferry.engine.options import CopyOptions
 from mailferry.engine.parallel import both
 from mailferry.engine.readback import Appended, ReadBack
 from mailferry.engine.results import FolderResult, MessageFailure, Reporter
-from mailferry.engine.source import MessageSource, SourceMessage
+from mailferry.engine.source import MessageSource, SourceMessage, flags_asked
 from mailferry.engine.target import target_body_digests, target_inventory
 from mailferry.engine.twins import retire_copies_with_relayed_twins
 from mailferry.errors import IncompleteAnswer, MailferryError
@@ -302,8 +302,8 @@ class FolderSync:
         """`rows_of`: the state rows of (at least) the given source UIDs."""
         changed: dict[str, list[int]] = defaultdict(list)
         new_flags: dict[int, str] = {}
-        reported = list(self.source.flags(state.src_uidnext - 1,
-                                          changed_since=state.src_highestmodseq))
+        last, since = flags_asked(state)
+        reported = list(self.source.flags(last, changed_since=since))
         mapped = rows_of([uid for uid, _ in reported]) if reported else {}
         for uid, source_flags in reported:
             m = mapped.get(uid)

@@ -104,11 +104,15 @@ def _is_fetch(head: bytes) -> bool:
 
 
 def _is_expunge(head: bytes) -> bool:
-    """`* n EXPUNGE`, or `* VANISHED ...` (QRESYNC): a message gone from the mailbox."""
+    """`* n EXPUNGE`: the n-th message of the selected mailbox is gone."""
     words = head.split(None, 3)
-    return len(words) >= 2 and words[0] == b"*" and (
-        words[1].upper() == b"VANISHED" or (len(words) >= 3 and words[2].upper().rstrip()
-                                            == b"EXPUNGE"))
+    return (len(words) >= 3 and words[0] == b"*" and words[1].isdigit()
+            and words[2].upper() == b"EXPUNGE")
+
+
+def _is_gone(head: bytes) -> bool:
+    """An EXPUNGE, or `* VANISHED ...` (QRESYNC): a message gone from the mailbox."""
+    return _is_expunge(head) or head[:11].upper() == b"* VANISHED "
 
 
 @dataclass
@@ -134,9 +138,7 @@ class _Opened:
     selected: Selected
 
     def follow(self, head: bytes) -> None:
-        words = head.split(None, 3)
-        if (len(words) >= 3 and words[0] == b"*" and words[1].isdigit()
-                and words[2].upper() == b"EXPUNGE"):
+        if _is_expunge(head):
             self.selected = replace(self.selected, exists=max(0, self.selected.exists - 1))
 
     def status(self, listed: dict[str, int]) -> dict[str, int]:
@@ -754,20 +756,8 @@ class ImapSession:
                 mailbox, readonly):
             answers = ahead.answers
             if ahead.fetch is not None:  # the flag changes asked behind: for `uid_fetch`
-                *answers, (_, fetch_answer) = answers
-                # the SEARCH's and the FETCH's (not an EXAMINE's: what comes before its reply
-                # may be of the mailbox selected before)
-                told = [r for untagged, _ in ahead.answers[0 if ahead.opened else 1:]
-                        for r in untagged]
-                # told apart by kind, not place: Dovecot runs the FETCH beside the SEARCH,
-                # and its items came before the SEARCH's tagged reply
-                items = [r for r in told if _is_fetch(r.head)]
-                # asked again, later, if a message went meanwhile or is going (\Deleted):
-                # its flags may be the \Deleted it goes with, which a FETCH asked once the
-                # server told of its EXPUNGE would not report
-                if not any(_is_expunge(r.head) for r in told) and not any(
-                        b"\\DELETED" in r.head.upper() for r in items):
-                    self._fetched = _Fetched(ahead.fetch, items, fetch_answer)
+                answers = answers[:-1]
+                self._fetched = self._fetched_ahead(ahead)
             if ahead.opened is not None:  # the EXAMINE went with the login
                 (searched, search_answer), = answers
                 return self._opened_with(ahead.opened, searched, search_answer)
@@ -795,6 +785,24 @@ class ImapSession:
             raise refusal("UID SEARCH", search_answer.status, search_answer.text,
                           server=str(self.endpoint))
         return results.selected_from(selected, selected_answer), self._found(searched)
+
+    @staticmethod
+    def _fetched_ahead(ahead: _SelectAhead) -> _Fetched | None:
+        """The answer of the UID FETCH a `select_ahead` sent last, to be kept for `uid_fetch`;
+        None if a message went meanwhile or is going (\\Deleted): its flags may be the
+        \\Deleted it goes with, which a FETCH asked once the server told of its EXPUNGE would
+        not report (it is asked again then)."""
+        assert ahead.fetch is not None and ahead.answers is not None
+        # the SEARCH's and the FETCH's (not an EXAMINE's: what comes before its reply may be
+        # of the mailbox selected before)
+        told = [r for untagged, _ in ahead.answers[0 if ahead.opened else 1:] for r in untagged]
+        # told apart by kind, not place: Dovecot runs the FETCH beside the SEARCH, and its
+        # items came before the SEARCH's tagged reply
+        items = [r for r in told if _is_fetch(r.head)]
+        if any(_is_gone(r.head) for r in told) or any(b"\\DELETED" in r.head.upper()
+                                                     for r in items):
+            return None
+        return _Fetched(ahead.fetch, items, ahead.answers[-1][1])
 
     def _opened_as(self, mailbox: bytes, *, readonly: bool) -> _Opened | None:
         """The login's EXAMINE if it is of `mailbox`, read-only wanted, and still selected."""
