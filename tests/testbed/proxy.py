@@ -100,6 +100,7 @@ class FaultProxy:
         self.on_up = on_up
         self.throttle_appends = 0  # answer this many APPENDs "NO [UNAVAILABLE] try again later"
         self.throttled = 0
+        self.parse_appends = False  # follow APPENDs on each connection: throttle them later
         self._holds: list[Hold] = []
         self._pumping = 0  # pump threads still forwarding (two per connection)
         self._pumps_done = threading.Condition(self._lock)
@@ -168,7 +169,8 @@ class FaultProxy:
             with self._lock:
                 self._sockets.update((client, server))
             state = {"done": False}
-            throttle = _AppendThrottle(self, client) if self.throttle_appends else None
+            throttle = (_AppendThrottle(self, client)
+                        if self.throttle_appends or self.parse_appends else None)
             with self._lock:
                 hold = next((h for h in self._holds if not h.reached.is_set()), None)
                 self._pumping += 2

@@ -87,6 +87,10 @@ if TYPE_CHECKING:
 @click.option("--batch-size", type=click.IntRange(1, 1000), default=None,
               help="Messages per APPEND round trip (lower it for servers that limit commands)."
                    "  [default: 100; up to 400 to a target over 12.5 ms away]")
+@click.option("--append-streams", type=click.IntRange(1, 8), default=3, show_default=True,
+              help="Sessions a folder of 20 batches or more is appended through, each batch "
+                   "held until the one before is stored (UIDs keep the source's order); 1: "
+                   "one session per folder.")
 @click.option("--max-message-size", type=click.IntRange(1), default=256 << 20,
               show_default=True, metavar="BYTES",
               help="Larger messages are listed as too large and never read into memory (the "
@@ -109,8 +113,8 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
          no_automap: bool, max_age: float | None, min_age: float | None,
          max_size: int | None, skip_duplicates: bool, all_mail: str, dry_run: bool, mirror: bool,
          mirror_cap: str, force: bool, workers: int,
-         batch_size: int | None, max_message_size: int, command_timeout: float, compress: str,
-         insecure: bool,
+         batch_size: int | None, append_streams: int, max_message_size: int,
+         command_timeout: float, compress: str, insecure: bool,
          allow_plaintext: bool, ca_file: str | None, wait_for_lease: bool, lease_ttl: float,
          as_json: bool, log_file: Path | None) -> int:
     """Copy every folder of one mailbox to another, exactly and incrementally.
@@ -129,7 +133,8 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
                            message_filter(max_age, min_age, max_size)),
         skip_duplicates=skip_duplicates, all_mail=all_mail, dry_run=dry_run, workers=workers,
         mirror=mirror, mirror_cap=parse_cap(mirror_cap, "--mirror-cap"), force=force,
-        batch_messages=batch_size, max_message_size=max_message_size,
+        batch_messages=batch_size, append_streams=append_streams,
+        max_message_size=max_message_size,
         command_timeout=command_timeout, compress=compress)
     if not state_path.parent.exists():
         raise ConfigError(f"directory {state_path.parent} does not exist", where="--state")

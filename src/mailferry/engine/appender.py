@@ -2,6 +2,16 @@
 target needs, APPENDs them (MULTIAPPEND where offered) and commits each batch's APPENDUIDs
 at once, so a crash repeats nothing. Runs in its own thread while the next batch is read;
 a batch's MULTIAPPEND goes out behind the read-back of the batch before (Appender.append).
+
+Held streams (a big folder into an empty pool, `Appender.streams`): the batches go round
+several sessions of their own, each batch sent whole but for its final CRLF while the one
+before is stored; that CRLF goes once the one before is answered. The target writes (and
+fsyncs) the next batches' files while it commits one, and UIDs still follow the source's
+order: a server adds a MULTIAPPEND's messages, and gives them UIDs, only when the command
+ends (RFC 3502: all or nothing). One Dovecot took 30,000 small messages in 9.5 s on one
+session, 4.9 s on three (bench/huge_folder_bench.py has the copy's figures). A batch
+refused for a while ("try again later") or a connection lost drops the batches held behind
+it (closing their sessions: never stored) and the retry copies them.
 """
 
 from __future__ import annotations
@@ -9,7 +19,8 @@ from __future__ import annotations
 import logging
 import queue
 import re
-from collections import Counter, defaultdict
+import threading
+from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -20,7 +31,7 @@ from mailferry.engine.readback import Appended, ReadBack, has_bare_line_ends
 from mailferry.engine.results import Reporter
 from mailferry.engine.source import SourceMessage
 from mailferry.engine.target import target_body_digests, target_keys
-from mailferry.errors import ConnectionLost, TryAgainLater
+from mailferry.errors import ConnectionLost, MailferryError, TryAgainLater
 from mailferry.imap import AppendMessage, AppendResult, ImapSession, PendingAppend, uid_set
 from mailferry.status import FailureKind, MessageOutcome
 from mailferry.store import NOTHING_LEARNED, MappedMessage, TargetTraits
@@ -52,6 +63,52 @@ class PoisonWatch:
         self.deaths[uid] = self.deaths.get(uid, 0) + 1
         if self.deaths[uid] >= 2:
             self.poison[uid] = words
+
+
+# held streams open at once in this process: each is one more connection to the target, which
+# may count them per user (Dovecot's mail_max_userip_connections is 10 by default)
+STREAMS_AT_ONCE = 3
+_STREAM_SLOTS = threading.BoundedSemaphore(STREAMS_AT_ONCE)
+
+
+def open_streams(target: ImapSession, mailbox: bytes, count: int) -> list[ImapSession]:
+    """Up to `count` more sessions like `target`'s, logged in at once, `mailbox` selected: an
+    Appender's held streams. Fewer where this process holds its share of them already or
+    the server refuses more connections; none where fewer than two would open (one stream
+    is the ordinary way with one more login)."""
+    slots = 0
+    while count >= 2 and slots < count and _STREAM_SLOTS.acquire(blocking=False):
+        slots += 1
+    opened: list[ImapSession | None] = [None] * slots
+
+    def open_one(index: int) -> None:
+        try:
+            session = target.sibling()
+        except MailferryError as exc:
+            log.debug("no held stream: %s", exc)
+            return
+        try:
+            session.select(mailbox, readonly=False)
+        except MailferryError as exc:
+            log.debug("no held stream: %s", exc)
+            session.close()
+            return
+        opened[index] = session
+
+    threads = [threading.Thread(target=open_one, args=(i,), name="stream-login", daemon=True)
+               for i in range(slots)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    streams = [s for s in opened if s is not None]
+    if len(streams) < 2:
+        for session in streams:
+            session.logout()
+        streams = []
+    for _ in range(slots - len(streams)):
+        _STREAM_SLOTS.release()
+    return streams
 
 
 @dataclass(frozen=True)
@@ -90,6 +147,7 @@ class _Batch:
     dropped: dict[int, list[str]]  # keywords the target refuses, counted once recorded
     counts: Counter[str]  # the result's counters, added once recorded (a retry recounts)
     pending: PendingAppend | None = None  # its MULTIAPPEND, while the answer is not read
+    session: ImapSession | None = None  # a held stream's (None: the target's)
 
 
 @dataclass
@@ -107,9 +165,14 @@ class Appender:
         default_factory=lambda: queue.Queue(maxsize=1))
     error: Exception | None = None
     known: TargetTraits = NOTHING_LEARNED  # what earlier runs' read-backs learned (ReadBack)
+    # held streams (module docstring; `open_streams`): with them, every batch goes through
+    # them; the matcher's pool is empty, so deciding a batch asks nothing of the target
+    streams: list[ImapSession] = field(default_factory=list)
     _flying: bool = False  # a MULTIAPPEND sent, its answer not read
+    _flights: deque[_Batch] = field(default_factory=deque)  # held streams': oldest first
 
     def __post_init__(self) -> None:
+        self._slots = len(self.streams)  # given back by close_streams
         self.read_back = ReadBack(self.target, self.mailbox, self.ledger, known=self.known)
 
     def run(self) -> None:
@@ -123,11 +186,15 @@ class Appender:
                         flight = self.append(batch, flight)
                     elif flight is not None:
                         self._land(flight, self._answer(flight), then=None)
+                    while batch is None and self._flights:
+                        self._land_first()
                 except Exception as exc:  # handed to the fetching thread, which raises it
                     if isinstance(exc, ConnectionLost) and self._flying:
                         self.watch.one_at_a_time = True  # see _watched_append
                     self.error = exc
+                    self._drop_held()
             if batch is None:
+                self.close_streams()
                 return
 
     def _decide(self, batch: Sequence[SourceMessage], keys: list[MessageKey]) -> list[Match]:
@@ -155,6 +222,9 @@ class Appender:
         APPEND is in flight; None once it is recorded."""
         # what needs no target: computed while it stores the batch in flight
         keys = [MessageKey.of(m.body or b"") for m in batch]
+        if self.streams:
+            self._append_held(self._prepare(batch, keys))
+            return None
         outcomes = self._answer(flight) if flight is not None else []
         if flight is not None and any(outcome.transient for outcome in outcomes):
             # raised once `flight` is recorded: this batch waits for the retry, undecided
@@ -217,9 +287,64 @@ class Appender:
 
     def _answer(self, flight: _Batch) -> list[AppendResult]:
         assert flight.pending is not None
-        outcomes = self.target.append_end(flight.pending)
-        self._flying = False
-        return self._line_ends_again(flight.outgoing, outcomes)
+        session = flight.session or self.target
+        outcomes = session.append_end(flight.pending)
+        self._flying = bool(self._flights)
+        return self._line_ends_again(flight.outgoing, outcomes, session)
+
+    # -- held streams (module docstring) ---------------------------------------------------
+
+    def _append_held(self, prepared: _Batch) -> None:
+        """Send a batch on the stream the oldest batch in flight frees, held while any is in
+        flight; landed in order by _land_first."""
+        if len(self._flights) >= len(self.streams) or not prepared.outgoing:
+            self._land_first()
+        if not prepared.outgoing:  # (its rows follow those of every batch before)
+            while self._flights:
+                self._land_first()
+            self._land(prepared, [], then=None)
+            return
+        busy = [flight.session for flight in self._flights]
+        session = next(s for s in self.streams if all(s is not b for b in busy))
+        prepared.session = session
+        prepared.pending = session.append_begin(self.mailbox, [
+            AppendMessage(o.body, tuple(o.flags), o.message.internaldate)
+            for o in prepared.outgoing], hold=bool(self._flights))
+        self._flying = True
+        self._flights.append(prepared)
+
+    def _land_first(self) -> None:
+        """The oldest batch in flight: its answer read, the next one's held CRLF sent (the
+        target stores it while this one is read back), then read back and recorded."""
+        if not self._flights:
+            return
+        first = self._flights.popleft()
+        outcomes = self._answer(first)  # (a message refused alone is retried before the next)
+        if any(outcome.transient for outcome in outcomes):
+            self._drop_held()  # their messages wait for the retry, as the next batch does
+        elif self._flights:
+            after = self._flights[0]
+            assert after.session is not None and after.pending is not None
+            after.session.append_release(after.pending)
+        self._land(first, outcomes, then=None, session=first.session)
+
+    def _drop_held(self) -> None:
+        """After an error: the batches held behind are dropped with their sessions (a server
+        stores nothing of an APPEND cut short); one sent whole may be stored, as after a
+        crash: the retry finds it in the target."""
+        for flight in self._flights:
+            if flight.session is not None:
+                flight.session.close()
+        self._flights.clear()
+        self.streams = [s for s in self.streams if s.connected]
+
+    def close_streams(self) -> None:
+        """Log the held streams out (each held APPEND dropped) and give their slots back."""
+        for session in self.streams:
+            session.logout()
+        for _ in range(self._slots):
+            _STREAM_SLOTS.release()
+        self.streams, self._slots = [], 0
 
     def _launch(self, prepared: _Batch) -> _Batch | None:
         """Send the batch's APPEND and return it in flight; or, where it cannot wait, append
@@ -234,7 +359,7 @@ class Appender:
         return self._land(prepared, self._append(prepared.outgoing), then=None)
 
     def _land(self, landed: _Batch, outcomes: list[AppendResult], *, then: _Batch | None,
-              ) -> _Batch | None:
+              session: ImapSession | None = None) -> _Batch | None:
         """A batch's APPEND answered: rows for what arrived, failures for what was refused,
         read back, recorded; a "try again later" is raised once the rest is recorded. `then`
         (the next batch) goes behind the read-back's first FETCH where it can; returned if
@@ -269,7 +394,7 @@ class Appender:
                                           out.message.internaldate))
         ahead = then if then is not None and self._pipelined(then) else None
         self.read_back.check(read_back, behind=None if ahead is None
-                             else lambda: self._begin(ahead))
+                             else lambda: self._begin(ahead), session=session)
         self._record(landed)
         if transient is not None:
             assert then is None  # (see append)
@@ -290,10 +415,10 @@ class Appender:
 
     def _append(self, outgoing: list[_Outgoing]) -> list[AppendResult]:
         """APPEND now, and again with CRLF what was refused for its line endings."""
-        return self._line_ends_again(outgoing, self._watched_append(outgoing))
+        return self._line_ends_again(outgoing, self._watched_append(outgoing), self.target)
 
     def _line_ends_again(self, outgoing: list[_Outgoing], outcomes: list[AppendResult],
-                         ) -> list[AppendResult]:
+                         session: ImapSession | None = None) -> list[AppendResult]:
         """A message refused with bare LF or CR in it is offered once more with CRLF line
         endings (Cyrus refuses bare newlines), and reported as normalised if taken."""
         again = [i for i, (out, outcome) in enumerate(zip(outgoing, outcomes, strict=True))
@@ -303,7 +428,7 @@ class Appender:
             return outcomes
         fixed = {i: replace(outgoing[i], body=_ANY_LINE_END.sub(b"\r\n", outgoing[i].body))
                  for i in again}
-        retried = self.target.append(self.mailbox, [
+        retried = (session or self.target).append(self.mailbox, [
             AppendMessage(o.body, tuple(o.flags), o.message.internaldate) for o in fixed.values()])
         for i, outcome in zip(again, retried, strict=True):
             if outcome.error is None:

@@ -13,6 +13,7 @@ _BATCH_MESSAGES = 100
 _NEAR = 0.0125  # seconds of round trip up to which batches keep their size
 _FAR_SCALE = 4.0  # at most this many times larger
 _GROW_AFTER = 4  # batches of a folder at the base size; then _FAR_SCALE times the messages
+_STREAMS_FROM = 20  # batches (of the base size) in a folder from which it uses held streams
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ class CopyOptions:
     # per MULTIAPPEND (None: 100, more to a far target and in a big folder: `batch_limits`)
     batch_messages: int | None = None
     batch_bytes: int = 2 << 20  # bounds memory: at most ~4 batches per worker in flight
+    # a folder with `_STREAMS_FROM` batches or more to copy goes through up to this many
+    # sessions of its own, each batch held until the one before is answered
+    # (engine/appender.py); 1: through the folder's one target session
+    append_streams: int = 3
     # a message above this (or the target's APPENDLIMIT) is reported, never read into memory
     max_message_size: int = 256 << 20
     # the retry policy (engine/retry.py): for connecting, preparing and each folder
@@ -61,6 +66,13 @@ class CopyOptions:
         messages = (self.batch_messages if self.batch_messages is not None
                     else int(_BATCH_MESSAGES * (_FAR_SCALE if sent >= _GROW_AFTER else scale)))
         return messages, int(self.batch_bytes * scale)
+
+    def streams_for(self, messages: int) -> int:
+        """Held streams for a folder with `messages` to copy (0: none). Each costs a login
+        and an opening of the folder; a folder of 20 batches or more pays for them."""
+        base = self.batch_messages if self.batch_messages is not None else _BATCH_MESSAGES
+        wanted = self.append_streams >= 2 and messages >= _STREAMS_FROM * base
+        return self.append_streams if wanted else 0
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -240,12 +240,20 @@ class ReadBack:
                     yield item
 
     def check(self, appended: Iterable[Appended], *, behind: Callable[[], object] | None = None,
-              ) -> None:
+              session: ImapSession | None = None) -> None:
         """Read back a batch appended. `behind` (the next batch's APPEND) is sent right
         after the FETCHes of the first turn, before their answers are read: the sizes and
         dates of the batch, and the bodies read back whatever the sizes say (asked after the
         sizes' answer, they waited for the next batch's too: a round trip and a batch per
-        folder over a long link)."""
+        folder over a long link). `session`: the one that appended it, where that is not
+        the target's (a held stream's, engine/appender.py): another session would not see
+        the new messages before its next sync (Dovecot's UID FETCH answered nothing)."""
+        if session is not None and session is not self.target:
+            own, self.target = self.target, session
+            try:
+                return self.check(appended, behind=behind)
+            finally:
+                self.target = own
         batch = list(appended)
         if not batch:
             if behind is not None:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from mailferry.engine.answers import AnswerCheck, checked
-from mailferry.engine.appender import Appender, PoisonWatch, confirm_relayed
+from mailferry.engine.appender import Appender, PoisonWatch, confirm_relayed, open_streams
 from mailferry.engine.fingerprint import body_digest
 from mailferry.engine.folders import FolderPair
 from mailferry.engine.ledger import FlagFilter, FolderLedger, allowed_flags, flags_key
@@ -442,8 +442,12 @@ class FolderSync:
     def _copy_bodies(self, to_copy: list[int], decided: frozenset[int], flags: FlagFilter,
                      ledger: FolderLedger) -> None:
         known = self.store.target_traits(ledger.folder_id)
+        streams = (open_streams(self.target, self.pair.target_wire,
+                                self.options.streams_for(len(to_copy)))
+                   if self._streams_help(decided) else [])
         appender = Appender(self.target, self.pair.target_wire, self.matcher, flags, ledger,
-                            self.reporter, decided=decided, watch=self.watch, known=known)
+                            self.reporter, decided=decided, watch=self.watch, known=known,
+                            streams=streams)
         # one batch read ahead while the previous one is appended: overlap, bounded memory
         thread = threading.Thread(target=appender.run, name="append", daemon=True)
         thread.start()
@@ -472,6 +476,14 @@ class FolderSync:
             self._report_too_large(too_large, ledger)
         if appender.error is not None:
             raise appender.error
+
+    def _streams_help(self, decided: frozenset[int]) -> bool:
+        """Whether this folder's batches may go through held streams (engine/appender.py;
+        `CopyOptions.streams_for` says whether there are enough): a target that can hold
+        them, and nothing in the target folder to match a message against (deciding a batch
+        then asks the target nothing, so it is decided before the one before is answered)."""
+        return (not self.options.dry_run and not decided and len(self.matcher) == 0
+                and not self.watch.one_at_a_time and self.target.appends_held())
 
     def _batches(self, to_copy: list[int], too_large: list[SourceMessage],
                  ) -> Iterator[list[SourceMessage]]:

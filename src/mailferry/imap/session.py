@@ -82,6 +82,7 @@ class PendingAppend:
     mailbox: bytes
     messages: Sequence[AppendMessage]
     answer: Tagged | None = None
+    held: bool = False  # sent but its final CRLF: the server has stored nothing for it yet
 
 
 @dataclass
@@ -201,6 +202,7 @@ class ImapSession:
         self._transport: Transport | None = None
         self._compress_refused = False
         self._keeps_input = False  # what the client sends after AUTHENTICATE reaches imapd
+        self._holds_appends = False  # held APPENDs stay unstored until they end (appends_held)
         self._pending: PendingAppend | None = None  # answered before anything else is sent
         self._ahead: _SelectAhead | None = None  # likewise; kept for `select_with_uids`
         self._fetched: _Fetched | None = None  # its UID FETCH's answer, for `uid_fetch`
@@ -224,6 +226,7 @@ class ImapSession:
                                    server=where)
             self.capabilities = results.capabilities_in(greeting.head) or frozenset()
             self._keeps_input = _keeps_input_after_login(greeting.head)
+            self._holds_appends = _holds_appends(greeting.head)
             if not self.endpoint.implicit_tls:
                 if "STARTTLS" in self.capabilities:
                     self.command(b"STARTTLS")
@@ -404,6 +407,9 @@ class ImapSession:
         so nothing is lost, and a far server's round trip is saved. (A `select_ahead` not
         taken is not waited for: it changed nothing.)"""
         self._ahead = None
+        if self._pending is not None and self._pending.held:
+            self.close()  # the server discards an APPEND cut short: it was never to be stored
+            return
         with contextlib.suppress(MailferryError):
             if self._transport is not None:
                 _, frames = self._protocol.command(b"LOGOUT", (), name="LOGOUT",
@@ -427,8 +433,11 @@ class ImapSession:
 
     def _start(self, frame: Frame) -> None:
         """Send the first frame of a new command; its deadline starts now. An APPEND in
-        flight is answered first: its answer must not be taken for this command's."""
+        flight is answered first: its answer must not be taken for this command's. (A held
+        one cannot be: ending it is the caller's decision, `append_release`.)"""
         if self._pending is not None:
+            if self._pending.held:
+                raise RuntimeError("a command sent behind a held APPEND")
             self._settle()
         if self._ahead is not None and self._ahead.answers is None:
             self._read_ahead(self._ahead)
@@ -1074,6 +1083,24 @@ class ImapSession:
             outcomes.append(self._append_outcome(tag, early))
         return outcomes
 
+    @property
+    def connected(self) -> bool:
+        return self._transport is not None
+
+    def sibling(self) -> ImapSession:
+        """Another session to the same server as the same user, logged in (same limits and
+        write guard): the appender's held streams (engine/appender.py)."""
+        return ImapSession(self.endpoint, self.credentials, self.tls, limits=self.limits,
+                           write_guard=self.write_guard).connect()
+
+    def appends_held(self) -> bool:
+        """Whether APPENDs can be held (append_begin's `hold`): a server seen to store nothing
+        of a MULTIAPPEND before it ends, other sessions appending at once (`_holds_appends`);
+        LITERAL+ sends each message without waiting for it, MULTIAPPEND groups them, UIDPLUS
+        says where each went."""
+        return (self._holds_appends and {"MULTIAPPEND", "LITERAL+", "UIDPLUS"} <= self.capabilities
+                and not self.measuring_link)
+
     def appends_behind(self, count: int) -> bool:
         """Whether `count` messages can go as one MULTIAPPEND sent without waiting for
         anything (append_begin): MULTIAPPEND and LITERAL+ offered, and no link measured by
@@ -1081,25 +1108,44 @@ class ImapSession:
         return (count > 1 and {"MULTIAPPEND", "LITERAL+"} <= self.capabilities
                 and not self.measuring_link)
 
-    def append_begin(self, mailbox: bytes, messages: Sequence[AppendMessage]) -> PendingAppend:
+    def append_begin(self, mailbox: bytes, messages: Sequence[AppendMessage], *,
+                     hold: bool = False) -> PendingAppend:
         """Send a MULTIAPPEND (see appends_behind) and return at once: the server stores the
         messages while the caller reads the answer of a command sent before, or decides
         the next batch (a huge folder's copy waited for the server between batches: issue
-        16). The answer is read by append_end, or before the next command is sent."""
+        16). The answer is read by append_end, or before the next command is sent.
+
+        `hold` (appends_held): all but the command's final CRLF is sent. The server reads
+        and stores each message as it comes (Dovecot writes and fsyncs its file) but adds
+        none to the mailbox, and assigns no UID, before the command ends: `append_release`
+        ends it. Until then no other command may be sent on this session; closing it
+        drops the batch (RFC 3502: all of a MULTIAPPEND or nothing)."""
         # no COMPRESS started here: a command may be waiting for its answer (`_compress` reads)
-        assert self.appends_behind(len(messages)), "append_begin without appends_behind"
+        assert (self.appends_held() if hold else self.appends_behind(len(messages))), \
+            "append_begin without appends_behind (appends_held to hold)"
         tag, frames = self._protocol.command(b"APPEND", append_args(astring(mailbox), messages),
                                              name="APPEND", literal_plus=True)
-        self._start(frames[0])
+        frame = frames[0]
+        assert frame[-1] == b"\r\n"  # (after the last literal, the line's end alone)
+        self._start(frame[:-1] if hold else frame)
         meter = self._connected("APPEND").meter
         if meter is not None:  # counted, not timed
             meter.sent(sum(len(m.body) for m in messages), None)
-        self._pending = PendingAppend(tag, mailbox, messages)
+        self._pending = PendingAppend(tag, mailbox, messages, held=hold)
         return self._pending
+
+    def append_release(self, pending: PendingAppend) -> None:
+        """End a held APPEND: the server adds its messages to the mailbox now (their UIDs
+        follow those of every APPEND answered before)."""
+        if self._pending is pending and pending.held:
+            pending.held = False
+            self._protocol.command_name = "APPEND"
+            self._send([b"\r\n"])
 
     def append_end(self, pending: PendingAppend) -> list[AppendResult]:
         """The outcome of an append_begin, as `append` gives it: a refused MULTIAPPEND is
         retried message by message."""
+        self.append_release(pending)
         if self._pending is pending:
             self._protocol.command_name = "APPEND"  # what an error while waiting names
             self._connected("APPEND").start_command()
@@ -1142,6 +1188,15 @@ def _status_items(caps: frozenset[str]) -> bytes:
     items = b"(MESSAGES UIDNEXT UIDVALIDITY"
     items += b" HIGHESTMODSEQ" if "CONDSTORE" in caps else b""
     return items + (b" SIZE)" if "STATUS=SIZE" in caps else b")")  # RFC 8438
+
+
+def _holds_appends(greeting: bytes) -> bool:
+    """Whether the server's MULTIAPPEND was seen all or nothing, and numbered when it ended,
+    while other sessions appended into the folder (tests/interop/test_held_streams.py):
+    Dovecot and Cyrus, told by their greetings. pymap stored a batch's first message, then
+    refused the batch when another session appended at the same time: the retry doubled
+    it. Any other server, or a greeting its admin changed, appends through one session."""
+    return b"Dovecot" in greeting or b"Cyrus IMAP" in greeting
 
 
 def _keeps_input_after_login(greeting: bytes) -> bool:

@@ -1,0 +1,131 @@
+"""A big folder goes through held streams (engine/appender.py): several sessions of its own,
+each batch sent whole but for its final CRLF while the one before is stored, that CRLF sent
+once the one before is answered. The target then stores the next batches while it commits
+one; what must hold is that the copy stays exact and in the source's order (clients sort by
+arrival), through a batch refused for a while, a stream cut and kill -9."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from testbed import Dovecot, FaultProxy, imap_login, seed
+from testbed.basekit import run_copy
+from testbed.copykit import MAILFERRY, arrival_order, mailbox
+from testbed.messages import sample_mailbox
+
+BATCH = 5  # messages per batch: 20 batches (100 messages) or more make a folder use streams
+MESSAGES = 160
+
+
+def _seeded(source: Dovecot, count: int = MESSAGES) -> int:
+    """The source's INBOX filled (a few duplicates among them): how many it holds."""
+    conn = imap_login(source.host, source.port, "alice", "alice-pw")
+    seed(conn, sample_mailbox(count, ["INBOX"], sizes=(800, 4000)))
+    conn.logout()
+    return sum(mailbox(source)["INBOX"].values())
+
+
+class _Appends:
+    """APPEND commands the client sent through a proxy, all connections together; `then` is
+    called (on the proxy's thread) when the count reaches `at`."""
+
+    def __init__(self, at: int = 0, then: Callable[[], None] | None = None) -> None:
+        self.count = 0
+        self.at, self.then = at, then
+        self.lock = threading.Lock()
+
+    def up(self, data: bytes) -> None:
+        with self.lock:
+            before = self.count
+            self.count += len(re.findall(rb"(?:^|\n)M\d+ APPEND ", data))
+            if self.then is not None and before < self.at <= self.count:
+                self.then()
+
+
+def test_a_big_folder_goes_through_held_streams_in_the_sources_order(
+        source: Dovecot, target: Dovecot, dovecot_factory: Callable[..., Dovecot],
+        tmp_path: Path) -> None:
+    """The same copy with three streams and with one: both exact and in the source's
+    order; the first through three connections more (the streams are used, so the order
+    is theirs to keep)."""
+    held = _seeded(source)
+    one_stream = dovecot_factory()
+    connections = {}
+    for name, server, streams in (("three", target, 3), ("one", one_stream, 1)):
+        with FaultProxy(server.host, server.port) as proxy:
+            summary = run_copy(source, server, tmp_path / f"{name}.db", target_port=proxy.port,
+                               batch_messages=BATCH, append_streams=streams, workers=1)
+            proxy.wait_closed()
+            connections[name] = proxy.connections
+        assert summary.ok, summary.to_json()
+        assert summary.total("copied") == held
+        assert mailbox(server) == mailbox(source)
+        assert arrival_order(server) == arrival_order(source), f"{name}: out of order"
+    assert connections["three"] == connections["one"] + 3, connections
+
+
+def test_a_batch_refused_for_a_while_drops_the_batches_held_behind_it(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    """The 8th APPEND (a held batch's) is answered "try again later" when its CRLF comes:
+    the batches held behind it on the other streams are dropped with their connections and
+    copied by the retry; none twice, none out of order."""
+    held = _seeded(source)
+    with FaultProxy(target.host, target.port) as proxy:
+        appends = _Appends(at=8, then=lambda: setattr(proxy, "throttle_appends", 1))
+        proxy.on_up = appends.up
+        proxy.parse_appends = True
+        summary = run_copy(source, target, tmp_path / "s.db", target_port=proxy.port,
+                           batch_messages=BATCH, workers=1, backoff=0.05)
+        assert proxy.throttled == 1, appends.count
+    assert summary.ok, summary.to_json()
+    assert summary.total("copied") == held
+    assert mailbox(target) == mailbox(source)
+    assert arrival_order(target) == arrival_order(source)
+
+
+def test_a_stream_cut_mid_batch_is_retried_exact_and_in_order(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    """Connections cut after 30 KB sent (the streams, by their number: the folder's own
+    session and the listing's come first), twice: whatever was held is never stored, what
+    was sent whole may be, and the retry finds it."""
+    _seeded(source)
+    with FaultProxy(target.host, target.port) as proxy:
+        for skip in (2, 5):
+            proxy.cut_after(up=30_000, skip_connections=skip)
+        summary = run_copy(source, target, tmp_path / "s.db", target_port=proxy.port,
+                           batch_messages=BATCH, workers=1, backoff=0.05)
+        assert proxy.cuts_done >= 1
+    assert summary.ok, summary.to_json()
+    assert mailbox(target) == mailbox(source)
+    assert arrival_order(target) == arrival_order(source)
+
+
+def test_sigkill_with_batches_held_then_a_rerun_gives_an_exact_copy(
+        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
+    """Killed when the 12th APPEND goes out (batches held on the other streams, one
+    answered and not yet recorded): the rerun copies each message once, in order."""
+    count = _seeded(source)
+    env = {**os.environ, "MAILFERRY_SOURCE_PASSWORD": "alice-pw",
+           "MAILFERRY_TARGET_PASSWORD": "alice-pw"}
+    with FaultProxy(target.host, target.port) as proxy:
+        args = [*MAILFERRY, "copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
+                "--state", str(tmp_path / "s.db"), "--batch-size", str(BATCH),
+                "--workers", "1"]
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        proxy.on_up = _Appends(at=12, then=lambda: proc.send_signal(signal.SIGKILL)).up
+        assert proc.wait(timeout=120) == -signal.SIGKILL, "the run ended before its kill"
+        proxy.on_up = None
+        proxy.wait_closed()
+        stored = sum(mailbox(target).get("INBOX", {}).values())
+        assert 0 < stored < count, stored
+        again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+    assert mailbox(target) == mailbox(source)
+    assert arrival_order(target) == arrival_order(source)
