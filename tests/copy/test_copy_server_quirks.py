@@ -370,6 +370,32 @@ def test_a_message_the_target_dies_on_in_a_later_batch_fails_alone(tmp_path: Pat
         assert sorted(m.raw for m in target.folder("INBOX").messages) == kept
 
 
+def test_only_the_messages_in_flight_when_the_target_died_go_alone(tmp_path: Path) -> None:
+    """The target dies on a message of the second of six batches: the messages of the
+    batches then in flight go one at a time until the one it dies on is known; the batches
+    after them go whole again (every message after a lost connection used to go alone: a
+    blip into a folder of 100,000 left the rest a round trip each)."""
+    source, target = ScriptedImap(), ScriptedImap()
+    for n in range(24):
+        source.folder("INBOX").add(_message(n, b"POISON" if n == 5 else b"fine"))
+    appends: list[int] = []  # messages in each APPEND that was not refused, in order
+    dies = dies_on_append_of(b"POISON")
+
+    def append(command: Command) -> None:
+        appends.append(len(command.literals))
+        dies(command)
+
+    target.script("APPEND", append)
+    with source, target:
+        summary = copy(source, target, tmp_path / "s.db")
+        (failure,) = summary.failures
+        assert failure.message_id == "<m5@x>" and "SERVERBUG" in failure.reason
+        assert [m.raw for m in target.folder("INBOX").messages] == [
+            m.raw for m in source.folder("INBOX").messages if b"POISON" not in m.raw]
+    assert min(appends[-4:]) > 1, appends  # the last batches, whole
+    assert appends.count(1) <= 12, appends  # batch 2 (and 3, sent behind it), twice at most
+
+
 def test_an_append_answered_before_the_fetch_sent_ahead_of_it_is_kept(tmp_path: Path) -> None:
     """RFC 3501 lets a server answer pipelined commands in any order where that is safe: the
     APPEND behind a read-back FETCH may be answered first. Its answer must be kept for the

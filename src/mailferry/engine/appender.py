@@ -21,7 +21,7 @@ import queue
 import re
 import threading
 from collections import Counter, defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from mailferry.engine.fingerprint import body_digest
@@ -50,14 +50,23 @@ LOST = ("the target answered OK to the APPEND but does not hold the message (it 
 class PoisonWatch:
     """What the attempts at one folder learnt about messages the target dies on (issue 20
     point 6: pymap answers some APPENDs with `* BYE [SERVERBUG]` and drops the connection).
-    After a connection lost during an APPEND of several messages, messages go one at a time,
-    so the one the server dies on is known: once it killed the connection twice (a network
-    cut is not the message's fault) it is reported with the server's words and not sent
-    again in this run; the others go on."""
+    After a connection lost during an APPEND of several messages, the messages that were in
+    flight (`suspects`) go one at a time, so the one the server dies on is known: once it
+    killed the connection twice (a network cut is not the message's fault) it is reported
+    with the server's words and not sent again in this run; the others go on, in batches
+    again after the suspects (before, every message after a lost connection went alone: a
+    network blip into a folder of 100,000 left the rest a round trip each)."""
 
-    one_at_a_time: bool = False
+    suspects: set[int] = field(default_factory=set)  # source UIDs in flight at a lost connection
     deaths: dict[int, int] = field(default_factory=dict)  # source UID -> connections lost
     poison: dict[int, str] = field(default_factory=dict)  # source UID -> the server's words
+
+    def suspect(self, uids: Iterable[int]) -> None:
+        self.suspects.update(uids)
+
+    def one_by_one(self, uids: Iterable[int]) -> bool:
+        """Whether any of these messages is to go alone."""
+        return any(uid in self.suspects for uid in uids)
 
     def died_on(self, uid: int, words: str) -> None:
         self.deaths[uid] = self.deaths.get(uid, 0) + 1
@@ -168,7 +177,7 @@ class Appender:
     # held streams (module docstring; `open_streams`): with them, every batch goes through
     # them; the matcher's pool is empty, so deciding a batch asks nothing of the target
     streams: list[ImapSession] = field(default_factory=list)
-    _flying: bool = False  # a MULTIAPPEND sent, its answer not read
+    _unanswered: set[int] = field(default_factory=set)  # source UIDs sent, their APPEND unanswered
     _flights: deque[_Batch] = field(default_factory=deque)  # held streams': oldest first
 
     def __post_init__(self) -> None:
@@ -189,8 +198,8 @@ class Appender:
                     while batch is None and self._flights:
                         self._land_first()
                 except Exception as exc:  # handed to the fetching thread, which raises it
-                    if isinstance(exc, ConnectionLost) and self._flying:
-                        self.watch.one_at_a_time = True  # see _watched_append
+                    if isinstance(exc, ConnectionLost):
+                        self.watch.suspect(self._unanswered)  # see _watched_append
                     self.error = exc
                     self._drop_held()
             if batch is None:
@@ -276,20 +285,22 @@ class Appender:
     def _pipelined(self, prepared: _Batch) -> bool:
         """Whether the batch's APPEND can be sent behind another command (UIDPLUS says where
         each message went without looking; one message at a time after a connection lost)."""
-        return (not self.watch.one_at_a_time and "UIDPLUS" in self.target.capabilities
+        return (not self.watch.one_by_one(o.message.uid for o in prepared.outgoing)
+                and "UIDPLUS" in self.target.capabilities
                 and self.target.appends_behind(len(prepared.outgoing)))
 
     def _begin(self, prepared: _Batch) -> None:
         prepared.pending = self.target.append_begin(self.mailbox, [
             AppendMessage(o.body, tuple(o.flags), o.message.internaldate)
             for o in prepared.outgoing])
-        self._flying = True
+        self._unanswered.update(o.message.uid for o in prepared.outgoing)
 
     def _answer(self, flight: _Batch) -> list[AppendResult]:
         assert flight.pending is not None
         session = flight.session or self.target
         outcomes = session.append_end(flight.pending)
-        self._flying = bool(self._flights)
+        for out in flight.outgoing:
+            self._unanswered.discard(out.message.uid)
         return self._line_ends_again(flight.outgoing, outcomes, session)
 
     # -- held streams (module docstring) ---------------------------------------------------
@@ -310,7 +321,7 @@ class Appender:
         prepared.pending = session.append_begin(self.mailbox, [
             AppendMessage(o.body, tuple(o.flags), o.message.internaldate)
             for o in prepared.outgoing], hold=bool(self._flights))
-        self._flying = True
+        self._unanswered.update(o.message.uid for o in prepared.outgoing)
         self._flights.append(prepared)
 
     def _land_first(self) -> None:
@@ -447,7 +458,8 @@ class Appender:
 
     def _watched_append(self, outgoing: list[_Outgoing]) -> list[AppendResult]:
         """APPEND, watching for a connection lost (see PoisonWatch)."""
-        groups = ([[o] for o in outgoing] if self.watch.one_at_a_time else [outgoing])
+        groups = ([[o] for o in outgoing]
+                  if self.watch.one_by_one(o.message.uid for o in outgoing) else [outgoing])
         outcomes: list[AppendResult] = []
         for group in groups:
             try:
@@ -456,7 +468,7 @@ class Appender:
                     for o in group])
             except ConnectionLost as exc:
                 if len(group) > 1:
-                    self.watch.one_at_a_time = True
+                    self.watch.suspect(o.message.uid for o in group)
                 else:
                     self.watch.died_on(group[0].message.uid, str(exc))
                 raise

@@ -444,7 +444,7 @@ class FolderSync:
         known = self.store.target_traits(ledger.folder_id)
         streams = (open_streams(self.target, self.pair.target_wire,
                                 self.options.streams_for(len(to_copy)))
-                   if self._streams_help(decided) else [])
+                   if self._streams_help(to_copy, decided) else [])
         appender = Appender(self.target, self.pair.target_wire, self.matcher, flags, ledger,
                             self.reporter, decided=decided, watch=self.watch, known=known,
                             streams=streams)
@@ -477,13 +477,14 @@ class FolderSync:
         if appender.error is not None:
             raise appender.error
 
-    def _streams_help(self, decided: frozenset[int]) -> bool:
+    def _streams_help(self, to_copy: list[int], decided: frozenset[int]) -> bool:
         """Whether this folder's batches may go through held streams (engine/appender.py;
         `CopyOptions.streams_for` says whether there are enough): a target that can hold
         them, and nothing in the target folder to match a message against (deciding a batch
-        then asks the target nothing, so it is decided before the one before is answered)."""
+        then asks the target nothing, so it is decided before the one before is answered),
+        and no message among them the target may have died on (PoisonWatch: those go alone)."""
         return (not self.options.dry_run and not decided and len(self.matcher) == 0
-                and not self.watch.one_at_a_time and self.target.appends_held())
+                and not self.watch.one_by_one(to_copy) and self.target.appends_held())
 
     def _batches(self, to_copy: list[int], too_large: list[SourceMessage],
                  ) -> Iterator[list[SourceMessage]]:
