@@ -345,9 +345,8 @@ class Appender:
         crash: the retry finds it in the target."""
         for flight in self._flights:
             if flight.session is not None:
-                flight.session.close()
+                flight.session.close()  # (its logout in close_streams is then a no-op)
         self._flights.clear()
-        self.streams = [s for s in self.streams if s.connected]
 
     def close_streams(self) -> None:
         """Log the held streams out (each held APPEND dropped) and give their slots back."""

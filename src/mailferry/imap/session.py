@@ -1083,10 +1083,6 @@ class ImapSession:
             outcomes.append(self._append_outcome(tag, early))
         return outcomes
 
-    @property
-    def connected(self) -> bool:
-        return self._transport is not None
-
     def sibling(self) -> ImapSession:
         """Another session to the same server as the same user, logged in (same limits and
         write guard): the appender's held streams (engine/appender.py)."""
