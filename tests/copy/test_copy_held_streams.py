@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from testbed import Dovecot, FaultProxy, imap_login, seed
 from testbed.basekit import run_copy
 from testbed.copykit import MAILFERRY, arrival_order, mailbox
@@ -127,5 +129,58 @@ def test_sigkill_with_batches_held_then_a_rerun_gives_an_exact_copy(
         assert 0 < stored < count, stored
         again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0, again.stderr
+    assert mailbox(target) == mailbox(source)
+    assert arrival_order(target) == arrival_order(source)
+
+
+def _two_big_folders(source: Dovecot) -> None:
+    """INBOX and Big, each big enough for streams at BATCH messages a batch."""
+    conn = imap_login(source.host, source.port, "alice", "alice-pw")
+    seed(conn, sample_mailbox(120, ["INBOX"], sizes=(800, 4000)))
+    seed(conn, sample_mailbox(120, ["Big"], seed=8, sizes=(800, 4000)))
+    conn.logout()
+
+
+def test_two_big_folders_at_once_share_three_streams(
+        source: Dovecot, dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
+    """Two big folders copied at once (two workers): the process holds at most three held
+    streams whatever the folder count, so the target sees at most three connections more
+    at once than the same copy without streams; both folders exact and in order."""
+    _two_big_folders(source)
+    most = {}
+    for streams in (1, 3):
+        server = dovecot_factory()
+        with FaultProxy(server.host, server.port) as proxy:
+            summary = run_copy(source, server, tmp_path / f"{streams}.db",
+                               target_port=proxy.port, batch_messages=BATCH,
+                               append_streams=streams, workers=2)
+            proxy.wait_closed()
+            most[streams] = proxy.most_open
+            opened = proxy.connections
+        assert summary.ok, summary.to_json()
+        assert mailbox(server) == mailbox(source)
+        for folder in ("INBOX", "Big"):
+            assert arrival_order(server, folder) == arrival_order(source, folder), folder
+    assert opened > most[1], "no streams were used"
+    assert most[3] <= most[1] + 3, most  # 8 with no cap: three streams for each folder
+
+
+@pytest.mark.parametrize("limit", [2, 3])
+def test_stream_logins_the_server_refuses_leave_the_folder_exact_and_in_order(
+        source: Dovecot, dovecot_factory: Callable[..., Dovecot], tmp_path: Path,
+        limit: int) -> None:
+    """A target allowing alice `limit` connections (Dovecot's mail_max_userip_connections;
+    the copy's own session is one): of three stream logins, one or two succeed. One stream
+    alone is not used (the folder goes on its own session), two are; either way the copy
+    is exact and in order, and the refusals are no failure."""
+    held = _seeded(source)
+    target = dovecot_factory(max_userip_connections=limit)
+    with FaultProxy(target.host, target.port) as proxy:
+        summary = run_copy(source, target, tmp_path / "s.db", target_port=proxy.port,
+                           batch_messages=BATCH, workers=1)
+        proxy.wait_closed()
+        assert proxy.connections == 1 + 3  # the copy's session and three stream logins
+    assert summary.ok, summary.to_json()
+    assert summary.total("copied") == held
     assert mailbox(target) == mailbox(source)
     assert arrival_order(target) == arrival_order(source)

@@ -92,6 +92,8 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._closed = False
         self.connections = 0
+        self.open_now = 0  # connections not yet closed
+        self.most_open = 0  # the most open at once
         self.cuts_done = 0
         self._sockets: set[socket.socket] = set()
         self.record = record
@@ -174,6 +176,8 @@ class FaultProxy:
             with self._lock:
                 hold = next((h for h in self._holds if not h.reached.is_set()), None)
                 self._pumping += 2
+                self.open_now += 1
+                self.most_open = max(self.most_open, self.open_now)
             threading.Thread(target=self._pump, args=(client, server, cut.up if cut else None,
                              state, True, throttle), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, cut.down if cut else None,
@@ -237,10 +241,12 @@ class FaultProxy:
         except OSError:
             pass
         finally:
-            state["done"] = True
             _close(src)
             _close(dst)
             with self._pumps_done:
+                if not state["done"]:  # the first of its two pumps to end closes it
+                    state["done"] = True
+                    self.open_now -= 1
                 self._pumping -= 1
                 self._pumps_done.notify_all()
 
