@@ -71,15 +71,19 @@ def test_unchanged_folders_cost_one_status_and_no_fetch(source: Dovecot, target:
         source_commands = src_proxy.commands()
         target_commands = tgt_proxy.commands()
     selectable = len(mailbox(source))
-    for heavy in ("UID FETCH", "FETCH", "SELECT", "APPEND", "UID SEARCH"):
+    for heavy in ("UID FETCH", "FETCH", "APPEND", "UID SEARCH", "NOOP"):
         assert heavy not in source_commands, source_commands
         assert heavy not in target_commands, target_commands
-    # the biggest folder is EXAMINEd in the login's write, ahead of the LIST (its STATUS is
-    # then cheap on Dovecot, and its answer stands in for that folder's STATUS): once a side
-    assert source_commands[:3] == target_commands[:3] == ["AUTHENTICATE", "EXAMINE", "LIST"]
-    assert source_commands.count("EXAMINE") == target_commands.count("EXAMINE") == 1
+    # the biggest folder is opened in the login's write, ahead of the LIST (its STATUS is
+    # then cheap on Dovecot, and its answer stands in for that folder's STATUS): once a side,
+    # the source's EXAMINEd, the target's SELECTed (a copy would take that opening)
+    assert source_commands[:3] == ["AUTHENTICATE", "EXAMINE", "LIST"]
+    assert target_commands[:3] == ["AUTHENTICATE", "SELECT", "LIST"]
+    assert source_commands.count("EXAMINE") == target_commands.count("SELECT") == 1
+    assert "SELECT" not in source_commands and "EXAMINE" not in target_commands
     biggest = max(mailbox(source).items(), key=lambda item: sum(item[1].values()))[0]
     assert f'EXAMINE "{biggest}"'.encode() in bytes(src_proxy.sent)
+    assert f'SELECT "{biggest}"'.encode() in bytes(tgt_proxy.sent)
     # every folder's STATUS in the LIST's answer (LIST-STATUS), none asked apart
     assert source_commands.count("LIST") == target_commands.count("LIST") == 1
     assert "STATUS" not in source_commands + target_commands

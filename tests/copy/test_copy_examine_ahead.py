@@ -277,29 +277,6 @@ def test_two_runs_at_once_after_new_mail_copy_it_once(
         assert mailbox(target) == mailbox(source)  # every message once
 
 
-def test_a_message_expunged_from_the_targets_examined_folder_is_noticed_and_copied_again(
-        source: Dovecot, target: Dovecot, tmp_path: Path) -> None:
-    """The source unchanged; on the target the biggest folder, EXAMINEd with the login, lost
-    a message: its EXAMINE's count, standing for its STATUS, tells the first look."""
-    put_in_folders(source, ["INBOX", "Work"], 40)
-    state = tmp_path / "s.db"
-    order = _Order()
-    with FaultProxy(target.host, target.port, on_up=order.source_up) as tgt:
-        _copy(source, target, source.port, tgt.port, state)
-        tgt.wait_closed()
-        order.reset()
-        conn = imap_login(target.host, target.port, "alice", target.password())
-        conn.select("INBOX")
-        conn.uid("STORE", "2", "+FLAGS", "(\\Deleted)")
-        conn.expunge()
-        conn.logout()
-        folders = _copy(source, target, source.port, tgt.port, state)
-    assert order.examined[0][0].strip(b'"') == b"INBOX"  # with the login
-    assert folders["INBOX"]["status"] == "synced" and folders["INBOX"]["copied"] == 1
-    assert folders["Work"]["status"] == "unchanged"
-    assert mailbox(target) == mailbox(source)
-
-
 @pytest.mark.parametrize(("new_mail", "held"), [(3, 0.5), (0, 0.5), (0, 0.15)])
 def test_a_first_look_slow_to_answer_loads_the_store_meanwhile_and_copies_exactly(
         new_mail: int, held: float, source: Dovecot, target: Dovecot, tmp_path: Path) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import smtplib
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 from mailferry.verify import verify_mailbox
 from testbed import Dovecot, SeedMessage, imap_login, read_folder, seed
-from testbed.copykit import account, mailbox, run_copy
+from testbed.copykit import account, deliver, mailbox, relayed, run_copy
 
 DATE = dt.datetime(2019, 6, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -117,21 +116,6 @@ def test_messages_deleted_from_the_target_are_copied_again(source: Dovecot, targ
     summary = run_copy(source, target, state)
     assert summary.total("copied") == 2
     assert bodies(target) == bodies(source)
-
-
-def deliver(server: Dovecot, raw: bytes, user: str = "alice") -> None:
-    """Through the server's own LMTP, which puts its Return-Path, Delivered-To and Received
-    (with its own host name, id and time) on top, as any receiving server does."""
-    with smtplib.LMTP(server.host, server.lmtp_port) as lmtp:
-        lmtp.sendmail("sender@outside.example", [f"{user}@bank.example"], raw)
-
-
-def relayed(n: int, mid: bool = True) -> bytes:
-    """A message as the relay hands it on: its own Received line on top."""
-    header = f"Message-ID: <relayed{n}@outside.example>\r\n" if mid else ""
-    return (f"Received: from mx.outside.example\r\n\tby relay.bank.example (mailferry) with"
-            f" ESMTP id r{n}\r\nFrom: s@outside.example\r\nTo: alice@bank.example\r\n"
-            f"Subject: relayed {n}\r\n{header}\r\nrelayed body {n}\r\n").encode()
 
 
 def inbox(server: Dovecot) -> list[bytes]:

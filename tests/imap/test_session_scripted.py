@@ -343,6 +343,67 @@ def test_a_folder_examined_with_the_login_is_dropped_by_another_select() -> None
         assert examined == 3 + 1 + 3  # each login's, Work's with its UIDs, each select_ahead's
 
 
+@pytest.mark.parametrize("way", ["select", "select_with_uids"])
+def test_a_folder_selected_with_the_login_is_taken_only_while_nothing_changed(
+        way: str) -> None:
+    """`writable=True` (the target's): a SELECT goes in the login's write; the copy's
+    SELECT of that folder is then a NOOP (its UID SEARCH in the same write), taken only if
+    that NOOP tells of no mail come (EXISTS) or gone (EXPUNGE): else it is SELECTed again
+    and the answer is the folder as it is. A read-only opening of it is not served by it."""
+    capabilities = "IMAP4rev1 SASL-IR AUTH=PLAIN LITERAL+ UIDPLUS"
+    with ScriptedImap(capabilities=capabilities, greeting="Dovecot ready.",
+                      says_capabilities=True) as server:
+        inbox = server.folder("INBOX")
+        for n in range(3):
+            inbox.add(b"Subject: %d\r\n\r\nbody\r\n" % n)
+        told: list[bytes] = []
+
+        def noop(command: Command) -> None:
+            if told:
+                command.send(told.pop(0))
+            command.ok()
+
+        server.script("NOOP", noop)
+        url = str(parse_mailbox_url(server.url()))
+
+        def sent() -> list[str]:
+            return [name for _, name in server.commands]
+
+        def since_login() -> list[str]:  # (the last session's LOGOUT may be seen late)
+            names = sent()
+            return names[len(names) - 1 - names[::-1].index("AUTHENTICATE"):]
+
+        def open_inbox(session: ImapSession) -> int:
+            if way == "select":
+                return session.select(b"INBOX", readonly=False).exists
+            selected, uids = session.select_with_uids(b"INBOX", readonly=False)
+            assert len(uids) == selected.exists
+            return selected.exists
+
+        for change in (b"", b"* 4 EXISTS\r\n", b"* 1 EXPUNGE\r\n"):
+            expect_capabilities(url, frozenset(capabilities.split()), open_first=b"INBOX",
+                                writable=True)
+            session = _session(server)
+            assert since_login()[:2] == ["AUTHENTICATE", "SELECT"]
+            if change == b"* 4 EXISTS\r\n":
+                inbox.add(b"Subject: new\r\n\r\nbody\r\n")
+            elif change:
+                inbox.messages.pop(0)
+            if change:
+                told.append(change)
+            exists = open_inbox(session)
+            assert exists == len(inbox.messages), change
+            assert since_login().count("NOOP") == 1
+            assert since_login().count("SELECT") == (2 if change else 1), change
+            session.logout()
+        expect_capabilities(url, frozenset(capabilities.split()), open_first=b"INBOX",
+                            writable=True)
+        session = _session(server)
+        session.select(b"INBOX", readonly=True)  # wanted read-only: EXAMINEd, no NOOP
+        assert since_login()[-1] == "EXAMINE" and "NOOP" not in since_login()
+        session.logout()
+
+
 @pytest.mark.parametrize("lag", [0.0, 1.0])
 def test_on_slow_open_is_called_while_the_login_examine_is_slow_to_answer(
         lag: float, monkeypatch: pytest.MonkeyPatch) -> None:

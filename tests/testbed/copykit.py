@@ -4,6 +4,7 @@ the servers hold afterwards, read back by the test bed."""
 from __future__ import annotations
 
 import os
+import smtplib
 import subprocess
 from collections.abc import Sequence
 from typing import Any
@@ -12,8 +13,8 @@ from testbed import Dovecot, imap_login, list_folders, read_folder, snapshot, su
 from testbed.basekit import MAILFERRY, account, put, run_copy
 from testbed.projects import write_sync_project as write_project
 
-__all__ = ["MAILFERRY", "account", "arrival_order", "folders", "mailbox", "put", "run_cli",
-           "run_copy", "subscriptions", "write_project"]
+__all__ = ["MAILFERRY", "account", "arrival_order", "deliver", "folders", "mailbox", "put",
+           "relayed", "run_cli", "run_copy", "subscriptions", "write_project"]
 
 
 def run_cli(args: Sequence[str], *, source: Dovecot | None = None, target: Dovecot | None = None,
@@ -57,3 +58,18 @@ def subscriptions(server: Dovecot, user: str = "alice") -> set[str]:
         return subscribed(conn)
     finally:
         conn.logout()
+
+
+def deliver(server: Dovecot, raw: bytes, user: str = "alice") -> None:
+    """Through the server's own LMTP, which puts its Return-Path, Delivered-To and Received
+    (with its own host name, id and time) on top, as any receiving server does."""
+    with smtplib.LMTP(server.host, server.lmtp_port) as lmtp:
+        lmtp.sendmail("sender@outside.example", [f"{user}@bank.example"], raw)
+
+
+def relayed(n: int, mid: bool = True) -> bytes:
+    """A message as the relay hands it on: its own Received line on top."""
+    header = f"Message-ID: <relayed{n}@outside.example>\r\n" if mid else ""
+    return (f"Received: from mx.outside.example\r\n\tby relay.bank.example (mailferry) with"
+            f" ESMTP id r{n}\r\nFrom: s@outside.example\r\nTo: alice@bank.example\r\n"
+            f"Subject: relayed {n}\r\n{header}\r\nrelayed body {n}\r\n").encode()

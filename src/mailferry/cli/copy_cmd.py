@@ -147,8 +147,9 @@ def copy(source_url: str, target_url: str, source_password_file: Path | None,
     loading = _Loading()
     if marks is not None:
         for endpoint, capabilities in marks.capabilities.items():
-            # each LIST goes out with the login, after the EXAMINE of the biggest folder
+            # each LIST goes out with the login, after the opening of the biggest folder
             expect_capabilities(endpoint, capabilities, open_first=marks.open_first(endpoint),
+                                writable=marks.opens_writable(endpoint),
                                 on_slow_open=loading.start)
     # a refusal: exit 2, nothing written. A run without marks will copy: the store and the
     # copying half of the engine load while both logins wait on the network

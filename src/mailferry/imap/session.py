@@ -61,8 +61,9 @@ STATUS_WINDOW = 200  # STATUS commands in flight at once (~12 KB out, ~25 KB bac
 # endpoint -> the capabilities its server announced after the last login a state file
 # remembers: the LIST of a first look can then go out with the next login (`_login_listing`)
 _EXPECTED: dict[str, frozenset[str]] = {}
-# endpoint -> the folder that first look EXAMINEs before its LIST (`expect_capabilities`)
-_OPEN_FIRST: dict[str, bytes] = {}
+# endpoint -> the folder that first look opens before its LIST, and whether read-write (SELECT:
+# the target's, for the copy to take) or read-only (EXAMINE) (`expect_capabilities`)
+_OPEN_FIRST: dict[str, tuple[bytes, bool]] = {}
 # endpoint -> what to do while that EXAMINE's answer is slow to come (`expect_capabilities`)
 _ON_SLOW_OPEN: dict[str, Callable[[], object]] = {}
 # how long an EXAMINE's answer may lag the login's before the server counts as reading the
@@ -111,6 +112,15 @@ def _is_expunge(head: bytes) -> bool:
             and words[2].upper() == b"EXPUNGE")
 
 
+def _exists(head: bytes) -> int | None:
+    """`* n EXISTS`: the mailbox holds n messages now."""
+    words = head.split(None, 3)
+    if (len(words) >= 3 and words[0] == b"*" and words[1].isdigit()
+            and words[2].upper() == b"EXISTS"):
+        return int(words[1])
+    return None
+
+
 def _is_gone(head: bytes) -> bool:
     """An EXPUNGE, or `* VANISHED ...` (QRESYNC): a message gone from the mailbox."""
     return _is_expunge(head) or head[:11].upper() == b"* VANISHED "
@@ -128,19 +138,26 @@ class _Fetched:
 
 @dataclass
 class _Opened:
-    """A mailbox EXAMINEd in the login's write (`expect_capabilities`' `open_first`), its
+    """A mailbox opened in the login's write (`expect_capabilities`' `open_first`), its
     answer kept while it stays selected: it stands in for the folder's STATUS (RFC 3501
-    6.3.10: not to be asked of the selected mailbox) and for the next `select_with_uids` of
-    it. Its message count drops with each EXPUNGE the server reports meanwhile and ignores
-    EXISTS: a floor for the UIDs a later SEARCH finds (`ImapSource.uids` checks it), as a
-    server may run the SEARCH, then tell of new mail it did not see (Dovecot does)."""
+    6.3.10: not to be asked of the selected mailbox) and for the next `select_with_uids` (or,
+    read-write, `select`) of it. Its message count drops with each EXPUNGE the server reports
+    meanwhile and ignores EXISTS: a floor for the UIDs a later SEARCH finds (`ImapSource.uids`
+    checks it), as a server may run the SEARCH, then tell of new mail it did not see (Dovecot
+    does). `moved`: the server told of mail that came or went since; a read-write opening
+    then no longer stands for the folder as it is (`ImapSession._still_as_opened`)."""
 
     mailbox: bytes
     selected: Selected
+    readonly: bool = True
+    moved: bool = False
 
     def follow(self, head: bytes) -> None:
         if _is_expunge(head):
             self.selected = replace(self.selected, exists=max(0, self.selected.exists - 1))
+        count = _exists(head)
+        if _is_gone(head) or (count is not None and count != self.selected.exists):
+            self.moved = True
 
     def status(self, listed: dict[str, int]) -> dict[str, int]:
         """The folder's STATUS items from the EXAMINE's answer; from `listed` (a STATUS
@@ -156,21 +173,23 @@ class _Opened:
 
 
 def expect_capabilities(endpoint: str, capabilities: frozenset[str], *,
-                        open_first: bytes | None = None,
+                        open_first: bytes | None = None, writable: bool = False,
                         on_slow_open: Callable[[], object] | None = None) -> None:
     """What `endpoint` (str of its ServerURL) said after its last login, for this process;
-    `open_first`: a folder to EXAMINE in the same write, before the LIST. On Dovecot a
-    STATUS of a big folder that is not selected opens it anew (a LIST-STATUS took 55 ms
-    with 100,000 messages, EXAMINE and then LIST-STATUS 4 ms), and within a second of new
-    mail it rescans the whole Maildir at each opening: a delta then opened it twice
-    (bench/huge_folder_bench.py). `on_slow_open`: called once, on the thread logging in,
-    when that EXAMINE's answer has not come SLOW_OPEN after the login's: the server is
-    reading the folder again, a sign of new mail (it must not block: the answer waits)."""
+    `open_first`: a folder to EXAMINE (`writable`: SELECT) in the same write, before the
+    LIST. On Dovecot a STATUS of a big folder that is not selected opens it anew (a
+    LIST-STATUS took 55 ms with 100,000 messages, EXAMINE and then LIST-STATUS 4 ms), and
+    within a second of new mail it rescans the whole Maildir at each opening (150-200 ms): a
+    delta then opened it twice (bench/huge_folder_bench.py). The target's is a SELECT, so
+    the copy's own SELECT of it can be a NOOP instead (`select`). `on_slow_open`: called
+    once, on the thread logging in, when that opening's answer has not come SLOW_OPEN after
+    the login's: the server is reading the folder again, a sign of new mail (it must not
+    block: the answer waits)."""
     _EXPECTED[endpoint] = capabilities
     _OPEN_FIRST.pop(endpoint, None)
     _ON_SLOW_OPEN.pop(endpoint, None)
     if open_first is not None:
-        _OPEN_FIRST[endpoint] = open_first
+        _OPEN_FIRST[endpoint] = (open_first, writable)
     if on_slow_open is not None:
         _ON_SLOW_OPEN[endpoint] = on_slow_open
 
@@ -358,8 +377,8 @@ class ImapSession:
         `list_folders(at_login=True)` if the capabilities after this login ask for the same
         commands; a refusal of the login raises as always (the LIST, refused too, is moot)."""
         listing = self._list_commands(expected)
-        opening = _OPEN_FIRST.pop(str(self.endpoint), None)
-        opens = (self._select_commands(opening, readonly=True, caps=expected)
+        opening, writable = _OPEN_FIRST.pop(str(self.endpoint), (None, False))
+        opens = (self._select_commands(opening, readonly=not writable, caps=expected)
                  if opening is not None else None)
         examine = opens[0] if opens else None  # (not for a name that needs a literal)
         tags, lines = self._one_write([*([examine] if examine else []), *listing])
@@ -370,17 +389,23 @@ class ImapSession:
         _, tagged = self._finish(tag)  # a refusal raises; connect() closes the connection
         on_slow = _ON_SLOW_OPEN.pop(str(self.endpoint), None)
         if (examine and on_slow is not None and not self._protocol.reader.buffered
-                and not self._connected("EXAMINE").has_data(SLOW_OPEN)):
+                and not self._connected(examine[0].decode()).has_data(SLOW_OPEN)):
             on_slow()
         # (each kind of untagged response is told apart by its keyword or code)
         replies, untagged = self._read_tagged(tags)
         after = results.capabilities_in(tagged.text)
         if examine and opening is not None:
             examined = replies.pop(tags[0])  # a refusal is no error: the folder is gone
-            if (examined.status == b"OK" and after is not None
-                    and self._select_commands(opening, readonly=True, caps=after) == opens):
+            if (examined.status == b"OK" and after is not None and self._select_commands(
+                    opening, readonly=not writable, caps=after) == opens):
                 with contextlib.suppress(ProtocolError):  # (no UIDVALIDITY: not kept)
-                    self._opened = _Opened(opening, results.selected_from(untagged, examined))
+                    self._opened = _Opened(opening, results.selected_from(untagged, examined),
+                                           readonly=not writable)
+                    # a count told again behind the LIST, or a message gone: mail came or
+                    # went while the login's write was answered
+                    self._opened.moved = (
+                        sum(_exists(r.head) is not None for r in untagged) > 1
+                        or any(_is_gone(r.head) for r in untagged))
         try:
             self._raise_refused(replies)
         except CommandFailed:  # the server changed since: the first look lists again
@@ -738,6 +763,12 @@ class ImapSession:
 
     def select(self, mailbox: bytes, *, readonly: bool) -> Selected:
         self._forget_ahead()
+        opened = self._opened_as(mailbox, readonly=readonly)
+        if opened is not None and not opened.readonly:
+            self.command(b"NOOP")  # the server tells of mail that came or went since
+            if self._opened is opened and not opened.moved:
+                self._opened = None  # the caller has the folder now
+                return opened.selected
         verb = b"EXAMINE" if readonly else b"SELECT"
         args = [astring(mailbox)]
         if "CONDSTORE" in self.capabilities:
@@ -771,10 +802,20 @@ class ImapSession:
                 (searched, search_answer), = answers
                 return self._opened_with(ahead.opened, searched, search_answer)
             (selected, selected_answer), (searched, search_answer) = answers
-        elif opened is not None:
+        elif opened is not None and opened.readonly:
             tags, lines = self._one_write([(b"UID SEARCH", (self._search(b"ALL"),))])
             self._start([lines])
             return self._opened_with(opened, *self._answer_of(tags[0]))
+        elif opened is not None:  # read-write: the NOOP of `select` goes in the same write
+            tags, lines = self._one_write([(b"NOOP", ()),
+                                           (b"UID SEARCH", (self._search(b"ALL"),))])
+            self._start([lines])
+            (noop, _), (searched, search_answer) = self._answers_of(tags)
+            if self._opened is opened and not opened.moved:
+                # (its ESEARCH may come before the NOOP's reply: Dovecot runs them at once)
+                return self._opened_with(opened, [*noop, *searched], search_answer)
+            self._opened = None
+            return self.select_with_uids(mailbox, readonly=readonly)
         else:
             commands = self._select_commands(mailbox, readonly=readonly)
             if commands is None:  # a synchronising literal waits for "+": one by one
@@ -814,9 +855,11 @@ class ImapSession:
         return _Fetched(ahead.fetch, items, ahead.answers[-1][1])
 
     def _opened_as(self, mailbox: bytes, *, readonly: bool) -> _Opened | None:
-        """The login's EXAMINE if it is of `mailbox`, read-only wanted, and still selected."""
+        """The login's opening if it is of `mailbox`, as `readonly` as wanted, and still
+        selected."""
         opened = self._opened
-        return opened if opened is not None and readonly and opened.mailbox == mailbox else None
+        return (opened if opened is not None and opened.readonly == readonly
+                and opened.mailbox == mailbox else None)
 
     def _opened_with(self, opened: _Opened, searched: list[Response], answer: Tagged,
                      ) -> tuple[Selected, list[int]]:

@@ -52,6 +52,11 @@ class FolderMarks:
             return None
         return {self.source: biggest.source_name, self.target: biggest.target_name}.get(endpoint)
 
+    def opens_writable(self, endpoint: str) -> bool:
+        """Whether that folder is SELECTed rather than EXAMINEd: on the target only (the
+        copy, which SELECTs it, then takes that opening), never where the source is too."""
+        return endpoint == self.target != self.source
+
     @classmethod
     def read(cls, path: Path, source: str, target: str) -> FolderMarks | None:
         if not path.is_file():
