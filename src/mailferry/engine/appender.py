@@ -21,7 +21,7 @@ import queue
 import re
 import threading
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from mailferry.engine.fingerprint import body_digest
@@ -177,6 +177,11 @@ class Appender:
     # held streams (module docstring; `open_streams`): with them, every batch goes through
     # them; the matcher's pool is empty, so deciding a batch asks nothing of the target
     streams: list[ImapSession] = field(default_factory=list)
+    # where streams wait for "auto" compression to measure the link (ImapSession.
+    # measuring_link): asked before each batch with the messages handled so far, it gives
+    # the streams to go on with, or None to be asked again (`_streams_now`)
+    later_streams: Callable[[int], list[ImapSession] | None] | None = None
+    _handled: int = 0  # source messages in the batches taken so far
     _unanswered: set[int] = field(default_factory=set)  # source UIDs sent, their APPEND unanswered
     _flights: deque[_Batch] = field(default_factory=deque)  # held streams': oldest first
 
@@ -231,6 +236,8 @@ class Appender:
         APPEND is in flight; None once it is recorded."""
         # what needs no target: computed while it stores the batch in flight
         keys = [MessageKey.of(m.body or b"") for m in batch]
+        flight = self._streams_now(flight)
+        self._handled += len(batch)
         if self.streams:
             self._append_held(self._prepare(batch, keys))
             return None
@@ -243,6 +250,21 @@ class Appender:
         if flight is None:
             return self._launch(decided)
         return self._land(flight, outcomes, then=decided)
+
+    def _streams_now(self, flight: _Batch | None) -> _Batch | None:
+        """Held streams opened mid-folder (`later_streams`), once the link is measured: the
+        batch in flight on the target's session is recorded first, so the batches after it
+        keep their order. Returns what is still in flight (None once streams opened)."""
+        if self.later_streams is None or self.streams:
+            return flight
+        opened = self.later_streams(self._handled)
+        if opened is None:
+            return flight
+        self.later_streams = None
+        self.streams, self._slots = opened, len(opened)  # (closed by close_streams, as ever)
+        if opened and flight is not None:
+            return self._land(flight, self._answer(flight), then=None)
+        return flight
 
     def _prepare(self, batch: list[SourceMessage], keys: list[MessageKey]) -> _Batch:
         """Each message's decision: what to APPEND, what is settled already (rows)."""

@@ -442,12 +442,17 @@ class FolderSync:
     def _copy_bodies(self, to_copy: list[int], decided: frozenset[int], flags: FlagFilter,
                      ledger: FolderLedger) -> None:
         known = self.store.target_traits(ledger.folder_id)
-        streams = (open_streams(self.target, self.pair.target_wire,
-                                self.options.streams_for(len(to_copy)))
-                   if self._streams_help(to_copy, decided) else [])
+        streams: list[ImapSession] = []
+        later = None
+        if self._streams_help(to_copy, decided) and self.options.streams_for(len(to_copy)):
+            if self.target.measuring_link:
+                later = self._later_streams(len(to_copy))
+            elif self.target.appends_held():
+                streams = open_streams(self.target, self.pair.target_wire,
+                                       self.options.streams_for(len(to_copy)))
         appender = Appender(self.target, self.pair.target_wire, self.matcher, flags, ledger,
                             self.reporter, decided=decided, watch=self.watch, known=known,
-                            streams=streams)
+                            streams=streams, later_streams=later)
         # one batch read ahead while the previous one is appended: overlap, bounded memory
         thread = threading.Thread(target=appender.run, name="append", daemon=True)
         thread.start()
@@ -480,11 +485,27 @@ class FolderSync:
     def _streams_help(self, to_copy: list[int], decided: frozenset[int]) -> bool:
         """Whether this folder's batches may go through held streams (engine/appender.py;
         `CopyOptions.streams_for` says whether there are enough): a target that can hold
-        them, and nothing in the target folder to match a message against (deciding a batch
-        then asks the target nothing, so it is decided before the one before is answered),
-        and no message among them the target may have died on (PoisonWatch: those go alone)."""
+        them (once the link is measured), and nothing in the target folder to match a
+        message against (deciding a batch then asks the target nothing, so it is decided
+        before the one before is answered), and no message among them the target may have
+        died on (PoisonWatch: those go alone)."""
         return (not self.options.dry_run and not decided and len(self.matcher) == 0
-                and not self.watch.one_by_one(to_copy) and self.target.appends_held())
+                and not self.watch.one_by_one(to_copy) and self.target.could_hold_appends)
+
+    def _later_streams(self, total: int) -> Callable[[int], list[ImapSession] | None]:
+        """`Appender.later_streams` for a folder of `total` messages to copy: while "auto"
+        compression still measures the link, the folder starts on its own session (a held
+        APPEND would time the link wrong); once the link is measured, compressed or not,
+        the rest goes through streams if it is still big enough for them. A far target
+        offering COMPRESS so gets them for its first big folder too."""
+        def streams(handled: int) -> list[ImapSession] | None:
+            if self.target.measuring_link:
+                return None
+            if not self.target.appends_held():
+                return []
+            return open_streams(self.target, self.pair.target_wire,
+                                self.options.streams_for(total - handled))
+        return streams
 
     def _batches(self, to_copy: list[int], too_large: list[SourceMessage],
                  ) -> Iterator[list[SourceMessage]]:

@@ -1133,12 +1133,17 @@ class ImapSession:
                            write_guard=self.write_guard).connect()
 
     def appends_held(self) -> bool:
-        """Whether APPENDs can be held (append_begin's `hold`): a server seen to store nothing
-        of a MULTIAPPEND before it ends, other sessions appending at once (`_holds_appends`);
-        LITERAL+ sends each message without waiting for it, MULTIAPPEND groups them, UIDPLUS
-        says where each went."""
-        return (self._holds_appends and {"MULTIAPPEND", "LITERAL+", "UIDPLUS"} <= self.capabilities
-                and not self.measuring_link)
+        """Whether APPENDs can be held (append_begin's `hold`) now: `could_hold_appends`, and
+        no link measured by the time APPENDs take."""
+        return self.could_hold_appends and not self.measuring_link
+
+    @property
+    def could_hold_appends(self) -> bool:
+        """Whether APPENDs can be held once "auto" compression has measured the link: a
+        server seen to store nothing of a MULTIAPPEND before it ends, other sessions
+        appending at once (`_holds_appends`); LITERAL+ sends each message without waiting
+        for it, MULTIAPPEND groups them, UIDPLUS says where each went."""
+        return self._holds_appends and {"MULTIAPPEND", "LITERAL+", "UIDPLUS"} <= self.capabilities
 
     def appends_behind(self, count: int) -> bool:
         """Whether `count` messages can go as one MULTIAPPEND sent without waiting for
