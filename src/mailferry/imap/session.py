@@ -64,7 +64,7 @@ _EXPECTED: dict[str, frozenset[str]] = {}
 # endpoint -> the folder that first look opens before its LIST, and whether read-write (SELECT:
 # the target's, for the copy to take) or read-only (EXAMINE) (`expect_capabilities`)
 _OPEN_FIRST: dict[str, tuple[bytes, bool]] = {}
-# endpoint -> what to do while that EXAMINE's answer is slow to come (`expect_capabilities`)
+# endpoint -> what to do while that opening's answer is slow to come (`expect_capabilities`)
 _ON_SLOW_OPEN: dict[str, Callable[[], object]] = {}
 # how long an EXAMINE's answer may lag the login's before the server counts as reading the
 # folder anew: 3.6-5.6 ms for 100,000 messages settled, 160-360 ms within a second of new
@@ -145,7 +145,7 @@ class _Opened:
     meanwhile and ignores EXISTS: a floor for the UIDs a later SEARCH finds (`ImapSource.uids`
     checks it), as a server may run the SEARCH, then tell of new mail it did not see (Dovecot
     does). `moved`: the server told of mail that came or went since; a read-write opening
-    then no longer stands for the folder as it is (`ImapSession._still_as_opened`)."""
+    then no longer stands for the folder as it is (`ImapSession.select`)."""
 
     mailbox: bytes
     selected: Selected
