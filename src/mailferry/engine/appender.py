@@ -91,16 +91,14 @@ def open_streams(target: ImapSession, mailbox: bytes, count: int) -> list[ImapSe
     opened: list[ImapSession | None] = [None] * slots
 
     def open_one(index: int) -> None:
+        session = None
         try:
             session = target.sibling()
-        except MailferryError as exc:
-            log.debug("no held stream: %s", exc)
-            return
-        try:
             session.select(mailbox, readonly=False)
-        except MailferryError as exc:
+        except MailferryError as exc:  # (a refused login: a per-user connection limit)
             log.debug("no held stream: %s", exc)
-            session.close()
+            if session is not None:
+                session.close()
             return
         opened[index] = session
 
@@ -126,6 +124,9 @@ class _Outgoing:
     body: bytes
     key: MessageKey
     flags: list[str]
+
+    def to_append(self) -> AppendMessage:
+        return AppendMessage(self.body, tuple(self.flags), self.message.internaldate)
 
 
 def confirm_relayed(target: ImapSession, matcher: Matcher, matches: list[Match],
@@ -312,9 +313,8 @@ class Appender:
                 and self.target.appends_behind(len(prepared.outgoing)))
 
     def _begin(self, prepared: _Batch) -> None:
-        prepared.pending = self.target.append_begin(self.mailbox, [
-            AppendMessage(o.body, tuple(o.flags), o.message.internaldate)
-            for o in prepared.outgoing])
+        prepared.pending = self.target.append_begin(
+            self.mailbox, [o.to_append() for o in prepared.outgoing])
         self._unanswered.update(o.message.uid for o in prepared.outgoing)
 
     def _answer(self, flight: _Batch) -> list[AppendResult]:
@@ -340,9 +340,8 @@ class Appender:
         busy = [flight.session for flight in self._flights]
         session = next(s for s in self.streams if all(s is not b for b in busy))
         prepared.session = session
-        prepared.pending = session.append_begin(self.mailbox, [
-            AppendMessage(o.body, tuple(o.flags), o.message.internaldate)
-            for o in prepared.outgoing], hold=bool(self._flights))
+        prepared.pending = session.append_begin(
+            self.mailbox, [o.to_append() for o in prepared.outgoing], hold=bool(self._flights))
         self._unanswered.update(o.message.uid for o in prepared.outgoing)
         self._flights.append(prepared)
 
@@ -460,8 +459,8 @@ class Appender:
             return outcomes
         fixed = {i: replace(outgoing[i], body=_ANY_LINE_END.sub(b"\r\n", outgoing[i].body))
                  for i in again}
-        retried = (session or self.target).append(self.mailbox, [
-            AppendMessage(o.body, tuple(o.flags), o.message.internaldate) for o in fixed.values()])
+        retried = (session or self.target).append(self.mailbox,
+                                                  [o.to_append() for o in fixed.values()])
         for i, outcome in zip(again, retried, strict=True):
             if outcome.error is None:
                 self.ledger.fail(outgoing[i].message.uid, FailureKind.NORMALISED,
@@ -484,9 +483,7 @@ class Appender:
         outcomes: list[AppendResult] = []
         for group in groups:
             try:
-                outcomes += self.target.append(self.mailbox, [
-                    AppendMessage(o.body, tuple(o.flags), o.message.internaldate)
-                    for o in group])
+                outcomes += self.target.append(self.mailbox, [o.to_append() for o in group])
             except ConnectionLost as exc:
                 if len(group) > 1:
                     self.watch.suspect(o.message.uid for o in group)

@@ -444,12 +444,12 @@ class FolderSync:
         known = self.store.target_traits(ledger.folder_id)
         streams: list[ImapSession] = []
         later = None
-        if self._streams_help(to_copy, decided) and self.options.streams_for(len(to_copy)):
+        wanted = self.options.streams_for(len(to_copy))
+        if wanted and self._streams_help(to_copy, decided):
             if self.target.measuring_link:
                 later = self._later_streams(len(to_copy))
             elif self.target.appends_held():
-                streams = open_streams(self.target, self.pair.target_wire,
-                                       self.options.streams_for(len(to_copy)))
+                streams = open_streams(self.target, self.pair.target_wire, wanted)
         appender = Appender(self.target, self.pair.target_wire, self.matcher, flags, ledger,
                             self.reporter, decided=decided, watch=self.watch, known=known,
                             streams=streams, later_streams=later)
