@@ -187,14 +187,16 @@ def test_stream_logins_the_server_refuses_leave_the_folder_exact_and_in_order(
     assert arrival_order(target) == arrival_order(source)
 
 
-@pytest.mark.slow  # 32 MB through a capped link (~17 s): `make test-slow`
+@pytest.mark.slow  # 32 MB through a capped link (~17 s each): `make test-slow`
+@pytest.mark.parametrize("cut", [False, True])
 def test_streams_wait_for_auto_compression_to_measure_the_link_then_open(
-        dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
+        cut: bool, dovecot_factory: Callable[..., Dovecot], tmp_path: Path) -> None:
     """A target offering COMPRESS behind a 24 Mbit/s link, `--compress auto`: the big folder
     starts on its own session while its APPENDs time the link (a held APPEND would time it
     wrong); once the link proves slow the session compresses, and the rest of the folder
     goes through three streams opened then, compressed too: exact and in the source's
-    order, the streams counted at the proxy."""
+    order, the streams counted at the proxy. `cut`: the first stream's connection is cut
+    after 1 MB sent; the retry copies what it dropped, none twice, none out of order."""
     source = dovecot_factory()
     target = dovecot_factory(compress=True)
     conn = imap_login(source.host, source.port, "alice", "alice-pw")
@@ -203,13 +205,19 @@ def test_streams_wait_for_auto_compression_to_measure_the_link_then_open(
     conn.logout()
     with Link(target.host, target.port, delay=0.001, rate=24e6) as link, \
             FaultProxy(link.host, link.port, record=True) as proxy:
+        if cut:
+            proxy.cut_after(up=1_000_000, skip_connections=1)  # (the copy's own comes first)
         done = run_cli(["copy", source.url(), f"imap://alice@127.0.0.1:{proxy.port}",
                         "--state", str(tmp_path / "s.db"), "--batch-size", "8", "--workers",
-                        "1", "--compress", "auto", "--json"], source=source, target=target)
+                        "1", "--compress", "auto", "--json"],
+                       source=source, target=target)
         proxy.wait_closed()
         assert done.returncode == 0, done.stderr[-2000:]
         sent = bytes(proxy.sent)
     assert mailbox(target) == mailbox(source)
     assert arrival_order(target) == arrival_order(source)
+    if cut:
+        assert proxy.cuts_done == 1
+        return
     assert proxy.connections == 1 + 3, proxy.connections  # the copy's session, three streams
     assert sent.count(b" COMPRESS DEFLATE\r\n") == 4  # each of them, once the link was slow
